@@ -1,0 +1,30 @@
+"""tfalign: NeuMATCH multimodal sequence alignment, trained data-efficiently (TF 2 / Keras 3)."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="tfalign",
+    version="0.1.0",
+    description="Align video clips with narration (NeuMATCH) and train it data-efficiently (Wang et al., WACV 2021)",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["tfalign", "tfalign.*", "pipelines", "pipelines.*"]),
+    package_data={"tfalign.data": ["yms_structure.json.gz"]},
+    python_requires=">=3.10",
+    # Ranges tested in CI: TF 2.21.0, Keras 3.15, NumPy 2.4, TensorBoard 2.21.
+    install_requires=[
+        "tensorflow>=2.21,<2.22",
+        "keras>=3.10,<4",
+        "tensorboard>=2.21,<2.22",
+        "numpy>=1.26,<3",
+    ],
+    extras_require={
+        "test": ["pytest>=8,<10", "hypothesis>=6.100,<7"],
+    },
+    entry_points={
+        "console_scripts": [
+            "tfalign-train=tfalign.train:main",
+            "tfalign-evaluate=tfalign.evaluate:main",
+        ]
+    },
+)

@@ -1,0 +1,36 @@
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pytest
+
+from tfalign.data import yms
+from tfalign.data.episode import Episode
+
+
+@pytest.fixture
+def yms_dir():
+    folder = yms.default_annotation_dir()
+    if folder is None:
+        pytest.skip("the real YMS annotations are absent (set TFALIGN_YMS_DIR or place them at ../shared/data/yms)")
+    return folder
+
+
+def make_episode(clip_to_text, num_texts, clip_dim=6, text_dim=5, seed=0, video_id="ep"):
+    """A small valid episode with unit-length clips and text spans covering their clips."""
+    rng = np.random.default_rng(seed)
+    c2t = np.asarray(clip_to_text, np.int64)
+    times = np.stack([np.arange(len(c2t)), np.arange(len(c2t)) + 1.0], axis=1).astype(float)
+    spans = []
+    for t in range(num_texts):
+        own = times[c2t == t]
+        if len(own):
+            spans.append([own[0, 0], own[-1, 1]])
+        else:  # a text with no clips: a short span after the previous one
+            start = spans[-1][1] if spans else 0.0
+            spans.append([start, start + 0.5])
+    spans = np.maximum.accumulate(np.asarray(spans).reshape(-1, 2), axis=0)
+    return Episode(video_id=video_id, clip_features=rng.normal(size=(len(c2t), clip_dim)),
+                   text_features=rng.normal(size=(num_texts, text_dim)), clip_times=times,
+                   text_spans=spans, clip_to_text=c2t, unmatched_spans=times[c2t == -1])

@@ -1,0 +1,1 @@
+"""Episodes, the action oracle, datasets and the tf.data input pipeline."""

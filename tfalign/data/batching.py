@@ -1,0 +1,79 @@
+"""The tf.data input pipeline: episodes -> padded, reversed batches.
+
+The network reads each sequence last-to-first, so that its recurrent state
+at a position summarizes everything that remains from there on. The batches
+therefore hold every sequence *reversed* and left-aligned: position 0 is the
+last clip (text), position ``length - 1`` the first; padding follows.
+
+A batch is a dict:
+
+| key | shape | |
+|---|---|---|
+| clip_features | [B, T_v, D_v] float32 | reversed |
+| text_features | [B, T_s, D_s] float32 | reversed |
+| clip_lengths, text_lengths | [B] int32 | |
+| actions | [B, L] int32 | oracle actions in natural order, padded with 0 |
+| action_lengths | [B] int32 | T_v + T_s |
+| index | [B] int32 | position of the episode in the input list |
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from tfalign.data.oracle import alignment_to_actions
+
+
+def episode_arrays(episode, index: int = 0) -> dict:
+    actions = alignment_to_actions(episode.clip_to_text, episode.num_texts)
+    return {
+        "clip_features": episode.clip_features[::-1].astype(np.float32),
+        "text_features": episode.text_features[::-1].astype(np.float32),
+        "clip_lengths": np.int32(episode.num_clips),
+        "text_lengths": np.int32(episode.num_texts),
+        "actions": actions.astype(np.int32),
+        "action_lengths": np.int32(len(actions)),
+        "index": np.int32(index),
+    }
+
+
+def element_spec(clip_dim: int, text_dim: int) -> dict:
+    return {
+        "clip_features": tf.TensorSpec([None, clip_dim], tf.float32),
+        "text_features": tf.TensorSpec([None, text_dim], tf.float32),
+        "clip_lengths": tf.TensorSpec([], tf.int32),
+        "text_lengths": tf.TensorSpec([], tf.int32),
+        "actions": tf.TensorSpec([None], tf.int32),
+        "action_lengths": tf.TensorSpec([], tf.int32),
+        "index": tf.TensorSpec([], tf.int32),
+    }
+
+
+def make_dataset(episodes, batch_size: int, shuffle: bool = False, seed: int = 0, bucket: bool = False,
+                 drop_remainder: bool = False, repeat: bool = False) -> tf.data.Dataset:
+    """Batches of padded, reversed episodes.
+
+    ``bucket`` groups episodes of similar action counts (less padding);
+    ``shuffle`` reshuffles every epoch, deterministically under ``seed``.
+    """
+    episodes = list(episodes)
+    if not episodes:
+        raise ValueError("make_dataset: no episodes")
+    arrays = [episode_arrays(e, i) for i, e in enumerate(episodes)]
+    clip_dim, text_dim = arrays[0]["clip_features"].shape[1], arrays[0]["text_features"].shape[1]
+    dataset = tf.data.Dataset.from_generator(lambda: iter(arrays), output_signature=element_spec(clip_dim, text_dim))
+    dataset = dataset.cache()
+    if shuffle:
+        dataset = dataset.shuffle(len(arrays), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+    if bucket and len(arrays) > batch_size:
+        lengths = sorted(int(a["action_lengths"]) for a in arrays)
+        boundaries = sorted({lengths[int(q * (len(lengths) - 1))] + 1 for q in (0.25, 0.5, 0.75)})
+        dataset = dataset.bucket_by_sequence_length(
+            lambda x: x["action_lengths"], bucket_boundaries=boundaries,
+            bucket_batch_sizes=[batch_size] * (len(boundaries) + 1), drop_remainder=drop_remainder)
+    else:
+        dataset = dataset.padded_batch(batch_size, drop_remainder=drop_remainder)
+    return dataset.prefetch(tf.data.AUTOTUNE)

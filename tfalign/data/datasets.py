@@ -1,0 +1,131 @@
+"""Named datasets: where episodes come from.
+
+| name | what |
+|---|---|
+| ``yms-synthetic`` | the real YMS structure (embedded, no texts) with synthetic features; the default |
+| ``yms`` | YMS parsed from the annotation files, features from ``feature_file`` or synthetic |
+| ``synthetic`` | a pure generator with YMS-like length statistics |
+| ``synthetic-lsmdc`` | one-to-one, no unmatched clips, about 20x larger: the LSMDC stand-in |
+| ``tfrecord:DIR`` | a folder written by ``records.write_tfrecords`` (``DIR/{split}/`` if present) |
+| ``npz:PATH`` | a file written by ``records.write_npz`` (``PATH`` may hold ``{split}``) |
+
+Features: ``full`` (2048 video / 768 text), ``rp`` (300/300: the full features
+through the seeded Achlioptas projection), ``lxmert`` (768/768).
+
+A YMS feature file is an .npz with arrays ``{video_id}/clip_features``
+[T_v, D_v] and ``{video_id}/text_features`` [T_s, D_s], in the order of the
+structure's clips and matched phrases.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+
+import numpy as np
+
+from tfalign.data import records, yms
+from tfalign.data.episode import Episode, EpisodeError, validate_episodes
+from tfalign.data.projection import RandomProjection
+from tfalign.data.synthetic import FeatureModel, generate_skeletons
+
+FEATURE_KINDS = {"full": (2048, 768), "rp": (300, 300), "lxmert": (768, 768)}
+SPLIT_SIZES = {"train": 66, "val": 12, "test": 15}  # YMS's video counts
+NAMES = ("yms-synthetic", "yms", "synthetic", "synthetic-lsmdc")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "yms-synthetic"
+    features: str = "rp"
+    seed: int = 0
+    difficulty: float = 0.5
+    projection_seed: int = 0
+    feature_file: str | None = None
+    annotation_dir: str | None = None
+    lsmdc_scale: float = 20.0  # size of synthetic-lsmdc relative to YMS training clips
+
+
+def feature_widths(features: str) -> tuple[int, int]:
+    if features not in FEATURE_KINDS:
+        raise ValueError(f"features must be one of {sorted(FEATURE_KINDS)}, got {features!r}")
+    return FEATURE_KINDS[features]
+
+
+def projections(config: DataConfig) -> tuple[RandomProjection, RandomProjection]:
+    clip_in, text_in = FEATURE_KINDS["full"]
+    out_clip, out_text = FEATURE_KINDS["rp"]
+    return (RandomProjection(clip_in, out_clip, config.projection_seed),
+            RandomProjection(text_in, out_text, config.projection_seed + 1))
+
+
+class _Featurizer:
+    """Synthetic features of the requested kind, projected when kind is ``rp``."""
+
+    def __init__(self, config: DataConfig):
+        base = "lxmert" if config.features == "lxmert" else "full"
+        self.model = FeatureModel(*FEATURE_KINDS[base], difficulty=config.difficulty, seed=config.seed)
+        self.project = config.features == "rp"
+        if self.project:
+            clip_p, text_p = projections(config)
+            self.clip_matrix, self.text_matrix = clip_p.matrix, text_p.matrix
+
+    def __call__(self, skeleton) -> Episode:
+        episode = self.model.episode(skeleton)
+        if self.project:
+            episode = episode.replace(clip_features=episode.clip_features @ self.clip_matrix,
+                                      text_features=episode.text_features @ self.text_matrix)
+        return episode
+
+
+def _skeletons(config: DataConfig, split: str) -> list[dict]:
+    if config.dataset == "yms-synthetic":
+        return [v for v in yms.load_structure()["videos"] if v["split"] == split]
+    if config.dataset == "yms":
+        folder = config.annotation_dir or yms.default_annotation_dir()
+        if folder is None:
+            raise FileNotFoundError("dataset 'yms': no annotation folder; set --annotation-dir or $TFALIGN_YMS_DIR")
+        return [v for v in yms.parse_yms(folder)["videos"] if v["split"] == split]
+    if config.dataset == "synthetic":
+        return generate_skeletons(SPLIT_SIZES[split], seed=config.seed, split=split)
+    if config.dataset == "synthetic-lsmdc":
+        # YMS training has ~11,800 clips; one-to-one videos of ~64 pairs.
+        videos = {"train": int(round(11800 * config.lsmdc_scale / 64))}.get(split, max(4, int(round(10 * config.lsmdc_scale))))
+        return generate_skeletons(max(1, videos), seed=config.seed, one_to_one=True, split=split)
+    raise ValueError(f"unknown dataset {config.dataset!r}: expected one of {list(NAMES)}, tfrecord:DIR or npz:PATH")
+
+
+def _from_feature_file(skeletons, path, config) -> list[Episode]:
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise EpisodeError(f"feature file {path}: not a readable .npz ({error})") from None
+    clip_dim, text_dim = feature_widths(config.features)
+    episodes = []
+    for s in skeletons:
+        vid = s["video_id"]
+        for field in ("clip_features", "text_features"):
+            if f"{vid}/{field}" not in data:
+                raise EpisodeError(f"feature file {path}: episode {vid!r}: field {field!r} is missing")
+        episodes.append(Episode(video_id=vid, clip_features=data[f"{vid}/clip_features"],
+                                text_features=data[f"{vid}/text_features"], clip_times=s["clip_times"],
+                                text_spans=s["text_spans"], clip_to_text=s["clip_to_text"],
+                                unmatched_spans=s["unmatched_spans"]))
+    return validate_episodes(episodes, clip_dim=clip_dim, text_dim=text_dim)
+
+
+def load_episodes(config: DataConfig, split: str) -> list[Episode]:
+    """Whole videos of one split ("train", "val" or "test"), validated."""
+    if split not in SPLIT_SIZES:
+        raise ValueError(f"split must be one of {list(SPLIT_SIZES)}, got {split!r}")
+    kind, _, location = config.dataset.partition(":")
+    if kind in ("tfrecord", "npz") and location:
+        path = pathlib.Path(location.replace("{split}", split))
+        if kind == "tfrecord":
+            return records.read_tfrecords(path / split if (path / split / records.MANIFEST).exists() else path)
+        return records.read_npz(path)
+    skeletons = _skeletons(config, split)
+    if config.feature_file:
+        return _from_feature_file(skeletons, config.feature_file, config)
+    featurize = _Featurizer(config)
+    return validate_episodes([featurize(s) for s in skeletons], *feature_widths(config.features))

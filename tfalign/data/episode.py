@@ -1,0 +1,140 @@
+"""The typed episode (one video and its narration) and its validation."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+
+class EpisodeError(ValueError):
+    """An episode (or a file holding episodes) is malformed.
+
+    The message always names the episode and the offending field.
+    """
+
+
+@dataclasses.dataclass
+class Episode:
+    """One video: its clips, its text units and their ground-truth alignment.
+
+    Attributes:
+        video_id: a name for the video.
+        clip_features: [T_v, D_v] float32, one vector per clip.
+        text_features: [T_s, D_s] float32, one vector per text unit.
+        clip_times: [T_v, 2] float seconds, start and end of each clip.
+        text_spans: [T_s, 2] float seconds, ground-truth span of each text.
+        clip_to_text: [T_v] int, index of the text of each clip, -1 = unmatched.
+        unmatched_spans: [K, 2] float seconds of video that has no text.
+    """
+
+    video_id: str
+    clip_features: np.ndarray
+    text_features: np.ndarray
+    clip_times: np.ndarray
+    text_spans: np.ndarray
+    clip_to_text: np.ndarray
+    unmatched_spans: np.ndarray
+
+    def __post_init__(self):
+        self.video_id = str(self.video_id)
+        self.clip_features = np.asarray(self.clip_features, np.float32)
+        self.text_features = np.asarray(self.text_features, np.float32)
+        self.clip_times = np.asarray(self.clip_times, np.float64)
+        self.text_spans = np.asarray(self.text_spans, np.float64)
+        self.clip_to_text = np.asarray(self.clip_to_text, np.int64)
+        self.unmatched_spans = np.asarray(self.unmatched_spans, np.float64).reshape(-1, 2)
+
+    @property
+    def num_clips(self) -> int:
+        return int(self.clip_features.shape[0])
+
+    @property
+    def num_texts(self) -> int:
+        return int(self.text_features.shape[0])
+
+    @property
+    def num_actions(self) -> int:
+        return self.num_clips + self.num_texts
+
+    def replace(self, **changes) -> "Episode":
+        return dataclasses.replace(self, **changes)
+
+    def validate(self, clip_dim: int | None = None, text_dim: int | None = None) -> "Episode":
+        """Raises EpisodeError naming the field if anything is malformed."""
+        validate_episode(self, clip_dim=clip_dim, text_dim=text_dim)
+        return self
+
+
+def _fail(episode_id: str, field: str, message: str):
+    raise EpisodeError(f"episode {episode_id!r}: field {field!r}: {message}")
+
+
+def _check_matrix(eid, field, array, width=None, rows=None):
+    if array.ndim != 2:
+        _fail(eid, field, f"expected a rank-2 array [N, {width or 'D'}], got shape {list(array.shape)}")
+    if width is not None and array.shape[1] != width:
+        _fail(eid, field, f"expected width {width} ([N, {width}]), got shape {list(array.shape)}")
+    if rows is not None and array.shape[0] != rows:
+        _fail(eid, field, f"expected {rows} rows to match the other fields, got shape {list(array.shape)}")
+    if not np.all(np.isfinite(array)):
+        bad = np.argwhere(~np.isfinite(array))[0]
+        _fail(eid, field, f"holds NaN or inf (first at index {bad.tolist()})")
+
+
+def _check_spans(eid, field, spans, strictly_ordered):
+    if spans.size == 0:
+        return
+    if np.any(spans[:, 1] < spans[:, 0]):
+        i = int(np.argmax(spans[:, 1] < spans[:, 0]))
+        _fail(eid, field, f"span {i} ends before it starts ({spans[i].tolist()})")
+    if np.any(np.diff(spans[:, 0]) < 0):
+        i = int(np.argmax(np.diff(spans[:, 0]) < 0)) + 1
+        _fail(eid, field, f"time axis is not monotone: span {i} starts before span {i - 1}")
+    if strictly_ordered:
+        # Touching spans are fine; overlapping ones are not (1 ms tolerance for
+        # rounding in annotation files).
+        overlap = spans[:-1, 1] - spans[1:, 0]
+        if np.any(overlap > 1e-3):
+            i = int(np.argmax(overlap > 1e-3)) + 1
+            _fail(eid, field, f"span {i} overlaps span {i - 1} ({spans[i - 1].tolist()} vs {spans[i].tolist()})")
+
+
+def validate_episode(episode: Episode, clip_dim: int | None = None, text_dim: int | None = None) -> None:
+    """Checks shapes, finiteness, time order and the assignment of one episode."""
+    eid = episode.video_id
+    if episode.clip_features.ndim != 2 or episode.clip_features.shape[0] == 0:
+        _fail(eid, "clip_features", f"expected a non-empty [T_v, D_v] array, got shape {list(episode.clip_features.shape)}")
+    if episode.text_features.ndim != 2 or episode.text_features.shape[0] == 0:
+        _fail(eid, "text_features", f"expected a non-empty [T_s, D_s] array, got shape {list(episode.text_features.shape)}")
+    num_clips, num_texts = episode.num_clips, episode.num_texts
+    _check_matrix(eid, "clip_features", episode.clip_features, width=clip_dim)
+    _check_matrix(eid, "text_features", episode.text_features, width=text_dim)
+    _check_matrix(eid, "clip_times", episode.clip_times, width=2, rows=num_clips)
+    _check_matrix(eid, "text_spans", episode.text_spans, width=2, rows=num_texts)
+    _check_matrix(eid, "unmatched_spans", episode.unmatched_spans, width=2)
+    _check_spans(eid, "clip_times", episode.clip_times, strictly_ordered=True)
+    _check_spans(eid, "text_spans", episode.text_spans, strictly_ordered=False)
+    _check_spans(eid, "unmatched_spans", episode.unmatched_spans, strictly_ordered=False)
+
+    assignment = episode.clip_to_text
+    if assignment.shape != (num_clips,):
+        _fail(eid, "clip_to_text", f"expected shape [{num_clips}] (one entry per clip), got {list(assignment.shape)}")
+    if np.any(assignment < -1) or np.any(assignment >= num_texts):
+        _fail(eid, "clip_to_text", f"entries must be -1 (unmatched) or a text index in [0, {num_texts})")
+    matched = assignment[assignment >= 0]
+    if np.any(np.diff(matched) < 0):
+        i = int(np.flatnonzero(assignment >= 0)[int(np.argmax(np.diff(matched) < 0)) + 1])
+        _fail(eid, "clip_to_text", f"alignment is not monotone: clip {i} goes back to an earlier text")
+
+
+def validate_episodes(episodes, clip_dim=None, text_dim=None):
+    """Validates a collection; all episodes must share their feature widths."""
+    episodes = list(episodes)
+    if not episodes:
+        raise EpisodeError("no episodes: expected at least one")
+    clip_dim = clip_dim or episodes[0].clip_features.shape[-1]
+    text_dim = text_dim or episodes[0].text_features.shape[-1]
+    for episode in episodes:
+        episode.validate(clip_dim=clip_dim, text_dim=text_dim)
+    return episodes

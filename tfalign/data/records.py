@@ -1,0 +1,166 @@
+"""Episode storage: sharded TFRecords of tf.train.SequenceExample, and .npz.
+
+Every file is written under a temporary name and renamed into place, so an
+interrupted write never leaves a readable but truncated file. A TFRecord
+folder carries ``manifest.json`` (feature widths, counts, shard names), which
+is written last: a folder without it is not a finished dataset.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+
+import numpy as np
+
+from tfalign.data.episode import Episode, EpisodeError, validate_episodes
+
+MANIFEST = "manifest.json"
+_MATRIX_FIELDS = ("clip_features", "text_features", "clip_times", "text_spans", "unmatched_spans")
+
+
+def _atomic_path(path: pathlib.Path) -> pathlib.Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def episode_to_example(episode: Episode):
+    import tensorflow as tf
+
+    def floats(rows):
+        return tf.train.FeatureList(feature=[tf.train.Feature(float_list=tf.train.FloatList(value=r)) for r in rows])
+
+    lists = {name: floats(np.asarray(getattr(episode, name), np.float32)) for name in _MATRIX_FIELDS}
+    lists["clip_to_text"] = tf.train.FeatureList(
+        feature=[tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v)])) for v in episode.clip_to_text]
+    )
+    context = tf.train.Features(feature={
+        "video_id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[episode.video_id.encode()])),
+        "clip_dim": tf.train.Feature(int64_list=tf.train.Int64List(value=[episode.clip_features.shape[1]])),
+        "text_dim": tf.train.Feature(int64_list=tf.train.Int64List(value=[episode.text_features.shape[1]])),
+    })
+    return tf.train.SequenceExample(context=context, feature_lists=tf.train.FeatureLists(feature_list=lists))
+
+
+def example_to_episode(serialized: bytes, where: str = "record") -> Episode:
+    import tensorflow as tf
+
+    try:
+        example = tf.train.SequenceExample.FromString(serialized)
+    except Exception as error:  # protobuf's DecodeError
+        raise EpisodeError(f"{where}: not a tf.train.SequenceExample ({error})") from None
+    context = example.context.feature
+    lists = example.feature_lists.feature_list
+    video_id = context["video_id"].bytes_list.value[0].decode() if "video_id" in context else "?"
+    fields = {}
+    for name in _MATRIX_FIELDS + ("clip_to_text",):
+        if name not in lists and name != "unmatched_spans":
+            raise EpisodeError(f"{where}: episode {video_id!r}: field {name!r} is missing")
+    widths = {"clip_features": context["clip_dim"].int64_list.value[0], "text_features": context["text_dim"].int64_list.value[0]}
+    for name in _MATRIX_FIELDS:
+        rows = [list(f.float_list.value) for f in lists[name].feature] if name in lists else []
+        width = widths.get(name, 2)
+        if any(len(r) != width for r in rows):
+            raise EpisodeError(f"{where}: episode {video_id!r}: field {name!r}: rows are not all of width {width}")
+        fields[name] = np.asarray(rows, np.float32).reshape(-1, width)
+    fields["clip_to_text"] = np.asarray([f.int64_list.value[0] for f in lists["clip_to_text"].feature], np.int64)
+    return Episode(video_id=video_id, **fields)
+
+
+def write_tfrecords(episodes, folder, num_shards: int = 1, extra_manifest: dict | None = None) -> pathlib.Path:
+    """Writes validated episodes as sharded TFRecords plus manifest.json."""
+    import tensorflow as tf
+
+    episodes = validate_episodes(episodes)
+    folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    num_shards = max(1, min(num_shards, len(episodes)))
+    names = [f"episodes-{i:05d}-of-{num_shards:05d}.tfrecord" for i in range(num_shards)]
+    for shard, name in enumerate(names):
+        final = folder / name
+        tmp = _atomic_path(final)
+        with tf.io.TFRecordWriter(str(tmp)) as writer:
+            for episode in episodes[shard::num_shards]:
+                writer.write(episode_to_example(episode).SerializeToString())
+        os.replace(tmp, final)
+    manifest = {
+        "format": "tfalign.episodes.v1",
+        "clip_dim": int(episodes[0].clip_features.shape[1]),
+        "text_dim": int(episodes[0].text_features.shape[1]),
+        "num_episodes": len(episodes),
+        "num_clips": int(sum(e.num_clips for e in episodes)),
+        "num_texts": int(sum(e.num_texts for e in episodes)),
+        "shards": names,
+        **(extra_manifest or {}),
+    }
+    _write_json_atomic(folder / MANIFEST, manifest)
+    return folder
+
+
+def read_manifest(folder) -> dict:
+    path = pathlib.Path(folder) / MANIFEST
+    if not path.exists():
+        raise EpisodeError(f"{folder}: no {MANIFEST}: not a finished episode folder (was its writing interrupted?)")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise EpisodeError(f"{path}: not valid JSON ({error})") from None
+    for key in ("clip_dim", "text_dim", "shards"):
+        if key not in manifest:
+            raise EpisodeError(f"{path}: field {key!r} is missing")
+    return manifest
+
+
+def read_tfrecords(folder) -> list[Episode]:
+    import tensorflow as tf
+
+    folder = pathlib.Path(folder)
+    manifest = read_manifest(folder)
+    episodes = []
+    for name in manifest["shards"]:
+        path = folder / name
+        if not path.exists():
+            raise EpisodeError(f"{folder}: shard {name} listed in {MANIFEST} is missing")
+        try:
+            for index, record in enumerate(tf.data.TFRecordDataset(str(path)).as_numpy_iterator()):
+                episodes.append(example_to_episode(record, where=f"{path} record {index}"))
+        except tf.errors.DataLossError as error:
+            raise EpisodeError(f"{path}: corrupted or truncated TFRecord file ({error.message.splitlines()[0]})") from None
+    return validate_episodes(episodes, clip_dim=manifest["clip_dim"], text_dim=manifest["text_dim"])
+
+
+def write_npz(episodes, path) -> pathlib.Path:
+    """All episodes in one .npz (keys ``{i}/{field}`` and ``video_ids``)."""
+    episodes = validate_episodes(episodes)
+    path = pathlib.Path(path)
+    arrays = {"video_ids": np.asarray([e.video_id for e in episodes])}
+    for i, e in enumerate(episodes):
+        for name in _MATRIX_FIELDS + ("clip_to_text",):
+            arrays[f"{i}/{name}"] = getattr(e, name)
+    tmp = _atomic_path(path)
+    with open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
+    os.replace(tmp, path)
+    return path
+
+
+def read_npz(path) -> list[Episode]:
+    path = pathlib.Path(path)
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise EpisodeError(f"{path}: not a readable episode .npz ({error})") from None
+    names = ["video_ids"] + [f"{i}/{n}" for i in range(len(data["video_ids"]) if "video_ids" in data else 0)
+                             for n in _MATRIX_FIELDS + ("clip_to_text",)]
+    missing = [name for name in names if name not in data]
+    if missing:
+        raise EpisodeError(f"{path}: field {missing[0]!r} is missing")
+    episodes = [Episode(video_id=v, **{n: data[f"{i}/{n}"] for n in _MATRIX_FIELDS + ("clip_to_text",)})
+                for i, v in enumerate(data["video_ids"])]
+    return validate_episodes(episodes)
+
+
+def _write_json_atomic(path: pathlib.Path, obj) -> None:
+    tmp = _atomic_path(path)
+    tmp.write_text(json.dumps(obj, indent=2))
+    os.replace(tmp, path)

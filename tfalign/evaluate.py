@@ -1,0 +1,71 @@
+"""Evaluate an alignment method on a dataset split.
+
+Examples:
+  python -m tfalign.evaluate --baseline dtw --dataset yms-synthetic --split test --json out.json
+  python -m tfalign.evaluate --run runs/rp_lars_sbn --split test --json out.json
+
+Prints a table and writes {"clip_accuracy", "sentence_iou", "videos", ...}
+(metrics as fractions in [0, 1], averaged over videos).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from tfalign import cli
+from tfalign.data.datasets import load_episodes
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tfalign.evaluate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    method = parser.add_mutually_exclusive_group(required=True)
+    method.add_argument("--baseline", choices=["md", "dtw"],
+                        help="md: minimum distance; dtw: monotone DTW with a drop cost (both on cosine similarity "
+                             "after a ridge-regression joint embedding fitted on train, tuned on val)")
+    method.add_argument("--run", help="a training run folder written by python -m tfalign.train")
+    parser.add_argument("--split", choices=["train", "val", "test"], default="test")
+    parser.add_argument("--checkpoint", choices=["clip_accuracy", "sentence_iou", "last"], default="clip_accuracy",
+                        help="with --run: which checkpoint to evaluate (best by a validation metric, or the last)")
+    parser.add_argument("--json", help="write the result here")
+    parser.add_argument("--per-video", action="store_true", help="also print each video's figures")
+    cli.add_data_arguments(parser)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    started = time.time()
+    if args.baseline:
+        from tfalign.evaluation.baselines import run_baseline
+
+        config = cli.data_config_from_args(args)
+        episodes = {s: load_episodes(config, s) for s in ("train", "val", args.split)}
+        result = run_baseline(args.baseline, episodes["train"], episodes["val"], episodes[args.split])
+        result.update(method=args.baseline, dataset=config.dataset, features=config.features, split=args.split)
+    else:
+        from tfalign.training.run import evaluate_run  # the trainer's own evaluation
+
+        result = evaluate_run(args.run, args.split, checkpoint=args.checkpoint,
+                              data_overrides=cli.data_config_from_args(args, base=None) if args.dataset else None)
+    result["seconds"] = round(time.time() - started, 2)
+    if args.per_video:
+        for row in result["per_video"]:
+            print(f"  {row['video_id']:<12} clip acc {row['clip_accuracy']:.4f}  sentence IoU {row['sentence_iou']:.4f}")
+    cli.print_table([
+        ("method", str(result.get("method"))),
+        ("dataset", f"{result.get('dataset')} ({result.get('features')}) / {args.split}"),
+        ("videos", str(result["videos"])),
+        ("clip accuracy", f"{result['clip_accuracy']:.4f}"),
+        ("sentence IoU", f"{result['sentence_iou']:.4f}"),
+    ])
+    if args.json:
+        cli.write_json_atomic(args.json, result)
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

@@ -1,0 +1,1 @@
+"""Alignment metrics and classical baselines."""
