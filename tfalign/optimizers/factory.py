@@ -1,0 +1,22 @@
+"""Optimizer by name: "lars" (AdamLARS), "adam", "lamb" (Keras's own).
+
+Gradient clipping is left to the training loop, which clips the *all-reduced*
+gradients (Keras clips per replica, before its all-reduce), so the optimizers
+here are built without clipping.
+"""
+
+import keras
+
+from tfalign.optimizers.adam_lars import AdamLARS
+
+OPTIMIZERS = ("adam", "lars", "lamb")
+
+
+def make_optimizer(name: str, learning_rate: float):
+    if name == "lars":
+        return AdamLARS(learning_rate=learning_rate, global_clipnorm=None)
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate=learning_rate, epsilon=1e-8)  # PyTorch's eps
+    if name == "lamb":
+        return keras.optimizers.Lamb(learning_rate=learning_rate, epsilon=1e-8)
+    raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")

@@ -1,0 +1,1 @@
+"""SavedModels for TF Serving, with the whole greedy alignment in the graph."""

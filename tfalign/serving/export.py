@@ -1,0 +1,81 @@
+"""Exporting a trained aligner as a SavedModel whose signature aligns.
+
+``serving_default`` takes padded features in *natural* order and their
+lengths, reverses them inside the graph, runs the encoders, stacks and the
+greedy decoder's tf.while_loop, and returns the action sequence, its length
+and the clip-to-text assignment (-1 = unmatched). ``action_probabilities``
+returns the per-step probabilities as well.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+
+import tensorflow as tf
+
+from tfalign.data.oracle import MATCH, POP_TEXT
+
+
+def _reverse(features, lengths):
+    return tf.reverse_sequence(features, lengths, seq_axis=1, batch_axis=0)
+
+
+def assignment_from_actions(actions, num_actions, clip_lengths, max_clips):
+    """clip_to_text [B, T_v] from greedy actions, in the graph (act2align)."""
+    steps = tf.shape(actions)[1]
+    valid = tf.sequence_mask(num_actions, steps)
+    pops_clip = valid & tf.not_equal(actions, POP_TEXT)
+    # Before each action: how many clips and texts were consumed.
+    clip_index = tf.cumsum(tf.cast(pops_clip, tf.int32), axis=1, exclusive=True)
+    text_index = tf.cumsum(tf.cast(valid & tf.equal(actions, POP_TEXT), tf.int32), axis=1, exclusive=True)
+    is_match = valid & tf.equal(actions, MATCH) & (clip_index < clip_lengths[:, None])
+    batch = tf.shape(actions)[0]
+    rows = tf.broadcast_to(tf.range(batch)[:, None], tf.shape(actions))
+    indices = tf.stack([tf.boolean_mask(rows, is_match), tf.boolean_mask(clip_index, is_match)], axis=1)
+    updates = tf.boolean_mask(text_index, is_match) + 1
+    shifted = tf.scatter_nd(indices, updates, [batch, max_clips])
+    return shifted - 1
+
+
+class AlignmentModule(tf.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        clip_dim, text_dim = model.input_widths
+        spec = (tf.TensorSpec([None, None, clip_dim], tf.float32, "clip_features"),
+                tf.TensorSpec([None, None, text_dim], tf.float32, "text_features"),
+                tf.TensorSpec([None], tf.int32, "clip_lengths"), tf.TensorSpec([None], tf.int32, "text_lengths"))
+        self.align = tf.function(self._align, input_signature=spec)
+        self.probabilities = tf.function(self._probabilities, input_signature=spec)
+
+    def _decode(self, clip_features, text_features, clip_lengths, text_lengths):
+        inputs = {"clip_features": _reverse(clip_features, clip_lengths),
+                  "text_features": _reverse(text_features, text_lengths),
+                  "clip_lengths": clip_lengths, "text_lengths": text_lengths}
+        out = self.model(inputs, training=False)
+        out["clip_to_text"] = assignment_from_actions(out["actions"], out["num_actions"], clip_lengths,
+                                                      tf.shape(clip_features)[1])
+        return out
+
+    def _align(self, clip_features, text_features, clip_lengths, text_lengths):
+        out = self._decode(clip_features, text_features, clip_lengths, text_lengths)
+        return {"actions": out["actions"], "num_actions": out["num_actions"], "clip_to_text": out["clip_to_text"]}
+
+    def _probabilities(self, clip_features, text_features, clip_lengths, text_lengths):
+        return self._decode(clip_features, text_features, clip_lengths, text_lengths)
+
+
+def export_saved_model(model, path) -> pathlib.Path:
+    """Writes the SavedModel at ``path`` (through a temporary folder, then a rename)."""
+    path = pathlib.Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    module = AlignmentModule(model)
+    tf.saved_model.save(module, str(tmp), signatures={"serving_default": module.align,
+                                                      "action_probabilities": module.probabilities})
+    if path.exists():
+        shutil.rmtree(path)
+    os.replace(tmp, path)
+    return path

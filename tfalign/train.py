@@ -1,0 +1,99 @@
+"""Train a NeuMATCH aligner: one of the paper's experiments, by name.
+
+Examples:
+  python -m tfalign.train --list
+  python -m tfalign.train --experiment rp_lars_sbn --dry-run
+  python -m tfalign.train --experiment rp_lars_sbn --epochs 12
+  python -m tfalign.train --experiment rp_lars_sbn --epochs 12 --resume     # after an interruption
+  python -m tfalign.train --experiment full_adam --dataset tfrecord:my_episodes --features full
+
+The run folder (default runs/<experiment>-<hash of the resolved config>) holds
+config.json, checkpoints (last, best by validation clip accuracy and by
+sentence IoU), TensorBoard logs (tensorboard --logdir runs), metrics.json with
+the test figures of each best checkpoint, and saved_model/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tfalign import cli
+from tfalign.experiments import EXPERIMENTS, get_experiment
+
+EXIT_TRAINING_ERROR = 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tfalign.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--experiment", help="experiment name (see --list)")
+    parser.add_argument("--list", action="store_true", help="list the experiments and exit")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the resolved config as JSON and the trainable parameter count; train nothing")
+    parser.add_argument("--epochs", type=int, help="epochs to train (the paper: 350)")
+    parser.add_argument("--lr", type=float, help="initial learning rate (for LARS: the product lr * eta)")
+    parser.add_argument("--batch-size", type=int, help="global batch size (the paper: 32)")
+    parser.add_argument("--seed", type=int, help="seed of the model's initialization and of the data order")
+    parser.add_argument("--label-smoothing", type=float, help="label smoothing epsilon")
+    parser.add_argument("--optimizer", choices=["adam", "lars", "lamb"], help="override the experiment's optimizer")
+    parser.add_argument("--output-dir", help="run folder (default runs/<experiment>-<config hash>)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in the run folder")
+    parser.add_argument("--max-steps-per-epoch", type=int, help="cap the steps of an epoch (for quick trials)")
+    parser.add_argument("--no-export", action="store_true", help="do not write saved_model/ at the end")
+    parser.add_argument("--strategy", choices=["auto", "default", "mirrored", "multiworker"], default="auto",
+                        help="tf.distribute strategy: auto = mirrored over several GPUs, else one device")
+    parser.add_argument("--cpu-replicas", type=int, default=0,
+                        help="split the CPU into N logical devices (try mirrored training without GPUs)")
+    parser.add_argument("--collective-timeout", type=float, default=300.0,
+                        help="seconds before a collective operation gives up (multiworker: a dead worker)")
+    cli.add_data_arguments(parser)
+    return parser
+
+
+def resolve_config(args):
+    config = get_experiment(args.experiment)
+    data = cli.data_config_from_args(args, base=config.data)
+    return config.override(epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size, seed=args.seed,
+                           label_smoothing=args.label_smoothing, optimizer=args.optimizer).override(
+        **{f"data_{k}": v for k, v in data.__dict__.items()})
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.list:
+        width = max(map(len, EXPERIMENTS))
+        for name, experiment in EXPERIMENTS.items():
+            print(f"{name:<{width}}  {experiment.description}")
+        return 0
+    if not args.experiment:
+        parser.error("--experiment is required (or --list)")
+    config = resolve_config(args)
+    if args.dry_run:
+        from tfalign.training.loop import build_model, count_trainable
+
+        print(config.to_json())
+        count = count_trainable(build_model(config))
+        expected = config.paper_parameter_count
+        print(f"trainable parameters: {count:,}" + (f" (paper code: {expected:,})" if expected else ""))
+        return 0
+
+    from tfalign.training.run import TrainingError, run_experiment, run_name
+    from tfalign.training.strategy import make_strategy
+
+    strategy = make_strategy(args.strategy, args.cpu_replicas, args.collective_timeout)
+    run_dir = args.output_dir or f"runs/{run_name(config)}"
+    print(f"experiment {config.name} -> {run_dir} ({strategy.num_replicas_in_sync} replica(s))")
+    try:
+        summary = run_experiment(config, run_dir, strategy, resume=args.resume,
+                                 max_steps_per_epoch=args.max_steps_per_epoch, export=not args.no_export)
+    except TrainingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_TRAINING_ERROR
+    print(f"wrote {run_dir}/metrics.json")
+    return 0 if summary else 1
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

@@ -1,0 +1,1 @@
+"""Training: loss, schedules, the strategy, the loop, and TensorBoard diagnostics."""

@@ -1,0 +1,113 @@
+"""An experiment end to end: data, stages, final test figures, export.
+
+``run_experiment`` is what ``python -m tfalign.train`` does; ``evaluate_run``
+is what ``python -m tfalign.evaluate --run DIR`` does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import pathlib
+import shutil
+import tempfile
+
+from tfalign.data.datasets import load_episodes
+from tfalign.experiments import ExperimentConfig
+from tfalign.training.loop import BEST_METRICS, StageData, Trainer, TrainingError, _write_json, evaluate_model
+from tfalign.training.strategy import is_chief
+
+
+def run_name(config: ExperimentConfig) -> str:
+    """Reproducible: the experiment's name and a hash of its resolved config."""
+    digest = hashlib.sha1(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+    return f"{config.name}-{digest}"
+
+
+def load_stage_data(data_config, with_test=True) -> StageData:
+    return StageData(train=load_episodes(data_config, "train"), val=load_episodes(data_config, "val"),
+                     test=load_episodes(data_config, "test") if with_test else None)
+
+
+def _pretraining_config(config: ExperimentConfig) -> ExperimentConfig:
+    p = config.pretraining
+    return dataclasses.replace(
+        config, learning_rate=p.learning_rate, weight_decay=p.weight_decay, dropout=p.dropout,
+        encoder_dropout=p.dropout, epochs=p.epochs, pretraining=None,
+        data=dataclasses.replace(config.data, dataset=p.dataset, lsmdc_scale=p.lsmdc_scale))
+
+
+def run_experiment(config: ExperimentConfig, run_dir, strategy, resume=False, log=print,
+                   max_steps_per_epoch=None, export=True) -> dict:
+    chief = is_chief(strategy)
+    final_dir = pathlib.Path(run_dir)
+    # Non-chief workers write into a temporary folder that is removed afterwards.
+    work_dir = final_dir if chief else pathlib.Path(tempfile.mkdtemp(prefix="tfalign-worker-"))
+    try:
+        initial_weights = None
+        if config.pretraining:
+            pre_config = _pretraining_config(config)
+            log(f"stage 1/2: pretraining on {pre_config.data.dataset}")
+            pre = Trainer(pre_config, work_dir / "pretraining", strategy, chief, log, max_steps_per_epoch,
+                          early_stopping_patience=config.pretraining.early_stopping_patience)
+            pre.fit(load_stage_data(pre_config.data, with_test=False), pre_config.epochs, resume=resume)
+            pre.load_best("clip_accuracy")
+            initial_weights = pre.model.get_weights()
+            log("stage 2/2: finetuning")
+        trainer = Trainer(config, work_dir, strategy, chief, log, max_steps_per_epoch)
+        if initial_weights is not None and not (resume and (work_dir / "state.json").exists()):
+            trainer.model.set_weights(initial_weights)
+        data = load_stage_data(config.data)
+        trainer.fit(data, config.epochs, resume=resume)
+        summary = {"experiment": config.name, "run_dir": str(final_dir), "epochs_trained": trainer.state["epoch"]}
+        for metric in BEST_METRICS:
+            trainer.load_best(metric)
+            test = evaluate_model(trainer.model, data.test)
+            best = trainer.state["best"][metric]
+            summary[f"best_{metric}"] = {
+                "epoch": best["epoch"], "val": best["value"], "checkpoint": best["path"],
+                "test": {"clip_accuracy": test["clip_accuracy"], "sentence_iou": test["sentence_iou"],
+                         "videos": test["videos"]},
+            }
+            log(f"best val {metric} (epoch {best['epoch']}): test clip accuracy {test['clip_accuracy']:.4f}, "
+                f"sentence IoU {test['sentence_iou']:.4f}")
+        if chief:
+            _write_json(work_dir / "metrics.json", summary)
+            if export:
+                from tfalign.serving.export import export_saved_model
+
+                trainer.load_best("clip_accuracy")
+                export_saved_model(trainer.model, work_dir / "saved_model")
+        return summary
+    finally:
+        if not chief:
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def load_run(run_dir, checkpoint="clip_accuracy"):
+    """(config, model) of a run folder, weights from the chosen checkpoint."""
+    run_dir = pathlib.Path(run_dir)
+    for name in ("config.json", "state.json"):
+        if not (run_dir / name).exists():
+            raise FileNotFoundError(f"{run_dir}: no {name}: not a training run folder")
+    config = ExperimentConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+    trainer = Trainer(config, run_dir, log=lambda *_: None)
+    trainer.state = json.loads((run_dir / "state.json").read_text())
+    if checkpoint == "last":
+        trainer.checkpoint.read(str(run_dir / trainer.state["last_checkpoint"])).expect_partial()
+    else:
+        trainer.load_best(checkpoint)
+    return config, trainer.model
+
+
+def evaluate_run(run_dir, split="test", checkpoint="clip_accuracy", data_overrides=None) -> dict:
+    config, model = load_run(run_dir, checkpoint)
+    data_config = data_overrides or config.data
+    result = evaluate_model(model, load_episodes(data_config, split))
+    result.update(method=f"{config.name} ({checkpoint} checkpoint)", dataset=data_config.dataset,
+                  features=data_config.features, split=split, run_dir=str(run_dir))
+    return result
+
+
+__all__ = ["TrainingError", "evaluate_run", "load_run", "run_experiment", "run_name"]
