@@ -1,0 +1,135 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import make_episode
+from tfalign.data.batching import make_dataset
+from tfalign.data.oracle import MATCH, POP_TEXT, decoded_length
+from tfalign.experiments import PAPER_PARAMETER_COUNTS
+from tfalign.model import NeuMatchAligner
+from tfalign.training.losses import masked_cross_entropy
+
+
+def small_model(normalization="none", seed=0):
+    tf.keras.utils.set_random_seed(seed)
+    model = NeuMatchAligner(encoder="rp", normalization=normalization, units=16, action_units=4, matched_units=6,
+                            hidden_units=12)
+    model.build()
+    return model
+
+
+def batch_of(episodes):
+    return next(iter(make_dataset(episodes, len(episodes))))
+
+
+def rp_episodes(seed=0):
+    return [make_episode([-1, 0, 0, 1, 2, 2, -1], 4, clip_dim=300, text_dim=300, seed=seed, video_id="a"),
+            make_episode([0, 1, 1, 1, 2], 3, clip_dim=300, text_dim=300, seed=seed + 1, video_id="b"),
+            make_episode([-1, 0], 1, clip_dim=300, text_dim=300, seed=seed + 2, video_id="c")]
+
+
+@pytest.mark.parametrize("key", sorted(PAPER_PARAMETER_COUNTS))
+def test_parameter_counts_equal_the_paper_code(key):
+    encoder, normalization = key
+    model = NeuMatchAligner(encoder=encoder, normalization=normalization)
+    model.build()
+    assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == PAPER_PARAMETER_COUNTS[key]
+
+
+def reference_logits(model, stacks, b, actions):
+    """One episode, step by step, with the paper's bookkeeping: a dict from
+    text to its matched clips, and the matched-stack state saved at a text's
+    first match."""
+    video, text = stacks["video"][b:b + 1], stacks["text"][b:b + 1]
+    n_clips, n_texts = int(stacks["clip_lengths"][b]), int(stacks["text_lengths"][b])
+    top_v, top_s = n_clips - 1, n_texts - 1
+    zeros = lambda n: [tf.zeros([1, n]) for _ in range(4)]
+    a_state, m_state, m_saved = zeros(model.action_units), zeros(model.matched_units), None
+    recorded, former = {}, None
+    logits = []
+    for action in actions:
+        v, s = video[:, top_v], text[:, top_s]
+        a, c, big_v, big_s = top_v + 1.0, top_s + 1.0, n_clips + 1.0, n_texts + 1.0
+        p = tf.constant([[a, c, a / big_v, c / big_s, big_v / a, big_s / c, a / c, c / a,
+                          (big_v - a) / (big_s - c), (big_s - c) / (big_v - a)]], tf.float32)
+        x = tf.concat([v, s, a_state[0] + a_state[2], m_state[0] + m_state[2], p], -1)
+        logits.append(model.classify(x)[0])
+        a_state = model._two_layer_step(model.action_cells, tf.one_hot([action], 3), a_state)
+        if action == MATCH:
+            recorded.setdefault(top_s, []).append(top_v)
+            if former != top_s:
+                m_saved, former = m_state, top_s
+            mean = tf.reduce_mean(tf.gather(video[0], recorded[top_s]), 0, keepdims=True)
+            m_state = model._two_layer_step(model.matched_cells, tf.concat([mean, s], -1), m_saved)
+        if action == POP_TEXT:
+            top_s = max(top_s - 1, 0)
+        else:
+            top_v = max(top_v - 1, 0)
+    return np.stack([l.numpy() for l in logits])
+
+
+@pytest.mark.parametrize("normalization", ["none", "sbn", "4ln"])
+def test_vectorized_decoder_matches_a_per_episode_reference(normalization):
+    model = small_model(normalization)
+    batch = batch_of(rp_episodes())
+    stacks = model.encode_stacks(batch, training=False)
+    logits = model(batch, training=False).numpy()
+    for b in range(3):
+        n = int(batch["action_lengths"][b])
+        expected = reference_logits(model, stacks, b, batch["actions"].numpy()[b, :n])
+        assert np.allclose(logits[b, :n], expected, atol=1e-5)
+
+
+def test_greedy_equals_teacher_forcing_on_its_own_actions_and_stops_right():
+    model = small_model("sbn")
+    batch = batch_of(rp_episodes())
+    inputs = {k: batch[k] for k in ("clip_features", "text_features", "clip_lengths", "text_lengths")}
+    out = model(inputs, training=False)
+    actions, counts = out["actions"].numpy(), out["num_actions"].numpy()
+    forced = tf.nn.softmax(model({**inputs, "actions": np.maximum(actions, 0)}, training=False)).numpy()
+    for b in range(3):
+        n = counts[b]
+        assert np.all(actions[b, n:] == -1) and np.all(actions[b, :n] >= 0)
+        assert np.allclose(forced[b, :n], out["probabilities"].numpy()[b, :n], atol=1e-6)
+        assert n == decoded_length(actions[b, :n], int(batch["clip_lengths"][b]), int(batch["text_lengths"][b]))
+
+
+def test_an_episode_decodes_the_same_alone_and_in_a_padded_batch():
+    model = small_model("sbn")
+    episodes = rp_episodes()
+    together = model({k: v for k, v in batch_of(episodes).items() if k not in ("actions", "action_lengths")})
+    for i, episode in enumerate(episodes):
+        alone = model({k: v for k, v in batch_of([episode]).items() if k not in ("actions", "action_lengths")})
+        n = int(alone["num_actions"][0])
+        assert n == int(together["num_actions"][i])
+        assert np.array_equal(alone["actions"][0, :n], together["actions"][i, :n])
+
+
+@pytest.mark.parametrize("normalization", ["none", "sbn", "2ln", "4ln"])
+def test_every_weight_gets_a_gradient_and_one_step_learns(normalization):
+    model = small_model(normalization)
+    batch = batch_of(rp_episodes())
+    optimizer = tf.keras.optimizers.Adam(1e-2)
+
+    def loss_fn():
+        return masked_cross_entropy(model(batch, training=True), batch["actions"], batch["action_lengths"])
+
+    with tf.GradientTape() as tape:
+        loss = loss_fn()
+    grads = tape.gradient(loss, model.trainable_variables)
+    missing = [v.path for v, g in zip(model.trainable_variables, grads) if g is None or not np.any(g.numpy())]
+    assert missing == []
+    for _ in range(5):
+        with tf.GradientTape() as tape:
+            current = loss_fn()
+        optimizer.apply(tape.gradient(current, model.trainable_variables), model.trainable_variables)
+    assert float(loss_fn()) < float(loss)
+
+
+def test_config_round_trip():
+    model = NeuMatchAligner(encoder="rp", normalization="2ln", dropout=0.1, projection_seeds=[3, 4])
+    clone = NeuMatchAligner.from_config(model.get_config())
+    assert clone.get_config() == model.get_config()
+    assert clone.input_widths == (2048, 768)  # the projection runs in the graph
+    with pytest.raises(ValueError, match="normalization must be one of"):
+        NeuMatchAligner(normalization="bn")
