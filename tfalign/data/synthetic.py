@@ -1,12 +1,14 @@
 """Synthetic features and synthetic alignment structures (DESIGN.md 1).
 
-Every matched text gets a latent meaning; both modalities are derived from it
+Every matched text gets a latent meaning, a weighted mix of a few concepts from
+a vocabulary shared by all videos; both modalities are derived from it
 through *different* fixed random non-linear maps, noise levels, scales and
 offsets. Clip features are non-negative and sparse (like CNN features), text
 features dense and anisotropic (like BERT's). Neighbouring texts have
-correlated latents so that they are confusable, and unmatched clips come from
-unrelated latents. ``difficulty`` in [0, 1] raises noise and neighbour
-correlation together.
+concepts so that they are confusable, and unmatched clips come from unrelated
+latents. ``difficulty`` in [0, 1] raises clip noise, text noise and neighbour
+correlation together: on yms-synthetic (rp features) the DTW baseline's test
+clip accuracy falls from about 0.9 at 0.2 to about 0.3 at 1.0.
 """
 
 from __future__ import annotations
@@ -18,6 +20,11 @@ import numpy as np
 from tfalign.data.episode import Episode
 
 LATENT_DIM = 64
+NUM_CONCEPTS = 48
+# Keeps row norms near 3 (clips) and 4 (texts) at full width, so that the
+# unscaled random projection (std = row norm) does not saturate the LSTMs.
+FEATURE_SCALE = 0.1
+CONCEPTS_PER_TEXT = 3
 
 
 def _rng(*keys) -> np.random.Generator:
@@ -33,6 +40,7 @@ class FeatureModel:
         self.clip_dim, self.text_dim = clip_dim, text_dim
         self.difficulty, self.seed = difficulty, seed
         rng = _rng("feature-model", seed, clip_dim, text_dim)
+        self._concepts = rng.normal(size=(NUM_CONCEPTS, LATENT_DIM))
         hidden = 256
         # Video branch: a two-layer ReLU map, then a threshold for sparsity.
         self._v1 = rng.normal(0, 1 / np.sqrt(LATENT_DIM), (LATENT_DIM, hidden))
@@ -44,27 +52,34 @@ class FeatureModel:
         self._t_scale = np.exp(rng.normal(0, 0.8, text_dim))
         self._t_offset = rng.normal(0, 0.5, text_dim)
         self.neighbour_correlation = 0.3 + 0.6 * difficulty
-        self.clip_noise = 0.25 + 1.0 * difficulty
-        self.text_noise = 0.05 + 0.3 * difficulty
+        self.clip_noise = 0.25 + 4.0 * difficulty
+        self.text_noise = 0.05 + 1.0 * difficulty
 
     def text_latents(self, num_texts: int, rng: np.random.Generator) -> np.ndarray:
-        rho = self.neighbour_correlation
-        latents = rng.normal(size=(num_texts, LATENT_DIM))
-        for i in range(1, num_texts):
-            latents[i] = rho * latents[i - 1] + np.sqrt(1 - rho**2) * latents[i]
-        return latents
+        """Each text combines CONCEPTS_PER_TEXT concepts of the shared
+        vocabulary (people, places, actions recur across videos); a text keeps
+        each of its predecessor's concepts with probability
+        ``neighbour_correlation``, so neighbours are confusable."""
+        chosen = np.empty((num_texts, CONCEPTS_PER_TEXT), np.int64)
+        for i in range(num_texts):
+            fresh = rng.choice(NUM_CONCEPTS, CONCEPTS_PER_TEXT, replace=False)
+            keep = (rng.random(CONCEPTS_PER_TEXT) < self.neighbour_correlation) if i else np.zeros(CONCEPTS_PER_TEXT, bool)
+            chosen[i] = np.where(keep, chosen[i - 1] if i else fresh, fresh)
+        weights = rng.uniform(0.5, 1.5, size=chosen.shape)[..., None]
+        latents = (self._concepts[chosen] * weights).sum(axis=1)
+        return latents + 0.3 * rng.normal(size=latents.shape)
 
     def clip_features(self, latents: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         noisy = latents + self.clip_noise * rng.normal(size=latents.shape)
         hidden = np.maximum(noisy @ self._v1, 0.0)
         out = (hidden @ self._v2) * self._v_scale
-        return (float(__import__("os").environ.get("SCALE", "1")) * np.maximum(out - 0.5 * out.std(axis=-1, keepdims=True), 0.0)).astype(np.float32)
+        return (FEATURE_SCALE * np.maximum(out - 0.5 * out.std(axis=-1, keepdims=True), 0.0)).astype(np.float32)
 
     def text_features(self, latents: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         hidden = np.tanh(latents @ self._t1)
         out = (hidden @ self._t2) * self._t_scale + self._t_offset
         out += self.text_noise * rng.normal(size=out.shape) * self._t_scale
-        return (float(__import__("os").environ.get("SCALE", "1")) * out).astype(np.float32)
+        return (FEATURE_SCALE * out).astype(np.float32)
 
     def episode(self, skeleton: dict) -> Episode:
         """Features for one alignment structure; deterministic in (seed, video_id)."""

@@ -68,13 +68,23 @@ class AlignmentModule(tf.Module):
 
 
 def export_saved_model(model, path) -> pathlib.Path:
-    """Writes the SavedModel at ``path`` (through a temporary folder, then a rename)."""
+    """Writes the SavedModel at ``path`` (through a temporary folder, then a rename).
+
+    keras.export.ExportArchive tracks the Keras 3 variables as plain
+    tf.Variables, which TF Serving's (and saved_model_cli's) TF1-style loader
+    needs; tf.saved_model.save of the module alone is not enough for that.
+    """
+    import keras
+
     path = pathlib.Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     module = AlignmentModule(model)
-    tf.saved_model.save(module, str(tmp), signatures={"serving_default": module.align,
-                                                      "action_probabilities": module.probabilities})
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serving_default", module.align)
+    archive.add_endpoint("action_probabilities", module.probabilities)
+    archive.write_out(str(tmp), verbose=False)
     if path.exists():
         shutil.rmtree(path)
     os.replace(tmp, path)

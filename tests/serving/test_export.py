@@ -1,0 +1,102 @@
+import json
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import make_episode
+from tfalign.data.batching import make_dataset
+from tfalign.data.oracle import actions_to_alignment
+from tfalign.model import NeuMatchAligner
+from tfalign.serving.export import assignment_from_actions, export_saved_model
+
+RELOAD = """
+import json, sys
+import numpy as np, tensorflow as tf
+data = np.load(sys.argv[2])
+serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+out = serve(clip_features=tf.constant(data["clips"]), text_features=tf.constant(data["texts"]),
+            clip_lengths=tf.constant(data["clip_lengths"]), text_lengths=tf.constant(data["text_lengths"]))
+print(json.dumps({k: v.numpy().tolist() for k, v in out.items()}))
+"""
+
+
+def episodes():
+    return [make_episode([-1, 0, 0, 1, 2, 2, -1], 4, clip_dim=300, text_dim=300, seed=0),
+            make_episode([0, 1, 1], 2, clip_dim=300, text_dim=300, seed=1)]
+
+
+def natural_order_inputs(eps):
+    clips = np.zeros((len(eps), max(e.num_clips for e in eps), 300), np.float32)
+    texts = np.zeros((len(eps), max(e.num_texts for e in eps), 300), np.float32)
+    for i, e in enumerate(eps):
+        clips[i, :e.num_clips], texts[i, :e.num_texts] = e.clip_features, e.text_features
+    return dict(clips=clips, texts=texts, clip_lengths=np.array([e.num_clips for e in eps], np.int32),
+                text_lengths=np.array([e.num_texts for e in eps], np.int32))
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    tf.keras.utils.set_random_seed(0)
+    model = NeuMatchAligner(encoder="rp", normalization="sbn")
+    model.build()
+    batch = next(iter(make_dataset(episodes(), 2)))
+    model(batch, training=True)  # move the SBN running statistics off their start values
+    path = export_saved_model(model, tmp_path_factory.mktemp("export") / "model")
+    return model, path
+
+
+def test_fresh_process_reload_reproduces_the_keras_greedy_alignment(exported, tmp_path):
+    model, path = exported
+    eps = episodes()
+    data = natural_order_inputs(eps)
+    np.savez(tmp_path / "inputs.npz", **data)
+    done = subprocess.run([sys.executable, "-c", RELOAD, str(path), str(tmp_path / "inputs.npz")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    served = json.loads(done.stdout.strip().splitlines()[-1])
+    keras_out = model({k: v for k, v in next(iter(make_dataset(eps, 2))).items()
+                       if k in ("clip_features", "text_features", "clip_lengths", "text_lengths")})
+    for i, e in enumerate(eps):
+        n = int(keras_out["num_actions"][i])
+        assert served["num_actions"][i] == n
+        assert served["actions"][i][:n] == keras_out["actions"][i, :n].numpy().tolist()
+        expected = actions_to_alignment(keras_out["actions"][i, :n].numpy(), e.num_clips, e.num_texts)
+        assert served["clip_to_text"][i][:e.num_clips] == expected.tolist()
+
+
+def test_in_graph_act2align_matches_numpy():
+    rng = np.random.default_rng(0)
+    actions = rng.integers(0, 3, size=(5, 12)).astype(np.int32)
+    counts = rng.integers(1, 13, size=5).astype(np.int32)
+    clip_lengths = rng.integers(1, 6, size=5).astype(np.int32)
+    got = assignment_from_actions(tf.constant(actions), tf.constant(counts), tf.constant(clip_lengths), 6).numpy()
+    for b in range(5):
+        expected = actions_to_alignment(actions[b, :counts[b]], clip_lengths[b], 100)
+        assert got[b, :clip_lengths[b]].tolist() == expected.tolist()
+
+
+@pytest.mark.skipif(shutil.which("saved_model_cli") is None and
+                    not (pathlib.Path(sys.executable).parent / "saved_model_cli").exists(),
+                    reason="saved_model_cli is not installed beside this Python")
+def test_saved_model_cli_show_and_run(exported, tmp_path):
+    _, path = exported
+    cli = shutil.which("saved_model_cli") or str(pathlib.Path(sys.executable).parent / "saved_model_cli")
+    show = subprocess.run([cli, "show", "--dir", str(path), "--all"], capture_output=True, text=True, timeout=300)
+    assert show.returncode == 0, show.stderr[-2000:]
+    assert "serving_default" in show.stdout and "action_probabilities" in show.stdout
+    assert "clip_to_text" in show.stdout
+    data = natural_order_inputs(episodes())
+    for name, value in data.items():
+        np.save(tmp_path / f"{name}.npy", value)
+    inputs = ";".join(f"{key}={tmp_path / (name + '.npy')}" for key, name in
+                      (("clip_features", "clips"), ("text_features", "texts"),
+                       ("clip_lengths", "clip_lengths"), ("text_lengths", "text_lengths")))
+    run = subprocess.run([cli, "run", "--dir", str(path), "--tag_set", "serve", "--signature_def", "serving_default",
+                          "--inputs", inputs], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "num_actions" in run.stdout
