@@ -11,7 +11,8 @@ setup(
     packages=find_packages(include=["tfalign", "tfalign.*", "pipelines", "pipelines.*"]),
     package_data={"tfalign.data": ["yms_structure.json.gz"]},
     python_requires=">=3.10",
-    # Ranges tested in CI: TF 2.21.0, Keras 3.15, NumPy 2.4, TensorBoard 2.21.
+    # Ranges tested in CI: TF 2.21.0, Keras 3.15.1, NumPy 2.4.6, TensorBoard 2.21.0,
+    # tensorflow-serving-api 2.21.0, matplotlib 3.11.2, pytest 9.2, hypothesis 6.170.
     install_requires=[
         "tensorflow>=2.21,<2.22",
         "keras>=3.10,<4",
@@ -19,12 +20,16 @@ setup(
         "numpy>=1.26,<3",
     ],
     extras_require={
-        "test": ["pytest>=8,<10", "hypothesis>=6.100,<7"],
+        # TF Serving's gRPC API (tfalign.serving.client) and the align command's timeline plot.
+        "serving": ["tensorflow-serving-api>=2.21,<2.22", "matplotlib>=3.8,<4"],
+        "test": ["pytest>=8,<10", "hypothesis>=6.100,<7", "tensorflow-serving-api>=2.21,<2.22", "matplotlib>=3.8,<4"],
     },
     entry_points={
         "console_scripts": [
             "tfalign-train=tfalign.train:main",
             "tfalign-evaluate=tfalign.evaluate:main",
+            "tfalign-export=tfalign.export:main",
+            "tfalign-align=tfalign.align:main",
         ]
     },
 )

@@ -39,6 +39,27 @@ def assignment_from_actions(actions, num_actions, clip_lengths, max_clips):
     return shifted - 1
 
 
+def _check_request(widths, clip_features, text_features, clip_lengths, text_lengths):
+    """Bad requests fail with a message naming the input, not a garbage alignment."""
+    checks = []
+    for name, features, lengths, lengths_name, width in (
+            ("clip_features", clip_features, clip_lengths, "clip_lengths", widths[0]),
+            ("text_features", text_features, text_lengths, "text_lengths", widths[1])):
+        checks += [
+            tf.debugging.assert_equal(tf.shape(features)[2], width,
+                                      message=f"{name}: expected feature width {width} ([B, T, {width}])"),
+            tf.debugging.assert_equal(tf.shape(features)[0], tf.shape(lengths)[0],
+                                      message=f"{lengths_name}: expected one length per row of {name}"),
+            tf.debugging.assert_greater_equal(lengths, 1, message=f"{lengths_name}: every length must be >= 1"),
+            tf.debugging.assert_less_equal(lengths, tf.shape(features)[1],
+                                           message=f"{lengths_name}: a length is larger than the padded size of {name}"),
+            tf.debugging.assert_all_finite(features, message=f"{name}: holds NaN or inf"),
+        ]
+    checks.append(tf.debugging.assert_equal(tf.shape(clip_features)[0], tf.shape(text_features)[0],
+                                            message="clip_features and text_features: batch sizes differ"))
+    return checks
+
+
 class AlignmentModule(tf.Module):
     def __init__(self, model):
         super().__init__()
@@ -51,6 +72,10 @@ class AlignmentModule(tf.Module):
         self.probabilities = tf.function(self._probabilities, input_signature=spec)
 
     def _decode(self, clip_features, text_features, clip_lengths, text_lengths):
+        checks = _check_request(self.model.input_widths, clip_features, text_features, clip_lengths, text_lengths)
+        with tf.control_dependencies(checks):  # no op reads an input before it is checked
+            clip_features, text_features = tf.identity(clip_features), tf.identity(text_features)
+            clip_lengths, text_lengths = tf.identity(clip_lengths), tf.identity(text_lengths)
         inputs = {"clip_features": _reverse(clip_features, clip_lengths),
                   "text_features": _reverse(text_features, text_lengths),
                   "clip_lengths": clip_lengths, "text_lengths": text_lengths}

@@ -1,0 +1,112 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from fake_serving import start_grpc, start_rest
+from tfalign.data.batching import make_dataset
+from tfalign.data.datasets import load_episodes
+from tfalign.experiments import get_experiment
+from tfalign.serving.client import GrpcClient, LocalClient, RestClient, ServingError
+from tfalign.serving.push import PushError, pad_natural, push
+from tfalign.training.loop import Trainer, predict_alignments
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A model after a few real training steps on synthetic data, pushed once."""
+    config = get_experiment("rp_lars_sbn").override(batch_size=8, data_dataset="synthetic")
+    trainer = Trainer(config, tmp_path_factory.mktemp("run"), log=lambda *_: None)
+    train = load_episodes(config.data, "train")[:16]
+    data = make_dataset(train, 8)
+    step = trainer._make_train_step(data.element_spec)
+    for batch in data:
+        step(batch)
+    val = load_episodes(config.data, "val")[:4]
+    base = tmp_path_factory.mktemp("saved_models")
+    path = push(trainer.model, val, base_dir=base, name="aligner", log=lambda *_: None)
+    return trainer.model, val, base, path
+
+
+def test_push_writes_versions_and_reproduces_the_model(trained):
+    model, val, base, path = trained
+    assert path == base / "aligner" / "1" and (path / "saved_model.pb").exists()
+    served = LocalClient(base / "aligner").align(pad_natural(val))
+    for i, (episode, local) in enumerate(zip(val, predict_alignments(model, val))):
+        assert served["clip_to_text"][i, :episode.num_clips].tolist() == local.tolist()
+    second = push(model, val, base_dir=base, name="aligner", log=lambda *_: None)
+    assert second.name == "2"
+    assert [p.name for p in (base / "aligner").iterdir()] and not list((base / "aligner").glob(".candidate-*"))
+
+
+def test_a_failed_check_leaves_the_serving_folder_untouched(trained):
+    model, val, base, _ = trained
+    before = sorted(p.name for p in (base / "aligner").iterdir())
+    with pytest.raises(PushError, match="below the threshold"):
+        push(model, val, base_dir=base, name="aligner", min_clip_accuracy=1.01, log=lambda *_: None)
+    assert sorted(p.name for p in (base / "aligner").iterdir()) == before
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda r: r.update(clip_lengths=np.array([500] * len(r["clip_lengths"]), np.int32)), "clip_lengths: a length is larger"),
+    (lambda r: r.update(text_lengths=np.zeros_like(r["text_lengths"])), "text_lengths: every length must be >= 1"),
+    (lambda r: r["clip_features"].__setitem__((0, 0, 0), np.nan), "clip_features: holds NaN"),
+    (lambda r: r.update(text_features=r["text_features"][..., :10]), "text_features: expected feature width 300"),
+])
+def test_bad_requests_name_the_input(trained, change, words):
+    _, val, base, _ = trained
+    request = pad_natural(val[:2])
+    change(request)
+    with pytest.raises(ServingError, match=words):
+        LocalClient(base / "aligner").align(request)
+
+
+def test_grpc_and_rest_clients_against_local_servers(trained):
+    model, val, base, _ = trained
+    request = pad_natural(val[:2])
+    expected = LocalClient(base / "aligner").align(request)
+    grpc_server, target = start_grpc(base / "aligner", name="aligner")
+    rest_server, url = start_rest(base / "aligner", name="aligner")
+    try:
+        for client in (GrpcClient(target, "aligner"), RestClient(url, "aligner")):
+            out = client.align(request)
+            for key in ("actions", "num_actions", "clip_to_text"):
+                assert np.array_equal(out[key], expected[key]), key
+        bad = dict(request, clip_lengths=np.array([999, 999], np.int32))
+        with pytest.raises(ServingError, match="clip_lengths"):
+            GrpcClient(target, "aligner").align(bad)
+        with pytest.raises(ServingError, match="HTTP 400.*clip_lengths"):
+            RestClient(url, "aligner").align(bad)
+        with pytest.raises(ServingError, match="NOT_FOUND"):
+            GrpcClient(target, "other").align(request)
+    finally:
+        grpc_server.stop(0)
+        rest_server.shutdown()
+
+
+def test_align_command_writes_json_and_png(trained, tmp_path):
+    _, _, base, _ = trained
+    episode = load_episodes(get_experiment("rp_lars_sbn").data.__class__(dataset="yms-synthetic"), "test")[0]
+    np.save(tmp_path / "clips.npy", episode.clip_features)
+    np.save(tmp_path / "texts.npy", episode.text_features)
+    np.savetxt(tmp_path / "times.csv", episode.clip_times, delimiter=",")
+    (tmp_path / "texts.txt").write_text("\n".join(f"phrase {j}" for j in range(episode.num_texts)))
+    out, png = tmp_path / "alignment.json", tmp_path / "timeline.png"
+    done = subprocess.run([sys.executable, "-m", "tfalign.align", "--model", str(base / "aligner"),
+                           "--clips", str(tmp_path / "clips.npy"), "--texts", str(tmp_path / "texts.npy"),
+                           "--clip-times", str(tmp_path / "times.csv"), "--texts-file", str(tmp_path / "texts.txt"),
+                           "--out", str(out), "--plot", str(png)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    document = json.loads(out.read_text())
+    assert len(document["texts"]) == episode.num_texts and document["texts"][0]["text"] == "phrase 0"
+    clips = sorted(c for t in document["texts"] for c in t["clips"]) + document["unmatched_clips"]
+    assert sorted(clips) == list(range(episode.num_clips))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    wrong = subprocess.run([sys.executable, "-m", "tfalign.align", "--model", str(base / "aligner"),
+                            "--clips", str(tmp_path / "texts.npy"), "--texts", str(tmp_path / "texts.npy"),
+                            "--clip-times", str(tmp_path / "times.csv"), "--out", str(tmp_path / "x.json")],
+                           capture_output=True, text=True, timeout=300)
+    assert wrong.returncode == 2 and "--clip-times: expected" in wrong.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "x.json").exists()

@@ -1,0 +1,142 @@
+"""Align a new video's clip features with its text features.
+
+  python -m tfalign.align --model saved_models/NAME --clips clips.npy --texts texts.npy \\
+      [--clip-times times.csv] [--texts-file texts.txt] --out alignment.json [--plot timeline.png]
+  python -m tfalign.align --server http://HOST:8501 --model-name NAME ...   (TF Serving REST)
+  python -m tfalign.align --server grpc://HOST:8500 --model-name NAME ...   (TF Serving gRPC)
+
+clips.npy is [T_v, D_v] and texts.npy [T_s, D_s], in natural order. times.csv
+holds one "start,end" line (seconds) per clip; without it clip i spans [i, i+1).
+texts.txt holds one text a line, used as labels. The JSON lists, per text, the
+clips (and their times) aligned to it, and the unmatched clips.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+
+import numpy as np
+
+from tfalign import cli
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m tfalign.align", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="a SavedModel folder, or saved_models/NAME (its highest version)")
+    source.add_argument("--server", help="TF Serving: http://HOST:PORT (REST) or grpc://HOST:PORT")
+    parser.add_argument("--model-name", default="tfalign", help="the model's name on the server")
+    parser.add_argument("--clips", required=True, help=".npy of clip features [T_v, D_v]")
+    parser.add_argument("--texts", required=True, help=".npy of text features [T_s, D_s]")
+    parser.add_argument("--clip-times", help="CSV of start,end seconds, one line per clip")
+    parser.add_argument("--texts-file", help="the texts, one a line (labels for the JSON and the plot)")
+    parser.add_argument("--out", required=True, help="where to write the alignment JSON")
+    parser.add_argument("--plot", help="also draw a timeline PNG here")
+    return parser
+
+
+def _load_matrix(path, field):
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"--{field}: cannot read {path} as .npy ({error})") from None
+    if array.ndim != 2 or array.shape[0] == 0:
+        raise ValueError(f"--{field}: expected a non-empty [N, D] array, got shape {list(array.shape)}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"--{field}: {path} holds NaN or inf")
+    return array.astype(np.float32)
+
+
+def _load_times(path, num_clips):
+    if not path:
+        return np.stack([np.arange(num_clips), np.arange(num_clips) + 1.0], axis=1)
+    try:
+        times = np.loadtxt(path, delimiter=",", ndmin=2)
+    except ValueError as error:
+        raise ValueError(f"--clip-times: {path}: expected lines of start,end ({error})") from None
+    if times.shape != (num_clips, 2):
+        raise ValueError(f"--clip-times: expected {num_clips} lines of start,end (one per clip), got shape {list(times.shape)}")
+    return times
+
+
+def alignment_document(clip_to_text, clip_times, texts, actions) -> dict:
+    clip_to_text = np.asarray(clip_to_text)
+    entries = []
+    for j, label in enumerate(texts):
+        clips = np.flatnonzero(clip_to_text == j)
+        entries.append({"index": j, "text": label, "clips": clips.tolist(),
+                        "clip_times": clip_times[clips].tolist(),
+                        "span": [float(clip_times[clips, 0].min()), float(clip_times[clips, 1].max())] if len(clips) else None})
+    unmatched = np.flatnonzero(clip_to_text < 0)
+    return {"texts": entries, "unmatched_clips": unmatched.tolist(),
+            "unmatched_clip_times": clip_times[unmatched].tolist(), "actions": [int(a) for a in actions]}
+
+
+def plot_timeline(document, clip_times, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colours = plt.get_cmap("tab20")
+    fig, ax = plt.subplots(figsize=(12, 2.6))
+    for entry in document["texts"]:
+        for start, end in entry["clip_times"]:
+            ax.barh(0, end - start, left=start, height=0.8, color=colours(entry["index"] % 20), edgecolor="white")
+        if entry["span"]:
+            label = entry["text"] if len(entry["text"]) <= 18 else entry["text"][:17] + "…"
+            ax.text(sum(entry["span"]) / 2, 0.55, label, ha="center", va="bottom", fontsize=7, rotation=30)
+    for start, end in document["unmatched_clip_times"]:
+        ax.barh(0, end - start, left=start, height=0.8, color="0.75", edgecolor="white")
+    ax.set_yticks([])
+    ax.set_xlabel("seconds (clips coloured by their text; unmatched clips grey)")
+    ax.set_xlim(clip_times[0, 0], clip_times[-1, 1])
+    ax.set_ylim(-0.6, 1.6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from tfalign.serving.client import ServingError, connect
+
+    clips, texts = _load_matrix(args.clips, "clips"), _load_matrix(args.texts, "texts")
+    clip_times = _load_times(args.clip_times, len(clips))
+    labels = [f"text {j}" for j in range(len(texts))]
+    if args.texts_file:
+        labels = [line.rstrip("\n") for line in open(args.texts_file, encoding="utf-8") if line.strip()]
+        if len(labels) != len(texts):
+            raise ValueError(f"--texts-file: {len(labels)} texts, but --texts has {len(texts)} rows")
+    client = connect(args.model, args.server, args.model_name)
+    if hasattr(client, "input_widths"):
+        widths = client.input_widths()
+        for name, array, width in (("clips", clips, widths[0]), ("texts", texts, widths[1])):
+            if array.shape[1] != width:
+                raise ValueError(f"--{name}: the model expects width {width}, got shape {list(array.shape)}")
+    request = {"clip_features": clips[None], "text_features": texts[None],
+               "clip_lengths": np.asarray([len(clips)], np.int32), "text_lengths": np.asarray([len(texts)], np.int32)}
+    try:
+        out = client.align(request)
+    except ServingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 3
+    steps = int(np.asarray(out["num_actions"]).reshape(-1)[0])
+    clip_to_text = np.asarray(out["clip_to_text"])[0, : len(clips)]
+    document = alignment_document(clip_to_text, clip_times, labels, np.asarray(out["actions"])[0, :steps])
+    cli.write_json_atomic(args.out, document)
+    matched = sum(len(t["clips"]) for t in document["texts"])
+    print(f"aligned {matched} of {len(clips)} clips to {sum(bool(t['clips']) for t in document['texts'])} of "
+          f"{len(texts)} texts; wrote {args.out}")
+    if args.plot:
+        pathlib.Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
+        plot_timeline(document, clip_times, args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

@@ -1,0 +1,144 @@
+"""Small clients for a deployed aligner: TF Serving's REST and gRPC APIs,
+and a local SavedModel, all behind one ``align(request) -> outputs`` call.
+
+A request is a dict of padded natural-order arrays: clip_features [B, T_v, D_v],
+text_features [B, T_s, D_s], clip_lengths [B], text_lengths [B]; outputs are
+numpy arrays: actions, num_actions, clip_to_text.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import urllib.error
+import urllib.request
+
+import numpy as np
+
+SIGNATURE = "serving_default"
+
+
+class ServingError(RuntimeError):
+    """The server (or the SavedModel) refused the request."""
+
+
+def resolve_model_dir(path) -> pathlib.Path:
+    """A SavedModel folder, or TF Serving's saved_models/NAME (its highest version)."""
+    path = pathlib.Path(path)
+    if (path / "saved_model.pb").exists():
+        return path
+    versions = sorted((p for p in path.glob("*") if p.name.isdigit() and (p / "saved_model.pb").exists()),
+                      key=lambda p: int(p.name))
+    if not versions:
+        raise FileNotFoundError(f"{path}: neither a SavedModel nor a folder of numbered versions of one")
+    return versions[-1]
+
+
+class LocalClient:
+    def __init__(self, model_dir):
+        import tensorflow as tf
+
+        self.path = resolve_model_dir(model_dir)
+        self._signature = tf.saved_model.load(str(self.path)).signatures[SIGNATURE]
+
+    def input_widths(self) -> tuple[int, int]:
+        spec = self._signature.structured_input_signature[1]
+        return spec["clip_features"].shape[-1], spec["text_features"].shape[-1]
+
+    def align(self, request: dict) -> dict:
+        import tensorflow as tf
+
+        try:
+            out = self._signature(**{k: tf.constant(v) for k, v in request.items()})
+        except (tf.errors.InvalidArgumentError, ValueError, TypeError) as error:
+            raise ServingError(_first_line(getattr(error, "message", str(error)))) from None
+        return {k: v.numpy() for k, v in out.items()}
+
+
+class RestClient:
+    """``POST /v1/models/NAME[/versions/N]:predict`` with the columnar "inputs" format."""
+
+    def __init__(self, url, model_name="tfalign", version=None, timeout=60.0):
+        base = url.rstrip("/")
+        self.endpoint = f"{base}/v1/models/{model_name}" + (f"/versions/{version}" if version else "") + ":predict"
+        self.timeout = timeout
+
+    def align(self, request: dict) -> dict:
+        body = json.dumps({"signature_name": SIGNATURE,
+                           "inputs": {k: np.asarray(v).tolist() for k, v in request.items()}}).encode()
+        http = urllib.request.Request(self.endpoint, body, {"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(http, timeout=self.timeout) as response:
+                payload = json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            detail = error.read().decode(errors="replace")
+            try:
+                detail = json.loads(detail).get("error", detail)
+            except json.JSONDecodeError:
+                pass
+            raise ServingError(f"{self.endpoint}: HTTP {error.code}: {_first_line(detail)}") from None
+        except urllib.error.URLError as error:
+            raise ServingError(f"{self.endpoint}: {error.reason}") from None
+        return {k: np.asarray(v) for k, v in payload["outputs"].items()}
+
+
+class GrpcClient:
+    """``PredictionService/Predict`` through tensorflow-serving-api."""
+
+    def __init__(self, target, model_name="tfalign", version=None, timeout=60.0):
+        import grpc
+        from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+        self.target = target
+        self.channel = grpc.insecure_channel(target)
+        self.stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
+        self.model_name, self.version, self.timeout = model_name, version, timeout
+
+    def align(self, request: dict) -> dict:
+        import grpc
+        import tensorflow as tf
+        from tensorflow_serving.apis import predict_pb2
+
+        message = predict_pb2.PredictRequest()
+        message.model_spec.name = self.model_name
+        message.model_spec.signature_name = SIGNATURE
+        if self.version:
+            message.model_spec.version.value = int(self.version)
+        for key, value in request.items():
+            message.inputs[key].CopyFrom(tf.make_tensor_proto(np.asarray(value)))
+        try:
+            response = self.stub.Predict(message, timeout=self.timeout)
+        except grpc.RpcError as error:
+            raise ServingError(f"{self.target}: {error.code().name}: {_first_line(error.details() or '')}") from None
+        return {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
+
+    def close(self):
+        self.channel.close()
+
+
+def connect(model=None, server=None, model_name="tfalign", version=None):
+    """A client for ``--model PATH`` or ``--server http://HOST:PORT`` / ``grpc://HOST:PORT``."""
+    if server:
+        if server.startswith("grpc://"):
+            return GrpcClient(server[len("grpc://"):], model_name, version)
+        if server.startswith(("http://", "https://")):
+            return RestClient(server, model_name, version)
+        raise ValueError(f"--server must start with http://, https:// or grpc://, got {server!r}")
+    if model:
+        return LocalClient(model)
+    raise ValueError("give --model PATH or --server URL")
+
+
+def _first_line(text: str) -> str:
+    """The useful sentence of a TensorFlow error: a tf.debugging assertion's own
+    message when there is one, else the first line that is not boilerplate."""
+    import re
+
+    text = str(text)
+    assertion = re.search(r"assertion failed: \[([^\]]*)\]", text)
+    if assertion:
+        return assertion.group(1)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    boilerplate = ("Graph execution error", "Detected at node", "<stack traces unavailable>", "File \"", "[[")
+    lines = [line for line in lines if not line.startswith(boilerplate)]
+    return lines[0] if lines else "unknown error"

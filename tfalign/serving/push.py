@@ -1,0 +1,93 @@
+"""Safe push, the way a TFX Pusher works.
+
+1. export the model to a temporary folder beside the destination;
+2. reload it in a *fresh process* and align a validation batch there;
+3. check that the reloaded model reproduces the in-process alignment exactly,
+   and that its validation clip accuracy is not below a threshold;
+4. only then move it atomically to ``base_dir/name/VERSION`` (VERSION one
+   more than the highest there), TF Serving's layout.
+A failed check removes the temporary folder and leaves the serving folder as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+from tfalign.serving.export import export_saved_model
+
+_RELOAD = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+data = np.load(sys.argv[2])
+serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+out = serve(clip_features=tf.constant(data["clip_features"]), text_features=tf.constant(data["text_features"]),
+            clip_lengths=tf.constant(data["clip_lengths"]), text_lengths=tf.constant(data["text_lengths"]))
+print(json.dumps({"clip_to_text": out["clip_to_text"].numpy().tolist(), "actions": out["actions"].numpy().tolist()}))
+"""
+
+
+class PushError(RuntimeError):
+    """The candidate model failed a check; nothing was pushed."""
+
+
+def pad_natural(episodes) -> dict:
+    """Padded natural-order request arrays for a list of episodes."""
+    clips = np.zeros((len(episodes), max(e.num_clips for e in episodes), episodes[0].clip_features.shape[1]), np.float32)
+    texts = np.zeros((len(episodes), max(e.num_texts for e in episodes), episodes[0].text_features.shape[1]), np.float32)
+    for i, e in enumerate(episodes):
+        clips[i, : e.num_clips], texts[i, : e.num_texts] = e.clip_features, e.text_features
+    return {"clip_features": clips, "text_features": texts,
+            "clip_lengths": np.asarray([e.num_clips for e in episodes], np.int32),
+            "text_lengths": np.asarray([e.num_texts for e in episodes], np.int32)}
+
+
+def next_version(model_dir: pathlib.Path) -> int:
+    versions = [int(p.name) for p in model_dir.glob("*") if p.is_dir() and p.name.isdigit()]
+    return max(versions, default=0) + 1
+
+
+def push(model, validation_episodes, base_dir="saved_models", name="tfalign", min_clip_accuracy=0.0,
+         log=print) -> pathlib.Path:
+    from tfalign.evaluation.metrics import evaluate_alignments
+    from tfalign.training.loop import predict_alignments
+
+    model_dir = pathlib.Path(base_dir) / name
+    model_dir.mkdir(parents=True, exist_ok=True)
+    candidate = pathlib.Path(tempfile.mkdtemp(prefix=".candidate-", dir=model_dir))
+    try:
+        export_saved_model(model, candidate / "model")
+        request = pad_natural(validation_episodes)
+        np.savez(candidate / "request.npz", **request)
+        done = subprocess.run([sys.executable, "-c", _RELOAD, str(candidate / "model"), str(candidate / "request.npz")],
+                              capture_output=True, text=True, timeout=900)
+        if done.returncode != 0:
+            raise PushError(f"the exported model did not reload in a fresh process: {done.stderr.strip().splitlines()[-1]}")
+        served = json.loads(done.stdout.strip().splitlines()[-1])
+        served_alignments = [np.asarray(served["clip_to_text"][i][: e.num_clips])
+                             for i, e in enumerate(validation_episodes)]
+        local = predict_alignments(model, validation_episodes)
+        mismatched = [e.video_id for e, a, b in zip(validation_episodes, served_alignments, local)
+                      if not np.array_equal(a, b)]
+        if mismatched:
+            raise PushError(f"the reloaded model aligns {len(mismatched)} validation video(s) differently "
+                            f"from the in-process model (first: {mismatched[0]})")
+        accuracy = evaluate_alignments(validation_episodes, served_alignments)["clip_accuracy"]
+        if accuracy < min_clip_accuracy:
+            raise PushError(f"validation clip accuracy {accuracy:.4f} is below the threshold {min_clip_accuracy:.4f}")
+        version = next_version(model_dir)
+        destination = model_dir / str(version)
+        os.replace(candidate / "model", destination)
+        log(f"pushed {destination} (validation clip accuracy {accuracy:.4f}, reload reproduces "
+            f"{len(validation_episodes)} alignments)")
+        return destination
+    finally:
+        shutil.rmtree(candidate, ignore_errors=True)
