@@ -30,8 +30,15 @@ def greedy(model, stacks, max_steps=None):
     """
     batch = tf.shape(stacks["video"])[0]
     limit = tf.reduce_max(stacks["clip_lengths"] + stacks["text_lengths"]) if max_steps is None else max_steps
-    actions_ta = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
-    probs_ta = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
+    static_steps = None
+    if stacks["video"].shape[1] is not None and stacks["text"].shape[1] is not None:
+        static_steps = stacks["video"].shape[1] + stacks["text"].shape[1]  # a bound XLA can compile
+    if static_steps is None:
+        actions_ta = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
+        probs_ta = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
+    else:
+        actions_ta = tf.TensorArray(tf.int32, size=static_steps, element_shape=[None])
+        probs_ta = tf.TensorArray(tf.float32, size=static_steps, element_shape=[None, 3])
 
     def cond(t, state, *_):
         return (t < limit) & tf.logical_not(tf.reduce_all(state["done"]))
@@ -46,8 +53,9 @@ def greedy(model, stacks, max_steps=None):
         num_actions += tf.cast(running, tf.int32)
         return t + 1, model.advance(state, action, v, s), num_actions, actions_ta, probs_ta
 
-    _, _, num_actions, actions_ta, probs_ta = tf.while_loop(
-        cond, body, (0, model.initial_state(stacks), tf.zeros([batch], tf.int32), actions_ta, probs_ta))
-    actions = tf.transpose(actions_ta.stack(), [1, 0])
-    probs = tf.transpose(probs_ta.stack(), [1, 0, 2])
+    steps, _, num_actions, actions_ta, probs_ta = tf.while_loop(
+        cond, body, (0, model.initial_state(stacks), tf.zeros([batch], tf.int32), actions_ta, probs_ta),
+        maximum_iterations=static_steps)
+    actions = tf.transpose(actions_ta.stack(), [1, 0])[:, :steps]
+    probs = tf.transpose(probs_ta.stack(), [1, 0, 2])[:, :steps]
     return {"actions": actions, "num_actions": num_actions, "probabilities": probs}

@@ -39,6 +39,7 @@ from tfalign.data.cutting import cut_at_text_boundaries
 from tfalign.data.oracle import actions_to_alignment
 from tfalign.evaluation.metrics import evaluate_alignments
 from tfalign.model import NeuMatchAligner
+from tfalign.model.inference import greedy_function
 from tfalign.optimizers import make_optimizer
 from tfalign.training import diagnostics
 from tfalign.training.losses import masked_cross_entropy_sum
@@ -86,11 +87,7 @@ def predict_alignments(model, episodes, batch_size=EVAL_BATCH):
 
 def _greedy_fn(model):
     if not hasattr(model, "_tfalign_greedy"):
-        clip_dim, text_dim = model.input_widths
-        spec = {"clip_features": tf.TensorSpec([None, None, clip_dim], tf.float32),
-                "text_features": tf.TensorSpec([None, None, text_dim], tf.float32),
-                "clip_lengths": tf.TensorSpec([None], tf.int32), "text_lengths": tf.TensorSpec([None], tf.int32)}
-        model._tfalign_greedy = tf.function(lambda inputs: model(inputs, training=False), input_signature=[spec])
+        model._tfalign_greedy = greedy_function(model, xla=True)
     return model._tfalign_greedy
 
 
