@@ -85,11 +85,19 @@ def main(argv=None) -> int:
     strategy = make_strategy(args.strategy, args.cpu_replicas, args.collective_timeout)
     run_dir = args.output_dir or f"runs/{run_name(config)}"
     print(f"experiment {config.name} -> {run_dir} ({strategy.num_replicas_in_sync} replica(s))")
+    import tensorflow as tf
+
     try:
         summary = run_experiment(config, run_dir, strategy, resume=args.resume,
                                  max_steps_per_epoch=args.max_steps_per_epoch, export=not args.no_export)
     except TrainingError as error:
         print(f"error: {error}", file=sys.stderr)
+        return EXIT_TRAINING_ERROR
+    except (tf.errors.DeadlineExceededError, tf.errors.UnavailableError, tf.errors.CancelledError,
+            tf.errors.AbortedError) as error:
+        print(f"error: a collective operation failed ({type(error).__name__}: {error.message.splitlines()[0]}); "
+              f"a worker may have died or be unreachable. Restart every worker with --resume to continue from "
+              f"the last completed epoch.", file=sys.stderr)
         return EXIT_TRAINING_ERROR
     print(f"wrote {run_dir}/metrics.json")
     return 0 if summary else 1

@@ -106,8 +106,10 @@ class Trainer:
     """Trains one stage of an experiment into ``run_dir``."""
 
     def __init__(self, config, run_dir, strategy=None, chief=True, log=print, max_steps_per_epoch=None,
-                 early_stopping_patience=None):
+                 early_stopping_patience=None, restore_dir=None):
         self.config, self.run_dir = config, pathlib.Path(run_dir)
+        # Non-chief workers write into a temporary run_dir but resume from the chief's.
+        self.restore_dir = pathlib.Path(restore_dir) if restore_dir else self.run_dir
         self.strategy = strategy or tf.distribute.get_strategy()
         self.chief, self.log = chief, log
         self.max_steps_per_epoch = max_steps_per_epoch
@@ -127,18 +129,17 @@ class Trainer:
         return self.run_dir.joinpath(*parts)
 
     def prepare_run_dir(self, resume: bool):
-        state_file = self._path("state.json")
+        state_file = self.restore_dir / "state.json"
         if state_file.exists() and not resume:
-            raise TrainingError(f"{self.run_dir} already holds a run; pass --resume to continue it, "
+            raise TrainingError(f"{self.restore_dir} already holds a run; pass --resume to continue it, "
                                 f"or --output-dir for a new one")
         if resume and state_file.exists():
             self.state = json.loads(state_file.read_text())
             if self.state["last_checkpoint"]:
-                self.checkpoint.read(str(self._path(self.state["last_checkpoint"]))).expect_partial()
-            self.log(f"resuming {self.run_dir} after epoch {self.state['epoch']}")
-        if self.chief:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            _write_json(self._path("config.json"), self.config.to_dict())
+                self.checkpoint.read(str(self.restore_dir / self.state["last_checkpoint"])).expect_partial()
+            self.log(f"resuming {self.restore_dir} after epoch {self.state['epoch']}")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        _write_json(self._path("config.json"), self.config.to_dict())
 
     def load_best(self, metric: str):
         path = self.state["best"][metric]["path"] or self.state["last_checkpoint"]
@@ -198,7 +199,7 @@ class Trainer:
         callbacks = self._callbacks(steps)
         train_step = None
         writers = None
-        if self.chief:
+        if self.chief:  # other workers' event files would be thrown away anyway
             writers = {k: tf.summary.create_file_writer(str(self._path("tensorboard", k))) for k in ("train", "val")}
         histogram_batch = next(iter(make_dataset(data.val[:EVAL_BATCH], EVAL_BATCH)))
         manager = tf.train.CheckpointManager(self.checkpoint, str(self._path("checkpoints", "last")), max_to_keep=2)
@@ -245,8 +246,7 @@ class Trainer:
                 self.log(f"early stopping: no better validation clip accuracy for {self.state['since_best']} epochs")
                 break
         self.state["finished"] = True
-        if self.chief:
-            _write_json(self._path("state.json"), self.state)
+        _write_json(self._path("state.json"), self.state)
         return self.state
 
     def _callbacks(self, steps):
@@ -265,9 +265,10 @@ class Trainer:
         """Saves everything of a finished epoch; state.json, written last, commits it."""
         state = self.state
         improved, stale = False, []
-        if self.chief:
-            last = manager.save(checkpoint_number=epoch + 1)
-            state["last_checkpoint"] = os.path.relpath(last, self.run_dir)
+        # Every worker saves (saving distributed variables is collective); non-chief
+        # workers save into their own temporary run_dir.
+        last = manager.save(checkpoint_number=epoch + 1)
+        state["last_checkpoint"] = os.path.relpath(last, self.run_dir)
         for metric in BEST_METRICS:
             value = logs[f"val_{metric}"]
             best = state["best"][metric]
@@ -275,16 +276,21 @@ class Trainer:
                 improved |= metric == "clip_accuracy"
                 old = best["path"]
                 best.update(value=value, epoch=epoch + 1)
-                if self.chief:
-                    prefix = self._path("checkpoints", f"best_{metric}", f"ckpt-{epoch + 1}")
-                    best["path"] = os.path.relpath(self.checkpoint.write(str(prefix)), self.run_dir)
-                    stale.append(old)
+                prefix = self._path("checkpoints", f"best_{metric}", f"ckpt-{epoch + 1}")
+                best["path"] = os.path.relpath(self.checkpoint.write(str(prefix)), self.run_dir)
+                stale.append(old)
         state["since_best"] = 0 if improved else state["since_best"] + 1
         state["epoch"] = epoch + 1
         state["plateau"] = self._plateau.get_state()
         state["history"].append({"epoch": epoch + 1, **logs})
-        if not self.chief:
-            return
+        if writers:
+            self._write_summaries(epoch, logs, writers, histogram_batch, ratios)
+        _write_json(self._path("state.json"), state)
+        for old in filter(None, stale):  # old best checkpoints go only once state.json no longer names them
+            for file in self.run_dir.glob(old + "*"):
+                file.unlink(missing_ok=True)
+
+    def _write_summaries(self, epoch, logs, writers, histogram_batch, ratios):
         with writers["train"].as_default():
             tf.summary.scalar("loss", logs["loss"], step=epoch + 1)
             tf.summary.scalar("learning_rate", logs["learning_rate"], step=epoch + 1)
@@ -296,7 +302,12 @@ class Trainer:
             diagnostics.stack_histograms(self.model, histogram_batch, step=epoch + 1)
         for writer in writers.values():
             writer.flush()
-        _write_json(self._path("state.json"), state)
-        for old in filter(None, stale):  # old best checkpoints go only once state.json no longer names them
-            for file in self.run_dir.glob(old + "*"):
-                file.unlink(missing_ok=True)
+
+    def weights_digest(self) -> str:
+        """A hash of all weights: equal on every worker of a synchronous run."""
+        import hashlib
+
+        digest = hashlib.sha1()
+        for weight in self.model.get_weights():
+            digest.update(np.ascontiguousarray(weight).tobytes())
+        return digest.hexdigest()[:16]

@@ -50,16 +50,18 @@ def run_experiment(config: ExperimentConfig, run_dir, strategy, resume=False, lo
             pre_config = _pretraining_config(config)
             log(f"stage 1/2: pretraining on {pre_config.data.dataset}")
             pre = Trainer(pre_config, work_dir / "pretraining", strategy, chief, log, max_steps_per_epoch,
-                          early_stopping_patience=config.pretraining.early_stopping_patience)
+                          early_stopping_patience=config.pretraining.early_stopping_patience,
+                          restore_dir=final_dir / "pretraining")
             pre.fit(load_stage_data(pre_config.data, with_test=False), pre_config.epochs, resume=resume)
             pre.load_best("clip_accuracy")
             initial_weights = pre.model.get_weights()
             log("stage 2/2: finetuning")
-        trainer = Trainer(config, work_dir, strategy, chief, log, max_steps_per_epoch)
-        if initial_weights is not None and not (resume and (work_dir / "state.json").exists()):
+        trainer = Trainer(config, work_dir, strategy, chief, log, max_steps_per_epoch, restore_dir=final_dir)
+        if initial_weights is not None and not (resume and (final_dir / "state.json").exists()):
             trainer.model.set_weights(initial_weights)
         data = load_stage_data(config.data)
         trainer.fit(data, config.epochs, resume=resume)
+        print(f"final weights digest: {trainer.weights_digest()}", flush=True)
         summary = {"experiment": config.name, "run_dir": str(final_dir), "epochs_trained": trainer.state["epoch"]}
         for metric in BEST_METRICS:
             trainer.load_best(metric)

@@ -31,21 +31,27 @@ def split_cpu(replicas: int) -> list[str]:
 def make_strategy(name: str = "auto", cpu_replicas: int = 0, collective_timeout: float = 300.0):
     if name not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {name!r}")
+    if name == "multiworker":  # must come before anything that starts TensorFlow's context
+        return _multiworker(cpu_replicas, collective_timeout)
     cpus = split_cpu(cpu_replicas) if cpu_replicas else []
     gpus = tf.config.list_logical_devices("GPU")
     if name == "auto":
         name = "mirrored" if len(gpus) > 1 or cpu_replicas > 1 else "default"
     if name == "default":
         return tf.distribute.get_strategy()
-    if name == "mirrored":
-        devices = [d.name for d in gpus] if gpus else (cpus or None)
-        return tf.distribute.MirroredStrategy(devices=devices)
+    devices = [d.name for d in gpus] if gpus else (cpus or None)
+    return tf.distribute.MirroredStrategy(devices=devices)
+
+
+def _multiworker(cpu_replicas, collective_timeout):
     if "TF_CONFIG" not in os.environ:
         raise ValueError("strategy 'multiworker' needs TF_CONFIG (see the README's example)")
     try:
         json.loads(os.environ["TF_CONFIG"])
     except json.JSONDecodeError as error:
         raise ValueError(f"TF_CONFIG is not valid JSON: {error}") from None
+    if cpu_replicas > 1:
+        raise ValueError("--cpu-replicas does not combine with --strategy multiworker (one CPU device a worker)")
     options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=collective_timeout)
     return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
 
