@@ -76,25 +76,31 @@ def alignment_document(clip_to_text, clip_times, texts, actions) -> dict:
 
 
 def plot_timeline(document, clip_times, path):
+    """Clips as bars coloured by their text (unmatched: grey), text numbers above."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colours = plt.get_cmap("tab20")
-    fig, ax = plt.subplots(figsize=(12, 2.6))
+    palette = [c for i, c in enumerate(plt.get_cmap("tab20").colors) if i not in (14, 15)]  # no greys
+    start, end = float(clip_times[0, 0]), float(clip_times[-1, 1])
+    fig, ax = plt.subplots(figsize=(12, 2.4))
+    for start_, end_ in document["unmatched_clip_times"]:
+        ax.barh(0, end_ - start_, left=start_, height=0.8, color="0.8", edgecolor="white", linewidth=0.3)
+    last_label = -float("inf")
     for entry in document["texts"]:
-        for start, end in entry["clip_times"]:
-            ax.barh(0, end - start, left=start, height=0.8, color=colours(entry["index"] % 20), edgecolor="white")
+        for a, b in entry["clip_times"]:
+            ax.barh(0, b - a, left=a, height=0.8, color=palette[entry["index"] % len(palette)], edgecolor="white",
+                    linewidth=0.3)
         if entry["span"]:
-            label = entry["text"] if len(entry["text"]) <= 18 else entry["text"][:17] + "…"
-            ax.text(sum(entry["span"]) / 2, 0.55, label, ha="center", va="bottom", fontsize=7, rotation=30)
-    for start, end in document["unmatched_clip_times"]:
-        ax.barh(0, end - start, left=start, height=0.8, color="0.75", edgecolor="white")
+            middle = sum(entry["span"]) / 2
+            if middle - last_label > 0.012 * (end - start):  # skip labels that would overlap
+                ax.text(middle, 0.48, str(entry["index"]), ha="center", va="bottom", fontsize=6)
+                last_label = middle
     ax.set_yticks([])
-    ax.set_xlabel("seconds (clips coloured by their text; unmatched clips grey)")
-    ax.set_xlim(clip_times[0, 0], clip_times[-1, 1])
-    ax.set_ylim(-0.6, 1.6)
+    ax.set_xlabel("seconds: clips coloured by their text (numbered above); unmatched clips light grey")
+    ax.set_xlim(start, end)
+    ax.set_ylim(-0.5, 0.8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

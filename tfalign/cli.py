@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import pathlib
@@ -30,13 +31,16 @@ def add_data_arguments(parser: argparse.ArgumentParser, defaults: DataConfig | N
 
 def data_config_from_args(args, base: DataConfig | None = None) -> DataConfig:
     base = base or DataConfig()
+    return dataclasses.replace(base, **data_changes_from_args(args))
+
+
+def data_changes_from_args(args) -> dict:
+    """The data options given on the command line (the others stay as they are)."""
     changes = {
         "dataset": args.dataset, "features": args.features, "difficulty": args.difficulty,
         "seed": args.data_seed, "feature_file": args.feature_file, "annotation_dir": args.annotation_dir,
     }
-    import dataclasses
-
-    return dataclasses.replace(base, **{k: v for k, v in changes.items() if v is not None})
+    return {k: v for k, v in changes.items() if v is not None}
 
 
 def write_json_atomic(path, obj) -> None:

@@ -49,7 +49,7 @@ def main(argv=None) -> int:
         from tfalign.training.run import evaluate_run  # the trainer's own evaluation
 
         result = evaluate_run(args.run, args.split, checkpoint=args.checkpoint,
-                              data_overrides=cli.data_config_from_args(args, base=None) if args.dataset else None)
+                              data_changes=cli.data_changes_from_args(args))
     result["seconds"] = round(time.time() - started, 2)
     if args.per_video:
         for row in result["per_video"]:

@@ -56,12 +56,11 @@ class FeatureEncoder(keras.layers.Layer):
         if kind not in ENCODER_KINDS:
             raise ValueError(f"encoder kind must be one of {ENCODER_KINDS}, got {kind!r}")
         self.kind, self.units, self.dropout = kind, units, dropout
-        first_has_no_bias = kind != "rp"
-        if kind == "rp":
+        if kind == "rp":  # the fixed projection stands in for the first, bias-free layer
             self.text_layers = [_dense(units, name="text_1")]
             self.video_layers = [_dense(units, name="video_1"), _dense(units, name="video_2")]
         else:
-            self.text_layers = [_dense(units, use_bias=not first_has_no_bias, name="text_1"), _dense(units, name="text_2")]
+            self.text_layers = [_dense(units, use_bias=False, name="text_1"), _dense(units, name="text_2")]
             self.video_layers = [_dense(units, use_bias=False, name="video_1"), _dense(units, name="video_2"),
                                  _dense(units, name="video_3")]
         self.drop = keras.layers.Dropout(dropout) if dropout else None

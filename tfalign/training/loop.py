@@ -238,7 +238,7 @@ class Trainer:
             val = evaluate_model(self.model, data.val)
             logs.update({f"val_{m}": val[m] for m in BEST_METRICS})
             callbacks.on_epoch_end(epoch, logs)
-            self._end_epoch(epoch, logs, manager, writers, histogram_batch, ratios, callbacks)
+            self._end_epoch(epoch, logs, manager, writers, histogram_batch, ratios)
             self.log(f"epoch {epoch + 1}/{epochs}  loss {train_loss:.4f}  lr {logs['learning_rate']:.2e}  "
                      f"val clip acc {val['clip_accuracy']:.4f}  val sentence IoU {val['sentence_iou']:.4f}  "
                      f"({seconds:.1f} s, {logs['sequences_per_second']:.0f} seq/s)")
@@ -261,7 +261,7 @@ class Trainer:
         self._plateau = plateau
         return keras.callbacks.CallbackList(callbacks, model=self.model)
 
-    def _end_epoch(self, epoch, logs, manager, writers, histogram_batch, ratios, callbacks):
+    def _end_epoch(self, epoch, logs, manager, writers, histogram_batch, ratios):
         """Saves everything of a finished epoch; state.json, written last, commits it."""
         state = self.state
         improved, stale = False, []

@@ -103,9 +103,10 @@ def load_run(run_dir, checkpoint="clip_accuracy"):
     return config, trainer.model
 
 
-def evaluate_run(run_dir, split="test", checkpoint="clip_accuracy", data_overrides=None) -> dict:
+def evaluate_run(run_dir, split="test", checkpoint="clip_accuracy", data_changes=None) -> dict:
+    """The run's model on a split of its own data (``data_changes`` replace fields of it)."""
     config, model = load_run(run_dir, checkpoint)
-    data_config = data_overrides or config.data
+    data_config = dataclasses.replace(config.data, **(data_changes or {}))
     result = evaluate_model(model, load_episodes(data_config, split))
     result.update(method=f"{config.name} ({checkpoint} checkpoint)", dataset=data_config.dataset,
                   features=data_config.features, split=split, run_dir=str(run_dir))
