@@ -129,6 +129,13 @@ def read_tfrecords(folder) -> list[Episode]:
     return validate_episodes(episodes, clip_dim=manifest["clip_dim"], text_dim=manifest["text_dim"])
 
 
+def tf_record_iterator(path):
+    """The serialized records of one TFRecord file."""
+    import tensorflow as tf
+
+    return tf.data.TFRecordDataset(str(path)).as_numpy_iterator()
+
+
 def write_npz(episodes, path) -> pathlib.Path:
     """All episodes in one .npz (keys ``{i}/{field}`` and ``video_ids``)."""
     episodes = validate_episodes(episodes)

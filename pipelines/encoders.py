@@ -1,0 +1,81 @@
+"""Feature encoders for the features pipeline, built from local files only.
+
+- Images (each clip's central frame): a ``keras.applications`` backbone,
+  global-average-pooled; weights from a local .weights.h5/.h5 file, or none
+  (random: for tests and dry runs). ``imagenet`` downloads, and only when asked.
+- Texts: a ``keras-hub`` backbone with its tokenizer, mean-pooled over the
+  tokens. From a preset (a local preset folder; a named preset such as
+  ``bert_base_en`` downloads, and only when asked), or a small BERT built from
+  a JSON config: {"vocabulary": [...] or "vocab.txt", "num_layers": 2,
+  "num_heads": 2, "hidden_dim": 64, "intermediate_dim": 128, "sequence_length": 64}.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+
+IMAGE_MODELS = {
+    "mobilenet_v3_small": "MobileNetV3Small", "mobilenet_v3_large": "MobileNetV3Large",
+    "resnet50": "ResNet50", "efficientnet_b0": "EfficientNetB0",
+}
+
+
+class ImageEncoder:
+    def __init__(self, model="mobilenet_v3_small", weights=None, image_size=224):
+        import keras
+
+        if model not in IMAGE_MODELS:
+            raise ValueError(f"--image-model must be one of {sorted(IMAGE_MODELS)}, got {model!r}")
+        local = weights not in (None, "none", "imagenet")
+        if local and not pathlib.Path(weights).exists():
+            raise FileNotFoundError(f"--image-weights: {weights} does not exist")
+        builder = getattr(keras.applications, IMAGE_MODELS[model])
+        self.model = builder(weights="imagenet" if weights == "imagenet" else None, include_top=False,
+                             pooling="avg", input_shape=(image_size, image_size, 3))
+        if local:
+            self.model.load_weights(weights)
+        self.image_size = image_size
+
+    def load(self, path) -> np.ndarray:
+        from PIL import Image
+
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB").resize((self.image_size, self.image_size)), np.float32)
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model(images, training=False))
+
+
+class TextEncoder:
+    def __init__(self, preset=None, config=None):
+        import keras_hub
+
+        if bool(preset) == bool(config):
+            raise ValueError("give exactly one of --text-preset and --text-config")
+        if preset:
+            self.backbone = keras_hub.models.Backbone.from_preset(preset)
+            self.preprocessor = keras_hub.models.TextClassifierPreprocessor.from_preset(preset)
+        else:
+            spec = json.loads(pathlib.Path(config).read_text())
+            vocabulary = spec["vocabulary"]
+            if isinstance(vocabulary, str):  # a vocab.txt beside the config
+                path = pathlib.Path(config).parent / vocabulary
+                vocabulary = [line.rstrip("\n") for line in path.read_text(encoding="utf-8").splitlines()]
+            tokenizer = keras_hub.tokenizers.BertTokenizer(vocabulary=vocabulary, lowercase=True)
+            length = spec.get("sequence_length", 64)
+            self.preprocessor = keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=length)
+            self.backbone = keras_hub.models.BertBackbone(
+                vocabulary_size=len(vocabulary), num_layers=spec.get("num_layers", 2),
+                num_heads=spec.get("num_heads", 2), hidden_dim=spec.get("hidden_dim", 64),
+                intermediate_dim=spec.get("intermediate_dim", 128), max_sequence_length=length)
+            if spec.get("weights"):
+                self.backbone.load_weights(str(pathlib.Path(config).parent / spec["weights"]))
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        inputs = self.preprocessor(texts)
+        sequence = np.asarray(self.backbone(inputs)["sequence_output"])
+        mask = np.asarray(inputs["padding_mask"], np.float32)[..., None]
+        return (sequence * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1.0)
