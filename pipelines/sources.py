@@ -54,6 +54,6 @@ def skeleton_from_json(line: str) -> dict:
     return {
         "video_id": str(record["video_id"]), "split": record["split"],
         "clip_times": clip_times.tolist(), "text_spans": text_spans.tolist(), "clip_to_text": clip_to_text,
-        "unmatched_spans": yms._uncovered(clip_times[0, 0], clip_times[-1, 1], text_spans).tolist(),
+        "unmatched_spans": yms.uncovered_spans(clip_times[0, 0], clip_times[-1, 1], text_spans).tolist(),
         "clip_ids": [c["id"] for c in record["clips"]], "text_ids": [t["id"] for t in texts],
     }

@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, help="seed of the model's initialization and of the data order")
     parser.add_argument("--label-smoothing", type=float, help="label smoothing epsilon")
     parser.add_argument("--optimizer", choices=["adam", "lars", "lamb"], help="override the experiment's optimizer")
+    parser.add_argument("--pretrain-epochs", type=int, help="our_pretraining: epochs of the pretraining stage (100)")
+    parser.add_argument("--lsmdc-scale", type=float,
+                        help="our_pretraining: size of the LSMDC stand-in relative to YMS training clips (20)")
     parser.add_argument("--output-dir", help="run folder (default runs/<experiment>-<config hash>)")
     parser.add_argument("--resume", action="store_true", help="continue the run in the run folder")
     parser.add_argument("--max-steps-per-epoch", type=int, help="cap the steps of an epoch (for quick trials)")
@@ -52,7 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def resolve_config(args):
+    import dataclasses
+
     config = get_experiment(args.experiment)
+    if config.pretraining and (args.pretrain_epochs or args.lsmdc_scale):
+        changes = {"epochs": args.pretrain_epochs, "lsmdc_scale": args.lsmdc_scale}
+        config = dataclasses.replace(config, pretraining=dataclasses.replace(
+            config.pretraining, **{k: v for k, v in changes.items() if v is not None}))
+    elif args.pretrain_epochs or args.lsmdc_scale:
+        raise ValueError(f"--pretrain-epochs and --lsmdc-scale apply to our_pretraining only, not {config.name}")
     data = cli.data_config_from_args(args, base=config.data)
     return config.override(epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size, seed=args.seed,
                            label_smoothing=args.label_smoothing, optimizer=args.optimizer).override(

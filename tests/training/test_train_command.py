@@ -93,3 +93,18 @@ def test_nan_loss_stops_with_a_clear_message(tmp_path):
     assert done.returncode == 3, done.stderr[-2000:]
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("error: the training loss became nan") and "Traceback" not in done.stderr
+
+
+def test_our_pretraining_runs_both_stages(tmp_path):
+    run_dir = tmp_path / "pre"
+    done = run_cli("tfalign.train", "--experiment", "our_pretraining", "--pretrain-epochs", "1", "--lsmdc-scale",
+                   "0.02", "--epochs", "1", "--output-dir", str(run_dir), *QUICK)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "stage 1/2: pretraining on synthetic-lsmdc" in done.stdout and "stage 2/2: finetuning" in done.stdout
+    pre_config = json.loads((run_dir / "pretraining" / "config.json").read_text())
+    assert pre_config["learning_rate"] == 1e-3 and pre_config["weight_decay"] == 1e-6 and pre_config["dropout"] == 0.1
+    assert pre_config["data"]["dataset"] == "synthetic-lsmdc"
+    assert json.loads((run_dir / "pretraining" / "state.json").read_text())["epoch"] == 1
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["learning_rate"] == 5e-4 and config["weight_decay"] == 0.0
+    assert (run_dir / "metrics.json").exists()

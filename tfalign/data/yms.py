@@ -120,11 +120,11 @@ def structure_from_annotations(clips, annotations) -> dict:
         "clip_times": clip_times.tolist(),
         "text_spans": text_spans.tolist(),
         "clip_to_text": clip_to_text.astype(int).tolist(),
-        "unmatched_spans": _uncovered(clip_times[0, 0], clip_times[-1, 1], text_spans).tolist(),
+        "unmatched_spans": uncovered_spans(clip_times[0, 0], clip_times[-1, 1], text_spans).tolist(),
     }
 
 
-def _uncovered(start: float, end: float, spans: np.ndarray) -> np.ndarray:
+def uncovered_spans(start: float, end: float, spans: np.ndarray) -> np.ndarray:
     """Parts of [start, end] that no span covers."""
     gaps, cursor = [], start
     for span_start, span_end in sorted(spans.tolist()):
