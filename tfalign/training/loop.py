@@ -143,7 +143,13 @@ class Trainer:
 
     def load_best(self, metric: str):
         path = self.state["best"][metric]["path"] or self.state["last_checkpoint"]
-        self.checkpoint.read(str(self._path(path))).expect_partial()
+        self.checkpoint.read(self._checkpoint_path(path)).expect_partial()
+
+    def _checkpoint_path(self, relative: str) -> str:
+        """A checkpoint named in state.json: in this run_dir, or (a resumed
+        non-chief worker's best from before the restart) in the chief's."""
+        own = self._path(relative)
+        return str(own if own.with_name(own.name + ".index").exists() else self.restore_dir / relative)
 
     # --------------------------------------------------------------- the step
     def _make_train_step(self, element_spec):
