@@ -147,7 +147,7 @@ def write_manifests(out_dir, counts: dict, extra: dict) -> None:
                     "text_dim": widths[1] if widths else 0, "num_episodes": counts.get(f"episodes_{split}", 0),
                     "num_clips": counts.get(f"clips_{split}", 0), "num_texts": counts.get(f"texts_{split}", 0),
                     "shards": shards, **extra}
-        records._write_json_atomic(folder / records.MANIFEST, manifest)
+        records.write_json_atomic(folder / records.MANIFEST, manifest)
 
 
 def build_parser():

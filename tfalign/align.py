@@ -20,6 +20,7 @@ import sys
 import numpy as np
 
 from tfalign import cli
+from tfalign.data.records import write_json_atomic
 
 
 def build_parser():
@@ -133,7 +134,7 @@ def main(argv=None) -> int:
     steps = int(np.asarray(out["num_actions"]).reshape(-1)[0])
     clip_to_text = np.asarray(out["clip_to_text"])[0, : len(clips)]
     document = alignment_document(clip_to_text, clip_times, labels, np.asarray(out["actions"])[0, :steps])
-    cli.write_json_atomic(args.out, document)
+    write_json_atomic(args.out, document)
     matched = sum(len(t["clips"]) for t in document["texts"])
     print(f"aligned {matched} of {len(clips)} clips to {sum(bool(t['clips']) for t in document['texts'])} of "
           f"{len(texts)} texts; wrote {args.out}")

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import os
-import pathlib
 import sys
 
 from tfalign.data.datasets import FEATURE_KINDS, DataConfig
@@ -43,12 +40,6 @@ def data_changes_from_args(args) -> dict:
     return {k: v for k, v in changes.items() if v is not None}
 
 
-def write_json_atomic(path, obj) -> None:
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, default=float))
-    os.replace(tmp, path)
 
 
 def run(main_function, argv=None) -> int:

@@ -15,6 +15,7 @@ import sys
 import time
 
 from tfalign import cli
+from tfalign.data.records import write_json_atomic
 from tfalign.data.datasets import load_episodes
 
 
@@ -62,7 +63,7 @@ def main(argv=None) -> int:
         ("sentence IoU", f"{result['sentence_iou']:.4f}"),
     ])
     if args.json:
-        cli.write_json_atomic(args.json, result)
+        write_json_atomic(args.json, result)
         print(f"wrote {args.json}")
     return 0
 

@@ -13,14 +13,13 @@ from tfalign.evaluation.baselines import dtw_with_drop, minimum_distance, run_ba
 def brute_force_dtw(similarity, drop):
     """Every monotone assignment of clips to texts or 'dropped'."""
     num_clips, num_texts = similarity.shape
-    best, best_cost = None, np.inf
+    best_cost = np.inf
     for assignment in itertools.product(range(-1, num_texts), repeat=num_clips):
         matched = [a for a in assignment if a >= 0]
         if any(b < a for a, b in zip(matched, matched[1:])):
             continue
         cost = sum(drop if a < 0 else 1 - similarity[i, a] for i, a in enumerate(assignment))
-        if cost < best_cost - 1e-12:
-            best, best_cost = assignment, cost
+        best_cost = min(best_cost, cost)
     return best_cost
 
 

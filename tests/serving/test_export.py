@@ -13,14 +13,14 @@ from tfalign.data.batching import make_dataset
 from tfalign.data.oracle import actions_to_alignment
 from tfalign.model import NeuMatchAligner
 from tfalign.serving.export import assignment_from_actions, export_saved_model
+from tfalign.serving.push import pad_natural
 
 RELOAD = """
 import json, sys
 import numpy as np, tensorflow as tf
 data = np.load(sys.argv[2])
 serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
-out = serve(clip_features=tf.constant(data["clips"]), text_features=tf.constant(data["texts"]),
-            clip_lengths=tf.constant(data["clip_lengths"]), text_lengths=tf.constant(data["text_lengths"]))
+out = serve(**{k: tf.constant(data[k]) for k in data.files})
 print(json.dumps({k: v.numpy().tolist() for k, v in out.items()}))
 """
 
@@ -28,15 +28,6 @@ print(json.dumps({k: v.numpy().tolist() for k, v in out.items()}))
 def episodes():
     return [make_episode([-1, 0, 0, 1, 2, 2, -1], 4, clip_dim=300, text_dim=300, seed=0),
             make_episode([0, 1, 1], 2, clip_dim=300, text_dim=300, seed=1)]
-
-
-def natural_order_inputs(eps):
-    clips = np.zeros((len(eps), max(e.num_clips for e in eps), 300), np.float32)
-    texts = np.zeros((len(eps), max(e.num_texts for e in eps), 300), np.float32)
-    for i, e in enumerate(eps):
-        clips[i, :e.num_clips], texts[i, :e.num_texts] = e.clip_features, e.text_features
-    return dict(clips=clips, texts=texts, clip_lengths=np.array([e.num_clips for e in eps], np.int32),
-                text_lengths=np.array([e.num_texts for e in eps], np.int32))
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +44,7 @@ def exported(tmp_path_factory):
 def test_fresh_process_reload_reproduces_the_keras_greedy_alignment(exported, tmp_path):
     model, path = exported
     eps = episodes()
-    data = natural_order_inputs(eps)
+    data = pad_natural(eps)
     np.savez(tmp_path / "inputs.npz", **data)
     done = subprocess.run([sys.executable, "-c", RELOAD, str(path), str(tmp_path / "inputs.npz")],
                           capture_output=True, text=True, timeout=300)
@@ -90,12 +81,10 @@ def test_saved_model_cli_show_and_run(exported, tmp_path):
     assert show.returncode == 0, show.stderr[-2000:]
     assert "serving_default" in show.stdout and "action_probabilities" in show.stdout
     assert "clip_to_text" in show.stdout
-    data = natural_order_inputs(episodes())
+    data = pad_natural(episodes())
     for name, value in data.items():
         np.save(tmp_path / f"{name}.npy", value)
-    inputs = ";".join(f"{key}={tmp_path / (name + '.npy')}" for key, name in
-                      (("clip_features", "clips"), ("text_features", "texts"),
-                       ("clip_lengths", "clip_lengths"), ("text_lengths", "text_lengths")))
+    inputs = ";".join(f"{name}={tmp_path / (name + '.npy')}" for name in data)
     run = subprocess.run([cli, "run", "--dir", str(path), "--tag_set", "serve", "--signature_def", "serving_default",
                           "--inputs", inputs], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]

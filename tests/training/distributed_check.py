@@ -12,7 +12,7 @@ from tfalign.training.strategy import make_strategy
 strategy = make_strategy("mirrored", cpu_replicas=2)
 
 from tfalign.data.batching import make_dataset  # noqa: E402
-from tfalign.data.datasets import DataConfig, load_episodes  # noqa: E402
+from tfalign.data.datasets import load_episodes  # noqa: E402
 from tfalign.experiments import get_experiment  # noqa: E402
 from tfalign.layers import SequenceBatchNormalization  # noqa: E402
 from tfalign.training.loop import Trainer  # noqa: E402

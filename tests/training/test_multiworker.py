@@ -4,7 +4,6 @@ import socket
 import subprocess
 import sys
 
-import pytest
 
 
 def free_ports(count):

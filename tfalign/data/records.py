@@ -93,7 +93,7 @@ def write_tfrecords(episodes, folder, num_shards: int = 1, extra_manifest: dict 
         "shards": names,
         **(extra_manifest or {}),
     }
-    _write_json_atomic(folder / MANIFEST, manifest)
+    write_json_atomic(folder / MANIFEST, manifest)
     return folder
 
 
@@ -167,7 +167,10 @@ def read_npz(path) -> list[Episode]:
     return validate_episodes(episodes)
 
 
-def _write_json_atomic(path: pathlib.Path, obj) -> None:
+def write_json_atomic(path, obj) -> None:
+    """Writes JSON under a temporary name, then renames: never half a file."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _atomic_path(path)
-    tmp.write_text(json.dumps(obj, indent=2))
+    tmp.write_text(json.dumps(obj, indent=2, default=float))
     os.replace(tmp, path)

@@ -37,6 +37,7 @@ import tensorflow as tf
 from tfalign.data.batching import make_dataset
 from tfalign.data.cutting import cut_at_text_boundaries
 from tfalign.data.oracle import actions_to_alignment
+from tfalign.data.records import write_json_atomic
 from tfalign.evaluation.metrics import evaluate_alignments
 from tfalign.model import NeuMatchAligner
 from tfalign.model.inference import greedy_function
@@ -64,12 +65,6 @@ def build_model(config, seed=None) -> NeuMatchAligner:
 
 def count_trainable(model) -> int:
     return int(sum(np.prod(v.shape) for v in model.trainable_variables))
-
-
-def _write_json(path, obj):
-    tmp = pathlib.Path(path).with_name(f".{pathlib.Path(path).name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, default=float))
-    os.replace(tmp, path)
 
 
 def predict_alignments(model, episodes, batch_size=EVAL_BATCH):
@@ -139,7 +134,7 @@ class Trainer:
                 self.checkpoint.read(str(self.restore_dir / self.state["last_checkpoint"])).expect_partial()
             self.log(f"resuming {self.restore_dir} after epoch {self.state['epoch']}")
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        _write_json(self._path("config.json"), self.config.to_dict())
+        write_json_atomic(self._path("config.json"), self.config.to_dict())
 
     def load_best(self, metric: str):
         path = self.state["best"][metric]["path"] or self.state["last_checkpoint"]
@@ -252,7 +247,7 @@ class Trainer:
                 self.log(f"early stopping: no better validation clip accuracy for {self.state['since_best']} epochs")
                 break
         self.state["finished"] = True
-        _write_json(self._path("state.json"), self.state)
+        write_json_atomic(self._path("state.json"), self.state)
         return self.state
 
     def _callbacks(self, steps):
@@ -291,7 +286,7 @@ class Trainer:
         state["history"].append({"epoch": epoch + 1, **logs})
         if writers:
             self._write_summaries(epoch, logs, writers, histogram_batch, ratios)
-        _write_json(self._path("state.json"), state)
+        write_json_atomic(self._path("state.json"), state)
         for old in filter(None, stale):  # old best checkpoints go only once state.json no longer names them
             for file in self.run_dir.glob(old + "*"):
                 file.unlink(missing_ok=True)

@@ -15,7 +15,8 @@ import tempfile
 
 from tfalign.data.datasets import load_episodes
 from tfalign.experiments import ExperimentConfig
-from tfalign.training.loop import BEST_METRICS, StageData, Trainer, TrainingError, _write_json, evaluate_model
+from tfalign.data.records import write_json_atomic
+from tfalign.training.loop import BEST_METRICS, StageData, Trainer, TrainingError, evaluate_model
 from tfalign.training.strategy import is_chief
 
 
@@ -75,7 +76,7 @@ def run_experiment(config: ExperimentConfig, run_dir, strategy, resume=False, lo
             log(f"best val {metric} (epoch {best['epoch']}): test clip accuracy {test['clip_accuracy']:.4f}, "
                 f"sentence IoU {test['sentence_iou']:.4f}")
         if chief:
-            _write_json(work_dir / "metrics.json", summary)
+            write_json_atomic(work_dir / "metrics.json", summary)
             if export:
                 from tfalign.serving.export import export_saved_model
 
