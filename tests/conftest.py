@@ -4,6 +4,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 import pytest
+from hypothesis import settings
+
+# No per-example deadline: on a loaded 2-core CI machine a first example that
+# imports or traces can take over Hypothesis's default 200 ms and fail spuriously.
+settings.register_profile("tfalign", deadline=None)
+settings.load_profile("tfalign")
 
 from tfalign.data import yms
 from tfalign.data.episode import Episode
