@@ -1,5 +1,6 @@
 """Writes one episode's inputs for ``python -m tfalign.align``: clips.npy,
-texts.npy, times.csv and texts.txt (placeholder labels; YMS texts are not shipped).
+texts.npy, times.csv, texts.txt (placeholder labels; YMS texts are not shipped)
+and truth.csv (the true text index of each clip, -1 unmatched: --ground-truth).
 
     python scripts/dump_episode.py --dataset yms-synthetic --split test --index 0 --out examples/0002
 """
@@ -26,6 +27,7 @@ def main(argv=None):
     np.save(out / "clips.npy", episode.clip_features)
     np.save(out / "texts.npy", episode.text_features)
     np.savetxt(out / "times.csv", episode.clip_times, delimiter=",", fmt="%.3f")
+    np.savetxt(out / "truth.csv", episode.clip_to_text, fmt="%d")
     (out / "texts.txt").write_text("\n".join(f"{episode.video_id} phrase {j}" for j in range(episode.num_texts)) + "\n")
     print(f"wrote {out}: video {episode.video_id}, {episode.num_clips} clips, {episode.num_texts} texts")
 

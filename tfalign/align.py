@@ -9,6 +9,11 @@ clips.npy is [T_v, D_v] and texts.npy [T_s, D_s], in natural order. times.csv
 holds one "start,end" line (seconds) per clip; without it clip i spans [i, i+1).
 texts.txt holds one text a line, used as labels. The JSON lists, per text, the
 clips (and their times) aligned to it, and the unmatched clips.
+
+--ground-truth truth.csv (one integer a line: the text index of each clip, -1
+for unmatched; scripts/dump_episode.py writes one) adds the true alignment to
+the JSON (with the share of clips that agree) and draws it in the picture as a
+second row under the prediction, wrong clips marked.
 """
 
 from __future__ import annotations
@@ -36,6 +41,11 @@ def build_parser():
     parser.add_argument("--texts-file", help="the texts, one a line (labels for the JSON and the plot)")
     parser.add_argument("--out", required=True, help="where to write the alignment JSON")
     parser.add_argument("--plot", help="also draw a timeline PNG here")
+    parser.add_argument("--ground-truth", help="CSV of the true text index of each clip (-1 unmatched), one a line: "
+                                               "compared in the JSON and drawn under the prediction")
+    parser.add_argument("--signature", default="serving_default",
+                        help="the signature to call: serving_default (the run's own decoding), align_greedy, or "
+                             "align_exact (exact best path; models whose decoder has no history)")
     return parser
 
 
@@ -63,6 +73,21 @@ def _load_times(path, num_clips):
     return times
 
 
+def _load_truth(path, num_clips, num_texts):
+    try:
+        truth = np.loadtxt(path, dtype=np.int64, ndmin=1)
+    except ValueError as error:
+        raise ValueError(f"--ground-truth: {path}: expected one integer a line ({error})") from None
+    if truth.shape != (num_clips,):
+        raise ValueError(f"--ground-truth: expected {num_clips} lines (one per clip), got {truth.size}")
+    if truth.min() < -1 or truth.max() >= num_texts:
+        raise ValueError(f"--ground-truth: text indices must be -1 (unmatched) or in 0..{num_texts - 1}")
+    matched = truth[truth >= 0]
+    if np.any(np.diff(matched) < 0):
+        raise ValueError("--ground-truth: the alignment must be monotone (text indices never decrease)")
+    return truth
+
+
 def alignment_document(clip_to_text, clip_times, texts, actions) -> dict:
     clip_to_text = np.asarray(clip_to_text)
     entries = []
@@ -76,32 +101,62 @@ def alignment_document(clip_to_text, clip_times, texts, actions) -> dict:
             "unmatched_clip_times": clip_times[unmatched].tolist(), "actions": [int(a) for a in actions]}
 
 
-def plot_timeline(document, clip_times, path):
-    """Clips as bars coloured by their text (unmatched: grey), text numbers above."""
+def _draw_row(ax, y, clip_to_text, clip_times, palette, span, wrong=None):
+    """One row of clips coloured by text (unmatched: light grey), text numbers above."""
+    last_label = -float("inf")
+    for i, (a, b) in enumerate(clip_times):
+        text = int(clip_to_text[i])
+        color = "0.85" if text < 0 else palette[text % len(palette)]
+        ax.barh(y, b - a, left=a, height=0.6, color=color, edgecolor="white", linewidth=0.3)
+    for text in np.unique(clip_to_text[clip_to_text >= 0]):
+        own = clip_times[clip_to_text == text]
+        middle = (own[0, 0] + own[-1, 1]) / 2
+        if middle - last_label > 0.012 * span:  # skip labels that would overlap
+            ax.text(middle, y + 0.32, str(text), ha="center", va="bottom", fontsize=6)
+            last_label = middle
+    if wrong is not None and wrong.any():
+        middles = clip_times[wrong].mean(axis=1)
+        ax.plot(middles, np.full(len(middles), y - 0.42), linestyle="none", marker="^", markersize=3.5,
+                color="crimson")
+
+
+def plot_timeline(document, clip_times, path, ground_truth=None):
+    """Clips as bars coloured by their text (unmatched: grey), text numbers above;
+    with ``ground_truth``, the true alignment as a second row and the clips
+    the prediction gets wrong marked under the prediction."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
     palette = [c for i, c in enumerate(plt.get_cmap("tab20").colors) if i not in (14, 15)]  # no greys
-    start, end = float(clip_times[0, 0]), float(clip_times[-1, 1])
-    fig, ax = plt.subplots(figsize=(12, 2.4))
-    for start_, end_ in document["unmatched_clip_times"]:
-        ax.barh(0, end_ - start_, left=start_, height=0.8, color="0.8", edgecolor="white", linewidth=0.3)
-    last_label = -float("inf")
+    predicted = np.full(len(clip_times), -1)
     for entry in document["texts"]:
-        for a, b in entry["clip_times"]:
-            ax.barh(0, b - a, left=a, height=0.8, color=palette[entry["index"] % len(palette)], edgecolor="white",
-                    linewidth=0.3)
-        if entry["span"]:
-            middle = sum(entry["span"]) / 2
-            if middle - last_label > 0.012 * (end - start):  # skip labels that would overlap
-                ax.text(middle, 0.48, str(entry["index"]), ha="center", va="bottom", fontsize=6)
-                last_label = middle
-    ax.set_yticks([])
-    ax.set_xlabel("seconds: clips coloured by their text (numbered above); unmatched clips light grey")
+        predicted[entry["clips"]] = entry["index"]
+    start, end = float(clip_times[0, 0]), float(clip_times[-1, 1])
+    rows = 1 if ground_truth is None else 2
+    fig, ax = plt.subplots(figsize=(13, 1.6 + 1.0 * rows))
+    wrong = None if ground_truth is None else predicted != ground_truth
+    top = rows - 1
+    _draw_row(ax, top, predicted, clip_times, palette, end - start, wrong)
+    labels = ["prediction"]
+    if ground_truth is not None:
+        _draw_row(ax, 0, np.asarray(ground_truth), clip_times, palette, end - start)
+        labels.append("ground truth")
+        agree = 1.0 - wrong.mean()
+        ax.set_title(f"{int((~wrong).sum())} of {len(wrong)} clips agree with the ground truth ({agree:.0%})",
+                     fontsize=9)
+    ax.set_yticks(range(top, -1, -1), labels, fontsize=8)
+    handles = [Patch(color="0.85", label="unmatched clip")]
+    if wrong is not None:
+        handles.append(Line2D([], [], linestyle="none", marker="^", color="crimson", label="wrong clip"))
+    ax.legend(handles=handles, loc="upper right", bbox_to_anchor=(1.0, -0.35 if rows == 2 else -0.5), ncol=2,
+              fontsize=7, frameon=False)
+    ax.set_xlabel("seconds: clips coloured by their text (text number above)", fontsize=8)
     ax.set_xlim(start, end)
-    ax.set_ylim(-0.5, 0.8)
+    ax.set_ylim(-0.6, top + 0.75)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -118,7 +173,8 @@ def main(argv=None) -> int:
         labels = [line.rstrip("\n") for line in open(args.texts_file, encoding="utf-8") if line.strip()]
         if len(labels) != len(texts):
             raise ValueError(f"--texts-file: {len(labels)} texts, but --texts has {len(texts)} rows")
-    client = connect(args.model, args.server, args.model_name)
+    truth = _load_truth(args.ground_truth, len(clips), len(texts)) if args.ground_truth else None
+    client = connect(args.model, args.server, args.model_name, signature=args.signature)
     if hasattr(client, "input_widths"):
         widths = client.input_widths()
         for name, array, width in (("clips", clips, widths[0]), ("texts", texts, widths[1])):
@@ -134,13 +190,16 @@ def main(argv=None) -> int:
     steps = int(np.asarray(out["num_actions"]).reshape(-1)[0])
     clip_to_text = np.asarray(out["clip_to_text"])[0, : len(clips)]
     document = alignment_document(clip_to_text, clip_times, labels, np.asarray(out["actions"])[0, :steps])
+    if truth is not None:
+        document["ground_truth"] = truth.tolist()
+        document["clips_agreeing"] = float(np.mean(truth == clip_to_text))
     write_json_atomic(args.out, document)
     matched = sum(len(t["clips"]) for t in document["texts"])
     print(f"aligned {matched} of {len(clips)} clips to {sum(bool(t['clips']) for t in document['texts'])} of "
           f"{len(texts)} texts; wrote {args.out}")
     if args.plot:
         pathlib.Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
-        plot_timeline(document, clip_times, args.plot)
+        plot_timeline(document, clip_times, args.plot, ground_truth=truth)
         print(f"wrote {args.plot}")
     return 0
 

@@ -2,7 +2,8 @@
 
 Examples:
   python -m tfalign.evaluate --baseline dtw --dataset yms-synthetic --split test --json out.json
-  python -m tfalign.evaluate --run runs/rp_lars_sbn --split test --json out.json
+  python -m tfalign.evaluate --baseline unmatched --split test
+  python -m tfalign.evaluate --run runs/RUN_FOLDER --split test --decoding greedy --json out.json
 
 Prints a table and writes {"clip_accuracy", "sentence_iou", "videos", ...}
 (metrics as fractions in [0, 1], averaged over videos).
@@ -23,13 +24,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tfalign.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     method = parser.add_mutually_exclusive_group(required=True)
-    method.add_argument("--baseline", choices=["md", "dtw"],
+    method.add_argument("--baseline", choices=["md", "dtw", "unmatched", "even"],
                         help="md: minimum distance; dtw: monotone DTW with a drop cost (both on cosine similarity "
-                             "after a ridge-regression joint embedding fitted on train, tuned on val)")
+                             "after a ridge-regression joint embedding fitted on train, tuned on val); the trivial "
+                             "references, which read no feature: unmatched (every clip unmatched), even (clips "
+                             "spread evenly over the texts in order)")
     method.add_argument("--run", help="a training run folder written by python -m tfalign.train")
     parser.add_argument("--split", choices=["train", "val", "test"], default="test")
     parser.add_argument("--checkpoint", choices=["clip_accuracy", "sentence_iou", "last"], default="clip_accuracy",
                         help="with --run: which checkpoint to evaluate (best by a validation metric, or the last)")
+    parser.add_argument("--decoding", choices=["greedy", "exact"],
+                        help="with --run: greedy, or the exact best path (decoders without history); default: the "
+                             "run's own")
     parser.add_argument("--json", help="write the result here")
     parser.add_argument("--per-video", action="store_true", help="also print each video's figures")
     cli.add_data_arguments(parser)
@@ -50,7 +56,7 @@ def main(argv=None) -> int:
         from tfalign.training.run import evaluate_run  # the trainer's own evaluation
 
         result = evaluate_run(args.run, args.split, checkpoint=args.checkpoint,
-                              data_changes=cli.data_changes_from_args(args))
+                              data_changes=cli.data_changes_from_args(args), decoding=args.decoding)
     result["seconds"] = round(time.time() - started, 2)
     if args.per_video:
         for row in result["per_video"]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import typing
 
 from tfalign.data.datasets import DataConfig
 
@@ -37,11 +38,15 @@ class PretrainingConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ExperimentConfig:
+    """One experiment. The fields after ``pretraining`` are tfalign's own
+    techniques (DESIGN.md 6): each is off in the paper's experiments, so one
+    field switches one technique on or off."""
+
     name: str
     description: str
-    encoder: str = "rp"  # full | rp | lxmert
-    normalization: str = "none"  # none | sbn | 2ln | 4ln
-    optimizer: str = "adam"  # adam | lars | lamb
+    encoder: typing.Literal["full", "rp", "lxmert"] = "rp"
+    normalization: typing.Literal["none", "sbn", "2ln", "4ln"] = "none"
+    optimizer: typing.Literal["adam", "lars", "lamb"] = "adam"
     learning_rate: float = 1e-3
     label_smoothing: float = 0.03
     warmup_start_lr: float | None = None
@@ -59,9 +64,65 @@ class ExperimentConfig:
     seed: int = 0
     data: DataConfig = DataConfig()
     pretraining: PretrainingConfig | None = None
+    # ---- tfalign's own techniques (off = the paper's network and training)
+    family: typing.Literal["paper", "tfalign"] = "paper"
+    # Decoder: without history (no action/matched stack) the classifier sees only
+    # what the cursors point at, and the lattice can be scored and searched exactly.
+    decoder_history: bool = True
+    position_features: typing.Literal["paper", "normalized"] = "paper"
+    similarity_units: int = 0  # joint embedding width; 0 = no similarity features
+    # Where the joint embedding reads: the encoded elements, the stack outputs, or both (two channels).
+    similarity_source: typing.Literal["encoder", "stacks", "both"] = "encoder"
+    stack_features: bool = True  # the classifier reads the stack tops v, s (the paper's)
+    contrastive_weight: float = 0.0  # InfoNCE on the joint embedding, within each video
+    contrastive_temperature: float = 0.1
+    lattice_weight: float = 0.0  # cross-entropy at every lattice node, beside the path's
+    stack_dropout: float = 0.0  # on the stack outputs the decoder reads
+    # Samples: "paper" = fixed cuts of <= max_train_actions; "crops" = random
+    # crops at text boundaries, drawn anew each epoch, some videos whole.
+    sampling: typing.Literal["paper", "crops"] = "paper"
+    crop_min_actions: int = 30
+    whole_video_fraction: float = 0.0
+    weight_averaging: float = 0.0  # EMA momentum of the weights used for validation, test and export; 0 = off
+    decoding: typing.Literal["greedy", "exact"] = "greedy"  # for validation, test and export
+    early_stopping_patience: int = 0  # epochs without a better validation clip accuracy; 0 = off
+
+    def __post_init__(self):
+        for name, hint in typing.get_type_hints(type(self)).items():
+            allowed = typing.get_args(hint) if typing.get_origin(hint) is typing.Literal else None
+            if allowed and getattr(self, name) not in allowed:
+                raise ValueError(f"{name}: expected one of {list(allowed)}, got {getattr(self, name)!r}")
+        for name, low, high in (("label_smoothing", 0.0, 1.0), ("dropout", 0.0, 1.0), ("encoder_dropout", 0.0, 1.0),
+                                ("stack_dropout", 0.0, 1.0), ("whole_video_fraction", 0.0, 1.0),
+                                ("weight_averaging", 0.0, 0.9999),
+                                ("contrastive_weight", 0.0, float("inf")), ("lattice_weight", 0.0, float("inf")),
+                                ("weight_decay", 0.0, float("inf"))):
+            if not low <= getattr(self, name) <= high:
+                raise ValueError(f"{name}: expected a value in [{low}, {high}], got {getattr(self, name)}")
+        for name in ("learning_rate", "contrastive_temperature"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name}: expected a value > 0, got {getattr(self, name)}")
+        for name in ("batch_size", "epochs", "max_train_actions", "crop_min_actions"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: expected an integer >= 1, got {getattr(self, name)}")
+        if self.similarity_units < 0 or self.early_stopping_patience < 0:
+            raise ValueError("similarity_units and early_stopping_patience: expected integers >= 0")
+        if not self.stack_features and not self.similarity_units:
+            raise ValueError("stack_features=False: needs similarity_units > 0 (the decoder would see no content)")
+        if self.contrastive_weight and not self.similarity_units:
+            raise ValueError("contrastive_weight: needs similarity_units > 0 (the joint embedding it trains)")
+        if self.decoder_history and (self.lattice_weight or self.decoding == "exact"):
+            raise ValueError("lattice_weight and decoding='exact' need decoder_history=False (a cursor-only decoder)")
+        if not self.decoder_history and self.dropout:
+            raise ValueError("dropout: a cursor-only decoder is scored on the whole lattice; use stack_dropout")
+        if self.crop_min_actions > self.max_train_actions:
+            raise ValueError(f"crop_min_actions: expected <= max_train_actions ({self.max_train_actions}), "
+                             f"got {self.crop_min_actions}")
 
     @property
     def paper_parameter_count(self) -> int | None:
+        if self.family != "paper":
+            return None
         return PAPER_PARAMETER_COUNTS.get((self.encoder, self.normalization))
 
     def to_dict(self) -> dict:
@@ -73,6 +134,10 @@ class ExperimentConfig:
     @classmethod
     def from_dict(cls, values: dict) -> "ExperimentConfig":
         values = dict(values)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"config: unknown field(s) {sorted(unknown)}")
         values["data"] = DataConfig(**values.get("data", {}))
         if values.get("pretraining"):
             values["pretraining"] = PretrainingConfig(**values["pretraining"])
@@ -81,11 +146,51 @@ class ExperimentConfig:
     def override(self, **changes) -> "ExperimentConfig":
         """A copy with the given fields replaced; ``data_*`` keys go to the data config."""
         data_changes = {k[5:]: v for k, v in changes.items() if k.startswith("data_") and v is not None}
+        unknown_data = set(data_changes) - {f.name for f in dataclasses.fields(self.data)}
+        if unknown_data:
+            raise ValueError(f"unknown data field(s): {sorted(unknown_data)}")
         top = {k: v for k, v in changes.items() if not k.startswith("data_") and v is not None}
         unknown = set(top) - {f.name for f in dataclasses.fields(self)}
         if unknown:
             raise ValueError(f"unknown experiment field(s): {sorted(unknown)}")
         return dataclasses.replace(self, data=dataclasses.replace(self.data, **data_changes), **top)
+
+
+def parse_setting(config: ExperimentConfig, setting: str) -> dict:
+    """``field=value`` (or ``data.field=value``) -> a change for ``override``,
+    the value converted to the field's type; one-line errors name the field."""
+    key, sep, text = setting.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ValueError(f"--set {setting!r}: expected FIELD=VALUE, e.g. --set stack_dropout=0.3")
+    target, prefix = (config.data, "data_") if key.startswith("data.") else (config, "")
+    name = key.removeprefix("data.")
+    hints = typing.get_type_hints(type(target))
+    if name not in hints or name in ("name", "description", "data", "pretraining"):
+        fields = sorted(set(hints) - {"name", "description", "data", "pretraining"})
+        raise ValueError(f"--set {key}: unknown field; expected one of {fields} or data.<field>")
+    hint, current = hints[name], getattr(target, name)
+    try:
+        if hint is bool or isinstance(current, bool):
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise ValueError
+            value = text.lower() in ("true", "1")
+        elif isinstance(current, int) and not isinstance(current, bool):
+            value = int(text)
+        elif isinstance(current, float):
+            value = float(text)
+        elif current is None and text.lower() == "none":
+            value = None
+        elif current is None:  # optional numbers (warmup_start_lr) or paths
+            try:
+                value = float(text)
+            except ValueError:
+                value = text
+        else:
+            value = text
+    except ValueError:
+        raise ValueError(f"--set {key}: expected a {type(current).__name__}, got {text!r}") from None
+    return {prefix + name: value}
 
 
 def _rp(name, description, **kw):
@@ -125,6 +230,27 @@ EXPERIMENTS = {e.name: e for e in [
           "decay 1e-6, dropout 0.1, early stopping), then finetune (lr 5e-4, dropout 0.1)", learning_rate=5e-4,
           dropout=0.1, encoder_dropout=0.1, pretraining=PretrainingConfig()),
 ]}
+
+
+def _recipe(name, description, **kw):
+    """tfalign's own recipe: the paper's best setting (RP, AdamLARS, SBN) plus
+    the techniques that measured best (benchmarks/quality.py)."""
+    options = dict(family="tfalign", encoder="rp", data=DataConfig(features="rp"), optimizer="lars",
+                   normalization="sbn", learning_rate=3e-3, encoder_dropout=0.2, decoder_history=False,
+                   stack_features=False, position_features="normalized", similarity_units=128,
+                   similarity_source="both", contrastive_weight=1.0, lattice_weight=1.0, weight_averaging=0.98,
+                   sampling="crops", max_train_actions=160, whole_video_fraction=0.1, decoding="exact", epochs=40)
+    options.update(kw)
+    return ExperimentConfig(name=name, description=description, **options)
+
+
+RECIPES = {e.name: e for e in [
+    _recipe("tfalign_rp_sbn", "tfalign's recipe: RP, AdamLARS, SBN + joint embedding with a contrastive loss, "
+            "similarity features, cursor-only decoder trained on the whole lattice and decoded exactly, "
+            "normalized positions, random crops"),
+]}
+PAPER_EXPERIMENTS = dict(EXPERIMENTS)
+EXPERIMENTS.update(RECIPES)
 
 
 def get_experiment(name: str) -> ExperimentConfig:

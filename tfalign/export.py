@@ -42,7 +42,8 @@ def main(argv=None) -> int:
     if args.validation_videos:
         validation = validation[: args.validation_videos]
     try:
-        push(model, validation, args.base_dir, args.name or config.name, args.min_clip_accuracy)
+        push(model, validation, args.base_dir, args.name or config.name, args.min_clip_accuracy,
+             decoding=config.decoding)
     except PushError as error:
         print(f"error: nothing pushed: {error}", file=sys.stderr)
         return 3

@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pretrain-epochs", type=int, help="our_pretraining: epochs of the pretraining stage (100)")
     parser.add_argument("--lsmdc-scale", type=float,
                         help="our_pretraining: size of the LSMDC stand-in relative to YMS training clips (20)")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="override any config field, e.g. --set stack_dropout=0.3 --set data.difficulty=0.8 "
+                             "(repeatable; --dry-run shows the fields)")
     parser.add_argument("--output-dir", help="run folder (default runs/<experiment>-<config hash>)")
     parser.add_argument("--resume", action="store_true", help="continue the run in the run folder")
     parser.add_argument("--max-steps-per-epoch", type=int, help="cap the steps of an epoch (for quick trials)")
@@ -54,6 +57,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def print_experiments() -> None:
+    """The paper's experiments, then tfalign's own recipes, one line each."""
+    width = max(map(len, EXPERIMENTS))
+    for family, title in (("paper", "The paper's experiments (a reproduction: their numerics stay as published)"),
+                          ("tfalign", "tfalign's own recipes (the paper's network plus tfalign's techniques)")):
+        print(title)
+        for name, e in EXPERIMENTS.items():
+            if e.family == family:
+                print(f"  {name:<{width}}  {e.encoder:<6} {e.optimizer:<4} {e.normalization:<4} lr {e.learning_rate:<7g}"
+                      f"  {e.description}")
+        print()
+
+
 def resolve_config(args):
     import dataclasses
 
@@ -64,6 +80,10 @@ def resolve_config(args):
             config.pretraining, **{k: v for k, v in changes.items() if v is not None}))
     elif args.pretrain_epochs or args.lsmdc_scale:
         raise ValueError(f"--pretrain-epochs and --lsmdc-scale apply to our_pretraining only, not {config.name}")
+    from tfalign.experiments import parse_setting
+
+    for setting in args.set:
+        config = config.override(**parse_setting(config, setting))
     data = cli.data_config_from_args(args, base=config.data)
     return config.override(epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size, seed=args.seed,
                            label_smoothing=args.label_smoothing, optimizer=args.optimizer).override(
@@ -74,9 +94,7 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.list:
-        width = max(map(len, EXPERIMENTS))
-        for name, experiment in EXPERIMENTS.items():
-            print(f"{name:<{width}}  {experiment.description}")
+        print_experiments()
         return 0
     if not args.experiment:
         parser.error("--experiment is required (or --list)")

@@ -5,6 +5,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tfalign.data.datasets import DataConfig, load_episodes
 from tfalign.evaluation.baselines import dtw_with_drop, minimum_distance, run_baseline
@@ -62,3 +64,24 @@ def test_evaluate_command(tmp_path):
     # TensorFlow's own start-up lines may come first (absl logs before any flag is read).
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().splitlines()[-1].startswith("error: /nope: no manifest.json")
+
+
+@settings(max_examples=30)
+@given(st.integers(1, 300), st.integers(1, 100))
+def test_even_spread_is_monotone_and_uses_every_text_it_can(num_clips, num_texts):
+    from tfalign.evaluation.baselines import even_spread
+
+    spread = even_spread(num_clips, num_texts)
+    assert spread.shape == (num_clips,) and spread[0] == 0 and spread.max() < num_texts
+    assert np.all(np.diff(spread) >= 0)
+    assert len(np.unique(spread)) == min(num_clips, num_texts)
+
+
+def test_trivial_references_on_yms_synthetic():
+    """All-unmatched scores the share of unmatched time (0.151 on test, DESIGN.md 6)."""
+    test = load_episodes(DataConfig(), "test")
+    unmatched = run_baseline("unmatched", None, None, test)
+    assert unmatched["clip_accuracy"] == pytest.approx(0.151, abs=0.002)
+    assert unmatched["sentence_iou"] == 0.0
+    even = run_baseline("even", None, None, test)
+    assert 0.0 < even["clip_accuracy"] < 0.7

@@ -89,3 +89,28 @@ def test_saved_model_cli_show_and_run(exported, tmp_path):
                           "--inputs", inputs], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "num_actions" in run.stdout
+
+
+def test_exact_signature_reloads_and_equals_the_in_process_exact_path(tmp_path):
+    from tfalign.model.inference import exact_function
+
+    tf.keras.utils.set_random_seed(1)
+    model = NeuMatchAligner(encoder="rp", normalization="sbn", units=32, hidden_units=16, history=False,
+                            position="normalized", similarity_units=8)
+    model.build()
+    batch = next(iter(make_dataset(episodes(), 2)))
+    model.training_outputs(batch, training=True)  # SBN running statistics off their start values
+    path = export_saved_model(model, tmp_path / "model", decoding="exact")
+    np.savez(tmp_path / "inputs.npz", **pad_natural(episodes()))
+    script = RELOAD.replace('signatures["serving_default"]', 'signatures[sys.argv[3]]')
+    expected = exact_function(model)(batch)
+    for signature in ("serving_default", "align_exact"):
+        done = subprocess.run([sys.executable, "-c", script, str(path), str(tmp_path / "inputs.npz"), signature],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        served = json.loads(done.stdout.strip().splitlines()[-1])
+        for i, e in enumerate(episodes()):
+            n = int(expected["num_actions"][i])
+            assert served["num_actions"][i] == n
+            assert served["actions"][i][:n] == expected["actions"][i, :n].numpy().tolist()
+            assert served["clip_to_text"][i][:e.num_clips] == expected["clip_to_text"][i, :e.num_clips].numpy().tolist()

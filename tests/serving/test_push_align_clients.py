@@ -110,3 +110,35 @@ def test_align_command_writes_json_and_png(trained, tmp_path):
                            capture_output=True, text=True, timeout=300)
     assert wrong.returncode == 2 and "--clip-times: expected" in wrong.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "x.json").exists()
+
+
+def test_align_with_ground_truth_compares_and_draws_two_rows(trained, tmp_path):
+    _, _, base, _ = trained
+    episode = load_episodes(get_experiment("rp_lars_sbn").data.__class__(dataset="yms-synthetic"), "test")[1]
+    np.save(tmp_path / "clips.npy", episode.clip_features)
+    np.save(tmp_path / "texts.npy", episode.text_features)
+    np.savetxt(tmp_path / "times.csv", episode.clip_times, delimiter=",")
+    np.savetxt(tmp_path / "truth.csv", episode.clip_to_text, fmt="%d")
+    common = ["--model", str(base / "aligner"), "--clips", str(tmp_path / "clips.npy"),
+              "--texts", str(tmp_path / "texts.npy"), "--clip-times", str(tmp_path / "times.csv")]
+    out, png = tmp_path / "alignment.json", tmp_path / "timeline.png"
+    done = subprocess.run([sys.executable, "-m", "tfalign.align", *common, "--ground-truth", str(tmp_path / "truth.csv"),
+                           "--out", str(out), "--plot", str(png)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    document = json.loads(out.read_text())
+    predicted = np.full(episode.num_clips, -1)
+    for entry in document["texts"]:
+        predicted[entry["clips"]] = entry["index"]
+    assert document["ground_truth"] == episode.clip_to_text.tolist()
+    assert document["clips_agreeing"] == pytest.approx(np.mean(predicted == episode.clip_to_text))
+    single = tmp_path / "single.png"
+    subprocess.run([sys.executable, "-m", "tfalign.align", *common, "--out", str(tmp_path / "s.json"),
+                    "--plot", str(single)], check=True, capture_output=True, timeout=300)
+    from PIL import Image
+
+    assert Image.open(png).size[1] > Image.open(single).size[1]  # the second row makes it taller
+    np.savetxt(tmp_path / "bad.csv", episode.clip_to_text[:-1], fmt="%d")
+    bad = subprocess.run([sys.executable, "-m", "tfalign.align", *common, "--ground-truth", str(tmp_path / "bad.csv"),
+                          "--out", str(tmp_path / "b.json")], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "--ground-truth: expected" in bad.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "b.json").exists()

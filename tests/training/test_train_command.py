@@ -8,7 +8,7 @@ import time
 import pytest
 
 from tfalign import train
-from tfalign.experiments import EXPERIMENTS, PAPER_PARAMETER_COUNTS
+from tfalign.experiments import EXPERIMENTS, PAPER_EXPERIMENTS, PAPER_PARAMETER_COUNTS, RECIPES
 
 QUICK = ["--dataset", "synthetic", "--batch-size", "8", "--max-steps-per-epoch", "2", "--no-export"]
 
@@ -18,14 +18,26 @@ def run_cli(*args, timeout=600):
     return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=timeout, env=env)
 
 
-def test_list_shows_all_thirteen(capsys):
+def test_list_shows_the_thirteen_and_the_recipes_apart(capsys):
     assert train.main(["--list"]) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 13 == len(EXPERIMENTS)
-    assert {line.split()[0] for line in lines} == set(EXPERIMENTS)
+    out = capsys.readouterr().out
+    paper, recipes = out.split("tfalign's own recipes")
+    names = lambda text: {line.split()[0] for line in text.splitlines() if line.startswith("  ")}
+    assert names(paper) == set(PAPER_EXPERIMENTS) and len(PAPER_EXPERIMENTS) == 13
+    assert names(recipes) == set(RECIPES)
+    assert names(paper) | names(recipes) == set(EXPERIMENTS)
 
 
-@pytest.mark.parametrize("name", sorted(EXPERIMENTS))
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_dry_run_of_a_recipe(name, capsys):
+    assert train.main(["--experiment", name, "--dry-run", "--set", "stack_dropout=0.1"]) == 0
+    out = capsys.readouterr().out
+    config = json.loads(out[: out.rindex("}") + 1])
+    assert config["family"] == "tfalign" and config["stack_dropout"] == 0.1
+    assert "paper code" not in out
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_EXPERIMENTS))
 def test_dry_run_prints_the_paper_values_and_parameter_count(name, capsys):
     assert train.main(["--experiment", name, "--dry-run"]) == 0
     out = capsys.readouterr().out

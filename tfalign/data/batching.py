@@ -14,6 +14,7 @@ A batch is a dict:
 | clip_lengths, text_lengths | [B] int32 | |
 | actions | [B, L] int32 | oracle actions in natural order, padded with 0 |
 | action_lengths | [B] int32 | T_v + T_s |
+| clip_to_text | [B, T_v] int32 | ground truth in natural order (-1 unmatched; padding: any value) |
 | index | [B] int32 | position of the episode in the input list |
 """
 
@@ -34,6 +35,7 @@ def episode_arrays(episode, index: int = 0) -> dict:
         "text_lengths": np.int32(episode.num_texts),
         "actions": actions.astype(np.int32),
         "action_lengths": np.int32(len(actions)),
+        "clip_to_text": episode.clip_to_text.astype(np.int32),
         "index": np.int32(index),
     }
 
@@ -46,6 +48,7 @@ def element_spec(clip_dim: int, text_dim: int) -> dict:
         "text_lengths": tf.TensorSpec([], tf.int32),
         "actions": tf.TensorSpec([None], tf.int32),
         "action_lengths": tf.TensorSpec([], tf.int32),
+        "clip_to_text": tf.TensorSpec([None], tf.int32),
         "index": tf.TensorSpec([], tf.int32),
     }
 
@@ -69,11 +72,28 @@ def make_dataset(episodes, batch_size: int, shuffle: bool = False, seed: int = 0
     if repeat:
         dataset = dataset.repeat()
     if bucket and len(arrays) > batch_size:
-        lengths = sorted(int(a["action_lengths"]) for a in arrays)
-        boundaries = sorted({lengths[int(q * (len(lengths) - 1))] + 1 for q in (0.25, 0.5, 0.75)})
+        boundaries = bucket_boundaries([int(a["action_lengths"]) for a in arrays])
         dataset = dataset.bucket_by_sequence_length(
             lambda x: x["action_lengths"], bucket_boundaries=boundaries,
             bucket_batch_sizes=[batch_size] * (len(boundaries) + 1), drop_remainder=drop_remainder)
     else:
         dataset = dataset.padded_batch(batch_size, drop_remainder=drop_remainder)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def bucket_boundaries(action_lengths) -> list[int]:
+    """Four length buckets at the quartiles of the action counts."""
+    lengths = sorted(action_lengths)
+    return sorted({lengths[int(q * (len(lengths) - 1))] + 1 for q in (0.25, 0.5, 0.75)})
+
+
+def count_batches(episodes, batch_size: int, bucket: bool = False) -> int:
+    """How many batches ``make_dataset`` yields for these episodes (no drop):
+    with buckets, each bucket ends in its own partial batch."""
+    episodes = list(episodes)
+    if not (bucket and len(episodes) > batch_size):
+        return -(-len(episodes) // batch_size)
+    lengths = [e.num_actions for e in episodes]
+    edges = [0, *bucket_boundaries(lengths), float("inf")]
+    sizes = [sum(lo <= n < hi for n in lengths) for lo, hi in zip(edges, edges[1:])]
+    return sum(-(-size // batch_size) for size in sizes)

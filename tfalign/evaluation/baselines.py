@@ -1,6 +1,12 @@
-"""Classical baselines NeuMATCH reported on YMS: minimum distance and DTW.
+"""Classical baselines NeuMATCH reported on YMS (minimum distance and DTW),
+and two trivial references that look at no feature at all.
 
-Both work on cosine similarity between clips and texts. Clip and text
+The trivial references say what a policy that learned nothing scores:
+``unmatched`` calls every clip unmatched; ``even`` spreads the clips evenly
+over the texts in order (clip i to text floor(i * T_s / T_v)). A trained
+aligner that does not clearly beat both has learned nothing that carries over.
+
+MD and DTW work on cosine similarity between clips and texts. Clip and text
 features live in different spaces, so a linear map from clip space to text
 space is first fitted on the training split by ridge regression (the joint
 embedding the classical baselines need); the unmatched threshold (MD) and the
@@ -78,6 +84,18 @@ def dtw_with_drop(similarity: np.ndarray, drop_cost: float) -> np.ndarray:
 BASELINES = {"md": minimum_distance, "dtw": dtw_with_drop}
 
 
+def all_unmatched(num_clips: int, num_texts: int) -> np.ndarray:
+    return np.full(num_clips, -1, np.int64)
+
+
+def even_spread(num_clips: int, num_texts: int) -> np.ndarray:
+    return (np.arange(num_clips) * num_texts) // num_clips
+
+
+TRIVIAL = {"unmatched": all_unmatched, "even": even_spread}
+METHODS = ("md", "dtw", *TRIVIAL)
+
+
 def _tune(name, embedding, episodes) -> float:
     """The threshold (md) or drop cost (dtw) with the best validation clip accuracy."""
     sims = [embedding.similarity(e) for e in episodes]
@@ -90,9 +108,12 @@ def _tune(name, embedding, episodes) -> float:
 
 
 def run_baseline(name: str, train, val, test) -> dict:
-    """Fits the embedding on train, tunes on val, reports metrics on test."""
+    """Fits the embedding on train, tunes on val, reports metrics on test
+    (the trivial references need neither)."""
+    if name in TRIVIAL:
+        return evaluate_alignments(test, [TRIVIAL[name](e.num_clips, e.num_texts) for e in test])
     if name not in BASELINES:
-        raise ValueError(f"baseline must be one of {sorted(BASELINES)}, got {name!r}")
+        raise ValueError(f"baseline must be one of {list(METHODS)}, got {name!r}")
     embedding = JointEmbedding.fit(train)
     parameter = _tune(name, embedding, val)
     predictions = [BASELINES[name](embedding.similarity(e), parameter) for e in test]

@@ -11,6 +11,19 @@ The decoder is split in two pure functions of a state, so that training
 ``step_features`` reads the stacks at the cursors and builds the classifier
 input; ``advance`` applies an action to the cursors, the action stack and the
 matched stack.
+
+Beyond the paper (DESIGN.md 6; every option off by default, so the paper's
+experiments build exactly the paper's network):
+- ``history=False``: the classifier sees only what the two cursors point at
+  (no action or matched stack), so every node of the (clip, text) lattice can
+  be scored at once (``lattice_logits``) and decoded exactly (model/lattice.py);
+- ``position="normalized"``: the remaining fractions a/V and c/S only, which
+  stay in range on videos longer than the training samples;
+- ``similarity_units``: a joint embedding of the encoded clips and texts whose
+  cosine similarities (the clip against the current and the next two texts,
+  the next clip against the current text) feed the classifier; a contrastive
+  loss (training/losses.py) trains it;
+- ``stack_dropout``: dropout on the stack outputs the decoder reads.
 """
 
 import keras
@@ -21,9 +34,15 @@ from tfalign.layers import FeatureEncoder, FixedProjection, LayerNormLSTMCell, S
 from tfalign.layers.encoders import expected_input_widths
 from tfalign.layers.initializers import bias_initializer, dense_kernel_initializer
 from tfalign.layers.recurrence import run_stack
+from tfalign.model.lattice import path_nodes
 
 NORMALIZATIONS = ("none", "sbn", "2ln", "4ln")
-NUM_POSITION_FEATURES = 10
+POSITIONS = ("paper", "normalized")
+NUM_POSITION_FEATURES = {"paper": 10, "normalized": 2}
+# The similarity window read at node (i, j): clips i-1..i+2 against texts j-1..j+2.
+WINDOW_OFFSETS = (-1, 0, 1, 2)
+NUM_SIMILARITY_FEATURES = len(WINDOW_OFFSETS) ** 2
+SIMILARITY_SOURCES = ("encoder", "stacks", "both")
 
 
 def position_features(clip_cursor, text_cursor, clip_lengths, text_lengths):
@@ -34,6 +53,32 @@ def position_features(clip_cursor, text_cursor, clip_lengths, text_lengths):
     big_s = tf.cast(text_lengths + 1, tf.float32)
     return tf.stack([a, c, a / big_v, c / big_s, big_v / a, big_s / c, a / c, c / a,
                      (big_v - a) / (big_s - c), (big_s - c) / (big_v - a)], axis=-1)
+
+
+def normalized_position_features(clip_cursor, text_cursor, clip_lengths, text_lengths):
+    """The remaining fractions a/V and c/S: bounded, whatever the video's length."""
+    a = tf.cast(clip_cursor + 1, tf.float32)
+    c = tf.cast(text_cursor + 1, tf.float32)
+    return tf.stack([a / tf.cast(clip_lengths + 1, tf.float32), c / tf.cast(text_lengths + 1, tf.float32)], axis=-1)
+
+
+POSITION_FUNCTIONS = {"paper": position_features, "normalized": normalized_position_features}
+
+
+def similarity_features(similarity):
+    """[B, T_v, T_s] cosine similarities (natural order) -> [B, T_v, T_s, 16]:
+    at node (i, j), sim(i + a, j + b) for a, b in WINDOW_OFFSETS; 0 outside
+    the video (padding positions must hold 0, as ``similarity`` gives them)."""
+    low, high = -min(WINDOW_OFFSETS), max(WINDOW_OFFSETS)
+    padded = tf.pad(similarity, [[0, 0], [low, high], [low, high]])
+    clips, texts = tf.shape(similarity)[1], tf.shape(similarity)[2]
+    return tf.stack([padded[:, low + a:low + a + clips, low + b:low + b + texts]
+                     for a in WINDOW_OFFSETS for b in WINDOW_OFFSETS], axis=-1)
+
+
+def to_natural(sequence, lengths):
+    """Reversed, left-aligned [B, T, D] -> natural order (padding stays after)."""
+    return tf.reverse_sequence(sequence, tf.cast(lengths, tf.int32), seq_axis=1, batch_axis=0)
 
 
 def _dense(units, activation=None, name=None):
@@ -47,10 +92,21 @@ class NeuMatchAligner(keras.Model):
     inputs hold ``actions``, else the greedy alignment (see ``greedy``)."""
 
     def __init__(self, encoder="rp", normalization="none", units=300, action_units=8, matched_units=20,
-                 hidden_units=300, dropout=0.0, encoder_dropout=0.0, projection_seeds=None, **kwargs):
+                 hidden_units=300, dropout=0.0, encoder_dropout=0.0, projection_seeds=None, history=True,
+                 position="paper", similarity_units=0, stack_dropout=0.0, similarity_source="encoder",
+                 stack_features=True, **kwargs):
         super().__init__(**kwargs)
         if normalization not in NORMALIZATIONS:
             raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
+        if position not in POSITIONS:
+            raise ValueError(f"position must be one of {POSITIONS}, got {position!r}")
+        self.history, self.position, self.similarity_units = bool(history), position, int(similarity_units)
+        self.stack_dropout = stack_dropout
+        if similarity_source not in SIMILARITY_SOURCES:
+            raise ValueError(f"similarity_source must be one of {SIMILARITY_SOURCES}, got {similarity_source!r}")
+        if not stack_features and not self.similarity_units:
+            raise ValueError("stack_features=False needs similarity features (similarity_units > 0)")
+        self.similarity_source, self.stack_features = similarity_source, bool(stack_features)
         self.encoder_kind, self.normalization = encoder, normalization
         self.units, self.action_units, self.matched_units = units, action_units, matched_units
         self.hidden_units, self.dropout_rate, self.encoder_dropout = hidden_units, dropout, encoder_dropout
@@ -68,8 +124,16 @@ class NeuMatchAligner(keras.Model):
         small_cell = LayerNormLSTMCell if normalization == "4ln" else StackLSTMCell
         self.video_cells = [stack_cell(units, name=f"video_stack_{i}") for i in (1, 2)]
         self.text_cells = [stack_cell(units, name=f"text_stack_{i}") for i in (1, 2)]
-        self.action_cells = [small_cell(action_units, name=f"action_stack_{i}") for i in (1, 2)]
-        self.matched_cells = [small_cell(matched_units, name=f"matched_stack_{i}") for i in (1, 2)]
+        self.action_cells = self.matched_cells = []
+        if self.history:
+            self.action_cells = [small_cell(action_units, name=f"action_stack_{i}") for i in (1, 2)]
+            self.matched_cells = [small_cell(matched_units, name=f"matched_stack_{i}") for i in (1, 2)]
+        self.similarity_heads = {}
+        if self.similarity_units:  # one pair of heads per source: clip and text into the joint space
+            for source in (("encoder", "stacks") if similarity_source == "both" else (similarity_source,)):
+                self.similarity_heads[source] = (_dense(self.similarity_units, name=f"{source}_clip_head"),
+                                                 _dense(self.similarity_units, name=f"{source}_text_head"))
+        self.stack_drop = keras.layers.Dropout(stack_dropout) if stack_dropout else None
         self.video_norm = self.text_norm = None
         if normalization == "sbn":
             self.video_norm = SequenceBatchNormalization(name="video_stack_sbn")
@@ -96,10 +160,20 @@ class NeuMatchAligner(keras.Model):
         for norm in (self.video_norm, self.text_norm):
             if norm is not None:
                 norm.build((None, None, self.units))
-        feature_dim = 2 * self.units + self.action_units + self.matched_units + NUM_POSITION_FEATURES
-        self.hidden.build((None, feature_dim))
+        for heads in self.similarity_heads.values():
+            for head in heads:
+                head.build((None, encoded))
+        self.hidden.build((None, self.feature_dim))
         self.logits_layer.build((None, self.hidden_units))
         self.built = True
+
+    @property
+    def feature_dim(self):
+        """Width of the classifier input: [v, s, (action, matched), p, (similarities)]."""
+        history = self.action_units + self.matched_units if self.history else 0
+        similarity = NUM_SIMILARITY_FEATURES * len(self.similarity_heads)
+        stacks = 2 * self.units if self.stack_features else 0
+        return stacks + history + NUM_POSITION_FEATURES[self.position] + similarity
 
     # ----------------------------------------------------------------- stacks
     def encode_stacks(self, inputs, training=False):
@@ -108,6 +182,9 @@ class NeuMatchAligner(keras.Model):
         if self.projections:
             clips, texts = self.projections[0](clips), self.projections[1](texts)
         clips, texts = self.encoder((clips, texts), training=training)
+        similarities = {}
+        if "encoder" in self.similarity_heads:
+            similarities["encoder"] = self.similarity(self.similarity_heads["encoder"], clips, texts, inputs)
         video_raw = run_stack(self.video_cells, clips)
         text_raw = run_stack(self.text_cells, texts)
         video, text = video_raw, text_raw
@@ -116,16 +193,36 @@ class NeuMatchAligner(keras.Model):
             text_mask = tf.sequence_mask(inputs["text_lengths"], tf.shape(text_raw)[1])
             video = self.video_norm(video_raw, mask=clip_mask, training=training)
             text = self.text_norm(text_raw, mask=text_mask, training=training)
-        return {"video": video, "text": text, "video_raw": video_raw, "text_raw": text_raw,
-                "clip_lengths": tf.cast(inputs["clip_lengths"], tf.int32),
-                "text_lengths": tf.cast(inputs["text_lengths"], tf.int32)}
+        if "stacks" in self.similarity_heads:
+            similarities["stacks"] = self.similarity(self.similarity_heads["stacks"], video, text, inputs)
+        if self.stack_drop is not None:
+            video, text = self.stack_drop(video, training=training), self.stack_drop(text, training=training)
+        stacks = {"video": video, "text": text, "video_raw": video_raw, "text_raw": text_raw,
+                  "clip_lengths": tf.cast(inputs["clip_lengths"], tf.int32),
+                  "text_lengths": tf.cast(inputs["text_lengths"], tf.int32)}
+        if similarities:
+            stacks["similarities"] = similarities
+            stacks["similarity_features"] = tf.concat([similarity_features(similarities[k])
+                                                       for k in sorted(similarities)], axis=-1)
+        return stacks
+
+    @staticmethod
+    def similarity(heads, clips, texts, inputs):
+        """Cosine similarity [B, T_v, T_s] (natural order) in a joint embedding,
+        from reversed clip and text sequences; 0 at padding positions."""
+        clip_head, text_head = heads
+        clip_mask = tf.sequence_mask(inputs["clip_lengths"], tf.shape(clips)[1], dtype=clips.dtype)[:, :, None]
+        text_mask = tf.sequence_mask(inputs["text_lengths"], tf.shape(texts)[1], dtype=texts.dtype)[:, :, None]
+        clips = tf.math.l2_normalize(to_natural(clip_head(clips), inputs["clip_lengths"]), axis=-1) * clip_mask
+        texts = tf.math.l2_normalize(to_natural(text_head(texts), inputs["text_lengths"]), axis=-1) * text_mask
+        return tf.matmul(clips, texts, transpose_b=True)
 
     # ---------------------------------------------------------------- decoder
     def initial_state(self, stacks):
         batch = tf.shape(stacks["video"])[0]
         zeros = lambda units: tf.zeros([batch, units])
-        action = [zeros(self.action_units) for _ in range(4)]
-        matched = [zeros(self.matched_units) for _ in range(4)]
+        action = [zeros(self.action_units) for _ in range(4)] if self.history else []
+        matched = [zeros(self.matched_units) for _ in range(4)] if self.history else []
         return {
             "clip_cursor": stacks["clip_lengths"] - 1,
             "text_cursor": stacks["text_lengths"] - 1,
@@ -141,10 +238,70 @@ class NeuMatchAligner(keras.Model):
         """Classifier input at the current cursors, and the stack tops v, s."""
         v = tf.gather(stacks["video"], state["clip_cursor"], batch_dims=1)
         s = tf.gather(stacks["text"], state["text_cursor"], batch_dims=1)
-        p = position_features(state["clip_cursor"], state["text_cursor"], stacks["clip_lengths"], stacks["text_lengths"])
-        action_feature = state["action"][0] + state["action"][2]  # h1 + h2
-        matched_feature = state["matched"][0] + state["matched"][2]
-        return tf.concat([v, s, action_feature, matched_feature, p], axis=-1), v, s
+        p = POSITION_FUNCTIONS[self.position](state["clip_cursor"], state["text_cursor"], stacks["clip_lengths"],
+                                              stacks["text_lengths"])
+        parts = [v, s] if self.stack_features else []
+        if self.history:
+            parts += [state["action"][0] + state["action"][2], state["matched"][0] + state["matched"][2]]  # h1 + h2
+        parts.append(p)
+        if self.similarity_units:
+            node = tf.stack([stacks["clip_lengths"] - 1 - state["clip_cursor"],
+                             stacks["text_lengths"] - 1 - state["text_cursor"]], axis=-1)
+            parts.append(tf.gather_nd(stacks["similarity_features"], node, batch_dims=1))
+        return tf.concat(parts, axis=-1), v, s
+
+    def lattice_logits(self, stacks):
+        """Logits [B, T_v, T_s, 3] at every node (i, j) of the lattice, natural
+        order (i clips and j texts consumed), for a decoder without history.
+
+        The same classifier as ``step_features`` + ``classify``, with its first
+        layer split by input block, so that [v_i, s_j, p_ij, sim_ij] is never
+        concatenated: hidden = relu(W_v v_i + W_s s_j + W_p p_ij + W_sim sim_ij + b).
+        """
+        if self.history:
+            raise ValueError("lattice_logits needs a decoder without history (history=False)")
+        if self.drop is not None:
+            raise ValueError("lattice_logits: decoder dropout is per step; use stack_dropout with the lattice")
+        clip_lengths, text_lengths = stacks["clip_lengths"], stacks["text_lengths"]
+        video, text = to_natural(stacks["video"], clip_lengths), to_natural(stacks["text"], text_lengths)
+        max_clips, max_texts = tf.shape(video)[1], tf.shape(text)[1]
+        kernel = self.hidden.kernel
+        units = self.units if self.stack_features else 0
+        positions = NUM_POSITION_FEATURES[self.position]
+        hidden = self.hidden.bias
+        if self.stack_features:
+            hidden += (tf.matmul(video, kernel[:units])[:, :, None, :] + tf.matmul(text, kernel[units:2 * units])[:, None])
+        # Cursors of node (i, j): clip_lengths - 1 - i and text_lengths - 1 - j.
+        clip_cursor = clip_lengths[:, None, None] - 1 - tf.range(max_clips)[None, :, None]
+        text_cursor = text_lengths[:, None, None] - 1 - tf.range(max_texts)[None, None, :]
+        clip_cursor, text_cursor = tf.broadcast_to(clip_cursor, [tf.shape(video)[0], max_clips, max_texts]), \
+            tf.broadcast_to(text_cursor, [tf.shape(video)[0], max_clips, max_texts])
+        # Padding nodes get cursors below 0; keep them finite (they are masked later).
+        p = POSITION_FUNCTIONS[self.position](tf.maximum(clip_cursor, 0), tf.maximum(text_cursor, 0),
+                                              clip_lengths[:, None, None], text_lengths[:, None, None])
+        hidden = hidden + tf.tensordot(p, kernel[2 * units:2 * units + positions], axes=1)
+        if self.similarity_units:
+            hidden += tf.tensordot(stacks["similarity_features"], kernel[2 * units + positions:], axes=1)
+        return self.logits_layer(tf.nn.relu(hidden))
+
+    def training_outputs(self, inputs, training=False):
+        """What the losses need: teacher-forced ``logits`` [B, L, 3], and for a
+        decoder without history ``lattice_logits``; ``similarity`` when the
+        joint embedding is on."""
+        stacks = self.encode_stacks(inputs, training=training)
+        outputs = {}
+        if self.history:
+            from tfalign.model import decoding
+
+            outputs["logits"] = decoding.teacher_forced_logits(self, stacks, inputs["actions"], training=training)
+        else:  # the teacher-forced steps are lattice nodes: gather them
+            lattice = self.lattice_logits(stacks)
+            clips, texts = path_nodes(inputs["actions"], stacks["clip_lengths"], stacks["text_lengths"])
+            outputs["logits"] = tf.gather_nd(lattice, tf.stack([clips, texts], axis=-1), batch_dims=1)
+            outputs["lattice_logits"] = lattice
+        if "similarities" in stacks:
+            outputs["similarities"] = stacks["similarities"]
+        return outputs
 
     def classify(self, features, training=False):
         x = features
@@ -168,6 +325,15 @@ class NeuMatchAligner(keras.Model):
         is_match = tf.equal(action, MATCH)
         is_pop_text = tf.equal(action, POP_TEXT)
         match_col = is_match[:, None]
+        pops_clip = tf.logical_not(is_pop_text)
+        finishes = tf.where(is_pop_text, tf.equal(state["text_cursor"], 0), tf.equal(state["clip_cursor"], 0))
+        cursors = {
+            "clip_cursor": tf.maximum(state["clip_cursor"] - tf.cast(pops_clip, tf.int32), 0),
+            "text_cursor": tf.maximum(state["text_cursor"] - tf.cast(is_pop_text, tf.int32), 0),
+            "done": state["done"] | finishes,
+        }
+        if not self.history:
+            return {**state, **cursors}
 
         new_action = self._two_layer_step(self.action_cells, tf.one_hot(action, NUM_ACTIONS), state["action"])
 
@@ -182,17 +348,13 @@ class NeuMatchAligner(keras.Model):
         pushed = self._two_layer_step(self.matched_cells, tf.concat([mean, s], axis=-1), saved)
         matched = [tf.where(match_col, new, old) for new, old in zip(pushed, state["matched"])]
 
-        pops_clip = tf.logical_not(is_pop_text)
-        finishes = tf.where(is_pop_text, tf.equal(state["text_cursor"], 0), tf.equal(state["clip_cursor"], 0))
         return {
-            "clip_cursor": tf.maximum(state["clip_cursor"] - tf.cast(pops_clip, tf.int32), 0),
-            "text_cursor": tf.maximum(state["text_cursor"] - tf.cast(is_pop_text, tf.int32), 0),
+            **cursors,
             "action": new_action,
             "matched": matched,
             "saved": saved,
             "match_sum": tf.where(is_pop_text[:, None], 0.0, match_sum),
             "match_count": tf.where(is_pop_text, 0.0, match_count),
-            "done": state["done"] | finishes,
         }
 
     # ------------------------------------------------------------------- call
@@ -210,5 +372,7 @@ class NeuMatchAligner(keras.Model):
             "action_units": self.action_units, "matched_units": self.matched_units,
             "hidden_units": self.hidden_units, "dropout": self.dropout_rate,
             "encoder_dropout": self.encoder_dropout, "projection_seeds": self.projection_seeds,
-            "name": self.name,
+            "history": self.history, "position": self.position, "similarity_units": self.similarity_units,
+            "stack_dropout": self.stack_dropout, "similarity_source": self.similarity_source,
+            "stack_features": self.stack_features, "name": self.name,
         }

@@ -35,11 +35,14 @@ def resolve_model_dir(path) -> pathlib.Path:
 
 
 class LocalClient:
-    def __init__(self, model_dir):
+    def __init__(self, model_dir, signature=SIGNATURE):
         import tensorflow as tf
 
         self.path = resolve_model_dir(model_dir)
-        self._signature = tf.saved_model.load(str(self.path)).signatures[SIGNATURE]
+        signatures = tf.saved_model.load(str(self.path)).signatures
+        if signature not in signatures:
+            raise ValueError(f"--signature: {self.path} has no signature {signature!r}; it has {sorted(signatures)}")
+        self._signature = signatures[signature]
 
     def input_widths(self) -> tuple[int, int]:
         spec = self._signature.structured_input_signature[1]
@@ -58,13 +61,14 @@ class LocalClient:
 class RestClient:
     """``POST /v1/models/NAME[/versions/N]:predict`` with the columnar "inputs" format."""
 
-    def __init__(self, url, model_name="tfalign", version=None, timeout=60.0):
+    def __init__(self, url, model_name="tfalign", version=None, timeout=60.0, signature=SIGNATURE):
+        self.signature = signature
         base = url.rstrip("/")
         self.endpoint = f"{base}/v1/models/{model_name}" + (f"/versions/{version}" if version else "") + ":predict"
         self.timeout = timeout
 
     def align(self, request: dict) -> dict:
-        body = json.dumps({"signature_name": SIGNATURE,
+        body = json.dumps({"signature_name": self.signature,
                            "inputs": {k: np.asarray(v).tolist() for k, v in request.items()}}).encode()
         http = urllib.request.Request(self.endpoint, body, {"Content-Type": "application/json"})
         try:
@@ -85,7 +89,8 @@ class RestClient:
 class GrpcClient:
     """``PredictionService/Predict`` through tensorflow-serving-api."""
 
-    def __init__(self, target, model_name="tfalign", version=None, timeout=60.0):
+    def __init__(self, target, model_name="tfalign", version=None, timeout=60.0, signature=SIGNATURE):
+        self.signature = signature
         import grpc
         from tensorflow_serving.apis import prediction_service_pb2_grpc
 
@@ -101,7 +106,7 @@ class GrpcClient:
 
         message = predict_pb2.PredictRequest()
         message.model_spec.name = self.model_name
-        message.model_spec.signature_name = SIGNATURE
+        message.model_spec.signature_name = self.signature
         if self.version:
             message.model_spec.version.value = int(self.version)
         for key, value in request.items():
@@ -116,16 +121,16 @@ class GrpcClient:
         self.channel.close()
 
 
-def connect(model=None, server=None, model_name="tfalign", version=None):
+def connect(model=None, server=None, model_name="tfalign", version=None, signature=SIGNATURE):
     """A client for ``--model PATH`` or ``--server http://HOST:PORT`` / ``grpc://HOST:PORT``."""
     if server:
         if server.startswith("grpc://"):
-            return GrpcClient(server[len("grpc://"):], model_name, version)
+            return GrpcClient(server[len("grpc://"):], model_name, version, signature=signature)
         if server.startswith(("http://", "https://")):
-            return RestClient(server, model_name, version)
+            return RestClient(server, model_name, version, signature=signature)
         raise ValueError(f"--server must start with http://, https:// or grpc://, got {server!r}")
     if model:
-        return LocalClient(model)
+        return LocalClient(model, signature)
     raise ValueError("give --model PATH or --server URL")
 
 

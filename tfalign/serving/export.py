@@ -2,9 +2,12 @@
 
 ``serving_default`` takes padded features in *natural* order and their
 lengths, reverses them inside the graph, runs the encoders, stacks and the
-greedy decoder's tf.while_loop, and returns the action sequence, its length
-and the clip-to-text assignment (-1 = unmatched). ``action_probabilities``
-returns the per-step probabilities as well.
+decoder, and returns the action sequence, its length and the clip-to-text
+assignment (-1 = unmatched). It decodes as the run does: greedily (the
+decoder's tf.while_loop), or, for a decoder without history, by the exact best
+path over the (clip, text) lattice. ``align_greedy`` and (without history)
+``align_exact`` name each decoding; ``action_probabilities`` returns the
+greedy per-step probabilities as well.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import shutil
 import tensorflow as tf
 
 from tfalign.data.oracle import MATCH, POP_TEXT
+from tfalign.model.lattice import best_path
 
 
 def _reverse(features, lengths):
@@ -61,38 +65,52 @@ def _check_request(widths, clip_features, text_features, clip_lengths, text_leng
 
 
 class AlignmentModule(tf.Module):
-    def __init__(self, model):
+    def __init__(self, model, decoding="greedy"):
         super().__init__()
-        self.model = model
+        if decoding == "exact" and model.history:
+            raise ValueError("decoding 'exact' needs a decoder without history")
+        self.model, self.decoding = model, decoding
         clip_dim, text_dim = model.input_widths
         spec = (tf.TensorSpec([None, None, clip_dim], tf.float32, "clip_features"),
                 tf.TensorSpec([None, None, text_dim], tf.float32, "text_features"),
                 tf.TensorSpec([None], tf.int32, "clip_lengths"), tf.TensorSpec([None], tf.int32, "text_lengths"))
-        self.align = tf.function(self._align, input_signature=spec)
+        self.align = tf.function(self._align_greedy if decoding == "greedy" else self._align_exact,
+                                 input_signature=spec)
+        self.align_greedy = tf.function(self._align_greedy, input_signature=spec)
+        self.align_exact = None if model.history else tf.function(self._align_exact, input_signature=spec)
         self.probabilities = tf.function(self._probabilities, input_signature=spec)
 
-    def _decode(self, clip_features, text_features, clip_lengths, text_lengths):
+    def _checked_inputs(self, clip_features, text_features, clip_lengths, text_lengths):
         checks = _check_request(self.model.input_widths, clip_features, text_features, clip_lengths, text_lengths)
         with tf.control_dependencies(checks):  # no op reads an input before it is checked
             clip_features, text_features = tf.identity(clip_features), tf.identity(text_features)
             clip_lengths, text_lengths = tf.identity(clip_lengths), tf.identity(text_lengths)
-        inputs = {"clip_features": _reverse(clip_features, clip_lengths),
-                  "text_features": _reverse(text_features, text_lengths),
-                  "clip_lengths": clip_lengths, "text_lengths": text_lengths}
-        out = self.model(inputs, training=False)
+        return {"clip_features": _reverse(clip_features, clip_lengths),
+                "text_features": _reverse(text_features, text_lengths),
+                "clip_lengths": clip_lengths, "text_lengths": text_lengths}
+
+    def _decode(self, clip_features, text_features, clip_lengths, text_lengths):
+        out = self.model(self._checked_inputs(clip_features, text_features, clip_lengths, text_lengths),
+                         training=False)
         out["clip_to_text"] = assignment_from_actions(out["actions"], out["num_actions"], clip_lengths,
                                                       tf.shape(clip_features)[1])
         return out
 
-    def _align(self, clip_features, text_features, clip_lengths, text_lengths):
+    def _align_greedy(self, clip_features, text_features, clip_lengths, text_lengths):
         out = self._decode(clip_features, text_features, clip_lengths, text_lengths)
+        return {"actions": out["actions"], "num_actions": out["num_actions"], "clip_to_text": out["clip_to_text"]}
+
+    def _align_exact(self, clip_features, text_features, clip_lengths, text_lengths):
+        inputs = self._checked_inputs(clip_features, text_features, clip_lengths, text_lengths)
+        stacks = self.model.encode_stacks(inputs, training=False)
+        out = best_path(tf.nn.log_softmax(self.model.lattice_logits(stacks)), clip_lengths, text_lengths)
         return {"actions": out["actions"], "num_actions": out["num_actions"], "clip_to_text": out["clip_to_text"]}
 
     def _probabilities(self, clip_features, text_features, clip_lengths, text_lengths):
         return self._decode(clip_features, text_features, clip_lengths, text_lengths)
 
 
-def export_saved_model(model, path) -> pathlib.Path:
+def export_saved_model(model, path, decoding="greedy") -> pathlib.Path:
     """Writes the SavedModel at ``path`` (through a temporary folder, then a rename).
 
     keras.export.ExportArchive tracks the Keras 3 variables as plain
@@ -104,10 +122,13 @@ def export_saved_model(model, path) -> pathlib.Path:
     path = pathlib.Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    module = AlignmentModule(model)
+    module = AlignmentModule(model, decoding)
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint("serving_default", module.align)
+    archive.add_endpoint("align_greedy", module.align_greedy)
+    if module.align_exact is not None:
+        archive.add_endpoint("align_exact", module.align_exact)
     archive.add_endpoint("action_probabilities", module.probabilities)
     archive.write_out(str(tmp), verbose=False)
     if path.exists():

@@ -22,6 +22,7 @@ Run folder:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -34,16 +35,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfalign.data.batching import make_dataset
-from tfalign.data.cutting import cut_at_text_boundaries
+from tfalign.data.batching import count_batches, make_dataset
+from tfalign.data.cutting import cut_at_text_boundaries, random_crops
 from tfalign.data.oracle import actions_to_alignment
 from tfalign.data.records import write_json_atomic
 from tfalign.evaluation.metrics import evaluate_alignments
 from tfalign.model import NeuMatchAligner
-from tfalign.model.inference import greedy_function
+from tfalign.model.inference import exact_function, greedy_function
 from tfalign.optimizers import make_optimizer
 from tfalign.training import diagnostics
-from tfalign.training.losses import masked_cross_entropy_sum
+from tfalign.training.losses import contrastive_sum, lattice_cross_entropy_sum, masked_cross_entropy_sum
 from tfalign.training.schedules import LinearWarmup, PlateauHalving
 
 BEST_METRICS = ("clip_accuracy", "sentence_iou")
@@ -58,7 +59,10 @@ def build_model(config, seed=None) -> NeuMatchAligner:
     if seed is not None:
         keras.utils.set_random_seed(seed)
     model = NeuMatchAligner(encoder=config.encoder, normalization=config.normalization, dropout=config.dropout,
-                            encoder_dropout=config.encoder_dropout)
+                            encoder_dropout=config.encoder_dropout, history=config.decoder_history,
+                            position=config.position_features, similarity_units=config.similarity_units,
+                            stack_dropout=config.stack_dropout, similarity_source=config.similarity_source,
+                            stack_features=config.stack_features)
     model.build()
     return model
 
@@ -67,12 +71,16 @@ def count_trainable(model) -> int:
     return int(sum(np.prod(v.shape) for v in model.trainable_variables))
 
 
-def predict_alignments(model, episodes, batch_size=EVAL_BATCH):
-    """Greedy alignment of every episode, as clip_to_text arrays."""
+DECODINGS = ("greedy", "exact")
+
+
+def predict_alignments(model, episodes, batch_size=EVAL_BATCH, decoding="greedy"):
+    """The alignment of every episode, as clip_to_text arrays: greedy, or the
+    exact best action path (a decoder without history)."""
     predictions = [None] * len(episodes)
     for batch in make_dataset(episodes, batch_size):
-        out = _greedy_fn(model)({k: batch[k] for k in ("clip_features", "text_features", "clip_lengths",
-                                                       "text_lengths")})
+        out = _decode_fn(model, decoding)({k: batch[k] for k in ("clip_features", "text_features", "clip_lengths",
+                                                                 "text_lengths")})
         actions, counts = out["actions"].numpy(), out["num_actions"].numpy()
         for row, index in enumerate(batch["index"].numpy()):
             e = episodes[index]
@@ -80,14 +88,21 @@ def predict_alignments(model, episodes, batch_size=EVAL_BATCH):
     return predictions
 
 
+def _decode_fn(model, decoding="greedy"):
+    if decoding not in DECODINGS:
+        raise ValueError(f"decoding must be one of {DECODINGS}, got {decoding!r}")
+    cache = model.__dict__.setdefault("_tfalign_decoders", {})
+    if decoding not in cache:
+        cache[decoding] = greedy_function(model, xla=True) if decoding == "greedy" else exact_function(model)
+    return cache[decoding]
+
+
 def _greedy_fn(model):
-    if not hasattr(model, "_tfalign_greedy"):
-        model._tfalign_greedy = greedy_function(model, xla=True)
-    return model._tfalign_greedy
+    return _decode_fn(model, "greedy")
 
 
-def evaluate_model(model, episodes) -> dict:
-    return evaluate_alignments(episodes, predict_alignments(model, episodes))
+def evaluate_model(model, episodes, decoding="greedy") -> dict:
+    return evaluate_alignments(episodes, predict_alignments(model, episodes, decoding=decoding))
 
 
 @dataclasses.dataclass
@@ -108,10 +123,11 @@ class Trainer:
         self.strategy = strategy or tf.distribute.get_strategy()
         self.chief, self.log = chief, log
         self.max_steps_per_epoch = max_steps_per_epoch
-        self.early_stopping_patience = early_stopping_patience
+        self.early_stopping_patience = early_stopping_patience or config.early_stopping_patience
         with self.strategy.scope():
             self.model = build_model(config, seed=config.seed)
-            self.optimizer = make_optimizer(config.optimizer, config.learning_rate)
+            self.optimizer = make_optimizer(config.optimizer, config.learning_rate,
+                                            weight_averaging=config.weight_averaging)
             self.optimizer.build(self.model.trainable_variables)
         self.model.optimizer = self.optimizer  # the schedule callbacks set its learning rate
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
@@ -153,12 +169,20 @@ class Trainer:
 
         def replica_step(batch):
             context = tf.distribute.get_replica_context()
+            mean = lambda total, count: total / tf.maximum(context.all_reduce(tf.distribute.ReduceOp.SUM, count), 1.0)
             with tf.GradientTape() as tape:
-                logits = model(batch, training=True)
-                loss_sum, count = masked_cross_entropy_sum(logits, batch["actions"], batch["action_lengths"],
-                                                           config.label_smoothing)
-                global_count = context.all_reduce(tf.distribute.ReduceOp.SUM, count)
-                loss = loss_sum / tf.maximum(global_count, 1.0)
+                outputs = model.training_outputs(batch, training=True)
+                loss = mean(*masked_cross_entropy_sum(outputs["logits"], batch["actions"], batch["action_lengths"],
+                                                      config.label_smoothing))
+                if config.lattice_weight:  # tfalign's own terms; off in the paper's experiments
+                    loss += config.lattice_weight * mean(*lattice_cross_entropy_sum(
+                        outputs["lattice_logits"], batch["clip_to_text"], batch["clip_lengths"],
+                        batch["text_lengths"], config.label_smoothing))
+                if config.contrastive_weight:
+                    for similarity in outputs["similarities"].values():
+                        loss += config.contrastive_weight * mean(*contrastive_sum(
+                            similarity, batch["clip_to_text"], batch["clip_lengths"], batch["text_lengths"],
+                            config.contrastive_temperature))
             grads = tape.gradient(loss, variables)
             grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
             grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
@@ -179,6 +203,18 @@ class Trainer:
 
         return train_step
 
+    def _epoch_samples(self, videos, epoch):
+        """The paper's fixed cuts, or (sampling="crops") random crops drawn anew
+        each epoch, reproducibly from (seed, epoch)."""
+        config = self.config
+        if config.sampling == "paper":
+            if self._fixed_samples is None:
+                self._fixed_samples = [s for e in videos for s in cut_at_text_boundaries(e, config.max_train_actions)]
+            return self._fixed_samples
+        rng = np.random.default_rng([config.seed, epoch, 7])
+        return random_crops(videos, rng, config.crop_min_actions, config.max_train_actions,
+                            config.whole_video_fraction)
+
     def _epoch_dataset(self, samples, epoch):
         dataset = make_dataset(samples, self.config.batch_size, shuffle=True, seed=self.config.seed * 100003 + epoch,
                                bucket=True)
@@ -190,13 +226,16 @@ class Trainer:
         if self.state.get("finished"):
             self.log("this stage already finished")
             return self.state
-        samples = [s for e in data.train for s in cut_at_text_boundaries(e, self.config.max_train_actions)]
-        steps = math.ceil(len(samples) / self.config.batch_size)
+        self._fixed_samples = None
+        samples = self._epoch_samples(data.train, self.state["epoch"])
+        # Every batch of the epoch: the length buckets end in partial batches, so
+        # there are more batches than ceil(samples / batch size).
+        steps = count_batches(samples, self.config.batch_size, bucket=True)
         if self.max_steps_per_epoch:
             steps = min(steps, self.max_steps_per_epoch)
         self.log(f"{len(samples)} training samples from {len(data.train)} videos "
                  f"(max {max(s.num_actions for s in samples)} actions), {len(data.val)} validation videos, "
-                 f"{steps} steps an epoch, {count_trainable(self.model):,} trainable parameters")
+                 f"about {steps} steps an epoch, {count_trainable(self.model):,} trainable parameters")
         callbacks = self._callbacks(steps)
         train_step = None
         writers = None
@@ -207,16 +246,20 @@ class Trainer:
 
         for epoch in range(self.state["epoch"], epochs):
             started = time.time()
+            samples = self._epoch_samples(data.train, epoch)
+            epoch_steps = count_batches(samples, self.config.batch_size, bucket=True)
+            if self.max_steps_per_epoch:
+                epoch_steps = min(epoch_steps, self.max_steps_per_epoch)
             dataset = self._epoch_dataset(samples, epoch)
             if train_step is None:
                 train_step = self._make_train_step(dataset.element_spec)
             callbacks.on_epoch_begin(epoch)
             # An interactive bar on a terminal; the one-line epoch summary below otherwise.
-            progbar = keras.utils.Progbar(steps, stateful_metrics=["lr"],
+            progbar = keras.utils.Progbar(epoch_steps, stateful_metrics=["lr"],
                                           verbose=1 if self.chief and sys.stdout.isatty() else 0)
             losses, ratios, sequences = [], {}, 0
             for step, batch in enumerate(dataset):
-                if step >= steps:
+                if step >= epoch_steps:
                     break
                 callbacks.on_train_batch_begin(step)
                 before = diagnostics.snapshot(self.model.trainable_variables) if step == 0 else None
@@ -236,10 +279,12 @@ class Trainer:
             seconds = time.time() - started
             logs = {"loss": train_loss, "learning_rate": float(self.optimizer.learning_rate.numpy()),
                     "sequences_per_second": sequences / seconds, "seconds": seconds}
-            val = evaluate_model(self.model, data.val)
-            logs.update({f"val_{m}": val[m] for m in BEST_METRICS})
+            with self.averaged_weights():  # validation and best checkpoints see the averaged weights
+                val = evaluate_model(self.model, data.val, self.config.decoding)
+                logs.update({f"val_{m}": val[m] for m in BEST_METRICS})
+                stale = self._save_best(epoch, logs)
             callbacks.on_epoch_end(epoch, logs)
-            self._end_epoch(epoch, logs, manager, writers, histogram_batch, ratios)
+            self._end_epoch(epoch, logs, manager, writers, histogram_batch, ratios, stale)
             self.log(f"epoch {epoch + 1}/{epochs}  loss {train_loss:.4f}  lr {logs['learning_rate']:.2e}  "
                      f"val clip acc {val['clip_accuracy']:.4f}  val sentence IoU {val['sentence_iou']:.4f}  "
                      f"({seconds:.1f} s, {logs['sequences_per_second']:.0f} seq/s)")
@@ -262,14 +307,27 @@ class Trainer:
         self._plateau = plateau
         return keras.callbacks.CallbackList(callbacks, model=self.model)
 
-    def _end_epoch(self, epoch, logs, manager, writers, histogram_batch, ratios):
-        """Saves everything of a finished epoch; state.json, written last, commits it."""
+    @contextlib.contextmanager
+    def averaged_weights(self):
+        """With weight averaging on (``weight_averaging``: the EMA momentum), the
+        model holds the optimizer's moving averages inside the block, and its
+        own weights again after it; without, nothing changes."""
+        if not self.config.weight_averaging:
+            yield
+            return
+        variables = self.model.trainable_variables
+        raw = [v.numpy() for v in variables]
+        self.optimizer.finalize_variable_values(variables)
+        try:
+            yield
+        finally:
+            for variable, value in zip(variables, raw):
+                variable.assign(value)
+
+    def _save_best(self, epoch, logs) -> list:
+        """Writes the best checkpoints this epoch improved; returns the ones they replace."""
         state = self.state
         improved, stale = False, []
-        # Every worker saves (saving distributed variables is collective); non-chief
-        # workers save into their own temporary run_dir.
-        last = manager.save(checkpoint_number=epoch + 1)
-        state["last_checkpoint"] = os.path.relpath(last, self.run_dir)
         for metric in BEST_METRICS:
             value = logs[f"val_{metric}"]
             best = state["best"][metric]
@@ -281,6 +339,15 @@ class Trainer:
                 best["path"] = os.path.relpath(self.checkpoint.write(str(prefix)), self.run_dir)
                 stale.append(old)
         state["since_best"] = 0 if improved else state["since_best"] + 1
+        return stale
+
+    def _end_epoch(self, epoch, logs, manager, writers, histogram_batch, ratios, stale):
+        """Saves everything of a finished epoch; state.json, written last, commits it."""
+        state = self.state
+        # Every worker saves (saving distributed variables is collective); non-chief
+        # workers save into their own temporary run_dir.
+        last = manager.save(checkpoint_number=epoch + 1)
+        state["last_checkpoint"] = os.path.relpath(last, self.run_dir)
         state["epoch"] = epoch + 1
         state["plateau"] = self._plateau.get_state()
         state["history"].append({"epoch": epoch + 1, **logs})
@@ -288,7 +355,8 @@ class Trainer:
             self._write_summaries(epoch, logs, writers, histogram_batch, ratios)
         write_json_atomic(self._path("state.json"), state)
         for old in filter(None, stale):  # old best checkpoints go only once state.json no longer names them
-            for file in self.run_dir.glob(old + "*"):
+            # Exactly this checkpoint's files: "ckpt-1*" would also match ckpt-10 .. ckpt-19.
+            for file in self.run_dir.glob(old + ".*"):
                 file.unlink(missing_ok=True)
 
     def _write_summaries(self, epoch, logs, writers, histogram_batch, ratios):

@@ -66,7 +66,7 @@ def run_experiment(config: ExperimentConfig, run_dir, strategy, resume=False, lo
         summary = {"experiment": config.name, "run_dir": str(final_dir), "epochs_trained": trainer.state["epoch"]}
         for metric in BEST_METRICS:
             trainer.load_best(metric)
-            test = evaluate_model(trainer.model, data.test)
+            test = evaluate_model(trainer.model, data.test, config.decoding)
             best = trainer.state["best"][metric]
             summary[f"best_{metric}"] = {
                 "epoch": best["epoch"], "val": best["value"], "checkpoint": best["path"],
@@ -81,7 +81,7 @@ def run_experiment(config: ExperimentConfig, run_dir, strategy, resume=False, lo
                 from tfalign.serving.export import export_saved_model
 
                 trainer.load_best("clip_accuracy")
-                export_saved_model(trainer.model, work_dir / "saved_model")
+                export_saved_model(trainer.model, work_dir / "saved_model", decoding=config.decoding)
         return summary
     finally:
         if not chief:
@@ -104,12 +104,16 @@ def load_run(run_dir, checkpoint="clip_accuracy"):
     return config, trainer.model
 
 
-def evaluate_run(run_dir, split="test", checkpoint="clip_accuracy", data_changes=None) -> dict:
-    """The run's model on a split of its own data (``data_changes`` replace fields of it)."""
+def evaluate_run(run_dir, split="test", checkpoint="clip_accuracy", data_changes=None, decoding=None) -> dict:
+    """The run's model on a split of its own data (``data_changes`` replace fields
+    of it), decoded as the run does unless ``decoding`` says otherwise."""
     config, model = load_run(run_dir, checkpoint)
     data_config = dataclasses.replace(config.data, **(data_changes or {}))
-    result = evaluate_model(model, load_episodes(data_config, split))
-    result.update(method=f"{config.name} ({checkpoint} checkpoint)", dataset=data_config.dataset,
+    decoding = decoding or config.decoding
+    if decoding == "exact" and config.decoder_history:
+        raise ValueError(f"--decoding exact: {config.name} has a decoder with history; only greedy decoding applies")
+    result = evaluate_model(model, load_episodes(data_config, split), decoding)
+    result.update(method=f"{config.name} ({checkpoint} checkpoint, {decoding})", dataset=data_config.dataset,
                   features=data_config.features, split=split, run_dir=str(run_dir))
     return result
 

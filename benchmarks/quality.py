@@ -1,0 +1,178 @@
+"""Model quality: tfalign's recipe, each of its techniques switched off in turn,
+over several seeds, beside the classical baselines and the trivial references.
+
+Every run trains the recipe (or an ablation) on the chosen data, keeps the best
+validation checkpoint by clip accuracy, and reports test clip accuracy and
+sentence IoU decoded greedily and (decoders without history) exactly. The
+table gives the mean and the spread (half the range over seeds) of each.
+
+    python benchmarks/quality.py --seeds 0,1 --epochs 40
+    python benchmarks/quality.py --seeds 0 --epochs 40 --only recipe --difficulty 0.8 --data-seed 3
+
+Runs land in ``--output-dir`` (default runs/quality-<data>), one folder each;
+a rerun skips the runs that finished (and resumes a killed one), so the table
+can be built up piece by piece. Writes ``quality.json`` and ``quality.md``
+there (and with ``--results`` a copy of both, e.g. into benchmarks/results/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import pathlib
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import machine  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+# Each ablation switches one technique of the recipe back to the paper's
+# setting (a few need a companion change to stay a valid config: noted).
+ABLATIONS = {
+    "recipe": ("tfalign's recipe", {}),
+    "no_contrastive": ("no contrastive loss", {"contrastive_weight": 0.0}),
+    "no_similarity": ("no similarity features (joint embedding off; the classifier reads the stack tops)",
+                      {"similarity_units": 0, "contrastive_weight": 0.0, "stack_features": True}),
+    "stack_tops": ("the classifier also reads the stack tops v, s (the paper's input)", {"stack_features": True}),
+    "no_lattice": ("no lattice loss (trained on the ground-truth path only)", {"lattice_weight": 0.0}),
+    "paper_positions": ("the paper's 10 absolute position features", {"position_features": "paper"}),
+    "paper_samples": ("the paper's fixed <= 100-action samples instead of random crops",
+                      {"sampling": "paper", "max_train_actions": 100, "whole_video_fraction": 0.0}),
+    "no_stack_dropout": ("no dropout on the stack outputs", {"stack_dropout": 0.0}),
+    "history_decoder": ("the paper's decoder with history (action and matched stacks), greedy only",
+                        {"decoder_history": True, "lattice_weight": 0.0, "decoding": "greedy"}),
+}
+REFERENCES = ("dtw", "md", "even", "unmatched")
+
+
+def run_one(config, run_dir, log):
+    """Trains (or resumes) one run; returns test figures of its best checkpoint, both decodings."""
+    from tfalign.data.datasets import load_episodes
+    from tfalign.training.loop import evaluate_model
+    from tfalign.training.run import load_run, run_experiment
+
+    import tensorflow as tf
+
+    result_file = run_dir / "quality.json"
+    if result_file.exists():
+        return json.loads(result_file.read_text())
+    started = time.time()
+    resume = (run_dir / "state.json").exists()
+    run_experiment(config, run_dir, tf.distribute.get_strategy(), resume=resume, export=False,
+                   log=lambda *_: None)
+    _, model = load_run(run_dir, "clip_accuracy")
+    test = load_episodes(config.data, "test")
+    state = json.loads((run_dir / "state.json").read_text())
+    result = {"seconds": round(time.time() - started, 1), "best_epoch": state["best"]["clip_accuracy"]["epoch"],
+              "epochs": state["epoch"]}
+    for decoding in ("greedy", "exact"):
+        if decoding == "exact" and config.decoder_history:
+            continue
+        figures = evaluate_model(model, test, decoding)
+        result[decoding] = {"clip_accuracy": figures["clip_accuracy"], "sentence_iou": figures["sentence_iou"]}
+    run_dir.mkdir(parents=True, exist_ok=True)
+    result_file.write_text(json.dumps(result, indent=2))
+    log(f"  {run_dir.name}: " + ", ".join(f"{d} {result[d]['clip_accuracy']:.4f} / {result[d]['sentence_iou']:.4f}"
+                                         for d in ("greedy", "exact") if d in result) + f" ({result['seconds']} s)")
+    return result
+
+
+def references(data_config):
+    from tfalign.data.datasets import load_episodes
+    from tfalign.evaluation.baselines import run_baseline
+
+    splits = {s: load_episodes(data_config, s) for s in ("train", "val", "test")}
+    out = {}
+    for name in REFERENCES:
+        r = run_baseline(name, splits["train"], splits["val"], splits["test"])
+        out[name] = {"clip_accuracy": r["clip_accuracy"], "sentence_iou": r["sentence_iou"]}
+    return out
+
+
+def summarize(values):
+    values = np.asarray(values, float)
+    return {"mean": float(values.mean()), "spread": float((values.max() - values.min()) / 2), "n": len(values)}
+
+
+def markdown(report) -> str:
+    lines = [f"Test split of `{report['data']['dataset']}` (difficulty {report['data']['difficulty']}, data seed "
+             f"{report['data']['seed']}); {report['epochs']} epochs, seeds {report['seeds']}; mean ± half-range.",
+             "",
+             "| method | greedy clip acc | greedy sentence IoU | exact clip acc | exact sentence IoU | best epoch |",
+             "|---|---|---|---|---|---|"]
+    cell = lambda s: f"{s['mean']:.3f} ± {s['spread']:.3f}" if s else "-"
+    for name, row in report["runs"].items():
+        g, e = row.get("greedy", {}), row.get("exact", {})
+        lines.append(f"| {row['label']} | {cell(g.get('clip_accuracy'))} | {cell(g.get('sentence_iou'))} | "
+                     f"{cell(e.get('clip_accuracy'))} | {cell(e.get('sentence_iou'))} | "
+                     f"{row['best_epoch']['mean']:.0f} |")
+    labels = {"dtw": "DTW baseline (ridge embedding, tuned drop cost)", "md": "MD baseline",
+              "even": "trivial: clips spread evenly over the texts", "unmatched": "trivial: every clip unmatched"}
+    for name, figures in report["references"].items():
+        lines.append(f"| {labels[name]} | {figures['clip_accuracy']:.3f} | {figures['sentence_iou']:.3f} | | | |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--experiment", default="tfalign_rp_sbn", help="the recipe to ablate")
+    parser.add_argument("--seeds", default="0,1", help="model seeds, comma-separated")
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(ABLATIONS)}")
+    parser.add_argument("--difficulty", type=float, help="synthetic feature difficulty (default: the recipe's)")
+    parser.add_argument("--data-seed", type=int, help="seed of the synthetic features")
+    parser.add_argument("--dataset", help="dataset (default: the recipe's, yms-synthetic)")
+    parser.add_argument("--output-dir", help="where runs and tables go (default runs/quality-<data>)")
+    parser.add_argument("--results", help="also copy quality.json and quality.md into this folder")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+    from tfalign.experiments import get_experiment
+
+    recipe = get_experiment(args.experiment)
+    data_changes = {k: v for k, v in {"difficulty": args.difficulty, "seed": args.data_seed,
+                                      "dataset": args.dataset}.items() if v is not None}
+    data = dataclasses.replace(recipe.data, **data_changes)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    names = args.only.split(",") if args.only else list(ABLATIONS)
+    unknown = set(names) - set(ABLATIONS)
+    if unknown:
+        parser.error(f"--only: unknown {sorted(unknown)}; expected some of {list(ABLATIONS)}")
+    out_dir = pathlib.Path(args.output_dir or f"runs/quality-{data.dataset}-d{data.difficulty}-s{data.seed}")
+    total, done, started = len(names) * len(seeds), 0, time.time()
+    report = {"experiment": recipe.name, "data": dataclasses.asdict(data), "epochs": args.epochs, "seeds": seeds,
+              "machine": machine(), "runs": {}, "references": references(data)}
+    for name in names:
+        label, changes = ABLATIONS[name]
+        results = []
+        for seed in seeds:
+            config = recipe.override(**changes, epochs=args.epochs, seed=seed)
+            config = dataclasses.replace(config, data=data)
+            elapsed = time.time() - started
+            left = f", about {elapsed / done * (total - done) / 60:.0f} min left" if done else ""
+            print(f"[{done + 1}/{total}] {name} seed {seed}{left}", flush=True)
+            results.append(run_one(config, out_dir / f"{name}-seed{seed}", print))
+            done += 1
+        row = {"label": label, "changes": changes, "best_epoch": summarize([r["best_epoch"] for r in results]),
+               "per_seed": results}
+        for decoding in ("greedy", "exact"):
+            if all(decoding in r for r in results):
+                row[decoding] = {m: summarize([r[decoding][m] for r in results])
+                                 for m in ("clip_accuracy", "sentence_iou")}
+        report["runs"][name] = row
+    table = markdown(report)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for folder in filter(None, [out_dir, args.results and pathlib.Path(args.results)]):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "quality.json").write_text(json.dumps(report, indent=2))
+        (folder / "quality.md").write_text(table)
+    print(table)
+    print(f"wrote {out_dir}/quality.json and quality.md")
+
+
+if __name__ == "__main__":
+    main()

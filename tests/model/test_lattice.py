@@ -1,0 +1,129 @@
+"""The lattice of a cursor-only decoder: oracle labels, the exact best path,
+and lattice logits equal to the step-by-step decoder's."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import make_episode
+from strategies import alignments
+from tfalign.data.batching import make_dataset
+from tfalign.data.oracle import POP_TEXT, actions_to_alignment, alignment_to_actions
+from tfalign.model import NeuMatchAligner
+from tfalign.model.decoding import greedy, teacher_forced_logits
+from tfalign.model.lattice import best_path, node_labels, path_nodes
+
+
+def brute_force_best(log_probs, num_clips, num_texts):
+    """Every complete action sequence, scored; the best one (NumPy reference)."""
+    best = (-np.inf, None)
+    stack = [(0, 0, 0.0, [])]
+    while stack:
+        i, j, score, actions = stack.pop()
+        if i == num_clips or j == num_texts:
+            if score > best[0]:
+                best = (score, actions)
+            continue
+        for action in range(3):
+            ni, nj = (i, j + 1) if action == POP_TEXT else (i + 1, j)
+            stack.append((ni, nj, score + log_probs[i, j, action], actions + [action]))
+    return best
+
+
+@settings(max_examples=40)
+@given(st.integers(0, 2**31 - 1))
+def test_best_path_is_the_most_probable_complete_sequence(seed):
+    rng = np.random.default_rng(seed)
+    batch = 3
+    clips, texts = rng.integers(1, 6, batch), rng.integers(1, 5, batch)
+    log_probs = np.log(rng.dirichlet(np.ones(3), size=(batch, clips.max(), texts.max())))
+    out = best_path(tf.constant(log_probs, tf.float32), clips, texts)
+    for b in range(batch):
+        score, actions = brute_force_best(log_probs[b], clips[b], texts[b])
+        n = int(out["num_actions"][b])
+        assert out["actions"][b, :n].numpy().tolist() == actions
+        assert np.all(out["actions"][b, n:].numpy() == -1)
+        assert float(out["score"][b]) == pytest.approx(score, abs=1e-3)
+        expected = actions_to_alignment(actions, clips[b], texts[b])
+        np.testing.assert_array_equal(out["clip_to_text"][b, :clips[b]].numpy(), expected)
+
+
+@settings(max_examples=30)
+@given(alignments())
+def test_a_lattice_that_favours_the_oracle_decodes_to_the_ground_truth(alignment):
+    clip_to_text, num_texts = alignment
+    labels = node_labels(tf.constant([clip_to_text]), num_texts).numpy()[0]
+    log_probs = np.log(np.where(np.eye(3)[labels] > 0, 0.98, 0.01))
+    out = best_path(tf.constant(log_probs[None], tf.float32), [len(clip_to_text)], [num_texts])
+    np.testing.assert_array_equal(out["clip_to_text"][0].numpy(), clip_to_text)
+
+
+@settings(max_examples=30)
+@given(alignments())
+def test_node_labels_on_the_path_are_the_oracle_actions(alignment):
+    clip_to_text, num_texts = alignment
+    actions = alignment_to_actions(clip_to_text, num_texts)
+    num_clips = len(clip_to_text)
+    labels = node_labels(tf.constant([clip_to_text]), num_texts).numpy()[0]
+    clips, texts = path_nodes(tf.constant([actions]), [num_clips], [num_texts])
+    clips, texts = clips.numpy()[0], texts.numpy()[0]
+    i = j = 0
+    for step, action in enumerate(actions):
+        if i == num_clips or j == num_texts:
+            break  # the forced pops after a stack ran empty are not lattice nodes
+        assert (clips[step], texts[step]) == (i, j)
+        assert labels[i, j] == action
+        i, j = (i, j + 1) if action == POP_TEXT else (i + 1, j)
+
+
+def cursor_only_model(position="normalized", similarity_source="encoder", stack_features=True, seed=0):
+    tf.keras.utils.set_random_seed(seed)
+    model = NeuMatchAligner(encoder="rp", normalization="sbn", units=16, hidden_units=12, history=False,
+                            position=position, similarity_units=8, similarity_source=similarity_source,
+                            stack_features=stack_features)
+    model.build()
+    return model
+
+
+def episodes():
+    return [make_episode([-1, 0, 0, 1, 2, 2, -1], 4, 300, 300, seed=1, video_id="a"),
+            make_episode([0, 1, 1, 1, 2], 3, 300, 300, seed=2, video_id="b"),
+            make_episode([-1, 0], 1, 300, 300, seed=3, video_id="c")]
+
+
+@pytest.mark.parametrize("position,source,stack_features", [
+    ("normalized", "encoder", True), ("paper", "stacks", True), ("normalized", "both", False)])
+def test_lattice_logits_equal_the_step_by_step_decoder(position, source, stack_features):
+    model = cursor_only_model(position, source, stack_features)
+    batch = next(iter(make_dataset(episodes(), 3)))
+    stacks = model.encode_stacks(batch)
+    loop = teacher_forced_logits(model, stacks, batch["actions"]).numpy()
+    lattice = model.training_outputs(batch)["logits"].numpy()
+    mask = np.arange(loop.shape[1])[None] < batch["action_lengths"].numpy()[:, None]
+    np.testing.assert_allclose(lattice[mask], loop[mask], atol=1e-5)
+
+
+def test_exact_decoding_scores_at_least_the_greedy_path():
+    model = cursor_only_model()
+    batch = next(iter(make_dataset(episodes(), 3)))
+    stacks = model.encode_stacks(batch)
+    log_probs = tf.nn.log_softmax(model.lattice_logits(stacks)).numpy()
+    exact = best_path(log_probs, stacks["clip_lengths"], stacks["text_lengths"])
+    greedy_out = greedy(model, stacks)
+    for b in range(3):
+        i = j = 0
+        score = 0.0
+        for action in greedy_out["actions"][b, :int(greedy_out["num_actions"][b])].numpy():
+            score += log_probs[b, i, j, action]
+            i, j = (i, j + 1) if action == POP_TEXT else (i + 1, j)
+        assert float(exact["score"][b]) >= score - 1e-4
+
+
+def test_a_history_decoder_has_no_lattice():
+    tf.keras.utils.set_random_seed(0)
+    model = NeuMatchAligner(encoder="rp", units=16, hidden_units=12)
+    model.build()
+    with pytest.raises(ValueError, match="history"):
+        model.lattice_logits(model.encode_stacks(next(iter(make_dataset(episodes(), 3)))))

@@ -1,0 +1,140 @@
+"""The (clip, text) lattice of a decoder whose scores depend only on the cursors.
+
+Node (i, j) is the state "i clips and j texts consumed": the top clip is clip i
+and the top text is text j (natural order). ``POP_CLIP`` and ``MATCH`` move to
+(i + 1, j), ``POP_TEXT`` to (i, j + 1); a path ends when it consumes the last
+clip (i = T_v) or the last text (j = T_s), as greedy decoding does. When the
+classifier sees nothing but the two cursors (stack tops, position and
+similarity features; no action or matched history), every node's action
+probabilities can be computed at once, and the most probable action sequence
+is found exactly by dynamic programming, as DTW finds its path.
+
+Everything here is batched TensorFlow, so the SavedModel runs it in-graph.
+"""
+
+import tensorflow as tf
+
+from tfalign.data.oracle import MATCH, POP_CLIP, POP_TEXT
+
+_NEG = -1e9  # "unreachable": finite, so that differences of scores stay defined
+
+
+def node_labels(clip_to_text, num_texts):
+    """The oracle's action at every node: [B, T_v, T_s] int32.
+
+    MATCH if clip i belongs to text j; POP_TEXT if it belongs to a later text;
+    POP_CLIP if it is unmatched or its text was already popped (dropping it is
+    then the best that remains). On the ground-truth path these are exactly
+    the oracle's actions.
+    """
+    c = tf.cast(clip_to_text, tf.int32)[:, :, None]
+    j = tf.range(num_texts, dtype=tf.int32)[None, None, :]
+    return tf.where(tf.equal(c, j), MATCH, tf.where(c > j, POP_TEXT, POP_CLIP))
+
+
+def node_mask(clip_lengths, text_lengths, max_clips, max_texts):
+    """[B, T_v, T_s] bool: the node exists (i < T_v and j < T_s of its episode)."""
+    clips = tf.sequence_mask(clip_lengths, max_clips)
+    texts = tf.sequence_mask(text_lengths, max_texts)
+    return clips[:, :, None] & texts[:, None, :]
+
+
+def path_nodes(actions, clip_lengths, text_lengths):
+    """The node before each action of a sequence, clamped to the last clip and
+    text (as the decoder's cursors are once a stack is empty): two [B, L]."""
+    actions = tf.cast(actions, tf.int32)
+    clips = tf.cumsum(tf.cast(tf.not_equal(actions, POP_TEXT), tf.int32), axis=1, exclusive=True)
+    texts = tf.cumsum(tf.cast(tf.equal(actions, POP_TEXT), tf.int32), axis=1, exclusive=True)
+    return (tf.minimum(clips, tf.cast(clip_lengths, tf.int32)[:, None] - 1),
+            tf.minimum(texts, tf.cast(text_lengths, tf.int32)[:, None] - 1))
+
+
+def best_path(log_probs, clip_lengths, text_lengths):
+    """The most probable complete action sequence under per-node log-probabilities.
+
+    Args:
+        log_probs: [B, T_v, T_s, 3] log-probabilities of the actions at each node.
+        clip_lengths, text_lengths: [B] the episodes' true sizes.
+
+    Returns a dict: ``actions`` [B, T_v + T_s] (-1 after the end), ``num_actions``
+    [B], ``clip_to_text`` [B, T_v] (-1 unmatched) and ``score`` [B], the path's
+    total log-probability.
+
+    Row by row: E[j] is the best score of entering row i at column j (clip i-1
+    consumed at text j); within a row a run of POP_TEXTs leads from column k to
+    column j, so the row's scores are S[j] = max_{k <= j} E[k] + P[j] - P[k]
+    with P the running sum of the row's POP_TEXT log-probabilities. The
+    maximizing k is kept for the backtrack.
+    """
+    clip_lengths = tf.cast(clip_lengths, tf.int32)
+    text_lengths = tf.cast(text_lengths, tf.int32)
+    batch, max_clips, max_texts = tf.shape(log_probs)[0], tf.shape(log_probs)[1], tf.shape(log_probs)[2]
+    columns = tf.range(max_texts + 1)
+    text_ok = columns[None, :] < text_lengths[:, None]  # [B, T_s + 1]: a node column
+    at_end = tf.equal(columns[None, :], text_lengths[:, None])  # the column after the last text
+    before = columns[None, :, None] >= columns[None, None, :]  # [1, j, k]: k <= j
+    pad = [[0, 0], [0, 1]]
+
+    def row(i, enter, arguments, end_scores, final_enter):
+        lp = log_probs[:, i]  # [B, T_s, 3]
+        pop_text = tf.where(text_ok, tf.pad(lp[:, :, POP_TEXT], pad), 0.0)
+        prefix = tf.cumsum(pop_text, axis=1, exclusive=True)  # P[j], j = 0..T_s
+        candidates = tf.where(before, (enter - prefix)[:, None, :], 2 * _NEG)  # [B, j, k]
+        argument = tf.argmax(candidates, axis=2, output_type=tf.int32)
+        scores = prefix + tf.reduce_max(candidates, axis=2)
+        scores = tf.where(text_ok | at_end, scores, _NEG)
+        live = i < clip_lengths
+        end_scores = end_scores.write(i, tf.where(live, tf.reduce_max(tf.where(at_end, scores, _NEG), axis=1), _NEG))
+        clip_step = tf.pad(tf.maximum(lp[:, :, MATCH], lp[:, :, POP_CLIP]), pad)
+        next_enter = tf.where(text_ok, scores + clip_step, _NEG)
+        final_enter = tf.where((i == clip_lengths - 1)[:, None], next_enter, final_enter)
+        return i + 1, next_enter, arguments.write(i, argument), end_scores, final_enter
+
+    start = tf.where(tf.equal(columns, 0), 0.0, _NEG)[None, :] * tf.ones([batch, 1])
+    _, _, arguments, end_scores, final_enter = tf.while_loop(
+        lambda i, *_: i < max_clips, row,
+        (0, start, tf.TensorArray(tf.int32, size=max_clips), tf.TensorArray(tf.float32, size=max_clips),
+         tf.fill([batch, max_texts + 1], _NEG)))
+    arguments = tf.transpose(arguments.stack(), [1, 0, 2])  # [B, T_v, T_s + 1]
+    end_scores = tf.transpose(end_scores.stack())  # [B, T_v]: ended by popping the last text in row i
+
+    # Either the last text is popped in some row r (r clips consumed), or the
+    # last clip is consumed at some column j.
+    best_row = tf.argmax(end_scores, axis=1, output_type=tf.int32)
+    by_text = tf.reduce_max(end_scores, axis=1)
+    best_column = tf.argmax(final_enter, axis=1, output_type=tf.int32)
+    by_clip = tf.reduce_max(final_enter, axis=1)
+    ends_by_text = by_text >= by_clip
+    consumed = tf.where(ends_by_text, best_row, clip_lengths)  # clips that received an action
+    last_column = tf.where(ends_by_text, tf.gather(tf.gather(arguments, tf.maximum(best_row, 0), batch_dims=1),
+                                                   text_lengths, batch_dims=1), best_column)
+
+    # Backtrack the column at which each consumed clip was consumed.
+    def back(i, column, columns_ta):
+        live = i < consumed
+        columns_ta = columns_ta.write(i, tf.where(live, column, 0))
+        previous = tf.gather(tf.gather(arguments, i, axis=1), column, batch_dims=1)  # row i's entry column
+        column = tf.where(live, previous, tf.where(i - 1 < consumed, last_column, column))
+        return i - 1, column, columns_ta
+
+    initial_column = tf.where(max_clips - 1 < consumed, last_column, 0)
+    _, _, columns_ta = tf.while_loop(lambda i, *_: i >= 0, back,
+                                     (max_clips - 1, initial_column, tf.TensorArray(tf.int32, size=max_clips)))
+    clip_column = tf.transpose(columns_ta.stack())  # [B, T_v]
+    clip_live = tf.sequence_mask(consumed, max_clips)
+    chosen = tf.gather(log_probs, clip_column, axis=2, batch_dims=2)  # [B, T_v, 3]
+    is_match = clip_live & (chosen[:, :, MATCH] >= chosen[:, :, POP_CLIP])
+    clip_to_text = tf.where(is_match, clip_column, -1)
+
+    # The action sequence: before clip i's action come the POP_TEXTs that lead to its column.
+    num_actions = consumed + tf.where(ends_by_text, text_lengths, last_column)
+    max_steps = max_clips + max_texts
+    steps = tf.range(max_steps)[None, :]
+    actions = tf.where(steps < num_actions[:, None], POP_TEXT, -1)
+    positions = tf.range(max_clips)[None, :] + clip_column
+    rows = tf.broadcast_to(tf.range(batch)[:, None], tf.shape(clip_column))
+    indices = tf.stack([tf.boolean_mask(rows, clip_live), tf.boolean_mask(positions, clip_live)], axis=1)
+    clip_actions = tf.boolean_mask(tf.where(is_match, MATCH, POP_CLIP), clip_live)
+    actions = tf.tensor_scatter_nd_update(actions, indices, clip_actions)
+    return {"actions": actions, "num_actions": num_actions, "clip_to_text": clip_to_text,
+            "score": tf.maximum(by_text, by_clip)}
