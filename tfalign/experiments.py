@@ -71,8 +71,10 @@ class ExperimentConfig:
     decoder_history: bool = True
     position_features: typing.Literal["paper", "normalized"] = "paper"
     similarity_units: int = 0  # joint embedding width; 0 = no similarity features
-    # Where the joint embedding reads: the encoded elements, the stack outputs, or both (two channels).
-    similarity_source: typing.Literal["encoder", "stacks", "both"] = "encoder"
+    # Where the joint embeddings read: the SBN-standardized input features through linear heads
+    # ("input"), the encoded elements ("encoder"), the stack outputs ("stacks"); "both" = encoder +
+    # stacks, "all" = all three (a channel of similarity features each).
+    similarity_source: typing.Literal["input", "encoder", "stacks", "both", "all"] = "encoder"
     stack_features: bool = True  # the classifier reads the stack tops v, s (the paper's)
     contrastive_weight: float = 0.0  # InfoNCE on the joint embedding, within each video
     contrastive_temperature: float = 0.1
@@ -238,7 +240,7 @@ def _recipe(name, description, **kw):
     options = dict(family="tfalign", encoder="rp", data=DataConfig(features="rp"), optimizer="lars",
                    normalization="sbn", learning_rate=3e-3, encoder_dropout=0.2, decoder_history=False,
                    stack_features=False, position_features="normalized", similarity_units=128,
-                   similarity_source="both", contrastive_weight=1.0, lattice_weight=1.0, weight_averaging=0.98,
+                   similarity_source="all", contrastive_weight=1.0, lattice_weight=1.0, weight_averaging=0.98,
                    sampling="crops", max_train_actions=160, whole_video_fraction=0.1, decoding="exact", epochs=40)
     options.update(kw)
     return ExperimentConfig(name=name, description=description, **options)

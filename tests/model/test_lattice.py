@@ -16,13 +16,30 @@ from tfalign.model.decoding import greedy, teacher_forced_logits
 from tfalign.model.lattice import best_path, node_labels, path_nodes
 
 
+def sequence_score(log_probs, actions, num_clips, num_texts):
+    """A decoded sequence's log-probability, its forced tail included."""
+    i = j = 0
+    score = 0.0
+    for action in actions:
+        score += log_probs[i, j, action]
+        i, j = (i, j + 1) if action == POP_TEXT else (i + 1, j)
+    score += sum(log_probs[r, num_texts - 1, 0] for r in range(i, num_clips))  # POP_CLIP at the last text
+    score += sum(log_probs[num_clips - 1, t, POP_TEXT] for t in range(j, num_texts))
+    return score
+
+
 def brute_force_best(log_probs, num_clips, num_texts):
-    """Every complete action sequence, scored; the best one (NumPy reference)."""
+    """Every complete action sequence, scored; the best one (NumPy reference).
+
+    The forced pops after a stack ran empty are scored at the clamped cursors
+    (leftover clips at the last text, leftover texts at the last clip)."""
     best = (-np.inf, None)
     stack = [(0, 0, 0.0, [])]
     while stack:
         i, j, score, actions = stack.pop()
         if i == num_clips or j == num_texts:
+            score += sum(log_probs[r, num_texts - 1, 0] for r in range(i, num_clips))  # POP_CLIP
+            score += sum(log_probs[num_clips - 1, t, POP_TEXT] for t in range(j, num_texts))
             if score > best[0]:
                 best = (score, actions)
             continue
@@ -41,11 +58,16 @@ def test_best_path_is_the_most_probable_complete_sequence(seed):
     log_probs = np.log(rng.dirichlet(np.ones(3), size=(batch, clips.max(), texts.max())))
     out = best_path(tf.constant(log_probs, tf.float32), clips, texts)
     for b in range(batch):
-        score, actions = brute_force_best(log_probs[b], clips[b], texts[b])
+        score, _ = brute_force_best(log_probs[b], clips[b], texts[b])
         n = int(out["num_actions"][b])
-        assert out["actions"][b, :n].numpy().tolist() == actions
+        actions = out["actions"][b, :n].numpy()
         assert np.all(out["actions"][b, n:].numpy() == -1)
         assert float(out["score"][b]) == pytest.approx(score, abs=1e-3)
+        # The returned sequence is complete and reaches the best score (ties may pick another of equal score).
+        i = int(np.sum(actions != POP_TEXT))
+        j = int(np.sum(actions == POP_TEXT))
+        assert i == clips[b] or j == texts[b]
+        assert sequence_score(log_probs[b], actions, clips[b], texts[b]) == pytest.approx(score, abs=1e-3)
         expected = actions_to_alignment(actions, clips[b], texts[b])
         np.testing.assert_array_equal(out["clip_to_text"][b, :clips[b]].numpy(), expected)
 
@@ -53,7 +75,11 @@ def test_best_path_is_the_most_probable_complete_sequence(seed):
 @settings(max_examples=30)
 @given(alignments())
 def test_a_lattice_that_favours_the_oracle_decodes_to_the_ground_truth(alignment):
+    """Node labels favoured everywhere; the video ends with a clip of the last
+    text, so the oracle's forced tail is one POP_TEXT and any other path pays
+    more (with other endings the tail's clamped nodes make ties possible)."""
     clip_to_text, num_texts = alignment
+    clip_to_text = np.append(clip_to_text, num_texts - 1)
     labels = node_labels(tf.constant([clip_to_text]), num_texts).numpy()[0]
     log_probs = np.log(np.where(np.eye(3)[labels] > 0, 0.98, 0.01))
     out = best_path(tf.constant(log_probs[None], tf.float32), [len(clip_to_text)], [num_texts])
@@ -94,7 +120,7 @@ def episodes():
 
 
 @pytest.mark.parametrize("position,source,stack_features", [
-    ("normalized", "encoder", True), ("paper", "stacks", True), ("normalized", "both", False)])
+    ("normalized", "encoder", True), ("paper", "stacks", True), ("normalized", "both", False), ("normalized", "all", False)])
 def test_lattice_logits_equal_the_step_by_step_decoder(position, source, stack_features):
     model = cursor_only_model(position, source, stack_features)
     batch = next(iter(make_dataset(episodes(), 3)))
@@ -113,11 +139,9 @@ def test_exact_decoding_scores_at_least_the_greedy_path():
     exact = best_path(log_probs, stacks["clip_lengths"], stacks["text_lengths"])
     greedy_out = greedy(model, stacks)
     for b in range(3):
-        i = j = 0
-        score = 0.0
-        for action in greedy_out["actions"][b, :int(greedy_out["num_actions"][b])].numpy():
-            score += log_probs[b, i, j, action]
-            i, j = (i, j + 1) if action == POP_TEXT else (i + 1, j)
+        clips, texts = int(stacks["clip_lengths"][b]), int(stacks["text_lengths"][b])
+        score = sequence_score(log_probs[b], greedy_out["actions"][b, :int(greedy_out["num_actions"][b])].numpy(),
+                               clips, texts)
         assert float(exact["score"][b]) >= score - 1e-4
 
 

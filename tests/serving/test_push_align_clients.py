@@ -86,12 +86,19 @@ def test_grpc_and_rest_clients_against_local_servers(trained):
         rest_server.shutdown()
 
 
+def write_align_inputs(folder, index):
+    """clips.npy, texts.npy, times.csv and truth.csv of a yms-synthetic test video."""
+    episode = load_episodes(get_experiment("rp_lars_sbn").data.__class__(dataset="yms-synthetic"), "test")[index]
+    np.save(folder / "clips.npy", episode.clip_features)
+    np.save(folder / "texts.npy", episode.text_features)
+    np.savetxt(folder / "times.csv", episode.clip_times, delimiter=",")
+    np.savetxt(folder / "truth.csv", episode.clip_to_text, fmt="%d")
+    return episode
+
+
 def test_align_command_writes_json_and_png(trained, tmp_path):
     _, _, base, _ = trained
-    episode = load_episodes(get_experiment("rp_lars_sbn").data.__class__(dataset="yms-synthetic"), "test")[0]
-    np.save(tmp_path / "clips.npy", episode.clip_features)
-    np.save(tmp_path / "texts.npy", episode.text_features)
-    np.savetxt(tmp_path / "times.csv", episode.clip_times, delimiter=",")
+    episode = write_align_inputs(tmp_path, 0)
     (tmp_path / "texts.txt").write_text("\n".join(f"phrase {j}" for j in range(episode.num_texts)))
     out, png = tmp_path / "alignment.json", tmp_path / "timeline.png"
     done = subprocess.run([sys.executable, "-m", "tfalign.align", "--model", str(base / "aligner"),
@@ -114,11 +121,7 @@ def test_align_command_writes_json_and_png(trained, tmp_path):
 
 def test_align_with_ground_truth_compares_and_draws_two_rows(trained, tmp_path):
     _, _, base, _ = trained
-    episode = load_episodes(get_experiment("rp_lars_sbn").data.__class__(dataset="yms-synthetic"), "test")[1]
-    np.save(tmp_path / "clips.npy", episode.clip_features)
-    np.save(tmp_path / "texts.npy", episode.text_features)
-    np.savetxt(tmp_path / "times.csv", episode.clip_times, delimiter=",")
-    np.savetxt(tmp_path / "truth.csv", episode.clip_to_text, fmt="%d")
+    episode = write_align_inputs(tmp_path, 1)
     common = ["--model", str(base / "aligner"), "--clips", str(tmp_path / "clips.npy"),
               "--texts", str(tmp_path / "texts.npy"), "--clip-times", str(tmp_path / "times.csv")]
     out, png = tmp_path / "alignment.json", tmp_path / "timeline.png"

@@ -42,7 +42,10 @@ NUM_POSITION_FEATURES = {"paper": 10, "normalized": 2}
 # The similarity window read at node (i, j): clips i-1..i+2 against texts j-1..j+2.
 WINDOW_OFFSETS = (-1, 0, 1, 2)
 NUM_SIMILARITY_FEATURES = len(WINDOW_OFFSETS) ** 2
-SIMILARITY_SOURCES = ("encoder", "stacks", "both")
+# Where the joint embeddings read: the input features (SBN-standardized, linear
+# heads: a ridge-like map that cannot memorise), the encoded elements, the stack outputs.
+SIMILARITY_SOURCES = {"input": ("input",), "encoder": ("encoder",), "stacks": ("stacks",),
+                      "both": ("encoder", "stacks"), "all": ("input", "encoder", "stacks")}
 
 
 def position_features(clip_cursor, text_cursor, clip_lengths, text_lengths):
@@ -103,7 +106,7 @@ class NeuMatchAligner(keras.Model):
         self.history, self.position, self.similarity_units = bool(history), position, int(similarity_units)
         self.stack_dropout = stack_dropout
         if similarity_source not in SIMILARITY_SOURCES:
-            raise ValueError(f"similarity_source must be one of {SIMILARITY_SOURCES}, got {similarity_source!r}")
+            raise ValueError(f"similarity_source must be one of {list(SIMILARITY_SOURCES)}, got {similarity_source!r}")
         if not stack_features and not self.similarity_units:
             raise ValueError("stack_features=False needs similarity features (similarity_units > 0)")
         self.similarity_source, self.stack_features = similarity_source, bool(stack_features)
@@ -128,11 +131,14 @@ class NeuMatchAligner(keras.Model):
         if self.history:
             self.action_cells = [small_cell(action_units, name=f"action_stack_{i}") for i in (1, 2)]
             self.matched_cells = [small_cell(matched_units, name=f"matched_stack_{i}") for i in (1, 2)]
-        self.similarity_heads = {}
+        self.similarity_heads, self.input_norms = {}, None
         if self.similarity_units:  # one pair of heads per source: clip and text into the joint space
-            for source in (("encoder", "stacks") if similarity_source == "both" else (similarity_source,)):
+            for source in SIMILARITY_SOURCES[similarity_source]:
                 self.similarity_heads[source] = (_dense(self.similarity_units, name=f"{source}_clip_head"),
                                                  _dense(self.similarity_units, name=f"{source}_text_head"))
+            if "input" in self.similarity_heads:
+                self.input_norms = (SequenceBatchNormalization(name="clip_input_sbn"),
+                                    SequenceBatchNormalization(name="text_input_sbn"))
         self.stack_drop = keras.layers.Dropout(stack_dropout) if stack_dropout else None
         self.video_norm = self.text_norm = None
         if normalization == "sbn":
@@ -160,9 +166,13 @@ class NeuMatchAligner(keras.Model):
         for norm in (self.video_norm, self.text_norm):
             if norm is not None:
                 norm.build((None, None, self.units))
-        for heads in self.similarity_heads.values():
-            for head in heads:
-                head.build((None, encoded))
+        for source, heads in self.similarity_heads.items():
+            widths = (clip_dim, text_dim) if source == "input" and not self.projections else (encoded, encoded)
+            for head, width in zip(heads, widths):
+                head.build((None, width))
+        if self.input_norms:
+            for norm, width in zip(self.input_norms, (clip_dim, text_dim) if not self.projections else (encoded,) * 2):
+                norm.build((None, None, width))
         self.hidden.build((None, self.feature_dim))
         self.logits_layer.build((None, self.hidden_units))
         self.built = True
@@ -181,8 +191,14 @@ class NeuMatchAligner(keras.Model):
         clips, texts = inputs["clip_features"], inputs["text_features"]
         if self.projections:
             clips, texts = self.projections[0](clips), self.projections[1](texts)
-        clips, texts = self.encoder((clips, texts), training=training)
         similarities = {}
+        if self.input_norms:
+            clip_mask = tf.sequence_mask(inputs["clip_lengths"], tf.shape(clips)[1])
+            text_mask = tf.sequence_mask(inputs["text_lengths"], tf.shape(texts)[1])
+            standardized = (self.input_norms[0](clips, mask=clip_mask, training=training),
+                            self.input_norms[1](texts, mask=text_mask, training=training))
+            similarities["input"] = self.similarity(self.similarity_heads["input"], *standardized, inputs)
+        clips, texts = self.encoder((clips, texts), training=training)
         if "encoder" in self.similarity_heads:
             similarities["encoder"] = self.similarity(self.similarity_heads["encoder"], clips, texts, inputs)
         video_raw = run_stack(self.video_cells, clips)

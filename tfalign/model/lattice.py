@@ -52,13 +52,22 @@ def path_nodes(actions, clip_lengths, text_lengths):
 def best_path(log_probs, clip_lengths, text_lengths):
     """The most probable complete action sequence under per-node log-probabilities.
 
+    A complete sequence has T_v + T_s actions, as the oracle's do: once one
+    stack is empty the rest of the other is popped, and those forced actions
+    are scored too, at the nodes the decoder's clamped cursors point at (the
+    last text for leftover clips, the last clip for leftover texts), as
+    teacher forcing trains them. Without them, paths would differ in length,
+    and with weak evidence a short path (pop every text at once, leave every
+    clip unmatched) would win for having fewer factors.
+
     Args:
         log_probs: [B, T_v, T_s, 3] log-probabilities of the actions at each node.
         clip_lengths, text_lengths: [B] the episodes' true sizes.
 
     Returns a dict: ``actions`` [B, T_v + T_s] (-1 after the end), ``num_actions``
-    [B], ``clip_to_text`` [B, T_v] (-1 unmatched) and ``score`` [B], the path's
-    total log-probability.
+    [B] (the actions before a stack ran empty, as greedy decoding returns),
+    ``clip_to_text`` [B, T_v] (-1 unmatched) and ``score`` [B], the complete
+    sequence's total log-probability.
 
     Row by row: E[j] is the best score of entering row i at column j (clip i-1
     consumed at text j); within a row a run of POP_TEXTs leads from column k to
@@ -74,6 +83,14 @@ def best_path(log_probs, clip_lengths, text_lengths):
     at_end = tf.equal(columns[None, :], text_lengths[:, None])  # the column after the last text
     before = columns[None, :, None] >= columns[None, None, :]  # [1, j, k]: k <= j
     pad = [[0, 0], [0, 1]]
+    # The forced tails: leftover clips r.. popped at the last text; leftover texts j.. at the last clip.
+    clip_valid = tf.sequence_mask(clip_lengths, max_clips)
+    last_text = tf.gather(log_probs[..., POP_CLIP], tf.maximum(text_lengths - 1, 0), axis=2, batch_dims=1)
+    clip_tail = tf.cumsum(tf.where(clip_valid, last_text, 0.0), axis=1, reverse=True)  # [B, T_v]: rows r..
+    last_clip = tf.gather(log_probs[..., POP_TEXT], tf.maximum(clip_lengths - 1, 0), axis=1, batch_dims=1)
+    text_tail = tf.cumsum(tf.where(tf.sequence_mask(text_lengths, max_texts), last_clip, 0.0), axis=1,
+                          reverse=True)  # [B, T_s]: texts j..
+    text_tail = tf.pad(text_tail, pad)
 
     def row(i, enter, arguments, end_scores, final_enter):
         lp = log_probs[:, i]  # [B, T_s, 3]
@@ -84,10 +101,11 @@ def best_path(log_probs, clip_lengths, text_lengths):
         scores = prefix + tf.reduce_max(candidates, axis=2)
         scores = tf.where(text_ok | at_end, scores, _NEG)
         live = i < clip_lengths
-        end_scores = end_scores.write(i, tf.where(live, tf.reduce_max(tf.where(at_end, scores, _NEG), axis=1), _NEG))
+        ended = tf.reduce_max(tf.where(at_end, scores, _NEG), axis=1) + clip_tail[:, i]
+        end_scores = end_scores.write(i, tf.where(live, ended, _NEG))
         clip_step = tf.pad(tf.maximum(lp[:, :, MATCH], lp[:, :, POP_CLIP]), pad)
         next_enter = tf.where(text_ok, scores + clip_step, _NEG)
-        final_enter = tf.where((i == clip_lengths - 1)[:, None], next_enter, final_enter)
+        final_enter = tf.where((i == clip_lengths - 1)[:, None], next_enter + text_tail, final_enter)
         return i + 1, next_enter, arguments.write(i, argument), end_scores, final_enter
 
     start = tf.where(tf.equal(columns, 0), 0.0, _NEG)[None, :] * tf.ones([batch, 1])
