@@ -76,6 +76,7 @@ class ExperimentConfig:
     # stacks, "all" = all three (a channel of similarity features each).
     similarity_source: typing.Literal["input", "encoder", "stacks", "both", "all"] = "encoder"
     stack_features: bool = True  # the classifier reads the stack tops v, s (the paper's)
+    decoder_units: int = 300  # the classifier's hidden layer (the paper's 300)
     contrastive_weight: float = 0.0  # InfoNCE on the joint embedding, within each video
     contrastive_temperature: float = 0.1
     lattice_weight: float = 0.0  # cross-entropy at every lattice node, beside the path's
@@ -104,7 +105,7 @@ class ExperimentConfig:
         for name in ("learning_rate", "contrastive_temperature"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name}: expected a value > 0, got {getattr(self, name)}")
-        for name in ("batch_size", "epochs", "max_train_actions", "crop_min_actions"):
+        for name in ("batch_size", "epochs", "max_train_actions", "crop_min_actions", "decoder_units"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: expected an integer >= 1, got {getattr(self, name)}")
         if self.similarity_units < 0 or self.early_stopping_patience < 0:
@@ -240,7 +241,7 @@ def _recipe(name, description, **kw):
     options = dict(family="tfalign", encoder="rp", data=DataConfig(features="rp"), optimizer="lars",
                    normalization="sbn", learning_rate=3e-3, encoder_dropout=0.2, decoder_history=False,
                    stack_features=False, position_features="normalized", similarity_units=128,
-                   similarity_source="all", contrastive_weight=1.0, lattice_weight=1.0, weight_averaging=0.98,
+                   similarity_source="all", decoder_units=64, contrastive_weight=1.0, lattice_weight=1.0, weight_averaging=0.98,
                    sampling="crops", max_train_actions=160, whole_video_fraction=0.1, decoding="exact", epochs=40)
     options.update(kw)
     return ExperimentConfig(name=name, description=description, **options)

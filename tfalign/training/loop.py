@@ -62,7 +62,7 @@ def build_model(config, seed=None) -> NeuMatchAligner:
                             encoder_dropout=config.encoder_dropout, history=config.decoder_history,
                             position=config.position_features, similarity_units=config.similarity_units,
                             stack_dropout=config.stack_dropout, similarity_source=config.similarity_source,
-                            stack_features=config.stack_features)
+                            stack_features=config.stack_features, hidden_units=config.decoder_units)
     model.build()
     return model
 
