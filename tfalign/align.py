@@ -137,7 +137,7 @@ def plot_timeline(document, clip_times, path, ground_truth=None):
         predicted[entry["clips"]] = entry["index"]
     start, end = float(clip_times[0, 0]), float(clip_times[-1, 1])
     rows = 1 if ground_truth is None else 2
-    fig, ax = plt.subplots(figsize=(13, 1.6 + 1.0 * rows))
+    fig, ax = plt.subplots(figsize=(13, 1.3 + 0.8 * rows))
     wrong = None if ground_truth is None else predicted != ground_truth
     top = rows - 1
     _draw_row(ax, top, predicted, clip_times, palette, end - start, wrong)
@@ -147,13 +147,13 @@ def plot_timeline(document, clip_times, path, ground_truth=None):
         labels.append("ground truth")
         agree = 1.0 - wrong.mean()
         ax.set_title(f"{int((~wrong).sum())} of {len(wrong)} clips agree with the ground truth ({agree:.0%})",
-                     fontsize=9)
+                     fontsize=9, loc="left")
     ax.set_yticks(range(top, -1, -1), labels, fontsize=8)
     handles = [Patch(color="0.85", label="unmatched clip")]
     if wrong is not None:
         handles.append(Line2D([], [], linestyle="none", marker="^", color="crimson", label="wrong clip"))
-    ax.legend(handles=handles, loc="upper right", bbox_to_anchor=(1.0, -0.35 if rows == 2 else -0.5), ncol=2,
-              fontsize=7, frameon=False)
+    ax.legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, fontsize=7, frameon=False,
+              borderaxespad=0.2)
     ax.set_xlabel("seconds: clips coloured by their text (text number above)", fontsize=8)
     ax.set_xlim(start, end)
     ax.set_ylim(-0.6, top + 0.75)
