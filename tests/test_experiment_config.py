@@ -27,7 +27,8 @@ def test_recipes_are_listed_apart():
 @pytest.mark.parametrize("changes,field", [
     ({"normalization": "bn"}, "normalization"), ({"label_smoothing": 1.5}, "label_smoothing"),
     ({"learning_rate": 0.0}, "learning_rate"), ({"batch_size": 0}, "batch_size"),
-    ({"decoding": "exact"}, "decoding"), ({"contrastive_weight": 1.0}, "contrastive_weight"),
+    ({"decoding": "exact"}, "decoding"), ({"decoding": "auto"}, "decoding"),
+    ({"contrastive_weight": 1.0}, "contrastive_weight"),
     ({"sampling": "random"}, "sampling")])
 def test_a_bad_value_fails_at_construction_naming_the_field(changes, field):
     with pytest.raises(ValueError, match=field):

@@ -87,7 +87,9 @@ class ExperimentConfig:
     crop_min_actions: int = 30
     whole_video_fraction: float = 0.0
     weight_averaging: float = 0.0  # EMA momentum of the weights used for validation, test and export; 0 = off
-    decoding: typing.Literal["greedy", "exact"] = "greedy"  # for validation, test and export
+    # For validation, test and export. "auto": checkpoints are selected decoded exactly, then
+    # the better of greedy and exact on validation decodes the test split and the export.
+    decoding: typing.Literal["greedy", "exact", "auto"] = "greedy"
     early_stopping_patience: int = 0  # epochs without a better validation clip accuracy; 0 = off
 
     def __post_init__(self):
@@ -114,8 +116,9 @@ class ExperimentConfig:
             raise ValueError("stack_features=False: needs similarity_units > 0 (the decoder would see no content)")
         if self.contrastive_weight and not self.similarity_units:
             raise ValueError("contrastive_weight: needs similarity_units > 0 (the joint embedding it trains)")
-        if self.decoder_history and (self.lattice_weight or self.decoding == "exact"):
-            raise ValueError("lattice_weight and decoding='exact' need decoder_history=False (a cursor-only decoder)")
+        if self.decoder_history and (self.lattice_weight or self.decoding != "greedy"):
+            raise ValueError("lattice_weight and decoding 'exact' or 'auto' need decoder_history=False "
+                             "(a cursor-only decoder)")
         if not self.decoder_history and self.dropout:
             raise ValueError("dropout: a cursor-only decoder is scored on the whole lattice; use stack_dropout")
         if self.crop_min_actions > self.max_train_actions:
@@ -242,7 +245,7 @@ def _recipe(name, description, **kw):
                    normalization="sbn", learning_rate=3e-3, encoder_dropout=0.2, decoder_history=False,
                    stack_features=False, position_features="normalized", similarity_units=128,
                    similarity_source="all", decoder_units=64, contrastive_weight=1.0, lattice_weight=1.0, weight_averaging=0.98,
-                   sampling="crops", max_train_actions=160, whole_video_fraction=0.1, decoding="exact", epochs=40)
+                   sampling="crops", max_train_actions=160, whole_video_fraction=0.1, decoding="auto", epochs=40)
     options.update(kw)
     return ExperimentConfig(name=name, description=description, **options)
 

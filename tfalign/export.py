@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from tfalign.data.datasets import load_episodes
     from tfalign.serving.push import PushError, push
-    from tfalign.training.run import load_run
+    from tfalign.training.run import load_run, run_decoding
 
     config, model = load_run(args.run, args.checkpoint)
     validation = load_episodes(config.data, "val")
@@ -43,7 +43,7 @@ def main(argv=None) -> int:
         validation = validation[: args.validation_videos]
     try:
         push(model, validation, args.base_dir, args.name or config.name, args.min_clip_accuracy,
-             decoding=config.decoding)
+             decoding=run_decoding(args.run, config))
     except PushError as error:
         print(f"error: nothing pushed: {error}", file=sys.stderr)
         return 3

@@ -120,3 +120,35 @@ def test_our_pretraining_runs_both_stages(tmp_path):
     config = json.loads((run_dir / "config.json").read_text())
     assert config["learning_rate"] == 5e-4 and config["weight_decay"] == 0.0
     assert (run_dir / "metrics.json").exists()
+
+
+def test_the_recipe_trains_exports_and_resumes_exactly(tmp_path):
+    """tfalign_rp_sbn end to end (random crops, lattice and contrastive losses,
+    dropout, weight averaging, exact decoding, export): a run killed after an
+    epoch and resumed ends with the weights of an uninterrupted run."""
+    quick = ["--dataset", "synthetic", "--batch-size", "8", "--max-steps-per-epoch", "2", "--epochs", "3"]
+    digest = lambda out: next(l for l in out.splitlines() if l.startswith("final weights digest:"))
+    whole = run_cli("tfalign.train", "--experiment", "tfalign_rp_sbn", "--output-dir", str(tmp_path / "whole"), *quick)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    metrics = json.loads((tmp_path / "whole" / "metrics.json").read_text())
+    assert 0.0 <= metrics["best_clip_accuracy"]["test"]["clip_accuracy"] <= 1.0
+    assert metrics["decoding"] in ("greedy", "exact")  # decoding="auto": chosen on validation
+    assert f"decoding: {metrics['decoding']} (validation clip accuracy" in whole.stdout
+    import tensorflow as tf
+
+    signatures = tf.saved_model.load(str(tmp_path / "whole" / "saved_model")).signatures
+    assert {"serving_default", "align_greedy", "align_exact"} <= set(signatures)
+
+    run_dir = tmp_path / "killed"
+    args = ["tfalign.train", "--experiment", "tfalign_rp_sbn", "--output-dir", str(run_dir), "--no-export", *quick]
+    process = subprocess.Popen([sys.executable, "-m", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state_file = run_dir / "state.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (state_file.exists() and json.loads(state_file.read_text())["epoch"] >= 1):
+        time.sleep(0.1)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert json.loads(state_file.read_text())["epoch"] < 3, "the run finished before it could be killed"
+    resumed = run_cli(*args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert digest(resumed.stdout) == digest(whole.stdout)

@@ -101,6 +101,11 @@ def _greedy_fn(model):
     return _decode_fn(model, "greedy")
 
 
+def validation_decoding(config) -> str:
+    """The decoding that selects checkpoints: "auto" selects them decoded exactly."""
+    return "exact" if config.decoding == "auto" else config.decoding
+
+
 def evaluate_model(model, episodes, decoding="greedy") -> dict:
     return evaluate_alignments(episodes, predict_alignments(model, episodes, decoding=decoding))
 
@@ -130,7 +135,11 @@ class Trainer:
                                             weight_averaging=config.weight_averaging)
             self.optimizer.build(self.model.trainable_variables)
         self.model.optimizer = self.optimizer  # the schedule callbacks set its learning rate
-        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
+        # Dropout draws from seed generators whose state Keras does not put in the
+        # model's checkpoint; saved beside it, a resumed run draws the same masks.
+        seed_states = [v for v in self.model.non_trainable_variables if "seed_generator" in v.path]
+        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
+                                              **({"dropout_seeds": seed_states} if seed_states else {}))
         self.state = {"epoch": 0, "history": [], "best": {m: {"value": -1.0, "epoch": None, "path": None}
                                                           for m in BEST_METRICS},
                       "plateau": None, "since_best": 0, "last_checkpoint": None, "finished": False}
@@ -280,7 +289,7 @@ class Trainer:
             logs = {"loss": train_loss, "learning_rate": float(self.optimizer.learning_rate.numpy()),
                     "sequences_per_second": sequences / seconds, "seconds": seconds}
             with self.averaged_weights():  # validation and best checkpoints see the averaged weights
-                val = evaluate_model(self.model, data.val, self.config.decoding)
+                val = evaluate_model(self.model, data.val, validation_decoding(self.config))
                 logs.update({f"val_{m}": val[m] for m in BEST_METRICS})
                 stale = self._save_best(epoch, logs)
             callbacks.on_epoch_end(epoch, logs)

@@ -16,7 +16,7 @@ import tempfile
 from tfalign.data.datasets import load_episodes
 from tfalign.experiments import ExperimentConfig
 from tfalign.data.records import write_json_atomic
-from tfalign.training.loop import BEST_METRICS, StageData, Trainer, TrainingError, evaluate_model
+from tfalign.training.loop import BEST_METRICS, StageData, Trainer, TrainingError, evaluate_model, validation_decoding
 from tfalign.training.strategy import is_chief
 
 
@@ -63,10 +63,12 @@ def run_experiment(config: ExperimentConfig, run_dir, strategy, resume=False, lo
         data = load_stage_data(config.data)
         trainer.fit(data, config.epochs, resume=resume)
         print(f"final weights digest: {trainer.weights_digest()}", flush=True)
-        summary = {"experiment": config.name, "run_dir": str(final_dir), "epochs_trained": trainer.state["epoch"]}
+        decoding = choose_decoding(config, trainer, data.val, log)
+        summary = {"experiment": config.name, "run_dir": str(final_dir), "epochs_trained": trainer.state["epoch"],
+                   "decoding": decoding}
         for metric in BEST_METRICS:
             trainer.load_best(metric)
-            test = evaluate_model(trainer.model, data.test, config.decoding)
+            test = evaluate_model(trainer.model, data.test, decoding)
             best = trainer.state["best"][metric]
             summary[f"best_{metric}"] = {
                 "epoch": best["epoch"], "val": best["value"], "checkpoint": best["path"],
@@ -81,11 +83,34 @@ def run_experiment(config: ExperimentConfig, run_dir, strategy, resume=False, lo
                 from tfalign.serving.export import export_saved_model
 
                 trainer.load_best("clip_accuracy")
-                export_saved_model(trainer.model, work_dir / "saved_model", decoding=config.decoding)
+                export_saved_model(trainer.model, work_dir / "saved_model", decoding=decoding)
         return summary
     finally:
         if not chief:
             shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def choose_decoding(config, trainer, val, log=print) -> str:
+    """The run's decoding: the config's, or with "auto" the better of greedy and
+    exact on the validation split at the best checkpoint (exact on a tie)."""
+    if config.decoding != "auto":
+        return config.decoding
+    trainer.load_best("clip_accuracy")
+    figures = {d: evaluate_model(trainer.model, val, d)["clip_accuracy"] for d in ("exact", "greedy")}
+    decoding = "greedy" if figures["greedy"] > figures["exact"] else "exact"
+    log(f"decoding: {decoding} (validation clip accuracy: exact {figures['exact']:.4f}, "
+        f"greedy {figures['greedy']:.4f})")
+    return decoding
+
+
+def run_decoding(run_dir, config) -> str:
+    """How a finished run decodes: as chosen at its end (metrics.json), else as configured."""
+    metrics = pathlib.Path(run_dir) / "metrics.json"
+    if metrics.exists():
+        chosen = json.loads(metrics.read_text()).get("decoding")
+        if chosen:
+            return chosen
+    return validation_decoding(config)
 
 
 def load_run(run_dir, checkpoint="clip_accuracy"):
@@ -109,7 +134,7 @@ def evaluate_run(run_dir, split="test", checkpoint="clip_accuracy", data_changes
     of it), decoded as the run does unless ``decoding`` says otherwise."""
     config, model = load_run(run_dir, checkpoint)
     data_config = dataclasses.replace(config.data, **(data_changes or {}))
-    decoding = decoding or config.decoding
+    decoding = decoding or run_decoding(run_dir, config)
     if decoding == "exact" and config.decoder_history:
         raise ValueError(f"--decoding exact: {config.name} has a decoder with history; only greedy decoding applies")
     result = evaluate_model(model, load_episodes(data_config, split), decoding)
@@ -118,4 +143,5 @@ def evaluate_run(run_dir, split="test", checkpoint="clip_accuracy", data_changes
     return result
 
 
-__all__ = ["TrainingError", "evaluate_run", "load_run", "run_experiment", "run_name"]
+__all__ = ["TrainingError", "choose_decoding", "evaluate_run", "load_run", "run_decoding", "run_experiment",
+           "run_name"]
