@@ -99,18 +99,14 @@ def run_one(config, run_dir, log):
 def chosen_decoding(config, run_dir, result) -> dict:
     """The test figures of the decoding the run itself uses: its config's, or with
     "auto" the better of greedy and exact on validation (as tfalign.train chooses)."""
-    if "exact" not in result:
-        return {"decoding": "greedy", **result["greedy"]}
-    if config.decoding != "auto":
-        return {"decoding": config.decoding, **result[config.decoding]}
     from tfalign.data.datasets import load_episodes
-    from tfalign.training.loop import evaluate_model
-    from tfalign.training.run import load_run
+    from tfalign.training.run import choose_decoding, load_run
 
-    _, model = load_run(run_dir, "clip_accuracy")
-    val = load_episodes(config.data, "val")
-    figures = {d: evaluate_model(model, val, d)["clip_accuracy"] for d in ("exact", "greedy")}
-    decoding = "greedy" if figures["greedy"] > figures["exact"] else "exact"
+    metrics = run_dir / "metrics.json"
+    decoding = json.loads(metrics.read_text()).get("decoding") if metrics.exists() else None
+    if decoding is None:  # a run trained before the choice was recorded: choose as tfalign.train does
+        _, model = load_run(run_dir, "clip_accuracy")
+        decoding = choose_decoding(config, model, load_episodes(config.data, "val"), log=lambda *_: None)
     return {"decoding": decoding, **result[decoding]}
 
 

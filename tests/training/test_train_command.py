@@ -65,17 +65,23 @@ def test_unknown_experiment_is_one_line():
     assert "unknown experiment 'nope'" in done.stderr.strip().splitlines()[-1]
 
 
-def test_a_killed_run_resumes_and_finishes(tmp_path):
-    run_dir = tmp_path / "run"
-    args = ["tfalign.train", "--experiment", "rp_adam_sbn", "--epochs", "3", "--output-dir", str(run_dir), *QUICK]
-    process = subprocess.Popen([sys.executable, "-m", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+def kill_after_an_epoch(args, run_dir) -> int:
+    """Starts a training command, SIGKILLs it once an epoch is saved; returns that epoch."""
+    process = subprocess.Popen([sys.executable, "-m", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state_file = run_dir / "state.json"
     deadline = time.time() + 300
     while time.time() < deadline and not (state_file.exists() and json.loads(state_file.read_text())["epoch"] >= 1):
-        time.sleep(0.2)
+        time.sleep(0.1)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    killed_at = json.loads(state_file.read_text())["epoch"]
+    return json.loads(state_file.read_text())["epoch"]
+
+
+def test_a_killed_run_resumes_and_finishes(tmp_path):
+    run_dir = tmp_path / "run"
+    args = ["tfalign.train", "--experiment", "rp_adam_sbn", "--epochs", "3", "--output-dir", str(run_dir), *QUICK]
+    killed_at = kill_after_an_epoch(args, run_dir)
+    state_file = run_dir / "state.json"
     assert 1 <= killed_at < 3, "the run finished before it could be killed"
 
     refused = run_cli(*args)  # without --resume the folder is not overwritten
@@ -141,14 +147,7 @@ def test_the_recipe_trains_exports_and_resumes_exactly(tmp_path):
 
     run_dir = tmp_path / "killed"
     args = ["tfalign.train", "--experiment", "tfalign_rp_sbn", "--output-dir", str(run_dir), "--no-export", *quick]
-    process = subprocess.Popen([sys.executable, "-m", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    state_file = run_dir / "state.json"
-    deadline = time.time() + 300
-    while time.time() < deadline and not (state_file.exists() and json.loads(state_file.read_text())["epoch"] >= 1):
-        time.sleep(0.1)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert json.loads(state_file.read_text())["epoch"] < 3, "the run finished before it could be killed"
+    assert kill_after_an_epoch(args, run_dir) < 3, "the run finished before it could be killed"
     resumed = run_cli(*args, "--resume")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert digest(resumed.stdout) == digest(whole.stdout)

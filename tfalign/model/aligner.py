@@ -19,10 +19,11 @@ experiments build exactly the paper's network):
   be scored at once (``lattice_logits``) and decoded exactly (model/lattice.py);
 - ``position="normalized"``: the remaining fractions a/V and c/S only, which
   stay in range on videos longer than the training samples;
-- ``similarity_units``: a joint embedding of the encoded clips and texts whose
-  cosine similarities (the clip against the current and the next two texts,
-  the next clip against the current text) feed the classifier; a contrastive
-  loss (training/losses.py) trains it;
+- ``similarity_units``, ``similarity_source``: joint embeddings of the inputs
+  (SBN-standardized, linear heads), the encoded elements and/or the stack
+  outputs; a window of their cosine similarities around the cursors feeds the
+  classifier, and a contrastive loss (training/losses.py) trains them;
+- ``stack_features=False``: the classifier does not read the stack tops v, s;
 - ``stack_dropout``: dropout on the stack outputs the decoder reads.
 """
 
@@ -34,7 +35,7 @@ from tfalign.layers import FeatureEncoder, FixedProjection, LayerNormLSTMCell, S
 from tfalign.layers.encoders import expected_input_widths
 from tfalign.layers.initializers import bias_initializer, dense_kernel_initializer
 from tfalign.layers.recurrence import run_stack
-from tfalign.model.lattice import path_nodes
+from tfalign.model.lattice import best_path, path_nodes
 
 NORMALIZATIONS = ("none", "sbn", "2ln", "4ln")
 POSITIONS = ("paper", "normalized")
@@ -299,6 +300,12 @@ class NeuMatchAligner(keras.Model):
         if self.similarity_units:
             hidden += tf.tensordot(stacks["similarity_features"], kernel[2 * units + positions:], axes=1)
         return self.logits_layer(tf.nn.relu(hidden))
+
+    def exact_path(self, inputs):
+        """The exact best action path (model/lattice.py) of a decoder without history."""
+        stacks = self.encode_stacks(inputs, training=False)
+        return best_path(tf.nn.log_softmax(self.lattice_logits(stacks)), stacks["clip_lengths"],
+                         stacks["text_lengths"])
 
     def training_outputs(self, inputs, training=False):
         """What the losses need: teacher-forced ``logits`` [B, L, 3], and for a

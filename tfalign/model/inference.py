@@ -11,8 +11,6 @@ shapes, TF 2.21's XLA path aborted the process here.
 
 import tensorflow as tf
 
-from tfalign.model.lattice import best_path
-
 
 def pad_time(features, multiple):
     size = int(features.shape[1])
@@ -42,11 +40,7 @@ def exact_function(model):
     """The exact best action path of a decoder without history (model/lattice.py):
     the same inputs and outputs as ``greedy_function``, plus ``clip_to_text``."""
 
-    @tf.function(reduce_retracing=True)
-    def exact(inputs):
-        stacks = model.encode_stacks(inputs, training=False)
-        log_probs = tf.nn.log_softmax(model.lattice_logits(stacks))
-        return best_path(log_probs, stacks["clip_lengths"], stacks["text_lengths"])
+    exact = tf.function(model.exact_path, reduce_retracing=True)
 
     return lambda inputs: exact({k: tf.convert_to_tensor(inputs[k]) for k in (
         "clip_features", "text_features", "clip_lengths", "text_lengths")})

@@ -19,11 +19,7 @@ import shutil
 import tensorflow as tf
 
 from tfalign.data.oracle import MATCH, POP_TEXT
-from tfalign.model.lattice import best_path
-
-
-def _reverse(features, lengths):
-    return tf.reverse_sequence(features, lengths, seq_axis=1, batch_axis=0)
+from tfalign.model.aligner import to_natural
 
 
 def assignment_from_actions(actions, num_actions, clip_lengths, max_clips):
@@ -85,8 +81,8 @@ class AlignmentModule(tf.Module):
         with tf.control_dependencies(checks):  # no op reads an input before it is checked
             clip_features, text_features = tf.identity(clip_features), tf.identity(text_features)
             clip_lengths, text_lengths = tf.identity(clip_lengths), tf.identity(text_lengths)
-        return {"clip_features": _reverse(clip_features, clip_lengths),
-                "text_features": _reverse(text_features, text_lengths),
+        return {"clip_features": to_natural(clip_features, clip_lengths),  # reversing is its own inverse
+                "text_features": to_natural(text_features, text_lengths),
                 "clip_lengths": clip_lengths, "text_lengths": text_lengths}
 
     def _decode(self, clip_features, text_features, clip_lengths, text_lengths):
@@ -101,9 +97,7 @@ class AlignmentModule(tf.Module):
         return {"actions": out["actions"], "num_actions": out["num_actions"], "clip_to_text": out["clip_to_text"]}
 
     def _align_exact(self, clip_features, text_features, clip_lengths, text_lengths):
-        inputs = self._checked_inputs(clip_features, text_features, clip_lengths, text_lengths)
-        stacks = self.model.encode_stacks(inputs, training=False)
-        out = best_path(tf.nn.log_softmax(self.model.lattice_logits(stacks)), clip_lengths, text_lengths)
+        out = self.model.exact_path(self._checked_inputs(clip_features, text_features, clip_lengths, text_lengths))
         return {"actions": out["actions"], "num_actions": out["num_actions"], "clip_to_text": out["clip_to_text"]}
 
     def _probabilities(self, clip_features, text_features, clip_lengths, text_lengths):

@@ -63,7 +63,9 @@ def run_experiment(config: ExperimentConfig, run_dir, strategy, resume=False, lo
         data = load_stage_data(config.data)
         trainer.fit(data, config.epochs, resume=resume)
         print(f"final weights digest: {trainer.weights_digest()}", flush=True)
-        decoding = choose_decoding(config, trainer, data.val, log)
+        if config.decoding == "auto":
+            trainer.load_best("clip_accuracy")
+        decoding = choose_decoding(config, trainer.model, data.val, log)
         summary = {"experiment": config.name, "run_dir": str(final_dir), "epochs_trained": trainer.state["epoch"],
                    "decoding": decoding}
         for metric in BEST_METRICS:
@@ -90,13 +92,12 @@ def run_experiment(config: ExperimentConfig, run_dir, strategy, resume=False, lo
             shutil.rmtree(work_dir, ignore_errors=True)
 
 
-def choose_decoding(config, trainer, val, log=print) -> str:
+def choose_decoding(config, model, val, log=print) -> str:
     """The run's decoding: the config's, or with "auto" the better of greedy and
-    exact on the validation split at the best checkpoint (exact on a tie)."""
+    exact on the validation split for ``model`` (the best checkpoint; exact on a tie)."""
     if config.decoding != "auto":
         return config.decoding
-    trainer.load_best("clip_accuracy")
-    figures = {d: evaluate_model(trainer.model, val, d)["clip_accuracy"] for d in ("exact", "greedy")}
+    figures = {d: evaluate_model(model, val, d)["clip_accuracy"] for d in ("exact", "greedy")}
     decoding = "greedy" if figures["greedy"] > figures["exact"] else "exact"
     log(f"decoding: {decoding} (validation clip accuracy: exact {figures['exact']:.4f}, "
         f"greedy {figures['greedy']:.4f})")
