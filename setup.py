@@ -13,7 +13,8 @@ setup(
     python_requires=">=3.10",
     # Ranges tested in CI: TF 2.21.0, Keras 3.15.1, NumPy 2.4.6, TensorBoard 2.21.0,
     # tensorflow-serving-api 2.21.0, matplotlib 3.11.2, apache-beam 2.77.0, keras-hub 0.32.0,
-    # tensorflow-text 2.21.1, protobuf 6.33.6, pytest 9.2, hypothesis 6.170.
+    # tensorflow-text 2.21.1, tensorflow-hub 0.16.1 (with tf-keras 2.21.0), protobuf 6.33.6, pytest 9.2,
+    # hypothesis 6.170.
     install_requires=[
         "tensorflow>=2.21,<2.22",
         "keras>=3.10,<4",
@@ -24,11 +25,12 @@ setup(
         # TF Serving's gRPC API (tfalign.serving.client) and the align command's timeline plot.
         "serving": ["tensorflow-serving-api>=2.21,<2.22", "matplotlib>=3.8,<4"],
         # Beam pipelines (pipelines/): Beam 2.77 needs protobuf < 7, which TF 2.21 accepts (>= 6.31.1).
+        # tensorflow-hub: --image-hub / --text-hub (TF-Hub SavedModels from a local folder).
         "pipelines": ["apache-beam[tfrecord]>=2.77,<2.78", "keras-hub>=0.32,<0.33", "tensorflow-text>=2.21,<2.22",
-                      "pillow>=10"],
+                      "pillow>=10", "tensorflow-hub>=0.16,<0.17"],
         "test": ["pytest>=8,<10", "hypothesis>=6.100,<7", "tensorflow-serving-api>=2.21,<2.22", "matplotlib>=3.8,<4",
                  "apache-beam[tfrecord]>=2.77,<2.78", "keras-hub>=0.32,<0.33", "tensorflow-text>=2.21,<2.22",
-                 "pillow>=10"],
+                 "pillow>=10", "tensorflow-hub>=0.16,<0.17"],
     },
     entry_points={
         "console_scripts": [

@@ -1,8 +1,6 @@
 """Shared helpers of the benchmark scripts: timing, peak memory, JSON output."""
 
-import json
 import os
-import pathlib
 import platform
 import resource
 import time
@@ -34,8 +32,9 @@ def machine() -> dict:
 
 
 def write(result: dict, path) -> None:
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
+    """Strict JSON (no NaN or Infinity), written atomically, and printed."""
+    from tfalign.data.records import dumps_strict, write_json_atomic
+
+    write_json_atomic(path, result)
+    print(dumps_strict(result))
     print(f"wrote {path}")

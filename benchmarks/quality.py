@@ -30,6 +30,8 @@ from common import machine  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from tfalign.data.records import write_json_atomic  # noqa: E402
+
 # Each ablation switches one technique of the recipe back to the paper's
 # setting (a few need a companion change to stay a valid config). "paper" is
 # the paper's own best experiment, unchanged, at the same budget.
@@ -72,7 +74,7 @@ def run_one(config, run_dir, log):
         result = json.loads(result_file.read_text())
         if "chosen" not in result:  # runs measured before the validation-chosen decoding existed
             result["chosen"] = chosen_decoding(config, run_dir, result)
-            result_file.write_text(json.dumps(result, indent=2))
+            write_json_atomic(result_file, result)
         return result
     started = time.time()
     resume = (run_dir / "state.json").exists()
@@ -90,7 +92,7 @@ def run_one(config, run_dir, log):
         result[decoding] = {"clip_accuracy": figures["clip_accuracy"], "sentence_iou": figures["sentence_iou"]}
     result["chosen"] = chosen_decoding(config, run_dir, result)
     run_dir.mkdir(parents=True, exist_ok=True)
-    result_file.write_text(json.dumps(result, indent=2))
+    write_json_atomic(result_file, result)
     log(f"  {run_dir.name}: " + ", ".join(f"{d} {result[d]['clip_accuracy']:.4f} / {result[d]['sentence_iou']:.4f}"
                                          for d in ("greedy", "exact") if d in result) + f" ({result['seconds']} s)")
     return result
@@ -208,7 +210,7 @@ def main(argv=None):
     out_dir.mkdir(parents=True, exist_ok=True)
     for folder in filter(None, [out_dir, args.results and pathlib.Path(args.results)]):
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "quality.json").write_text(json.dumps(report, indent=2))
+        write_json_atomic(folder / "quality.json", report)
         (folder / "quality.md").write_text(table)
     print(table)
     print(f"wrote {out_dir}/quality.json and quality.md")

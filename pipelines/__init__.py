@@ -7,3 +7,19 @@ annotations and features to the episode TFRecords the trainer reads.
 Both run on the DirectRunner by default; any other Beam pipeline option
 (--runner DataflowRunner, --project ..., FlinkRunner, ...) is passed through.
 """
+
+import logging as _logging
+import os as _os
+
+
+class _KnownNoise(_logging.Filter):
+    """Beam warns on import that BigQuery's client is missing (we use none of it)."""
+
+    def filter(self, record):
+        return not str(record.msg).startswith("apitools not found")
+
+
+# Quiet by default, as the commands are (tfalign.console); --verbose shows Beam's warnings.
+if _os.environ.get("TFALIGN_VERBOSE") != "1" and "--verbose" not in __import__("sys").argv:
+    _logging.getLogger().addFilter(_KnownNoise())
+    _logging.getLogger("apache_beam").setLevel(_logging.ERROR)

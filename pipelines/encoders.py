@@ -8,6 +8,12 @@
   ``bert_base_en`` downloads, and only when asked), or a small BERT built from
   a JSON config: {"vocabulary": [...] or "vocab.txt", "num_layers": 2,
   "num_heads": 2, "hidden_dim": 64, "intermediate_dim": 128, "sequence_length": 64}.
+- Either, from a TF-Hub SavedModel (TF2 format) given as a local folder:
+  loaded with ``tensorflow_hub.load`` inside a Keras 3 layer (``HubLayer``;
+  ``hub.KerasLayer`` needs Keras 2). An image model takes float32 [B, H, W, 3]
+  in [0, 1] and returns [B, D] (TF-Hub's image feature vector convention); a
+  text model takes a batch of strings [B] and returns [B, D] (as the sentence
+  encoders do). A handle (https://...) downloads, and only when named.
 """
 
 from __future__ import annotations
@@ -23,10 +29,45 @@ IMAGE_MODELS = {
 }
 
 
+def _hub_handle(handle: str, option: str) -> str:
+    """A local TF-Hub SavedModel folder (checked), or a URL handle (downloads when loaded)."""
+    if handle.startswith(("http://", "https://", "gs://")):
+        return handle
+    if not (pathlib.Path(handle) / "saved_model.pb").exists():
+        raise FileNotFoundError(f"{option}: {handle} is not a SavedModel folder (no saved_model.pb)")
+    return handle
+
+
+def hub_layer(handle: str, option: str = "--hub"):
+    """A Keras 3 layer around a TF-Hub SavedModel (frozen: feature extraction)."""
+    import keras
+    import tensorflow_hub as hub
+
+    class HubLayer(keras.layers.Layer):
+        def __init__(self, handle, **kwargs):
+            super().__init__(trainable=False, **kwargs)
+            self.handle = handle
+            self._module = hub.load(handle)
+            if not callable(self._module):
+                raise ValueError(f"{option}: {handle} has no __call__ (a TF2 TF-Hub SavedModel is callable)")
+
+        def call(self, inputs):
+            return self._module(inputs)
+
+        def get_config(self):
+            return {**super().get_config(), "handle": self.handle}
+
+    return HubLayer(_hub_handle(handle, option), name="hub_encoder")
+
+
 class ImageEncoder:
-    def __init__(self, model="mobilenet_v3_small", weights=None, image_size=224):
+    def __init__(self, model="mobilenet_v3_small", weights=None, image_size=224, hub=None):
         import keras
 
+        self.image_size = image_size
+        self.hub = hub_layer(hub, "--image-hub") if hub else None
+        if self.hub is not None:
+            return
         if model not in IMAGE_MODELS:
             raise ValueError(f"--image-model must be one of {sorted(IMAGE_MODELS)}, got {model!r}")
         local = weights not in (None, "none", "imagenet")
@@ -37,7 +78,6 @@ class ImageEncoder:
                              pooling="avg", input_shape=(image_size, image_size, 3))
         if local:
             self.model.load_weights(weights)
-        self.image_size = image_size
 
     def load(self, path) -> np.ndarray:
         from PIL import Image
@@ -46,15 +86,20 @@ class ImageEncoder:
             return np.asarray(image.convert("RGB").resize((self.image_size, self.image_size)), np.float32)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
+        if self.hub is not None:  # TF-Hub image models read [0, 1]
+            return np.asarray(self.hub(np.asarray(images, np.float32) / 255.0))
         return np.asarray(self.model(images, training=False))
 
 
 class TextEncoder:
-    def __init__(self, preset=None, config=None):
+    def __init__(self, preset=None, config=None, hub=None):
+        if sum(map(bool, (preset, config, hub))) != 1:
+            raise ValueError("give exactly one of --text-preset, --text-config and --text-hub")
+        self.hub = hub_layer(hub, "--text-hub") if hub else None
+        if hub:
+            return
         import keras_hub
 
-        if bool(preset) == bool(config):
-            raise ValueError("give exactly one of --text-preset and --text-config")
         if preset:
             self.backbone = keras_hub.models.Backbone.from_preset(preset)
             self.preprocessor = keras_hub.models.TextClassifierPreprocessor.from_preset(preset)
@@ -75,6 +120,10 @@ class TextEncoder:
                 self.backbone.load_weights(str(pathlib.Path(config).parent / spec["weights"]))
 
     def __call__(self, texts: list[str]) -> np.ndarray:
+        if self.hub is not None:
+            import tensorflow as tf
+
+            return np.asarray(self.hub(tf.constant(texts, tf.string)))
         inputs = self.preprocessor(texts)
         sequence = np.asarray(self.backbone(inputs)["sequence_output"])
         mask = np.asarray(inputs["padding_mask"], np.float32)[..., None]

@@ -3,6 +3,8 @@
   python -m pipelines.features --elements elements.jsonl --out features/ \\
       --image-model mobilenet_v3_small --image-weights none --image-size 224 \\
       --text-config tiny_bert.json [--num-shards 4] [--runner DirectRunner ...]
+  python -m pipelines.features --elements elements.jsonl --out features/ \\
+      --image-hub models/image_feature_vector/ --text-hub models/sentence_encoder/
 
 elements.jsonl holds one element a line:
   {"id": "v1/clip/00000", "kind": "clip", "image": "frames/v1_00000.png"}   (the clip's central frame)
@@ -10,13 +12,19 @@ elements.jsonl holds one element a line:
 Relative image paths are read from beside elements.jsonl. The output is
 ``OUT/features-SSSSS-of-NNNNN.npz`` mapping each id to its vector (see
 pipelines.feature_store), and ``OUT/rejected.jsonl`` for elements that could
-not be encoded, with the reason. Nothing is downloaded unless a named preset
-(or --image-weights imagenet) is asked for.
+not be encoded, with the reason. Nothing is downloaded unless a named preset,
+a TF-Hub handle (https://...) or --image-weights imagenet is asked for.
+
+Encoders: images through a keras.applications backbone (--image-model) or a
+TF-Hub image feature vector SavedModel (--image-hub: float32 [B, H, W, 3] in
+[0, 1] -> [B, D]); texts through a keras-hub preset folder (--text-preset), a
+small BERT config (--text-config) or a TF-Hub text SavedModel (--text-hub:
+strings [B] -> [B, D]). Options this command does not know are passed to Beam
+(--runner, --direct_num_workers, ...).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import pathlib
 import sys
@@ -28,8 +36,10 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.beam_metrics import counter_totals
-from pipelines.encoders import ImageEncoder, TextEncoder
+from pipelines.encoders import IMAGE_MODELS, ImageEncoder, TextEncoder
 from pipelines.feature_store import write_shard
+from pipelines.progress import ReportProgress, finish
+from tfalign import cli, console
 
 NAMESPACE = "tfalign.features"
 REJECTED = "rejected"
@@ -81,13 +91,14 @@ class EncodeBatch(beam.DoFn):
                 yield element["id"], vector
 
 
-def build(pipeline, elements_path, out_dir, image_args, text_args, num_shards=1, batch_size=32):
+def build(pipeline, elements_path, out_dir, image_args, text_args, num_shards=1, batch_size=32, total=0):
     base_dir = str(pathlib.Path(elements_path).parent)
     parsed = (pipeline | "Read" >> beam.io.ReadFromText(str(elements_path))
               | "Parse" >> beam.FlatMap(parse_element, base_dir).with_outputs(REJECTED, main="ok"))
     encoded = (parsed.ok | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=batch_size)
                | "Encode" >> beam.ParDo(EncodeBatch(image_args, text_args)).with_outputs(REJECTED, main="vectors"))
     (encoded.vectors
+     | "Progress" >> beam.ParDo(ReportProgress("encoded", total))
      | "Shard" >> beam.Map(lambda kv: (zlib.crc32(kv[0].encode()) % num_shards, kv))
      | "Group" >> beam.GroupByKey()
      | "WriteShard" >> beam.Map(lambda kv: write_shard(
@@ -97,31 +108,60 @@ def build(pipeline, elements_path, out_dir, image_args, text_args, num_shards=1,
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m pipelines.features", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--elements", required=True, help="JSONL of clip frames and texts")
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--image-model", default="mobilenet_v3_small")
-    parser.add_argument("--image-weights", default="none", help="a local weights file, 'none', or 'imagenet' (downloads)")
-    parser.add_argument("--image-size", type=int, default=224)
+    parser = cli.make_parser("python -m pipelines.features", __doc__)
+    parser.add_argument("--elements", required=True, help="JSONL of clip frames and texts (the format above)")
+    parser.add_argument("--out", required=True, help="output folder of the feature shards and rejected.jsonl")
+    image = parser.add_mutually_exclusive_group()
+    image.add_argument("--image-model", choices=sorted(IMAGE_MODELS), default="mobilenet_v3_small",
+                       help="keras.applications backbone for the clips' frames")
+    image.add_argument("--image-hub", metavar="PATH",
+                       help="a TF-Hub image feature vector SavedModel folder instead of --image-model (default: none)")
+    parser.add_argument("--image-weights", default="none",
+                        help="--image-model's weights: a local .weights.h5 file, 'none' (random: tests and dry runs), "
+                             "or 'imagenet' (downloads)")
+    parser.add_argument("--image-size", type=int, default=224, help="frames are resized to this square size")
     text = parser.add_mutually_exclusive_group(required=True)
     text.add_argument("--text-preset", help="a keras-hub preset folder (a preset name downloads)")
     text.add_argument("--text-config", help="JSON config of a small BERT (see pipelines.encoders)")
-    parser.add_argument("--num-shards", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=32)
+    text.add_argument("--text-hub", metavar="PATH", help="a TF-Hub text embedding SavedModel folder (strings -> [B, D])")
+    parser.add_argument("--num-shards", type=int, default=1, help="feature shards to write")
+    parser.add_argument("--batch-size", type=int, default=32, help="elements encoded together")
     return parser
 
 
+def warn_random_weights(args) -> None:
+    """Random weights make features that mean nothing: fine for a test, not for training."""
+    if not args.image_hub and args.image_weights == "none":
+        console.warn(f"--image-weights none: the {args.image_model} backbone has random weights; its clip "
+                     f"features mean nothing (give a local weights file, 'imagenet', or --image-hub)")
+    if args.text_config:
+        try:
+            weights = json.loads(pathlib.Path(args.text_config).read_text()).get("weights")
+        except (OSError, ValueError, AttributeError):
+            return  # the encoder reports an unreadable config itself
+        if not weights:
+            console.warn(f"--text-config {args.text_config} names no 'weights': the text backbone has random "
+                         f"weights; its text features mean nothing")
+
+
 def main(argv=None) -> int:
-    args, beam_args = build_parser().parse_known_args(argv)
-    if not pathlib.Path(args.elements).exists():
+    args, beam_args = cli.parse(build_parser(), argv, known_only=True)
+    elements = pathlib.Path(args.elements)
+    if not elements.exists():
         raise FileNotFoundError(f"--elements: {args.elements} does not exist")
-    image_args = {"model": args.image_model, "weights": args.image_weights, "image_size": args.image_size}
-    text_args = {"preset": args.text_preset, "config": args.text_config}
-    pipeline = beam.Pipeline(options=PipelineOptions(beam_args or ["--runner", "DirectRunner"]))
-    build(pipeline, args.elements, args.out, image_args, text_args, args.num_shards, args.batch_size)
+    warn_random_weights(args)
+    total = sum(1 for line in elements.open(encoding="utf-8", errors="replace") if line.strip())
+    image_args = {"model": args.image_model, "weights": args.image_weights, "image_size": args.image_size,
+                  "hub": args.image_hub}
+    text_args = {"preset": args.text_preset, "config": args.text_config, "hub": args.text_hub}
+    options = beam_args or ["--runner", "DirectRunner"]
+    pipeline = beam.Pipeline(options=PipelineOptions(options))
+    build(pipeline, args.elements, args.out, image_args, text_args, args.num_shards, args.batch_size, total)
+    console.say(f"encoding {total} elements of {args.elements} into {args.out} ({' '.join(options)}); the encoders "
+                f"load first")
     result = pipeline.run()
     result.wait_until_finish()
+    finish("encoded")
     counts = counter_totals(result, NAMESPACE)
     print(f"clips encoded: {counts.get('clips_encoded', 0)}, texts encoded: {counts.get('texts_encoded', 0)}, "
           f"rejected: {counts.get('rejected', 0)} (see {args.out}/rejected.jsonl)")
@@ -129,6 +169,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from tfalign import cli
-
     sys.exit(cli.run(main))

@@ -11,11 +11,23 @@ writes ``OUT/{train,val,test}/`` as sharded TFRecords with the manifest that
 ``python -m tfalign.train --dataset tfrecord:OUT`` reads. Records that fail
 (a missing feature, a bad episode, an unparsable line) go to
 ``OUT/rejected.jsonl`` with the reason; the run ends with the counts.
+
+videos.jsonl (--annotations jsonl:FILE) holds one video a line:
+  {"video_id": "v1", "split": "train",
+   "clips": [{"id": "v1/clip/00000", "start": 0.0, "end": 1.5, "text": "v1/text/00000"},
+             {"id": "v1/clip/00001", "start": 1.5, "end": 2.0, "text": null}, ...],
+   "texts": [{"id": "v1/text/00000", "start": 0.0, "end": 1.6, "text": "A man walks in."}, ...]}
+- split: train, val or test;
+- clips: in time order, start and end in seconds; a clip's "text" is the id of
+  the text it belongs to, or null when no text describes it (unmatched);
+- texts: in narration order, with the span (seconds) they cover and their words
+  (the words are for pipelines.features; here only the ids and spans are read);
+- ids are the element ids of the feature shards (pipelines.features).
+Options this command does not know are passed to Beam (--runner, ...).
 """
 
 from __future__ import annotations
 
-import argparse
 import glob
 import json
 import pathlib
@@ -28,7 +40,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.beam_metrics import counter_totals
 from pipelines.feature_store import read_shard, video_of
+from pipelines.progress import ReportProgress, finish
 from pipelines.sources import skeleton_from_json, yms_skeletons
+from tfalign import cli, console
 from tfalign.data import records
 from tfalign.data.episode import Episode, EpisodeError
 from tfalign.data.projection import RandomProjection
@@ -98,8 +112,21 @@ def parse_jsonl_line(line):
         yield beam.pvalue.TaggedOutput(AssembleEpisode.REJECTED, {"line": line[:200], "reason": str(error)})
 
 
+def count_videos(annotations: str) -> int:
+    """How many videos the annotations hold (for the progress count; 0 if unknown)."""
+    kind, _, location = annotations.partition(":")
+    if kind == "jsonl" and pathlib.Path(location).is_file():
+        return sum(1 for line in open(location, encoding="utf-8", errors="replace") if line.strip())
+    if kind == "yms":
+        try:
+            return len(yms_skeletons(location))
+        except (OSError, ValueError):
+            return 0  # the pipeline reports the problem itself
+    return 0
+
+
 def build(pipeline, annotations: str, feature_paths: list[str], out_dir: str, project_dim=None,
-          projection_seed=0, num_shards=1):
+          projection_seed=0, num_shards=1, total=0):
     kind, _, location = annotations.partition(":")
     rejected = []
     if kind == "yms":
@@ -115,6 +142,7 @@ def build(pipeline, annotations: str, feature_paths: list[str], out_dir: str, pr
                 | "ReadShards" >> beam.FlatMap(read_shard)
                 | "KeyFeatures" >> beam.Map(lambda kv: (video_of(kv[0]), kv)))
     episodes = ({"skeleton": keyed, "features": features} | "JoinById" >> beam.CoGroupByKey()
+                | "Progress" >> beam.ParDo(ReportProgress("videos assembled", total))
                 | "Assemble" >> beam.ParDo(AssembleEpisode(project_dim, projection_seed)).with_outputs(
                     AssembleEpisode.REJECTED, main="episodes"))
     for split in SPLITS:
@@ -151,28 +179,35 @@ def write_manifests(out_dir, counts: dict, extra: dict) -> None:
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m pipelines.prepare", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--annotations", required=True, help="yms:FOLDER or jsonl:FILE")
+    parser = cli.make_parser("python -m pipelines.prepare", __doc__)
+    parser.add_argument("--annotations", required=True,
+                        help="yms:FOLDER (the YMS annotation files) or jsonl:FILE (videos.jsonl, the format above)")
     parser.add_argument("--features", required=True, action="append",
                         help="feature shards (.npz, a glob; repeatable), as written by pipelines.features")
     parser.add_argument("--out", required=True, help="output folder (OUT/{train,val,test}/, OUT/rejected.jsonl)")
     parser.add_argument("--project", type=int, default=0, help="random projection to this width (0: none)")
-    parser.add_argument("--projection-seed", type=int, default=0)
+    parser.add_argument("--projection-seed", type=int, default=0,
+                        help="seed of the clip projection (the text projection uses seed + 1)")
     parser.add_argument("--num-shards", type=int, default=1, help="TFRecord shards a split")
     return parser
 
 
 def main(argv=None) -> int:
-    args, beam_args = build_parser().parse_known_args(argv)
+    args, beam_args = cli.parse(build_parser(), argv, known_only=True)
     paths = sorted({p for pattern in args.features for p in glob.glob(pattern)})
     if not paths:
         raise FileNotFoundError(f"--features: no file matches {args.features}")
-    options = PipelineOptions(beam_args or ["--runner", "DirectRunner"])
-    pipeline = beam.Pipeline(options=options)
-    build(pipeline, args.annotations, paths, args.out, args.project or None, args.projection_seed, args.num_shards)
+    options = beam_args or ["--runner", "DirectRunner"]
+    pipeline = beam.Pipeline(options=PipelineOptions(options))
+    total = count_videos(args.annotations)
+    build(pipeline, args.annotations, paths, args.out, args.project or None, args.projection_seed, args.num_shards,
+          total)
+    console.say(f"preparing {total} videos of {args.annotations} with {len(paths)} feature shard(s) into {args.out} "
+                f"({' '.join(options)})")
     result = pipeline.run()
     result.wait_until_finish()
+    finish("videos assembled")
+    console.say("writing the manifests")
     counts = counter_totals(result, NAMESPACE)
     extra = {"projection": {"output_dim": args.project, "clip_seed": args.projection_seed,
                             "text_seed": args.projection_seed + 1}} if args.project else {}
@@ -184,6 +219,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from tfalign import cli
-
     sys.exit(cli.run(main))

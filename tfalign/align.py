@@ -8,7 +8,17 @@
 clips.npy is [T_v, D_v] and texts.npy [T_s, D_s], in natural order. times.csv
 holds one "start,end" line (seconds) per clip; without it clip i spans [i, i+1).
 texts.txt holds one text a line, used as labels. The JSON lists, per text, the
-clips (and their times) aligned to it, and the unmatched clips.
+clips (and their times) aligned to it, and the unmatched clips, and the
+model's action sequence: 0 POP_CLIP (the current clip is left unmatched),
+1 POP_TEXT (the current text is done: go to the next), 2 MATCH (the current
+clip belongs to the current text).
+
+Example with the embedded data, after python -m tfalign.train --experiment
+tfalign_rp_sbn --epochs 40 (scripts/dump_episode.py writes a test video's files):
+  python scripts/dump_episode.py --split test --index 0 --out episode/
+  python -m tfalign.align --model runs/tfalign_rp_sbn-*/saved_model --clips episode/clips.npy \
+      --texts episode/texts.npy --clip-times episode/times.csv --texts-file episode/texts.txt \
+      --ground-truth episode/truth.csv --out alignment.json --plot timeline.png
 
 --ground-truth truth.csv (one integer a line: the text index of each clip, -1
 for unmatched; scripts/dump_episode.py writes one) adds the true alignment to
@@ -18,31 +28,31 @@ second row under the prediction, wrong clips marked.
 
 from __future__ import annotations
 
-import argparse
 import pathlib
 import sys
 
 import numpy as np
 
-from tfalign import cli
+from tfalign import cli, console
 from tfalign.data.records import write_json_atomic
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m tfalign.align", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.make_parser("python -m tfalign.align", __doc__)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", help="a SavedModel folder, or saved_models/NAME (its highest version)")
     source.add_argument("--server", help="TF Serving: http://HOST:PORT (REST) or grpc://HOST:PORT")
     parser.add_argument("--model-name", default="tfalign", help="the model's name on the server")
     parser.add_argument("--clips", required=True, help=".npy of clip features [T_v, D_v]")
     parser.add_argument("--texts", required=True, help=".npy of text features [T_s, D_s]")
-    parser.add_argument("--clip-times", help="CSV of start,end seconds, one line per clip")
-    parser.add_argument("--texts-file", help="the texts, one a line (labels for the JSON and the plot)")
+    parser.add_argument("--clip-times", help="CSV of start,end seconds, one line per clip (default: clip i spans "
+                                             "[i, i+1))")
+    parser.add_argument("--texts-file",
+                        help="the texts, one a line (labels for the JSON and the plot; default: 'text 0', ...)")
     parser.add_argument("--out", required=True, help="where to write the alignment JSON")
-    parser.add_argument("--plot", help="also draw a timeline PNG here")
+    parser.add_argument("--plot", help="also draw a timeline PNG here (default: no picture)")
     parser.add_argument("--ground-truth", help="CSV of the true text index of each clip (-1 unmatched), one a line: "
-                                               "compared in the JSON and drawn under the prediction")
+                                               "compared in the JSON and drawn under the prediction (default: none)")
     parser.add_argument("--signature", default="serving_default",
                         help="the signature to call: serving_default (the run's own decoding), align_greedy, or "
                              "align_exact (exact best path; models whose decoder has no history)")
@@ -163,7 +173,7 @@ def plot_timeline(document, clip_times, path, ground_truth=None):
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    args = cli.parse(build_parser(), argv)
     from tfalign.serving.client import ServingError, connect
 
     clips, texts = _load_matrix(args.clips, "clips"), _load_matrix(args.texts, "texts")
@@ -174,6 +184,7 @@ def main(argv=None) -> int:
         if len(labels) != len(texts):
             raise ValueError(f"--texts-file: {len(labels)} texts, but --texts has {len(texts)} rows")
     truth = _load_truth(args.ground_truth, len(clips), len(texts)) if args.ground_truth else None
+    console.say(f"loading {args.model}" if args.model else f"connecting to {args.server} (model {args.model_name})")
     client = connect(args.model, args.server, args.model_name, signature=args.signature)
     if hasattr(client, "input_widths"):
         widths = client.input_widths()
@@ -182,6 +193,7 @@ def main(argv=None) -> int:
                 raise ValueError(f"--{name}: the model expects width {width}, got shape {list(array.shape)}")
     request = {"clip_features": clips[None], "text_features": texts[None],
                "clip_lengths": np.asarray([len(clips)], np.int32), "text_lengths": np.asarray([len(texts)], np.int32)}
+    console.say(f"aligning {len(clips)} clips with {len(texts)} texts ({args.signature})")
     try:
         out = client.align(request)
     except ServingError as error:

@@ -1,9 +1,10 @@
 """Evaluate an alignment method on a dataset split.
 
 Examples:
-  python -m tfalign.evaluate --baseline dtw --dataset yms-synthetic --split test --json out.json
+  python -m tfalign.evaluate --baseline dtw --dataset yms-synthetic --split test --json dtw.json
   python -m tfalign.evaluate --baseline unmatched --split test
-  python -m tfalign.evaluate --run runs/RUN_FOLDER --split test --decoding greedy --json out.json
+After python -m tfalign.train --experiment tfalign_rp_sbn --epochs 40 (its run folder):
+  python -m tfalign.evaluate --run runs/tfalign_rp_sbn-* --split test --decoding greedy --json out.json
 
 Prints a table and writes {"clip_accuracy", "sentence_iou", "videos", ...}
 (metrics as fractions in [0, 1], averaged over videos).
@@ -15,14 +16,13 @@ import argparse
 import sys
 import time
 
-from tfalign import cli
+from tfalign import cli, console
 from tfalign.data.records import write_json_atomic
 from tfalign.data.datasets import load_episodes
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tfalign.evaluate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.make_parser("python -m tfalign.evaluate", __doc__)
     method = parser.add_mutually_exclusive_group(required=True)
     method.add_argument("--baseline", choices=["md", "dtw", "unmatched", "even"],
                         help="md: minimum distance; dtw: monotone DTW with a drop cost (both on cosine similarity "
@@ -30,26 +30,29 @@ def build_parser() -> argparse.ArgumentParser:
                              "references, which read no feature: unmatched (every clip unmatched), even (clips "
                              "spread evenly over the texts in order)")
     method.add_argument("--run", help="a training run folder written by python -m tfalign.train")
-    parser.add_argument("--split", choices=["train", "val", "test"], default="test")
+    parser.add_argument("--split", choices=["train", "val", "test"], default="test", help="the split to align")
     parser.add_argument("--checkpoint", choices=["clip_accuracy", "sentence_iou", "last"], default="clip_accuracy",
                         help="with --run: which checkpoint to evaluate (best by a validation metric, or the last)")
     parser.add_argument("--decoding", choices=["greedy", "exact"],
                         help="with --run: greedy, or the exact best path (decoders without history); default: the "
                              "run's own")
-    parser.add_argument("--json", help="write the result here")
+    parser.add_argument("--json", help="also write the result here as JSON, with per-video figures (default: none)")
     parser.add_argument("--per-video", action="store_true", help="also print each video's figures")
     cli.add_data_arguments(parser)
     return parser
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    args = cli.parse(build_parser(), argv)
     started = time.time()
     if args.baseline:
         from tfalign.evaluation.baselines import run_baseline
 
         config = cli.data_config_from_args(args)
+        console.say(f"loading {config.dataset} ({config.features} features): train, val and {args.split}")
         episodes = {s: load_episodes(config, s) for s in ("train", "val", args.split)}
+        console.say(f"running the {args.baseline} baseline on {len(episodes[args.split])} {args.split} videos"
+                    + (" (fitted on train, tuned on val)" if args.baseline in ("md", "dtw") else ""))
         result = run_baseline(args.baseline, episodes["train"], episodes["val"], episodes[args.split])
         result.update(method=args.baseline, dataset=config.dataset, features=config.features, split=args.split)
     else:

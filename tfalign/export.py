@@ -6,44 +6,55 @@ Writes saved_models/NAME/VERSION/ (VERSION increasing) after reloading the
 export in a fresh process and checking it on the validation split (see
 tfalign.serving.push). Its serving_default signature takes padded, natural-order
 clip_features [B, T_v, D_v], text_features [B, T_s, D_s], clip_lengths [B],
-text_lengths [B] and returns actions, num_actions and clip_to_text (-1 =
-unmatched); action_probabilities adds the per-step probabilities.
+text_lengths [B] and returns actions (0 POP_CLIP: the current clip is left
+unmatched, 1 POP_TEXT: the current text is done, 2 MATCH: the current clip
+belongs to the current text), num_actions and clip_to_text (-1 = unmatched);
+action_probabilities adds the per-step probabilities. Each version carries in
+assets/ the run's config.json, its metrics.json and a MODEL_CARD.md.
+
+Example, after python -m tfalign.train --experiment tfalign_rp_sbn --epochs 40:
+  python -m tfalign.export --run runs/tfalign_rp_sbn-* --name tfalign
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from tfalign import cli
+from tfalign import cli, console
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m tfalign.export", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.make_parser("python -m tfalign.export", __doc__)
     parser.add_argument("--run", required=True, help="a run folder written by python -m tfalign.train")
     parser.add_argument("--name", help="model name under --base-dir (default: the experiment's name)")
-    parser.add_argument("--base-dir", default="saved_models")
-    parser.add_argument("--checkpoint", choices=["clip_accuracy", "sentence_iou", "last"], default="clip_accuracy")
+    parser.add_argument("--base-dir", default="saved_models",
+                        help="TF Serving's base folder: versions go to BASE_DIR/NAME/VERSION")
+    parser.add_argument("--checkpoint", choices=["clip_accuracy", "sentence_iou", "last"], default="clip_accuracy",
+                        help="which checkpoint to export: the best by a validation metric, or the last")
     parser.add_argument("--min-clip-accuracy", type=float, default=0.0,
                         help="refuse to push if the validation clip accuracy of the reloaded model is lower")
-    parser.add_argument("--validation-videos", type=int, default=0, help="check on the first N videos (0: all)")
+    parser.add_argument("--validation-videos", type=int, default=0, help="check on the first N validation videos (0: all)")
     return parser
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    args = cli.parse(build_parser(), argv)
     from tfalign.data.datasets import load_episodes
+    from tfalign.serving.model_card import export_assets
     from tfalign.serving.push import PushError, push
-    from tfalign.training.run import load_run, run_decoding
+    from tfalign.training.run import describe_data, load_run, run_decoding, run_metrics
 
+    console.say(f"loading {args.run} ({args.checkpoint} checkpoint)")
     config, model = load_run(args.run, args.checkpoint)
+    console.say(f"loading the validation split: {describe_data(config.data)}")
     validation = load_episodes(config.data, "val")
     if args.validation_videos:
         validation = validation[: args.validation_videos]
+    decoding = run_decoding(args.run, config)
+    assets = export_assets(config.to_dict(), run_metrics(args.run), model.input_widths)
     try:
         push(model, validation, args.base_dir, args.name or config.name, args.min_clip_accuracy,
-             decoding=run_decoding(args.run, config))
+             log=console.say, decoding=decoding, assets=assets)
     except PushError as error:
         print(f"error: nothing pushed: {error}", file=sys.stderr)
         return 3

@@ -1,56 +1,73 @@
-"""Train a NeuMATCH aligner: one of the paper's experiments, by name.
+"""Train a NeuMATCH aligner: one of the paper's experiments, or tfalign's recipe, by name.
 
 Examples:
   python -m tfalign.train --list
+  python -m tfalign.train --experiment tfalign_rp_sbn --epochs 40        # tfalign's recipe, ~10 min on 2 cores
   python -m tfalign.train --experiment rp_lars_sbn --dry-run
   python -m tfalign.train --experiment rp_lars_sbn --epochs 12
-  python -m tfalign.train --experiment rp_lars_sbn --epochs 12 --resume     # after an interruption
-  python -m tfalign.train --experiment full_adam --dataset tfrecord:my_episodes --features full
+  python -m tfalign.train --experiment rp_lars_sbn --epochs 12 --resume  # after an interruption
+  python -m tfalign.train --experiment tfalign_rp_sbn --set data.difficulty=0.8 --epochs 2
+Episodes of your own, written by pipelines.prepare into episodes/:
+  python -m tfalign.train --experiment full_adam --dataset tfrecord:episodes --features full
 
 The run folder (default runs/<experiment>-<hash of the resolved config>) holds
-config.json, checkpoints (last, best by validation clip accuracy and by
-sentence IoU), TensorBoard logs (tensorboard --logdir runs), metrics.json with
-the test figures of each best checkpoint, and saved_model/.
+config.json, state.json (progress, history, the final weights' digest),
+checkpoints (last, best by validation clip accuracy and by sentence IoU),
+TensorBoard logs (tensorboard --logdir runs), metrics.json with the test
+figures of each best checkpoint, and saved_model/.
 """
 
 from __future__ import annotations
 
 import argparse
+import pathlib
 import sys
 
-from tfalign import cli
+from tfalign import cli, console
 from tfalign.experiments import EXPERIMENTS, get_experiment
 
 EXIT_TRAINING_ERROR = 3
 
 
+FEATURE_NAMES = {"rp": "RP 300/300", "full": "Full 2048/768", "lxmert": "LXMERT 768/768"}
+OPTIMIZER_NAMES = {"adam": "Adam", "lars": "AdamLARS", "lamb": "LAMB"}
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tfalign.train", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--experiment", help="experiment name (see --list)")
+    parser = cli.make_parser("python -m tfalign.train", __doc__)
+    parser.add_argument("--experiment", help="experiment name (see --list); required unless --list")
     parser.add_argument("--list", action="store_true", help="list the experiments and exit")
     parser.add_argument("--dry-run", action="store_true",
-                        help="print the resolved config as JSON and the trainable parameter count; train nothing")
-    parser.add_argument("--epochs", type=int, help="epochs to train (the paper: 350)")
-    parser.add_argument("--lr", type=float, help="initial learning rate (for LARS: the product lr * eta)")
-    parser.add_argument("--batch-size", type=int, help="global batch size (the paper: 32)")
-    parser.add_argument("--seed", type=int, help="seed of the model's initialization and of the data order")
-    parser.add_argument("--label-smoothing", type=float, help="label smoothing epsilon")
-    parser.add_argument("--optimizer", choices=["adam", "lars", "lamb"], help="override the experiment's optimizer")
-    parser.add_argument("--pretrain-epochs", type=int, help="our_pretraining: epochs of the pretraining stage (100)")
+                        help="print the run folder, the resolved config as JSON and the trainable parameter count; "
+                             "train nothing")
+    parser.add_argument("--epochs", type=int, help="epochs to train (default: the experiment's; the paper's 350)")
+    parser.add_argument("--lr", type=float,
+                        help="initial learning rate, for LARS the product lr * eta (default: the experiment's)")
+    parser.add_argument("--batch-size", type=int, help="global batch size (default: the experiment's; the paper's 32)")
+    parser.add_argument("--seed", type=int,
+                        help="seed of the model's initialization and of the data order (default: the experiment's, 0)")
+    parser.add_argument("--label-smoothing", type=float, help="label smoothing epsilon (default: the experiment's)")
+    parser.add_argument("--optimizer", choices=["adam", "lars", "lamb"],
+                        help="override the experiment's optimizer (default: the experiment's)")
+    parser.add_argument("--pretrain-epochs", type=int,
+                        help="our_pretraining only: epochs of the pretraining stage (default 100)")
     parser.add_argument("--lsmdc-scale", type=float,
-                        help="our_pretraining: size of the LSMDC stand-in relative to YMS training clips (20)")
+                        help="our_pretraining only: size of the LSMDC stand-in relative to YMS training clips "
+                             "(default 20)")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="override any config field, e.g. --set stack_dropout=0.3 --set data.difficulty=0.8 "
-                             "(repeatable; --dry-run shows the fields)")
-    parser.add_argument("--output-dir", help="run folder (default runs/<experiment>-<config hash>)")
+                             "(repeatable; --dry-run shows the fields; default: none)")
+    parser.add_argument("--output-dir", help="run folder (default: runs/<experiment>-<hash of the resolved config>)")
     parser.add_argument("--resume", action="store_true", help="continue the run in the run folder")
-    parser.add_argument("--max-steps-per-epoch", type=int, help="cap the steps of an epoch (for quick trials)")
+    parser.add_argument("--max-steps-per-epoch", type=int,
+                        help="cap the steps of an epoch, for quick trials (default: every batch)")
     parser.add_argument("--no-export", action="store_true", help="do not write saved_model/ at the end")
     parser.add_argument("--strategy", choices=["auto", "default", "mirrored", "multiworker"], default="auto",
-                        help="tf.distribute strategy: auto = mirrored over several GPUs, else one device")
+                        help="tf.distribute strategy: auto = mirrored over several GPUs, else one device; "
+                             "multiworker reads TF_CONFIG")
     parser.add_argument("--cpu-replicas", type=int, default=0,
-                        help="split the CPU into N logical devices (try mirrored training without GPUs)")
+                        help="split the CPU into N logical devices, to try mirrored training without GPUs "
+                             "(0: no split)")
     parser.add_argument("--collective-timeout", type=float, default=300.0,
                         help="seconds before a collective operation gives up (multiworker: a dead worker)")
     cli.add_data_arguments(parser)
@@ -58,15 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def print_experiments() -> None:
-    """The paper's experiments, then tfalign's own recipes, one line each."""
+    """The paper's experiments, then tfalign's own recipes: a table as the README's."""
     width = max(map(len, EXPERIMENTS))
+    header = f"  {'experiment':<{width}}  {'features':<14}  {'optimizer':<9}  {'normalization':<13}  {'lr':<7}  what"
     for family, title in (("paper", "The paper's experiments (a reproduction: their numerics stay as published)"),
                           ("tfalign", "tfalign's own recipes (the paper's network plus tfalign's techniques)")):
         print(title)
+        print(header)
         for name, e in EXPERIMENTS.items():
             if e.family == family:
-                print(f"  {name:<{width}}  {e.encoder:<6} {e.optimizer:<4} {e.normalization:<4} lr {e.learning_rate:<7g}"
-                      f"  {e.description}")
+                print(f"  {name:<{width}}  {FEATURE_NAMES[e.encoder]:<14}  {OPTIMIZER_NAMES[e.optimizer]:<9}  "
+                      f"{e.normalization.upper() if e.normalization != 'none' else 'none':<13}  "
+                      f"{e.learning_rate:<7g}  {e.description}")
         print()
 
 
@@ -92,28 +112,35 @@ def resolve_config(args):
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = cli.parse(parser, argv)
     if args.list:
         print_experiments()
         return 0
     if not args.experiment:
         parser.error("--experiment is required (or --list)")
     config = resolve_config(args)
+    from tfalign.training.run import run_name
+
+    run_dir = args.output_dir or f"runs/{run_name(config)}"
+    if config.warmup_epochs and config.warmup_epochs >= config.epochs:
+        console.warn(f"the warm-up ({config.warmup_epochs} epochs) is as long as the run or longer "
+                     f"({config.epochs} epochs): the learning rate never reaches {config.learning_rate:g}")
     if args.dry_run:
         from tfalign.training.loop import build_model, count_trainable
 
+        print(f"run folder: {run_dir}" + (" (holds a run: --resume continues it)"
+                                          if (pathlib.Path(run_dir) / "state.json").exists() else ""))
         print(config.to_json())
         count = count_trainable(build_model(config))
         expected = config.paper_parameter_count
         print(f"trainable parameters: {count:,}" + (f" (paper code: {expected:,})" if expected else ""))
         return 0
 
-    from tfalign.training.run import TrainingError, run_experiment, run_name
+    from tfalign.training.run import TrainingError, run_experiment
     from tfalign.training.strategy import make_strategy
 
     strategy = make_strategy(args.strategy, args.cpu_replicas, args.collective_timeout)
-    run_dir = args.output_dir or f"runs/{run_name(config)}"
-    print(f"experiment {config.name} -> {run_dir} ({strategy.num_replicas_in_sync} replica(s))")
+    console.say(f"experiment {config.name} -> {run_dir} ({strategy.num_replicas_in_sync} replica(s))")
     import tensorflow as tf
 
     try:
@@ -128,7 +155,7 @@ def main(argv=None) -> int:
               f"a worker may have died or be unreachable. Restart every worker with --resume to continue from "
               f"the last completed epoch.", file=sys.stderr)
         return EXIT_TRAINING_ERROR
-    print(f"wrote {run_dir}/metrics.json")
+    console.say(f"wrote {run_dir}/metrics.json")
     return 0 if summary else 1
 
 

@@ -39,3 +39,51 @@ def test_text_encoder_from_a_config_and_from_a_local_preset_folder(tmp_path):
     assert np.allclose(loaded(texts), vectors, atol=1e-5)
     with pytest.raises(ValueError, match="exactly one"):
         TextEncoder()
+
+
+def write_hub_models(folder):
+    """Two TF2 SavedModels in TF-Hub's format (callable, no Keras): an image
+    feature vector ([B, H, W, 3] in [0, 1] -> [B, 8]) and a text embedding
+    (strings [B] -> [B, 5], hashed words averaged)."""
+    import tensorflow as tf
+
+    class ImageVector(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.kernel = tf.Variable(tf.random.stateless_normal([3, 8], seed=[1, 2]))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+        def __call__(self, images):
+            return tf.matmul(tf.reduce_mean(images, axis=[1, 2]), self.kernel)
+
+    class TextVector(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.table = tf.Variable(tf.random.stateless_normal([64, 5], seed=[3, 4]))
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+        def __call__(self, texts):
+            ids = tf.strings.to_hash_bucket_fast(tf.strings.split(tf.strings.lower(texts)), 64)
+            return tf.reduce_mean(tf.gather(self.table, ids), axis=1)
+
+    image, text = ImageVector(), TextVector()
+    tf.saved_model.save(image, str(folder / "image"))
+    tf.saved_model.save(text, str(folder / "text"))
+    return image, text
+
+
+def test_tf_hub_savedmodels_as_image_and_text_encoders(tmp_path):
+    pytest.importorskip("tensorflow_hub")
+    image, text = write_hub_models(tmp_path)
+    images = np.random.default_rng(0).uniform(0, 255, size=(2, 16, 16, 3)).astype(np.float32)
+    encoder = ImageEncoder(hub=str(tmp_path / "image"), image_size=16)
+    assert np.allclose(encoder(images), image(images / 255.0).numpy(), atol=1e-6)  # TF-Hub images are in [0, 1]
+    texts = ["A man walks", "a dog runs fast"]
+    assert np.allclose(TextEncoder(hub=str(tmp_path / "text"))(texts), text(texts).numpy(), atol=1e-6)
+    import keras
+
+    assert isinstance(encoder.hub, keras.layers.Layer)  # Keras 3 layer around hub.load
+    with pytest.raises(FileNotFoundError, match="--text-hub: .* not a SavedModel folder"):
+        TextEncoder(hub=str(tmp_path / "absent"))
+    with pytest.raises(ValueError, match="exactly one"):
+        TextEncoder(hub=str(tmp_path / "text"), config="x.json")

@@ -110,3 +110,24 @@ def test_yms_annotations_through_preparation_match_the_foundation_checks(yms_dir
     held_out = episodes["val"] + episodes["test"]
     assert max(e.num_clips for e in held_out) == 249 and max(e.num_texts for e in held_out) == 95
     assert max(e.num_actions for e in held_out) == 317
+
+
+def test_features_from_tf_hub_savedmodels_report_progress_quietly(tmp_path):
+    pytest.importorskip("tensorflow_hub")
+    from test_pipeline_encoders import write_hub_models
+
+    make_corpus(tmp_path)
+    write_hub_models(tmp_path / "hub")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TFALIGN_PROGRESS_SECONDS": "0"}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    done = subprocess.run([sys.executable, "-m", "pipelines.features", "--elements", str(tmp_path / "elements.jsonl"),
+                           "--out", str(tmp_path / "features"), "--image-size", "32",
+                           "--image-hub", str(tmp_path / "hub" / "image"), "--text-hub", str(tmp_path / "hub" / "text")],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "clips encoded: 35, texts encoded: 16, rejected: 1" in done.stdout
+    assert done.stdout.splitlines()[0].startswith("encoding 52 elements of")
+    assert "encoded 51/52" in done.stdout  # progress lines in a log (the broken frame is not encoded)
+    assert done.stderr == ""  # no TensorFlow or Beam start-up noise, no random-weights warning
+    vectors = dict(kv for shard in (tmp_path / "features").glob("features-*.npz") for kv in read_shard(shard))
+    assert vectors[clip_id("video0", 0)].shape == (8,) and vectors[text_id("video0", 0)].shape == (5,)

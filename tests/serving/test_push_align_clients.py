@@ -1,4 +1,8 @@
 import json
+import os
+import pathlib
+import re
+import shutil
 import subprocess
 import sys
 
@@ -145,3 +149,59 @@ def test_align_with_ground_truth_compares_and_draws_two_rows(trained, tmp_path):
                           "--out", str(tmp_path / "b.json")], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "--ground-truth: expected" in bad.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "b.json").exists()
+
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def readme_block(marker: str) -> str:
+    """The first bash block after ``<!-- marker -->`` in the README."""
+    text = (ROOT / "README.md").read_text()
+    return text.split(f"<!-- {marker} -->", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_serving_requests_work_as_written(trained, tmp_path):
+    """curl and tfalign.align, as the README sends them, against the stand-in for TF Serving."""
+    if not shutil.which("curl"):
+        pytest.skip("curl is not installed")
+    _, _, base, _ = trained
+    server, url = start_rest(base / "aligner", name="tfalign")
+    try:
+        script = readme_block("serving-requests").replace("http://localhost:8501", url)
+        script = script.replace("python scripts/", f"python {ROOT}/scripts/")
+        env = {**os.environ, "PATH": f"{pathlib.Path(sys.executable).parent}:{os.environ['PATH']}"}
+        done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=600, env=env)
+    finally:
+        server.shutdown()
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    outputs = json.loads((tmp_path / "response.json").read_text())["outputs"]
+    assert set(outputs) == {"clip_to_text", "actions", "num_actions"}
+    episode = write_align_inputs(tmp_path, 0)
+    assert len(outputs["clip_to_text"][0]) == episode.num_clips
+    assert outputs["num_actions"][0] <= episode.num_clips + episode.num_texts
+    assert set(outputs["actions"][0][: outputs["num_actions"][0]]) <= {0, 1, 2}
+    document = json.loads((tmp_path / "alignment.json").read_text())
+    aligned = np.full(episode.num_clips, -1)
+    for entry in document["texts"]:
+        aligned[entry["clips"]] = entry["index"]
+    assert aligned.tolist() == outputs["clip_to_text"][0]  # curl and tfalign.align agree
+
+
+def test_the_deploy_folder_is_valid_for_tf_serving():
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    config = text_format.Parse((ROOT / "deploy" / "models.config").read_text(),
+                               model_server_config_pb2.ModelServerConfig())
+    assert [(m.name, m.base_path) for m in config.model_config_list.config] == [("tfalign", "/models/tfalign")]
+    # BatchingParameters (session_bundle_config.proto) is not in tensorflow-serving-api: its fields by name.
+    fields = {"max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads",
+              "pad_variable_length_inputs", "allowed_batch_sizes", "thread_pool_name", "enable_large_batch_splitting"}
+    lines = [line.split("#")[0].strip() for line in (ROOT / "deploy" / "batching_parameters.txt").read_text().splitlines()]
+    used = {re.match(r"(\w+)", line).group(1) for line in lines if line}
+    assert used <= fields and {"max_batch_size", "pad_variable_length_inputs"} <= used
+    script = ROOT / "deploy" / "serve.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    text = script.read_text()
+    assert "tensorflow/serving" in text and "/config/models.config" in text and "batching_parameters.txt" in text

@@ -22,7 +22,8 @@ def test_two_workers_train_to_the_same_weights_with_one_chief_folder(tmp_path):
     run_dir = tmp_path / "run"
     args = [sys.executable, "-m", "tfalign.train", "--experiment", "rp_lars_sbn", "--strategy", "multiworker",
             "--epochs", "2", "--max-steps-per-epoch", "2", "--batch-size", "8", "--dataset", "synthetic",
-            "--no-export", "--collective-timeout", "120", "--output-dir", str(run_dir)]
+            "--no-export", "--collective-timeout", "120", "--output-dir", str(run_dir),
+            "--verbose"]  # --verbose prints each worker's final weights digest
     workers = []
     for index in range(2):
         env = {**os.environ, "PYTHONUNBUFFERED": "1",

@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,21 +19,42 @@ def run_cli(*args, timeout=600):
     return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=timeout, env=env)
 
 
+def config_of(out: str) -> dict:
+    """The resolved config a --dry-run prints (between its run-folder line and the parameter count)."""
+    return json.loads(out[out.index("{"): out.rindex("}") + 1])
+
+
 def test_list_shows_the_thirteen_and_the_recipes_apart(capsys):
     assert train.main(["--list"]) == 0
     out = capsys.readouterr().out
     paper, recipes = out.split("tfalign's own recipes")
-    names = lambda text: {line.split()[0] for line in text.splitlines() if line.startswith("  ")}
-    assert names(paper) == set(PAPER_EXPERIMENTS) and len(PAPER_EXPERIMENTS) == 13
-    assert names(recipes) == set(RECIPES)
-    assert names(paper) | names(recipes) == set(EXPERIMENTS)
+    rows = lambda text: {line.split()[0]: line for line in text.splitlines()
+                         if line.startswith("  ") and not line.split()[0] == "experiment"}
+    assert set(rows(paper)) == set(PAPER_EXPERIMENTS) and len(PAPER_EXPERIMENTS) == 13
+    assert set(rows(recipes)) == set(RECIPES)
+    assert set(rows(paper)) | set(rows(recipes)) == set(EXPERIMENTS)
+    # The README's columns: features, optimizer, normalization, learning rate.
+    assert "features" in out and "optimizer" in out and "normalization" in out
+    assert rows(paper)["rp_lars_sbn"].split()[1:6] == ["RP", "300/300", "AdamLARS", "SBN", "0.007"]
+    assert rows(paper)["full_adam"].split()[1:6] == ["Full", "2048/768", "Adam", "none", "0.001"]
+
+
+def test_dry_run_names_the_run_folder(capsys, tmp_path):
+    assert train.main(["--experiment", "rp_lars_sbn", "--dry-run", "--epochs", "3"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    from tfalign.experiments import get_experiment
+    from tfalign.training.run import run_name
+
+    assert first == f"run folder: runs/{run_name(get_experiment('rp_lars_sbn').override(epochs=3))}"
+    assert train.main(["--experiment", "rp_lars_sbn", "--dry-run", "--output-dir", str(tmp_path / "x")]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"run folder: {tmp_path / 'x'}"
 
 
 @pytest.mark.parametrize("name", sorted(RECIPES))
 def test_dry_run_of_a_recipe(name, capsys):
     assert train.main(["--experiment", name, "--dry-run", "--set", "stack_dropout=0.1"]) == 0
     out = capsys.readouterr().out
-    config = json.loads(out[: out.rindex("}") + 1])
+    config = config_of(out)
     assert config["family"] == "tfalign" and config["stack_dropout"] == 0.1
     assert "paper code" not in out
 
@@ -41,7 +63,7 @@ def test_dry_run_of_a_recipe(name, capsys):
 def test_dry_run_prints_the_paper_values_and_parameter_count(name, capsys):
     assert train.main(["--experiment", name, "--dry-run"]) == 0
     out = capsys.readouterr().out
-    config = json.loads(out[: out.rindex("}") + 1])
+    config = config_of(out)
     experiment = EXPERIMENTS[name]
     assert config["learning_rate"] == experiment.learning_rate and config["batch_size"] == 32
     assert config["epochs"] == 350 and config["plateau_patience"] == 10 and config["plateau_factor"] == 0.5
@@ -53,7 +75,7 @@ def test_overrides_reach_the_config(capsys):
     train.main(["--experiment", "rp_lars_sbn", "--dry-run", "--epochs", "7", "--lr", "0.01", "--seed", "3",
                 "--dataset", "synthetic", "--difficulty", "0.2"])
     out = capsys.readouterr().out
-    config = json.loads(out[: out.rindex("}") + 1])
+    config = config_of(out)
     assert (config["epochs"], config["learning_rate"], config["seed"]) == (7, 0.01, 3)
     assert config["data"]["dataset"] == "synthetic" and config["data"]["difficulty"] == 0.2
     assert config["optimizer"] == "lars" and config["normalization"] == "sbn"
@@ -103,6 +125,19 @@ def test_a_killed_run_resumes_and_finishes(tmp_path):
     result = json.loads(out.read_text())
     assert result["videos"] == 15
     assert result["clip_accuracy"] == pytest.approx(metrics["best_clip_accuracy"]["test"]["clip_accuracy"])
+    assert "aligning 15 test videos (greedy decoding)" in evaluated.stdout
+
+    # The safe push says what it does, and the version carries the run's config, figures and model card.
+    pushed = run_cli("tfalign.export", "--run", str(run_dir), "--base-dir", str(tmp_path / "saved_models"),
+                     "--validation-videos", "2")
+    assert pushed.returncode == 0, pushed.stderr[-2000:]
+    for phase in ("loading", "exporting a candidate", "reloading the candidate in a fresh process",
+                  "aligning them in this process", "pushed"):
+        assert phase in pushed.stdout, phase
+    assets = tmp_path / "saved_models" / "rp_adam_sbn" / "1" / "assets"
+    assert json.loads((assets / "metrics.json").read_text()) == metrics
+    assert json.loads((assets / "config.json").read_text())["name"] == "rp_adam_sbn"
+    assert "# Model card: tfalign `rp_adam_sbn`" in (assets / "MODEL_CARD.md").read_text()
 
 
 def test_nan_loss_stops_with_a_clear_message(tmp_path):
@@ -133,13 +168,30 @@ def test_the_recipe_trains_exports_and_resumes_exactly(tmp_path):
     dropout, weight averaging, exact decoding, export): a run killed after an
     epoch and resumed ends with the weights of an uninterrupted run."""
     quick = ["--dataset", "synthetic", "--batch-size", "8", "--max-steps-per-epoch", "2", "--epochs", "3"]
-    digest = lambda out: next(l for l in out.splitlines() if l.startswith("final weights digest:"))
+    digest = lambda run: json.loads((tmp_path / run / "state.json").read_text())["weights_digest"]
     whole = run_cli("tfalign.train", "--experiment", "tfalign_rp_sbn", "--output-dir", str(tmp_path / "whole"), *quick)
     assert whole.returncode == 0, whole.stderr[-3000:]
     metrics = json.loads((tmp_path / "whole" / "metrics.json").read_text())
     assert 0.0 <= metrics["best_clip_accuracy"]["test"]["clip_accuracy"] <= 1.0
     assert metrics["decoding"] in ("greedy", "exact")  # decoding="auto": chosen on validation
     assert f"decoding: {metrics['decoding']} (validation clip accuracy" in whole.stdout
+    assert "final weights digest" not in whole.stdout  # kept in state.json (--verbose prints it)
+    # Redirected to a file, the output still says where the run is at every phase, in order, without
+    # TensorFlow's start-up lines.
+    phases = ["building the model", "loading the data", "tracing and compiling the training step", "epoch 3/3  loss",
+              "choosing the decoding", "testing the best checkpoint", "exporting the SavedModel", "wrote"]
+    positions = [whole.stdout.find(phase) for phase in phases]
+    assert -1 not in positions and positions == sorted(positions), dict(zip(phases, positions))
+    assert not re.search(r"^[IWEF]\d{4} |All log messages before absl|cuInit", whole.stdout + whole.stderr, re.M)
+    # Strict JSON: no NaN or Infinity in anything the run wrote.
+    for name in ("state.json", "metrics.json", "config.json"):
+        json.loads((tmp_path / "whole" / name).read_text(), parse_constant=lambda c: pytest.fail(f"{name}: {c}"))
+    # The export carries its config, figures and model card.
+    assets = tmp_path / "whole" / "saved_model" / "assets"
+    assert json.loads((assets / "config.json").read_text())["name"] == "tfalign_rp_sbn"
+    assert json.loads((assets / "metrics.json").read_text()) == metrics
+    card = (assets / "MODEL_CARD.md").read_text()
+    assert "float32 [B, T_v, 300]" in card and "2 MATCH" in card and "synthetic" in card
     import tensorflow as tf
 
     signatures = tf.saved_model.load(str(tmp_path / "whole" / "saved_model")).signatures
@@ -150,4 +202,4 @@ def test_the_recipe_trains_exports_and_resumes_exactly(tmp_path):
     assert kill_after_an_epoch(args, run_dir) < 3, "the run finished before it could be killed"
     resumed = run_cli(*args, "--resume")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert digest(resumed.stdout) == digest(whole.stdout)
+    assert digest("killed") == digest("whole")

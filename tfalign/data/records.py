@@ -167,10 +167,32 @@ def read_npz(path) -> list[Episode]:
     return validate_episodes(episodes)
 
 
+def strict_json(obj):
+    """``obj`` with NumPy scalars and arrays as Python values and every
+    non-finite float (NaN, inf) as None: JSON that every parser reads."""
+    if isinstance(obj, dict):
+        return {str(k): strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return strict_json(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+def dumps_strict(obj, indent=2) -> str:
+    return json.dumps(strict_json(obj), indent=indent, allow_nan=False)
+
+
 def write_json_atomic(path, obj) -> None:
-    """Writes JSON under a temporary name, then renames: never half a file."""
+    """Writes strict JSON (no NaN or Infinity) under a temporary name, then
+    renames: never half a file."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    text = dumps_strict(obj)
     tmp = _atomic_path(path)
-    tmp.write_text(json.dumps(obj, indent=2, default=float))
+    tmp.write_text(text)
     os.replace(tmp, path)

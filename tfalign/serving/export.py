@@ -104,8 +104,11 @@ class AlignmentModule(tf.Module):
         return self._decode(clip_features, text_features, clip_lengths, text_lengths)
 
 
-def export_saved_model(model, path, decoding="greedy") -> pathlib.Path:
+def export_saved_model(model, path, decoding="greedy", assets=None) -> pathlib.Path:
     """Writes the SavedModel at ``path`` (through a temporary folder, then a rename).
+
+    ``assets`` (file name -> text; serving.model_card.export_assets) are
+    written into its ``assets/`` folder before the rename.
 
     keras.export.ExportArchive tracks the Keras 3 variables as plain
     tf.Variables, which TF Serving's (and saved_model_cli's) TF1-style loader
@@ -125,6 +128,9 @@ def export_saved_model(model, path, decoding="greedy") -> pathlib.Path:
         archive.add_endpoint("align_exact", module.align_exact)
     archive.add_endpoint("action_probabilities", module.probabilities)
     archive.write_out(str(tmp), verbose=False)
+    (tmp / "assets").mkdir(exist_ok=True)
+    for name, text in (assets or {}).items():
+        (tmp / "assets" / name).write_text(text, encoding="utf-8")
     if path.exists():
         shutil.rmtree(path)
     os.replace(tmp, path)

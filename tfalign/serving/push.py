@@ -56,7 +56,7 @@ def next_version(model_dir: pathlib.Path) -> int:
 
 
 def push(model, validation_episodes, base_dir="saved_models", name="tfalign", min_clip_accuracy=0.0,
-         log=print, decoding="greedy") -> pathlib.Path:
+         log=print, decoding="greedy", assets=None) -> pathlib.Path:
     from tfalign.evaluation.metrics import evaluate_alignments
     from tfalign.training.loop import predict_alignments
 
@@ -64,9 +64,11 @@ def push(model, validation_episodes, base_dir="saved_models", name="tfalign", mi
     model_dir.mkdir(parents=True, exist_ok=True)
     candidate = pathlib.Path(tempfile.mkdtemp(prefix=".candidate-", dir=model_dir))
     try:
-        export_saved_model(model, candidate / "model", decoding=decoding)
+        log(f"exporting a candidate ({decoding} decoding) under {model_dir}")
+        export_saved_model(model, candidate / "model", decoding=decoding, assets=assets)
         request = pad_natural(validation_episodes)
         np.savez(candidate / "request.npz", **request)
+        log(f"reloading the candidate in a fresh process and aligning {len(validation_episodes)} validation videos")
         done = subprocess.run([sys.executable, "-c", _RELOAD, str(candidate / "model"), str(candidate / "request.npz")],
                               capture_output=True, text=True, timeout=900)
         if done.returncode != 0:
@@ -74,6 +76,7 @@ def push(model, validation_episodes, base_dir="saved_models", name="tfalign", mi
         served = json.loads(done.stdout.strip().splitlines()[-1])
         served_alignments = [np.asarray(served["clip_to_text"][i][: e.num_clips])
                              for i, e in enumerate(validation_episodes)]
+        log("aligning them in this process to compare")
         local = predict_alignments(model, validation_episodes, decoding=decoding)
         mismatched = [e.video_id for e, a, b in zip(validation_episodes, served_alignments, local)
                       if not np.array_equal(a, b)]

@@ -28,13 +28,13 @@ import json
 import math
 import os
 import pathlib
-import sys
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from tfalign import console
 from tfalign.data.batching import count_batches, make_dataset
 from tfalign.data.cutting import cut_at_text_boundaries, random_crops
 from tfalign.data.oracle import actions_to_alignment
@@ -74,10 +74,12 @@ def count_trainable(model) -> int:
 DECODINGS = ("greedy", "exact")
 
 
-def predict_alignments(model, episodes, batch_size=EVAL_BATCH, decoding="greedy"):
+def predict_alignments(model, episodes, batch_size=EVAL_BATCH, decoding="greedy", progress=None):
     """The alignment of every episode, as clip_to_text arrays: greedy, or the
-    exact best action path (a decoder without history)."""
+    exact best action path (a decoder without history). ``progress`` (a
+    console.Progress) counts the videos done."""
     predictions = [None] * len(episodes)
+    done = 0
     for batch in make_dataset(episodes, batch_size):
         out = _decode_fn(model, decoding)({k: batch[k] for k in ("clip_features", "text_features", "clip_lengths",
                                                                  "text_lengths")})
@@ -85,6 +87,9 @@ def predict_alignments(model, episodes, batch_size=EVAL_BATCH, decoding="greedy"
         for row, index in enumerate(batch["index"].numpy()):
             e = episodes[index]
             predictions[index] = actions_to_alignment(actions[row, :counts[row]], e.num_clips, e.num_texts)
+        done += len(counts)
+        if progress is not None:
+            progress.update(done)
     return predictions
 
 
@@ -106,8 +111,8 @@ def validation_decoding(config) -> str:
     return "exact" if config.decoding == "auto" else config.decoding
 
 
-def evaluate_model(model, episodes, decoding="greedy") -> dict:
-    return evaluate_alignments(episodes, predict_alignments(model, episodes, decoding=decoding))
+def evaluate_model(model, episodes, decoding="greedy", progress=None) -> dict:
+    return evaluate_alignments(episodes, predict_alignments(model, episodes, decoding=decoding, progress=progress))
 
 
 @dataclasses.dataclass
@@ -253,6 +258,7 @@ class Trainer:
         histogram_batch = next(iter(make_dataset(data.val[:EVAL_BATCH], EVAL_BATCH)))
         manager = tf.train.CheckpointManager(self.checkpoint, str(self._path("checkpoints", "last")), max_to_keep=2)
 
+        durations = []  # of this process's epochs: the time left for the run
         for epoch in range(self.state["epoch"], epochs):
             started = time.time()
             samples = self._epoch_samples(data.train, epoch)
@@ -262,10 +268,11 @@ class Trainer:
             dataset = self._epoch_dataset(samples, epoch)
             if train_step is None:
                 train_step = self._make_train_step(dataset.element_spec)
+                self.log(f"epoch {epoch + 1}/{epochs}: tracing and compiling the training step (the first steps "
+                         f"take longer)")
             callbacks.on_epoch_begin(epoch)
-            # An interactive bar on a terminal; the one-line epoch summary below otherwise.
-            progbar = keras.utils.Progbar(epoch_steps, stateful_metrics=["lr"],
-                                          verbose=1 if self.chief and sys.stdout.isatty() else 0)
+            # A bar on a terminal; a line now and then in a log file; the epoch summary line after it.
+            progress = console.Progress(epoch_steps, f"epoch {epoch + 1}/{epochs}", enabled=self.chief)
             losses, ratios, sequences = [], {}, 0
             for step, batch in enumerate(dataset):
                 if step >= epoch_steps:
@@ -283,7 +290,9 @@ class Trainer:
                 losses.append(loss)
                 sequences += int(self.strategy.experimental_local_results(batch["clip_lengths"])[0].shape[0]) * \
                     self.strategy.num_replicas_in_sync
-                progbar.update(step + 1, [("loss", loss), ("lr", float(self.optimizer.learning_rate.numpy()))])
+                progress.update(step + 1, loss=float(np.mean(losses)),  # the epoch's mean so far, as the summary
+                                lr=f"{float(self.optimizer.learning_rate.numpy()):.2e}")
+            progress.close()
             train_loss = float(np.mean(losses))
             seconds = time.time() - started
             logs = {"loss": train_loss, "learning_rate": float(self.optimizer.learning_rate.numpy()),
@@ -294,14 +303,24 @@ class Trainer:
                 stale = self._save_best(epoch, logs)
             callbacks.on_epoch_end(epoch, logs)
             self._end_epoch(epoch, logs, manager, writers, histogram_batch, ratios, stale)
+            durations.append(time.time() - started)
+            left = np.mean((durations[1:] or durations)[-5:]) * (epochs - epoch - 1)  # the first compiles
             self.log(f"epoch {epoch + 1}/{epochs}  loss {train_loss:.4f}  lr {logs['learning_rate']:.2e}  "
                      f"val clip acc {val['clip_accuracy']:.4f}  val sentence IoU {val['sentence_iou']:.4f}  "
-                     f"({seconds:.1f} s, {logs['sequences_per_second']:.0f} seq/s)")
+                     f"({seconds:.1f} s, {logs['sequences_per_second']:.0f} seq/s"
+                     + (f"; ~{console.duration(left)} left)" if epoch + 1 < epochs else ")"))
+            new_lr = float(self.optimizer.learning_rate.numpy())
+            if new_lr < logs["learning_rate"]:
+                self.log(f"learning rate halved to {new_lr:.2e}: the training loss has not improved by a relative "
+                         f"{self.config.plateau_threshold:g} for {self.config.plateau_patience} epochs")
             if self.early_stopping_patience and self.state["since_best"] >= self.early_stopping_patience:
                 self.log(f"early stopping: no better validation clip accuracy for {self.state['since_best']} epochs")
                 break
         self.state["finished"] = True
+        # Equal on every worker of a synchronous run, and between a run and its resumed twin.
+        self.state["weights_digest"] = self.weights_digest()
         write_json_atomic(self._path("state.json"), self.state)
+        console.detail(f"final weights digest: {self.state['weights_digest']}")
         return self.state
 
     def _callbacks(self, steps):

@@ -13,6 +13,7 @@ import pathlib
 import shutil
 import tempfile
 
+from tfalign import console
 from tfalign.data.datasets import load_episodes
 from tfalign.experiments import ExperimentConfig
 from tfalign.data.records import write_json_atomic
@@ -29,6 +30,15 @@ def run_name(config: ExperimentConfig) -> str:
 def load_stage_data(data_config, with_test=True) -> StageData:
     return StageData(train=load_episodes(data_config, "train"), val=load_episodes(data_config, "val"),
                      test=load_episodes(data_config, "test") if with_test else None)
+
+
+def describe_data(data) -> str:
+    """The data a stage reads, in words (for the console)."""
+    text = f"{data.dataset} ({data.features} features"
+    if data.dataset.startswith("synthetic") or data.dataset == "yms-synthetic" or (
+            data.dataset == "yms" and not data.feature_file):
+        text += f", synthetic at difficulty {data.difficulty:g}, data seed {data.seed}"
+    return text + ")"
 
 
 def _pretraining_config(config: ExperimentConfig) -> ExperimentConfig:
@@ -49,7 +59,7 @@ def run_experiment(config: ExperimentConfig, run_dir, strategy, resume=False, lo
         initial_weights = None
         if config.pretraining:
             pre_config = _pretraining_config(config)
-            log(f"stage 1/2: pretraining on {pre_config.data.dataset}")
+            log(f"stage 1/2: pretraining on {describe_data(pre_config.data)}")
             pre = Trainer(pre_config, work_dir / "pretraining", strategy, chief, log, max_steps_per_epoch,
                           early_stopping_patience=config.pretraining.early_stopping_patience,
                           restore_dir=final_dir / "pretraining")
@@ -57,20 +67,25 @@ def run_experiment(config: ExperimentConfig, run_dir, strategy, resume=False, lo
             pre.load_best("clip_accuracy")
             initial_weights = pre.model.get_weights()
             log("stage 2/2: finetuning")
+        log(f"building the model ({config.name})")
         trainer = Trainer(config, work_dir, strategy, chief, log, max_steps_per_epoch, restore_dir=final_dir)
         if initial_weights is not None and not (resume and (final_dir / "state.json").exists()):
             trainer.model.set_weights(initial_weights)
+        log(f"loading the data: {describe_data(config.data)}")
         data = load_stage_data(config.data)
         trainer.fit(data, config.epochs, resume=resume)
-        print(f"final weights digest: {trainer.weights_digest()}", flush=True)
         if config.decoding == "auto":
             trainer.load_best("clip_accuracy")
+            log(f"choosing the decoding on {len(data.val)} validation videos (exact and greedy)")
         decoding = choose_decoding(config, trainer.model, data.val, log)
         summary = {"experiment": config.name, "run_dir": str(final_dir), "epochs_trained": trainer.state["epoch"],
                    "decoding": decoding}
         for metric in BEST_METRICS:
             trainer.load_best(metric)
-            test = evaluate_model(trainer.model, data.test, decoding)
+            log(f"testing the best checkpoint by validation {metric} on {len(data.test)} test videos ({decoding})")
+            progress = console.Progress(len(data.test), "test videos", enabled=chief)
+            test = evaluate_model(trainer.model, data.test, decoding, progress=progress)
+            progress.close()
             best = trainer.state["best"][metric]
             summary[f"best_{metric}"] = {
                 "epoch": best["epoch"], "val": best["value"], "checkpoint": best["path"],
@@ -83,9 +98,13 @@ def run_experiment(config: ExperimentConfig, run_dir, strategy, resume=False, lo
             write_json_atomic(work_dir / "metrics.json", summary)
             if export:
                 from tfalign.serving.export import export_saved_model
+                from tfalign.serving.model_card import export_assets
 
                 trainer.load_best("clip_accuracy")
-                export_saved_model(trainer.model, work_dir / "saved_model", decoding=decoding)
+                log(f"exporting the SavedModel to {final_dir / 'saved_model'} (the best checkpoint by validation "
+                    f"clip accuracy, {decoding} decoding)")
+                export_saved_model(trainer.model, work_dir / "saved_model", decoding=decoding,
+                                   assets=export_assets(config.to_dict(), summary, trainer.model.input_widths))
         return summary
     finally:
         if not chief:
@@ -104,14 +123,15 @@ def choose_decoding(config, model, val, log=print) -> str:
     return decoding
 
 
+def run_metrics(run_dir) -> dict:
+    """A finished run's metrics.json ({} if it has none yet)."""
+    metrics = pathlib.Path(run_dir) / "metrics.json"
+    return json.loads(metrics.read_text()) if metrics.exists() else {}
+
+
 def run_decoding(run_dir, config) -> str:
     """How a finished run decodes: as chosen at its end (metrics.json), else as configured."""
-    metrics = pathlib.Path(run_dir) / "metrics.json"
-    if metrics.exists():
-        chosen = json.loads(metrics.read_text()).get("decoding")
-        if chosen:
-            return chosen
-    return validation_decoding(config)
+    return run_metrics(run_dir).get("decoding") or validation_decoding(config)
 
 
 def load_run(run_dir, checkpoint="clip_accuracy"):
@@ -130,19 +150,26 @@ def load_run(run_dir, checkpoint="clip_accuracy"):
     return config, trainer.model
 
 
-def evaluate_run(run_dir, split="test", checkpoint="clip_accuracy", data_changes=None, decoding=None) -> dict:
+def evaluate_run(run_dir, split="test", checkpoint="clip_accuracy", data_changes=None, decoding=None,
+                 log=print) -> dict:
     """The run's model on a split of its own data (``data_changes`` replace fields
     of it), decoded as the run does unless ``decoding`` says otherwise."""
+    log(f"loading {run_dir} ({checkpoint} checkpoint)")
     config, model = load_run(run_dir, checkpoint)
     data_config = dataclasses.replace(config.data, **(data_changes or {}))
     decoding = decoding or run_decoding(run_dir, config)
     if decoding == "exact" and config.decoder_history:
         raise ValueError(f"--decoding exact: {config.name} has a decoder with history; only greedy decoding applies")
-    result = evaluate_model(model, load_episodes(data_config, split), decoding)
+    log(f"loading the {split} split: {describe_data(data_config)}")
+    episodes = load_episodes(data_config, split)
+    log(f"aligning {len(episodes)} {split} videos ({decoding} decoding)")
+    progress = console.Progress(len(episodes), f"{split} videos")
+    result = evaluate_model(model, episodes, decoding, progress=progress)
+    progress.close()
     result.update(method=f"{config.name} ({checkpoint} checkpoint, {decoding})", dataset=data_config.dataset,
                   features=data_config.features, split=split, run_dir=str(run_dir))
     return result
 
 
-__all__ = ["TrainingError", "choose_decoding", "evaluate_run", "load_run", "run_decoding", "run_experiment",
-           "run_name"]
+__all__ = ["TrainingError", "choose_decoding", "describe_data", "evaluate_run", "load_run", "run_decoding",
+           "run_experiment", "run_metrics", "run_name"]

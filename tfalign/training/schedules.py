@@ -35,10 +35,13 @@ class PlateauHalving(keras.callbacks.Callback):
             self.wait = 0
 
     def get_state(self):
-        return {"best": self.best, "wait": self.wait}
+        # state.json is strict JSON: no loss seen yet (inf) is stored as null.
+        return {"best": self.best if self.best != float("inf") else None, "wait": self.wait}
 
     def set_state(self, state):
-        self.best, self.wait = state["best"], state["wait"]
+        best = state["best"]
+        self.best = float("inf") if best is None or best == float("inf") else best
+        self.wait = state["wait"]
 
 
 class LinearWarmup(keras.callbacks.Callback):

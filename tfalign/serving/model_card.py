@@ -1,0 +1,92 @@
+"""What travels with every exported version in its ``assets/`` folder.
+
+- ``config.json``: the resolved experiment config the model was trained with;
+- ``metrics.json``: its validation and test figures (the run's metrics.json);
+- ``MODEL_CARD.md``: a short model card: what it was trained on, its inputs
+  and outputs, the feature widths it expects, its figures and its limits.
+TF Serving ignores these files; people and tools reading a version read them.
+"""
+
+from __future__ import annotations
+
+import json
+
+from tfalign.data.records import dumps_strict
+
+ACTIONS = "0 POP_CLIP (the current clip is left unmatched), 1 POP_TEXT (the current text is done: go to the next), " \
+          "2 MATCH (the current clip belongs to the current text)"
+
+
+def _figures(metrics: dict) -> list[str]:
+    lines = []
+    for metric in ("clip_accuracy", "sentence_iou"):
+        best = metrics.get(f"best_{metric}")
+        if not best:
+            continue
+        test = best.get("test", {})
+        lines.append(f"| best by validation {metric.replace('_', ' ')} (epoch {best.get('epoch')}) | "
+                     f"{best.get('val', float('nan')):.4f} | {test.get('clip_accuracy', float('nan')):.4f} | "
+                     f"{test.get('sentence_iou', float('nan')):.4f} |")
+    return lines
+
+
+def model_card(config: dict, metrics: dict, input_widths) -> str:
+    data = config.get("data", {})
+    clip_width, text_width = (int(w) for w in input_widths)
+    figures = _figures(metrics)
+    table = ["| checkpoint | validation figure | test clip accuracy | test sentence IoU |", "|---|---|---|---|",
+             *figures] if figures else ["No figures were recorded for this export."]
+    dataset = data.get("dataset", "")
+    synthetic = dataset.startswith(("yms-synthetic", "synthetic")) or (dataset == "yms" and not data.get("feature_file"))
+    return "\n".join([
+        f"# Model card: tfalign `{config.get('name')}`",
+        "",
+        f"{config.get('description', '')}",
+        "",
+        "## Trained on",
+        f"- data: `{data.get('dataset')}`, `{data.get('features')}` features"
+        + (f", synthetic features at difficulty {data.get('difficulty')} (data seed {data.get('seed')})"
+           if synthetic else ""),
+        f"- optimizer `{config.get('optimizer')}`, normalization `{config.get('normalization')}`, initial learning "
+        f"rate {config.get('learning_rate')}, {metrics.get('epochs_trained', config.get('epochs'))} epochs, "
+        f"seed {config.get('seed')}",
+        f"- decoding: `{metrics.get('decoding', config.get('decoding'))}` (serving_default)",
+        "",
+        "## Inputs (signature `serving_default`; `align_greedy` and `align_exact` take the same)",
+        f"- `clip_features` float32 [B, T_v, {clip_width}]: the clips' features, natural order, zero-padded",
+        f"- `text_features` float32 [B, T_s, {text_width}]: the texts' features, natural order, zero-padded",
+        "- `clip_lengths`, `text_lengths` int32 [B]: the true lengths (>= 1) of each row",
+        "",
+        "## Outputs",
+        "- `clip_to_text` int32 [B, T_v]: the text index of each clip, -1 = unmatched (padding: -1)",
+        f"- `actions` int32 [B, T_v + T_s]: the action sequence: {ACTIONS}",
+        "- `num_actions` int32 [B]: how many of `actions` are valid",
+        "",
+        "## Figures (fractions in [0, 1], averaged over videos)",
+        *table,
+        "",
+        "## Limits",
+        f"- The features must come from the same encoders (and projection) as the training data: widths "
+        f"{clip_width} and {text_width}; other widths are refused, other encoders of the same width give "
+        "meaningless alignments.",
+        "- The alignment is monotone: clips and texts are taken in order, each clip goes to at most one text.",
+        "- Trained on synthetic features: the figures say how well it learns the YMS alignment structure, not how "
+        "it does on real videos." if synthetic else
+        "- Figures hold for data like the training data; check a sample of your own videos before relying on it.",
+        "",
+    ])
+
+
+def export_assets(config: dict, metrics: dict, input_widths) -> dict[str, str]:
+    """File name -> text, for ``export_saved_model(..., assets=...)``."""
+    return {"config.json": dumps_strict(config), "metrics.json": dumps_strict(metrics),
+            "MODEL_CARD.md": model_card(config, metrics, input_widths)}
+
+
+def read_assets(saved_model_dir) -> dict:
+    """The config and figures an exported version carries (None where absent)."""
+    import pathlib
+
+    folder = pathlib.Path(saved_model_dir) / "assets"
+    read = lambda name: json.loads((folder / name).read_text()) if (folder / name).exists() else None
+    return {"config": read("config.json"), "metrics": read("metrics.json")}
