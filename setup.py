@@ -34,10 +34,11 @@ setup(
     },
     entry_points={
         "console_scripts": [
-            "tfalign-train=tfalign.train:main",
-            "tfalign-evaluate=tfalign.evaluate:main",
-            "tfalign-export=tfalign.export:main",
-            "tfalign-align=tfalign.align:main",
+            # Through tfalign.cli.run, as python -m: one-line errors, exit codes.
+            "tfalign-train=tfalign.cli:train_script",
+            "tfalign-evaluate=tfalign.cli:evaluate_script",
+            "tfalign-export=tfalign.cli:export_script",
+            "tfalign-align=tfalign.cli:align_script",
         ]
     },
 )

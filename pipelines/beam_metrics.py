@@ -9,3 +9,38 @@ def counter_totals(result, namespace: str) -> dict:
     for counter in result.metrics().query(beam.metrics.MetricsFilter().with_namespace(namespace))["counters"]:
         totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + counter.committed
     return totals
+
+
+def run_pipeline(pipeline, out_dir, stage: str):
+    """Runs the pipeline; a failure inside it (a bad input that got past the
+    checks) is one error line, and the output folder it started is removed."""
+    from tfalign.errors import UserError
+    from tfalign.files import removed_on_failure
+
+    with removed_on_failure(out_dir):
+        try:
+            result = pipeline.run()
+            result.wait_until_finish()
+        except Exception as error:  # Beam re-raises a worker's error with the step appended
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+            raise UserError(f"{stage} failed: {type(error).__name__}: "
+                            f"{lines[0][:400] if lines else 'no message'}") from None
+    return result
+
+
+def check_beam_flags(flags: list[str], prog: str) -> None:
+    """Options the command does not know go to Beam, but only Beam's own: a
+    misspelt flag is an error, not a silently ignored option."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from tfalign.errors import UserError
+
+    known = set(PipelineOptions([]).get_all_options())
+    for flag in flags:
+        if flag.startswith("-"):
+            name = flag.lstrip("-").split("=", 1)[0]
+            if name not in known and name.replace("-", "_") not in known:
+                raise UserError(f"unrecognized argument {flag.split('=', 1)[0]}: neither an option of {prog} "
+                                f"(see --help) nor a Beam pipeline option")
+        elif flags.index(flag) == 0:
+            raise UserError(f"unrecognized argument {flag!r} (see {prog} --help)")

@@ -23,6 +23,8 @@ import pathlib
 
 import numpy as np
 
+from tfalign.errors import UserError
+
 IMAGE_MODELS = {
     "mobilenet_v3_small": "MobileNetV3Small", "mobilenet_v3_large": "MobileNetV3Large",
     "resnet50": "ResNet50", "efficientnet_b0": "EfficientNetB0",
@@ -49,7 +51,7 @@ def hub_layer(handle: str, option: str = "--hub"):
             self.handle = handle
             self._module = hub.load(handle)
             if not callable(self._module):
-                raise ValueError(f"{option}: {handle} has no __call__ (a TF2 TF-Hub SavedModel is callable)")
+                raise UserError(f"{option}: {handle} has no __call__ (a TF2 TF-Hub SavedModel is callable)")
 
         def call(self, inputs):
             return self._module(inputs)
@@ -69,7 +71,7 @@ class ImageEncoder:
         if self.hub is not None:
             return
         if model not in IMAGE_MODELS:
-            raise ValueError(f"--image-model must be one of {sorted(IMAGE_MODELS)}, got {model!r}")
+            raise UserError(f"--image-model must be one of {sorted(IMAGE_MODELS)}, got {model!r}")
         local = weights not in (None, "none", "imagenet")
         if local and not pathlib.Path(weights).exists():
             raise FileNotFoundError(f"--image-weights: {weights} does not exist")
@@ -94,7 +96,7 @@ class ImageEncoder:
 class TextEncoder:
     def __init__(self, preset=None, config=None, hub=None):
         if sum(map(bool, (preset, config, hub))) != 1:
-            raise ValueError("give exactly one of --text-preset, --text-config and --text-hub")
+            raise UserError("give exactly one of --text-preset, --text-config and --text-hub")
         self.hub = hub_layer(hub, "--text-hub") if hub else None
         if hub:
             return

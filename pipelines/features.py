@@ -35,11 +35,13 @@ import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.beam_metrics import counter_totals
+from pipelines.beam_metrics import check_beam_flags, counter_totals, run_pipeline
 from pipelines.encoders import IMAGE_MODELS, ImageEncoder, TextEncoder
 from pipelines.feature_store import write_shard
 from pipelines.progress import ReportProgress, finish
 from tfalign import cli, console
+from tfalign.data.records import read_json_object
+from tfalign.errors import UserError
 
 NAMESPACE = "tfalign.features"
 REJECTED = "rejected"
@@ -48,8 +50,11 @@ REJECTED = "rejected"
 def parse_element(line, base_dir):
     try:
         element = json.loads(line)
-        if element.get("kind") not in ("clip", "text") or "id" not in element:
-            raise ValueError("expected {'id': ..., 'kind': 'clip' | 'text', ...}")
+        if not isinstance(element, dict) or element.get("kind") not in ("clip", "text") or \
+                not isinstance(element.get("id"), str):
+            raise ValueError("expected an object {'id': '...', 'kind': 'clip' | 'text', ...}")
+        if element["kind"] == "clip" and not isinstance(element.get("image"), str):
+            raise ValueError("a clip element needs a string field 'image' (the frame's path)")
         if element["kind"] == "clip":
             path = pathlib.Path(element["image"])
             element["image"] = str(path if path.is_absolute() else pathlib.Path(base_dir) / path)
@@ -119,14 +124,46 @@ def build_parser():
     parser.add_argument("--image-weights", default="none",
                         help="--image-model's weights: a local .weights.h5 file, 'none' (random: tests and dry runs), "
                              "or 'imagenet' (downloads)")
-    parser.add_argument("--image-size", type=int, default=224, help="frames are resized to this square size")
+    parser.add_argument("--image-size", type=cli.number(int, 32), default=224, help="frames are resized to this square size")
     text = parser.add_mutually_exclusive_group(required=True)
     text.add_argument("--text-preset", help="a keras-hub preset folder (a preset name downloads)")
     text.add_argument("--text-config", help="JSON config of a small BERT (see pipelines.encoders)")
     text.add_argument("--text-hub", metavar="PATH", help="a TF-Hub text embedding SavedModel folder (strings -> [B, D])")
-    parser.add_argument("--num-shards", type=int, default=1, help="feature shards to write")
-    parser.add_argument("--batch-size", type=int, default=32, help="elements encoded together")
+    parser.add_argument("--num-shards", type=cli.number(int, 1), default=1, help="feature shards to write")
+    parser.add_argument("--batch-size", type=cli.number(int, 1), default=32, help="elements encoded together")
     return parser
+
+
+def check_encoder_files(args) -> None:
+    """The encoders load inside the pipeline's workers; their files are checked here first."""
+    from pipelines.encoders import _hub_handle
+
+    for option, handle in (("--image-hub", args.image_hub), ("--text-hub", args.text_hub)):
+        if handle:
+            _hub_handle(handle, option)
+    if not args.image_hub and args.image_weights not in ("none", "imagenet") and \
+            not pathlib.Path(args.image_weights).is_file():
+        raise UserError(f"--image-weights: {args.image_weights}: no such file")
+    if args.text_preset and ("/" in args.text_preset or pathlib.Path(args.text_preset).exists()) and \
+            not pathlib.Path(args.text_preset).is_dir():
+        raise UserError(f"--text-preset: {args.text_preset}: no such preset folder")
+    if args.text_config:
+        spec = read_json_object(args.text_config, "text config")
+        vocabulary = spec.get("vocabulary")
+        if isinstance(vocabulary, str):
+            if not (pathlib.Path(args.text_config).parent / vocabulary).is_file():
+                raise UserError(f"--text-config: {args.text_config}: field 'vocabulary' names a missing file "
+                                f"{vocabulary!r}")
+        elif not (isinstance(vocabulary, list) and vocabulary and all(isinstance(w, str) for w in vocabulary)):
+            raise UserError(f"--text-config: {args.text_config}: field 'vocabulary': expected a list of words "
+                            f"or a vocab.txt file name")
+        for key in ("num_layers", "num_heads", "hidden_dim", "intermediate_dim", "sequence_length"):
+            if key in spec and not (isinstance(spec[key], int) and not isinstance(spec[key], bool) and spec[key] >= 1):
+                raise UserError(f"--text-config: {args.text_config}: field {key!r}: expected an integer >= 1, "
+                                f"got {spec[key]!r}")
+        if spec.get("weights") and not (pathlib.Path(args.text_config).parent / spec["weights"]).is_file():
+            raise UserError(f"--text-config: {args.text_config}: field 'weights' names a missing file "
+                            f"{spec['weights']!r}")
 
 
 def warn_random_weights(args) -> None:
@@ -146,9 +183,11 @@ def warn_random_weights(args) -> None:
 
 def main(argv=None) -> int:
     args, beam_args = cli.parse(build_parser(), argv, known_only=True)
+    check_beam_flags(beam_args, "python -m pipelines.features")
     elements = pathlib.Path(args.elements)
-    if not elements.exists():
-        raise FileNotFoundError(f"--elements: {args.elements} does not exist")
+    if not elements.is_file():
+        raise UserError(f"--elements: {args.elements}: no such file")
+    check_encoder_files(args)
     warn_random_weights(args)
     total = sum(1 for line in elements.open(encoding="utf-8", errors="replace") if line.strip())
     image_args = {"model": args.image_model, "weights": args.image_weights, "image_size": args.image_size,
@@ -159,8 +198,7 @@ def main(argv=None) -> int:
     build(pipeline, args.elements, args.out, image_args, text_args, args.num_shards, args.batch_size, total)
     console.say(f"encoding {total} elements of {args.elements} into {args.out} ({' '.join(options)}); the encoders "
                 f"load first")
-    result = pipeline.run()
-    result.wait_until_finish()
+    result = run_pipeline(pipeline, args.out, "the features pipeline")
     finish("encoded")
     counts = counter_totals(result, NAMESPACE)
     print(f"clips encoded: {counts.get('clips_encoded', 0)}, texts encoded: {counts.get('texts_encoded', 0)}, "

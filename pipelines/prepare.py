@@ -38,7 +38,7 @@ import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.beam_metrics import counter_totals
+from pipelines.beam_metrics import check_beam_flags, counter_totals, run_pipeline
 from pipelines.feature_store import read_shard, video_of
 from pipelines.progress import ReportProgress, finish
 from pipelines.sources import skeleton_from_json, yms_skeletons
@@ -46,6 +46,7 @@ from tfalign import cli, console
 from tfalign.data import records
 from tfalign.data.episode import Episode, EpisodeError
 from tfalign.data.projection import RandomProjection
+from tfalign.errors import UserError
 
 SPLITS = ("train", "val", "test")
 NAMESPACE = "tfalign.prepare"
@@ -136,7 +137,7 @@ def build(pipeline, annotations: str, feature_paths: list[str], out_dir: str, pr
                   | "ParseJSONL" >> beam.FlatMap(parse_jsonl_line).with_outputs(AssembleEpisode.REJECTED, main="ok"))
         skeletons, rejected = parsed.ok, [parsed[AssembleEpisode.REJECTED]]
     else:
-        raise ValueError(f"--annotations must be yms:FOLDER or jsonl:FILE, got {annotations!r}")
+        raise UserError(f"--annotations must be yms:FOLDER or jsonl:FILE, got {annotations!r}")
     keyed = skeletons | "KeySkeletons" >> beam.Map(lambda s: (s["video_id"], s))
     features = (pipeline | "FeatureShards" >> beam.Create(feature_paths)
                 | "ReadShards" >> beam.FlatMap(read_shard)
@@ -185,18 +186,26 @@ def build_parser():
     parser.add_argument("--features", required=True, action="append",
                         help="feature shards (.npz, a glob; repeatable), as written by pipelines.features")
     parser.add_argument("--out", required=True, help="output folder (OUT/{train,val,test}/, OUT/rejected.jsonl)")
-    parser.add_argument("--project", type=int, default=0, help="random projection to this width (0: none)")
-    parser.add_argument("--projection-seed", type=int, default=0,
+    parser.add_argument("--project", type=cli.number(int, 0), default=0, help="random projection to this width (0: none)")
+    parser.add_argument("--projection-seed", type=cli.number(int, 0), default=0,
                         help="seed of the clip projection (the text projection uses seed + 1)")
-    parser.add_argument("--num-shards", type=int, default=1, help="TFRecord shards a split")
+    parser.add_argument("--num-shards", type=cli.number(int, 1), default=1, help="TFRecord shards a split")
     return parser
 
 
 def main(argv=None) -> int:
     args, beam_args = cli.parse(build_parser(), argv, known_only=True)
+    check_beam_flags(beam_args, "python -m pipelines.prepare")
+    kind, _, location = args.annotations.partition(":")
+    if kind not in ("yms", "jsonl") or not location:
+        raise UserError(f"--annotations: expected yms:FOLDER or jsonl:FILE, got {args.annotations!r}")
+    if kind == "jsonl" and not pathlib.Path(location).is_file():
+        raise UserError(f"--annotations: {location}: no such file")
+    if kind == "yms" and not pathlib.Path(location).is_dir():
+        raise UserError(f"--annotations: {location}: no such folder")
     paths = sorted({p for pattern in args.features for p in glob.glob(pattern)})
     if not paths:
-        raise FileNotFoundError(f"--features: no file matches {args.features}")
+        raise UserError(f"--features: no file matches {args.features}")
     options = beam_args or ["--runner", "DirectRunner"]
     pipeline = beam.Pipeline(options=PipelineOptions(options))
     total = count_videos(args.annotations)
@@ -204,8 +213,7 @@ def main(argv=None) -> int:
           total)
     console.say(f"preparing {total} videos of {args.annotations} with {len(paths)} feature shard(s) into {args.out} "
                 f"({' '.join(options)})")
-    result = pipeline.run()
-    result.wait_until_finish()
+    result = run_pipeline(pipeline, args.out, "the preparation pipeline")
     finish("videos assembled")
     console.say("writing the manifests")
     counts = counter_totals(result, NAMESPACE)

@@ -30,19 +30,52 @@ def yms_skeletons(annotation_dir) -> list[dict]:
     return skeletons
 
 
+SPLITS = ("train", "val", "test")
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_elements(record: dict, field: str) -> list:
+    elements = record[field]
+    if not isinstance(elements, list):
+        raise ValueError(f"field {field!r}: expected a list, got {type(elements).__name__}")
+    for k, element in enumerate(elements):
+        if not isinstance(element, dict):
+            raise ValueError(f"field {field!r}: entry {k}: expected an object, got {type(element).__name__}")
+        for key in ("id", "start", "end"):
+            if key not in element:
+                raise ValueError(f"field {field!r}: entry {k}: field {key!r} is missing")
+        if not isinstance(element["id"], str):
+            raise ValueError(f"field {field!r}: entry {k}: field 'id': expected a string, got {element['id']!r}")
+        for key in ("start", "end"):
+            if not _number(element[key]):
+                raise ValueError(f"field {field!r}: entry {k}: field {key!r}: expected a number, "
+                                 f"got {element[key]!r}")
+    return elements
+
+
 def skeleton_from_json(line: str) -> dict:
     """One JSONL line -> skeleton; raises ValueError naming the field."""
     try:
         record = json.loads(line)
     except json.JSONDecodeError as error:
         raise ValueError(f"not valid JSON ({error})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"expected a JSON object (one video), got {type(record).__name__}")
     for field in ("video_id", "split", "clips", "texts"):
         if field not in record:
             raise ValueError(f"field {field!r} is missing")
-    texts = record["texts"]
+    if not isinstance(record["video_id"], (str, int)) or isinstance(record["video_id"], bool):
+        raise ValueError(f"field 'video_id': expected a string, got {record['video_id']!r}")
+    if record["split"] not in SPLITS:
+        raise ValueError(f"field 'split': expected one of {list(SPLITS)}, got {record['split']!r}")
+    texts = _check_elements(record, "texts")
+    clips = _check_elements(record, "clips")
     index = {t["id"]: j for j, t in enumerate(texts)}
     clip_to_text = []
-    for clip in record["clips"]:
+    for clip in clips:
         target = clip.get("text")
         if target is not None and target not in index:
             raise ValueError(f"clip {clip.get('id')!r}: field 'text' names an unknown text {target!r}")

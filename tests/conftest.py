@@ -1,6 +1,6 @@
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # as the commands run (tfalign.console)
 
 import numpy as np
 import pytest

@@ -28,6 +28,7 @@ second row under the prediction, wrong clips marked.
 
 from __future__ import annotations
 
+import os
 import pathlib
 import sys
 
@@ -35,6 +36,8 @@ import numpy as np
 
 from tfalign import cli, console
 from tfalign.data.records import write_json_atomic
+from tfalign.errors import UserError
+from tfalign.files import atomic_path, new_parents
 
 
 def build_parser():
@@ -60,41 +63,63 @@ def build_parser():
 
 
 def _load_matrix(path, field):
+    if not pathlib.Path(path).is_file():
+        raise UserError(f"--{field}: {path}: no such file")
     try:
         array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise ValueError(f"--{field}: cannot read {path} as .npy ({error})") from None
-    if array.ndim != 2 or array.shape[0] == 0:
-        raise ValueError(f"--{field}: expected a non-empty [N, D] array, got shape {list(array.shape)}")
+    except (OSError, ValueError, EOFError) as error:
+        raise UserError(f"--{field}: cannot read {path} as .npy ({str(error).splitlines()[0] if str(error) else 'truncated'})") from None
+    if not isinstance(array, np.ndarray):
+        raise UserError(f"--{field}: {path} is an .npz archive; expected one .npy array [N, D]")
+    if not (np.issubdtype(array.dtype, np.number) and not np.issubdtype(array.dtype, np.complexfloating)):
+        raise UserError(f"--{field}: {path} holds {array.dtype} values; expected numbers")
+    if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
+        raise UserError(f"--{field}: expected a non-empty [N, D] array, got shape {list(array.shape)}")
     if not np.all(np.isfinite(array)):
-        raise ValueError(f"--{field}: {path} holds NaN or inf")
+        raise UserError(f"--{field}: {path} holds NaN or inf")
     return array.astype(np.float32)
 
 
 def _load_times(path, num_clips):
     if not path:
         return np.stack([np.arange(num_clips), np.arange(num_clips) + 1.0], axis=1)
+    if not pathlib.Path(path).is_file():
+        raise UserError(f"--clip-times: {path}: no such file")
     try:
         times = np.loadtxt(path, delimiter=",", ndmin=2)
-    except ValueError as error:
-        raise ValueError(f"--clip-times: {path}: expected lines of start,end ({error})") from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise UserError(f"--clip-times: {path}: expected lines of start,end ({str(error).splitlines()[0]})") from None
     if times.shape != (num_clips, 2):
-        raise ValueError(f"--clip-times: expected {num_clips} lines of start,end (one per clip), got shape {list(times.shape)}")
+        raise UserError(f"--clip-times: {path}: expected {num_clips} lines of start,end (one per clip), "
+                        f"got shape {list(times.shape)}")
+    if not np.all(np.isfinite(times)):
+        raise UserError(f"--clip-times: {path}: line {int(np.argwhere(~np.isfinite(times))[0, 0]) + 1} is not finite")
+    if np.any(times[:, 1] <= times[:, 0]):
+        line = int(np.argmax(times[:, 1] <= times[:, 0])) + 1
+        raise UserError(f"--clip-times: {path}: line {line}: the end must be after the start ({times[line - 1].tolist()})")
+    if np.any(np.diff(times[:, 0]) <= 0):
+        line = int(np.argmax(np.diff(times[:, 0]) <= 0)) + 2
+        raise UserError(f"--clip-times: {path}: line {line}: clips must start in increasing order")
+    if np.any(times[:-1, 1] - times[1:, 0] > 1e-3):
+        line = int(np.argmax(times[:-1, 1] - times[1:, 0] > 1e-3)) + 2
+        raise UserError(f"--clip-times: {path}: line {line} overlaps the clip before it")
     return times
 
 
 def _load_truth(path, num_clips, num_texts):
+    if not pathlib.Path(path).is_file():
+        raise UserError(f"--ground-truth: {path}: no such file")
     try:
         truth = np.loadtxt(path, dtype=np.int64, ndmin=1)
-    except ValueError as error:
-        raise ValueError(f"--ground-truth: {path}: expected one integer a line ({error})") from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise UserError(f"--ground-truth: {path}: expected one integer a line ({error})") from None
     if truth.shape != (num_clips,):
-        raise ValueError(f"--ground-truth: expected {num_clips} lines (one per clip), got {truth.size}")
+        raise UserError(f"--ground-truth: expected {num_clips} lines (one per clip), got {truth.size}")
     if truth.min() < -1 or truth.max() >= num_texts:
-        raise ValueError(f"--ground-truth: text indices must be -1 (unmatched) or in 0..{num_texts - 1}")
+        raise UserError(f"--ground-truth: text indices must be -1 (unmatched) or in 0..{num_texts - 1}")
     matched = truth[truth >= 0]
     if np.any(np.diff(matched) < 0):
-        raise ValueError("--ground-truth: the alignment must be monotone (text indices never decrease)")
+        raise UserError("--ground-truth: the alignment must be monotone (text indices never decrease)")
     return truth
 
 
@@ -180,9 +205,13 @@ def main(argv=None) -> int:
     clip_times = _load_times(args.clip_times, len(clips))
     labels = [f"text {j}" for j in range(len(texts))]
     if args.texts_file:
-        labels = [line.rstrip("\n") for line in open(args.texts_file, encoding="utf-8") if line.strip()]
+        try:
+            labels = [line for line in pathlib.Path(args.texts_file).read_text(encoding="utf-8").splitlines()
+                      if line.strip()]
+        except UnicodeDecodeError:
+            raise UserError(f"--texts-file: {args.texts_file}: not a UTF-8 text file") from None
         if len(labels) != len(texts):
-            raise ValueError(f"--texts-file: {len(labels)} texts, but --texts has {len(texts)} rows")
+            raise UserError(f"--texts-file: {len(labels)} texts, but --texts has {len(texts)} rows")
     truth = _load_truth(args.ground_truth, len(clips), len(texts)) if args.ground_truth else None
     console.say(f"loading {args.model}" if args.model else f"connecting to {args.server} (model {args.model_name})")
     client = connect(args.model, args.server, args.model_name, signature=args.signature)
@@ -190,7 +219,7 @@ def main(argv=None) -> int:
         widths = client.input_widths()
         for name, array, width in (("clips", clips, widths[0]), ("texts", texts, widths[1])):
             if array.shape[1] != width:
-                raise ValueError(f"--{name}: the model expects width {width}, got shape {list(array.shape)}")
+                raise UserError(f"--{name}: the model expects width {width}, got shape {list(array.shape)}")
     request = {"clip_features": clips[None], "text_features": texts[None],
                "clip_lengths": np.asarray([len(clips)], np.int32), "text_lengths": np.asarray([len(texts)], np.int32)}
     console.say(f"aligning {len(clips)} clips with {len(texts)} texts ({args.signature})")
@@ -205,15 +234,31 @@ def main(argv=None) -> int:
     if truth is not None:
         document["ground_truth"] = truth.tolist()
         document["clips_agreeing"] = float(np.mean(truth == clip_to_text))
-    write_json_atomic(args.out, document)
+    write_outputs(document, clip_times, truth, args.out, args.plot)
     matched = sum(len(t["clips"]) for t in document["texts"])
     print(f"aligned {matched} of {len(clips)} clips to {sum(bool(t['clips']) for t in document['texts'])} of "
-          f"{len(texts)} texts; wrote {args.out}")
-    if args.plot:
-        pathlib.Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
-        plot_timeline(document, clip_times, args.plot, ground_truth=truth)
-        print(f"wrote {args.plot}")
+          f"{len(texts)} texts; wrote {args.out}" + (f" and {args.plot}" if args.plot else ""))
     return 0
+
+
+def write_outputs(document, clip_times, truth, out, plot=None) -> None:
+    """All or nothing: the picture is drawn under a temporary name first, the
+    JSON written, then the picture renamed; a failure leaves neither."""
+    if plot is None:
+        write_json_atomic(out, document)
+        return
+    plot = pathlib.Path(plot)
+    plot_tmp = atomic_path(plot, ".png")
+    with new_parents(plot):
+        try:
+            if plot.is_dir():
+                raise IsADirectoryError(21, "Is a directory", str(plot))
+            plot_timeline(document, clip_times, plot_tmp, ground_truth=truth)
+            write_json_atomic(out, document)
+            os.replace(plot_tmp, plot)
+        except BaseException:
+            plot_tmp.unlink(missing_ok=True)
+            raise
 
 
 if __name__ == "__main__":

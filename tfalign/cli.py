@@ -7,11 +7,11 @@ import argparse
 import dataclasses
 import sys
 
+import math
+
 from tfalign import console
 from tfalign.data.datasets import FEATURE_KINDS, DataConfig
-from tfalign.data.episode import EpisodeError
-
-USER_ERRORS = (EpisodeError, ValueError, FileNotFoundError, KeyError)
+from tfalign.errors import UserError
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -27,10 +27,42 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """Reports a bad command line as one line (argparse prints the usage too)."""
+
+    def error(self, message):
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def number(kind=float, low=None, high=None, low_open=False, high_open=False):
+    """An argparse ``type`` for a finite number in a range; the message states the range."""
+    name = "an integer" if kind is int else "a number"
+    bounds = []
+    if low is not None:
+        bounds.append(f"{'>' if low_open else '>='} {low:g}")
+    if high is not None:
+        bounds.append(f"{'<' if high_open else '<='} {high:g}")
+    expected = name + (f" {' and '.join(bounds)}" if bounds else "")
+
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not math.isfinite(value) or (low is not None and (value <= low if low_open else value < low)) or (
+                high is not None and (value >= high if high_open else value > high)):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    parse.__name__ = expected  # argparse names the type in some messages
+    return parse
+
+
 def make_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
     """A command's parser: help that keeps the docstring's layout, defaults
-    shown, and ``--verbose``."""
-    parser = argparse.ArgumentParser(prog=prog, description=description, formatter_class=HelpFormatter)
+    shown, one-line errors, and ``--verbose``."""
+    parser = ArgumentParser(prog=prog, description=description, formatter_class=HelpFormatter)
     parser.add_argument("--verbose", action="store_true",
                         help="show TensorFlow's start-up and log lines and the commands' details (quiet by default)")
     return parser
@@ -57,9 +89,9 @@ def add_data_arguments(parser: argparse.ArgumentParser, defaults: DataConfig | N
     group.add_argument("--features", choices=sorted(FEATURE_KINDS), default=None,
                        help="feature kind: full 2048/768, rp 300/300 (random projection), lxmert 768/768 "
                             "(default: the experiment's)")
-    group.add_argument("--difficulty", type=float, default=None,
+    group.add_argument("--difficulty", type=number(float, 0, 1), default=None,
                        help=f"synthetic feature difficulty in [0, 1] (default {d.difficulty})")
-    group.add_argument("--data-seed", type=int, default=None, help=f"seed of the synthetic features (default {d.seed})")
+    group.add_argument("--data-seed", type=number(int, 0), default=None, help=f"seed of the synthetic features (default {d.seed})")
     group.add_argument("--feature-file", default=None,
                        help="YMS feature .npz ({video_id}/clip_features, ...); default: none, synthetic features")
     group.add_argument("--annotation-dir", default=None,
@@ -82,17 +114,55 @@ def data_changes_from_args(args) -> dict:
 
 
 
+def error_line(error: BaseException) -> str:
+    """One line for a user's error: an OSError names its file."""
+    if isinstance(error, OSError) and error.filename and error.strerror:
+        return f"{error.filename}: {error.strerror}"
+    message = str(getattr(error, "message", None) or (error.args[0] if error.args else "") or type(error).__name__)
+    first = next((line.strip() for line in message.splitlines() if line.strip()), type(error).__name__)
+    return first if len(first) <= 600 else first[:600] + " ..."  # one line, whatever the message held
+
+
+def user_errors() -> tuple:
+    """The exceptions that are the user's: ours, the file system's, and
+    TensorFlow's for a missing or malformed input (when it is loaded)."""
+    errors = (UserError, OSError)
+    tf = sys.modules.get("tensorflow")
+    if tf is not None:
+        errors += (tf.errors.NotFoundError, tf.errors.InvalidArgumentError, tf.errors.DataLossError,
+                   tf.errors.FailedPreconditionError)
+    return errors
+
+
 def run(main_function, argv=None) -> int:
-    """Runs a command; a user error becomes one line on stderr and exit 2."""
+    """Runs a command; a user error becomes one line on stderr and exit 2.
+    Anything else is a bug and keeps its traceback."""
     try:
         return main_function(argv) or 0
-    except USER_ERRORS as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"error: {message}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as error:
+        if not isinstance(error, user_errors()):
+            raise
+        print(f"error: {error_line(error)}", file=sys.stderr)
+        return 2
+
+
+def entry_point(module_name: str):
+    """The installed console scripts (tfalign-train, ...) run as ``python -m`` does."""
+    import importlib
+
+    def script() -> None:
+        sys.exit(run(importlib.import_module(module_name).main))
+
+    return script
+
+
+train_script = entry_point("tfalign.train")
+evaluate_script = entry_point("tfalign.evaluate")
+export_script = entry_point("tfalign.export")
+align_script = entry_point("tfalign.align")
 
 
 def print_table(rows: list[tuple[str, str]]) -> None:

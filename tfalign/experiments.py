@@ -12,6 +12,8 @@ import json
 import typing
 
 from tfalign.data.datasets import DataConfig
+from tfalign.errors import UserError
+from tfalign.validation import check_fields, check_ranges
 
 # Trainable parameters of the paper's code (DESIGN.md 2). The first six are the
 # paper's figures; the last three follow from the same layers (Full + 2LN/4LN
@@ -34,6 +36,13 @@ class PretrainingConfig:
     epochs: int = 100
     early_stopping_patience: int = 10  # epochs without a better validation clip accuracy
     lsmdc_scale: float = 20.0
+
+    def __post_init__(self):
+        check_fields(self, "pretraining.")
+        check_ranges(self, [("learning_rate", 0, None, True, False), ("weight_decay", 0, None, False, False),
+                            ("dropout", 0, 1, False, True), ("epochs", 1, None, False, False),
+                            ("early_stopping_patience", 0, None, False, False),
+                            ("lsmdc_scale", 0, None, True, False)], "pretraining.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,36 +102,32 @@ class ExperimentConfig:
     early_stopping_patience: int = 0  # epochs without a better validation clip accuracy; 0 = off
 
     def __post_init__(self):
-        for name, hint in typing.get_type_hints(type(self)).items():
-            allowed = typing.get_args(hint) if typing.get_origin(hint) is typing.Literal else None
-            if allowed and getattr(self, name) not in allowed:
-                raise ValueError(f"{name}: expected one of {list(allowed)}, got {getattr(self, name)!r}")
-        for name, low, high in (("label_smoothing", 0.0, 1.0), ("dropout", 0.0, 1.0), ("encoder_dropout", 0.0, 1.0),
-                                ("stack_dropout", 0.0, 1.0), ("whole_video_fraction", 0.0, 1.0),
-                                ("weight_averaging", 0.0, 0.9999),
-                                ("contrastive_weight", 0.0, float("inf")), ("lattice_weight", 0.0, float("inf")),
-                                ("weight_decay", 0.0, float("inf"))):
-            if not low <= getattr(self, name) <= high:
-                raise ValueError(f"{name}: expected a value in [{low}, {high}], got {getattr(self, name)}")
-        for name in ("learning_rate", "contrastive_temperature"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name}: expected a value > 0, got {getattr(self, name)}")
-        for name in ("batch_size", "epochs", "max_train_actions", "crop_min_actions", "decoder_units"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}: expected an integer >= 1, got {getattr(self, name)}")
-        if self.similarity_units < 0 or self.early_stopping_patience < 0:
-            raise ValueError("similarity_units and early_stopping_patience: expected integers >= 0")
+        check_fields(self)
+        check_ranges(self, [
+            ("learning_rate", 0, None, True, False), ("label_smoothing", 0, 1, False, True),
+            ("warmup_start_lr", 0, None, True, False), ("warmup_epochs", 0, None, False, False),
+            ("weight_decay", 0, None, False, False), ("dropout", 0, 1, False, True),
+            ("encoder_dropout", 0, 1, False, True), ("batch_size", 1, None, False, False),
+            ("epochs", 1, None, False, False), ("plateau_factor", 0, 1, True, True),
+            ("plateau_patience", 1, None, False, False), ("plateau_threshold", 0, 1, False, True),
+            ("clip_global_norm", 0, None, True, False), ("max_train_actions", 2, None, False, False),
+            ("seed", 0, None, False, False), ("similarity_units", 0, None, False, False),
+            ("decoder_units", 1, None, False, False), ("contrastive_weight", 0, None, False, False),
+            ("contrastive_temperature", 0, None, True, False), ("lattice_weight", 0, None, False, False),
+            ("stack_dropout", 0, 1, False, True), ("crop_min_actions", 1, None, False, False),
+            ("whole_video_fraction", 0, 1, False, False), ("weight_averaging", 0, 0.9999, False, False),
+            ("early_stopping_patience", 0, None, False, False)])
         if not self.stack_features and not self.similarity_units:
-            raise ValueError("stack_features=False: needs similarity_units > 0 (the decoder would see no content)")
+            raise UserError("stack_features=False: needs similarity_units > 0 (the decoder would see no content)")
         if self.contrastive_weight and not self.similarity_units:
-            raise ValueError("contrastive_weight: needs similarity_units > 0 (the joint embedding it trains)")
+            raise UserError("contrastive_weight: needs similarity_units > 0 (the joint embedding it trains)")
         if self.decoder_history and (self.lattice_weight or self.decoding != "greedy"):
-            raise ValueError("lattice_weight and decoding 'exact' or 'auto' need decoder_history=False "
+            raise UserError("lattice_weight and decoding 'exact' or 'auto' need decoder_history=False "
                              "(a cursor-only decoder)")
         if not self.decoder_history and self.dropout:
-            raise ValueError("dropout: a cursor-only decoder is scored on the whole lattice; use stack_dropout")
+            raise UserError("dropout: a cursor-only decoder is scored on the whole lattice; use stack_dropout")
         if self.crop_min_actions > self.max_train_actions:
-            raise ValueError(f"crop_min_actions: expected <= max_train_actions ({self.max_train_actions}), "
+            raise UserError(f"crop_min_actions: expected <= max_train_actions ({self.max_train_actions}), "
                              f"got {self.crop_min_actions}")
 
     @property
@@ -143,22 +148,25 @@ class ExperimentConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - known
         if unknown:
-            raise ValueError(f"config: unknown field(s) {sorted(unknown)}")
-        values["data"] = DataConfig(**values.get("data", {}))
-        if values.get("pretraining"):
-            values["pretraining"] = PretrainingConfig(**values["pretraining"])
-        return cls(**values)
+            raise UserError(f"config: unknown field(s) {sorted(unknown)}")
+        try:
+            values["data"] = DataConfig(**values.get("data", {}))
+            if values.get("pretraining"):
+                values["pretraining"] = PretrainingConfig(**values["pretraining"])
+            return cls(**values)
+        except TypeError as error:  # a missing or unknown field, a section that is not an object
+            raise UserError(f"config: {error}") from None
 
     def override(self, **changes) -> "ExperimentConfig":
         """A copy with the given fields replaced; ``data_*`` keys go to the data config."""
         data_changes = {k[5:]: v for k, v in changes.items() if k.startswith("data_") and v is not None}
         unknown_data = set(data_changes) - {f.name for f in dataclasses.fields(self.data)}
         if unknown_data:
-            raise ValueError(f"unknown data field(s): {sorted(unknown_data)}")
+            raise UserError(f"unknown data field(s): {sorted(unknown_data)}")
         top = {k: v for k, v in changes.items() if not k.startswith("data_") and v is not None}
         unknown = set(top) - {f.name for f in dataclasses.fields(self)}
         if unknown:
-            raise ValueError(f"unknown experiment field(s): {sorted(unknown)}")
+            raise UserError(f"unknown experiment field(s): {sorted(unknown)}")
         return dataclasses.replace(self, data=dataclasses.replace(self.data, **data_changes), **top)
 
 
@@ -168,18 +176,18 @@ def parse_setting(config: ExperimentConfig, setting: str) -> dict:
     key, sep, text = setting.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise ValueError(f"--set {setting!r}: expected FIELD=VALUE, e.g. --set stack_dropout=0.3")
+        raise UserError(f"--set {setting!r}: expected FIELD=VALUE, e.g. --set stack_dropout=0.3")
     target, prefix = (config.data, "data_") if key.startswith("data.") else (config, "")
     name = key.removeprefix("data.")
     hints = typing.get_type_hints(type(target))
     if name not in hints or name in ("name", "description", "data", "pretraining"):
         fields = sorted(set(hints) - {"name", "description", "data", "pretraining"})
-        raise ValueError(f"--set {key}: unknown field; expected one of {fields} or data.<field>")
+        raise UserError(f"--set {key}: unknown field; expected one of {fields} or data.<field>")
     hint, current = hints[name], getattr(target, name)
     try:
         if hint is bool or isinstance(current, bool):
             if text.lower() not in ("true", "false", "1", "0"):
-                raise ValueError
+                raise UserError
             value = text.lower() in ("true", "1")
         elif isinstance(current, int) and not isinstance(current, bool):
             value = int(text)
@@ -195,7 +203,7 @@ def parse_setting(config: ExperimentConfig, setting: str) -> dict:
         else:
             value = text
     except ValueError:
-        raise ValueError(f"--set {key}: expected a {type(current).__name__}, got {text!r}") from None
+        raise UserError(f"--set {key}: expected a {type(current).__name__}, got {text!r}") from None
     return {prefix + name: value}
 
 
@@ -261,5 +269,5 @@ EXPERIMENTS.update(RECIPES)
 
 def get_experiment(name: str) -> ExperimentConfig:
     if name not in EXPERIMENTS:
-        raise ValueError(f"unknown experiment {name!r}; `python -m tfalign.train --list` shows the {len(EXPERIMENTS)}")
+        raise UserError(f"unknown experiment {name!r}; `python -m tfalign.train --list` shows the {len(EXPERIMENTS)}")
     return EXPERIMENTS[name]

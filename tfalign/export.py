@@ -21,6 +21,7 @@ from __future__ import annotations
 import sys
 
 from tfalign import cli, console
+from tfalign.errors import UserError
 
 
 def build_parser():
@@ -31,9 +32,9 @@ def build_parser():
                         help="TF Serving's base folder: versions go to BASE_DIR/NAME/VERSION")
     parser.add_argument("--checkpoint", choices=["clip_accuracy", "sentence_iou", "last"], default="clip_accuracy",
                         help="which checkpoint to export: the best by a validation metric, or the last")
-    parser.add_argument("--min-clip-accuracy", type=float, default=0.0,
+    parser.add_argument("--min-clip-accuracy", type=cli.number(float, 0, 1), default=0.0,
                         help="refuse to push if the validation clip accuracy of the reloaded model is lower")
-    parser.add_argument("--validation-videos", type=int, default=0, help="check on the first N validation videos (0: all)")
+    parser.add_argument("--validation-videos", type=cli.number(int, 0), default=0, help="check on the first N validation videos (0: all)")
     return parser
 
 
@@ -44,6 +45,9 @@ def main(argv=None) -> int:
     from tfalign.serving.push import PushError, push
     from tfalign.training.run import describe_data, load_run, run_decoding, run_metrics
 
+    if args.name is not None and (not args.name or args.name in (".", "..") or "/" in args.name or args.name.isdigit()):
+        raise UserError(f"--name: expected a model name (no '/', not a number: TF Serving's versions are numbers), "
+                        f"got {args.name!r}")
     console.say(f"loading {args.run} ({args.checkpoint} checkpoint)")
     config, model = load_run(args.run, args.checkpoint)
     console.say(f"loading the validation split: {describe_data(config.data)}")

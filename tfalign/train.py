@@ -20,10 +20,15 @@ figures of each best checkpoint, and saved_model/.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import pathlib
+import shutil
 import sys
+import tempfile
 
 from tfalign import cli, console
+from tfalign.errors import UserError
 from tfalign.experiments import EXPERIMENTS, get_experiment
 
 EXIT_TRAINING_ERROR = 3
@@ -40,18 +45,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dry-run", action="store_true",
                         help="print the run folder, the resolved config as JSON and the trainable parameter count; "
                              "train nothing")
-    parser.add_argument("--epochs", type=int, help="epochs to train (default: the experiment's; the paper's 350)")
-    parser.add_argument("--lr", type=float,
+    parser.add_argument("--epochs", type=cli.number(int, 1), help="epochs to train (default: the experiment's; the paper's 350)")
+    parser.add_argument("--lr", type=cli.number(float, 0, low_open=True),
                         help="initial learning rate, for LARS the product lr * eta (default: the experiment's)")
-    parser.add_argument("--batch-size", type=int, help="global batch size (default: the experiment's; the paper's 32)")
-    parser.add_argument("--seed", type=int,
+    parser.add_argument("--batch-size", type=cli.number(int, 1), help="global batch size (default: the experiment's; the paper's 32)")
+    parser.add_argument("--seed", type=cli.number(int, 0),
                         help="seed of the model's initialization and of the data order (default: the experiment's, 0)")
-    parser.add_argument("--label-smoothing", type=float, help="label smoothing epsilon (default: the experiment's)")
+    parser.add_argument("--label-smoothing", type=cli.number(float, 0, 1, high_open=True), help="label smoothing epsilon (default: the experiment's)")
     parser.add_argument("--optimizer", choices=["adam", "lars", "lamb"],
                         help="override the experiment's optimizer (default: the experiment's)")
-    parser.add_argument("--pretrain-epochs", type=int,
+    parser.add_argument("--pretrain-epochs", type=cli.number(int, 1),
                         help="our_pretraining only: epochs of the pretraining stage (default 100)")
-    parser.add_argument("--lsmdc-scale", type=float,
+    parser.add_argument("--lsmdc-scale", type=cli.number(float, 0, low_open=True),
                         help="our_pretraining only: size of the LSMDC stand-in relative to YMS training clips "
                              "(default 20)")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
@@ -59,16 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
                              "(repeatable; --dry-run shows the fields; default: none)")
     parser.add_argument("--output-dir", help="run folder (default: runs/<experiment>-<hash of the resolved config>)")
     parser.add_argument("--resume", action="store_true", help="continue the run in the run folder")
-    parser.add_argument("--max-steps-per-epoch", type=int,
+    parser.add_argument("--max-steps-per-epoch", type=cli.number(int, 1),
                         help="cap the steps of an epoch, for quick trials (default: every batch)")
     parser.add_argument("--no-export", action="store_true", help="do not write saved_model/ at the end")
     parser.add_argument("--strategy", choices=["auto", "default", "mirrored", "multiworker"], default="auto",
                         help="tf.distribute strategy: auto = mirrored over several GPUs, else one device; "
                              "multiworker reads TF_CONFIG")
-    parser.add_argument("--cpu-replicas", type=int, default=0,
+    parser.add_argument("--cpu-replicas", type=cli.number(int, 0), default=0,
                         help="split the CPU into N logical devices, to try mirrored training without GPUs "
                              "(0: no split)")
-    parser.add_argument("--collective-timeout", type=float, default=300.0,
+    parser.add_argument("--collective-timeout", type=cli.number(float, 0, low_open=True), default=300.0,
                         help="seconds before a collective operation gives up (multiworker: a dead worker)")
     cli.add_data_arguments(parser)
     return parser
@@ -99,7 +104,7 @@ def resolve_config(args):
         config = dataclasses.replace(config, pretraining=dataclasses.replace(
             config.pretraining, **{k: v for k, v in changes.items() if v is not None}))
     elif args.pretrain_epochs or args.lsmdc_scale:
-        raise ValueError(f"--pretrain-epochs and --lsmdc-scale apply to our_pretraining only, not {config.name}")
+        raise UserError(f"--pretrain-epochs and --lsmdc-scale apply to our_pretraining only, not {config.name}")
     from tfalign.experiments import parse_setting
 
     for setting in args.set:
@@ -108,6 +113,37 @@ def resolve_config(args):
     return config.override(epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size, seed=args.seed,
                            label_smoothing=args.label_smoothing, optimizer=args.optimizer).override(
         **{f"data_{k}": v for k, v in data.__dict__.items()})
+
+
+def _has_run(run_dir: pathlib.Path) -> bool:
+    return any((run_dir / stage / "state.json").exists() for stage in ("", "pretraining"))
+
+
+def check_run_folder(run_dir: pathlib.Path, resume: bool) -> None:
+    """Before anything is written: --resume needs a run; the folder must be writable."""
+    if resume and not _has_run(run_dir):
+        raise UserError(f"--resume: {run_dir} holds no run to resume (no state.json); leave out --resume to start one")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"--output-dir: {run_dir} exists and is not a folder")
+    existing = next(p for p in (run_dir, *run_dir.absolute().parents) if p.exists())
+    try:  # a real write (and its removal): permission bits say nothing to root or on special filesystems
+        if not existing.is_dir():
+            raise NotADirectoryError(20, "Not a directory", str(existing))
+        os.rmdir(tempfile.mkdtemp(prefix=".tfalign-write-check-", dir=existing))
+    except OSError as error:
+        raise UserError(f"--output-dir: {run_dir} cannot be written ({existing}: {error.strerror})") from None
+
+
+@contextlib.contextmanager
+def removed_if_unfinished(run_dir: pathlib.Path):
+    """A fresh run that fails before its first epoch is saved leaves nothing behind."""
+    fresh = not run_dir.exists()
+    try:
+        yield
+    except BaseException:
+        if fresh and not _has_run(run_dir):
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def main(argv=None) -> int:
@@ -136,6 +172,7 @@ def main(argv=None) -> int:
         print(f"trainable parameters: {count:,}" + (f" (paper code: {expected:,})" if expected else ""))
         return 0
 
+    check_run_folder(pathlib.Path(run_dir), args.resume)
     from tfalign.training.run import TrainingError, run_experiment
     from tfalign.training.strategy import make_strategy
 
@@ -144,8 +181,9 @@ def main(argv=None) -> int:
     import tensorflow as tf
 
     try:
-        summary = run_experiment(config, run_dir, strategy, resume=args.resume,
-                                 max_steps_per_epoch=args.max_steps_per_epoch, export=not args.no_export)
+        with removed_if_unfinished(pathlib.Path(run_dir)):
+            summary = run_experiment(config, run_dir, strategy, resume=args.resume,
+                                     max_steps_per_epoch=args.max_steps_per_epoch, export=not args.no_export)
     except TrainingError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_TRAINING_ERROR

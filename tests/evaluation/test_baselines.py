@@ -63,7 +63,7 @@ def test_evaluate_command(tmp_path):
                          capture_output=True, text=True)
     # TensorFlow's own start-up lines may come first (absl logs before any flag is read).
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
-    assert bad.stderr.strip().splitlines()[-1].startswith("error: /nope: no manifest.json")
+    assert bad.stderr.strip().splitlines()[-1].startswith("error: /nope: no such episode folder")
 
 
 @settings(max_examples=30)

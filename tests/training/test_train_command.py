@@ -178,7 +178,7 @@ def test_the_recipe_trains_exports_and_resumes_exactly(tmp_path):
     assert "final weights digest" not in whole.stdout  # kept in state.json (--verbose prints it)
     # Redirected to a file, the output still says where the run is at every phase, in order, without
     # TensorFlow's start-up lines.
-    phases = ["building the model", "loading the data", "tracing and compiling the training step", "epoch 3/3  loss",
+    phases = ["loading the data", "building the model", "tracing and compiling the training step", "epoch 3/3  loss",
               "choosing the decoding", "testing the best checkpoint", "exporting the SavedModel", "wrote"]
     positions = [whole.stdout.find(phase) for phase in phases]
     assert -1 not in positions and positions == sorted(positions), dict(zip(phases, positions))

@@ -28,6 +28,8 @@ from tfalign.data import records, yms
 from tfalign.data.episode import Episode, EpisodeError, validate_episodes
 from tfalign.data.projection import RandomProjection
 from tfalign.data.synthetic import FeatureModel, generate_skeletons
+from tfalign.errors import UserError
+from tfalign.validation import check_fields, check_ranges
 
 FEATURE_KINDS = {"full": (2048, 768), "rp": (300, 300), "lxmert": (768, 768)}
 SPLIT_SIZES = {"train": 66, "val": 12, "test": 15}  # YMS's video counts
@@ -45,10 +47,22 @@ class DataConfig:
     annotation_dir: str | None = None
     lsmdc_scale: float = 20.0  # size of synthetic-lsmdc relative to YMS training clips
 
+    def __post_init__(self):
+        check_fields(self, "data.")
+        check_ranges(self, [("seed", 0, None, False, False), ("difficulty", 0, 1, False, False),
+                            ("projection_seed", 0, None, False, False), ("lsmdc_scale", 0, None, True, False)],
+                     "data.")
+        if self.features not in FEATURE_KINDS:
+            raise UserError(f"data.features: expected one of {sorted(FEATURE_KINDS)}, got {self.features!r}")
+        kind, sep, location = self.dataset.partition(":")
+        if not (self.dataset in NAMES or (kind in ("tfrecord", "npz") and sep and location)):
+            raise UserError(f"data.dataset: expected one of {list(NAMES)}, tfrecord:DIR or npz:PATH, "
+                            f"got {self.dataset!r}")
+
 
 def feature_widths(features: str) -> tuple[int, int]:
     if features not in FEATURE_KINDS:
-        raise ValueError(f"features must be one of {sorted(FEATURE_KINDS)}, got {features!r}")
+        raise UserError(f"features must be one of {sorted(FEATURE_KINDS)}, got {features!r}")
     return FEATURE_KINDS[features]
 
 
@@ -92,32 +106,42 @@ def _skeletons(config: DataConfig, split: str) -> list[dict]:
         # YMS training has ~11,800 clips; one-to-one videos of ~64 pairs.
         videos = {"train": int(round(11800 * config.lsmdc_scale / 64))}.get(split, max(4, int(round(10 * config.lsmdc_scale))))
         return generate_skeletons(max(1, videos), seed=config.seed, one_to_one=True, split=split)
-    raise ValueError(f"unknown dataset {config.dataset!r}: expected one of {list(NAMES)}, tfrecord:DIR or npz:PATH")
+    raise UserError(f"unknown dataset {config.dataset!r}: expected one of {list(NAMES)}, tfrecord:DIR or npz:PATH")
 
 
 def _from_feature_file(skeletons, path, config) -> list[Episode]:
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise EpisodeError(f"feature file {path}: not a readable .npz ({error})") from None
+    import zipfile
+    import zlib
+
+    if not pathlib.Path(path).is_file():
+        raise EpisodeError(f"feature file {path}: no such file")
     clip_dim, text_dim = feature_widths(config.features)
     episodes = []
-    for s in skeletons:
-        vid = s["video_id"]
-        for field in ("clip_features", "text_features"):
-            if f"{vid}/{field}" not in data:
-                raise EpisodeError(f"feature file {path}: episode {vid!r}: field {field!r} is missing")
-        episodes.append(Episode(video_id=vid, clip_features=data[f"{vid}/clip_features"],
-                                text_features=data[f"{vid}/text_features"], clip_times=s["clip_times"],
-                                text_spans=s["text_spans"], clip_to_text=s["clip_to_text"],
-                                unmatched_spans=s["unmatched_spans"]))
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if not hasattr(data, "files"):
+                raise EpisodeError(f"feature file {path}: a .npy array, not an .npz of features")
+            for s in skeletons:
+                vid = s["video_id"]
+                for field in ("clip_features", "text_features"):
+                    if f"{vid}/{field}" not in data.files:
+                        raise EpisodeError(f"feature file {path}: episode {vid!r}: field {field!r} is missing")
+                episodes.append(Episode(video_id=vid, clip_features=data[f"{vid}/clip_features"],
+                                        text_features=data[f"{vid}/text_features"], clip_times=s["clip_times"],
+                                        text_spans=s["text_spans"], clip_to_text=s["clip_to_text"],
+                                        unmatched_spans=s["unmatched_spans"]))
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        if isinstance(error, EpisodeError):
+            raise
+        raise EpisodeError(f"feature file {path}: not a readable .npz ({type(error).__name__}: "
+                           f"{str(error).splitlines()[0] if str(error) else 'truncated'})") from None
     return validate_episodes(episodes, clip_dim=clip_dim, text_dim=text_dim)
 
 
 def load_episodes(config: DataConfig, split: str) -> list[Episode]:
     """Whole videos of one split ("train", "val" or "test"), validated."""
     if split not in SPLIT_SIZES:
-        raise ValueError(f"split must be one of {list(SPLIT_SIZES)}, got {split!r}")
+        raise UserError(f"split must be one of {list(SPLIT_SIZES)}, got {split!r}")
     kind, _, location = config.dataset.partition(":")
     if kind in ("tfrecord", "npz") and location:
         path = pathlib.Path(location.replace("{split}", split))

@@ -6,8 +6,10 @@ import dataclasses
 
 import numpy as np
 
+from tfalign.errors import UserError
 
-class EpisodeError(ValueError):
+
+class EpisodeError(UserError):
     """An episode (or a file holding episodes) is malformed.
 
     The message always names the episode and the offending field.
@@ -38,12 +40,19 @@ class Episode:
 
     def __post_init__(self):
         self.video_id = str(self.video_id)
-        self.clip_features = np.asarray(self.clip_features, np.float32)
-        self.text_features = np.asarray(self.text_features, np.float32)
-        self.clip_times = np.asarray(self.clip_times, np.float64)
-        self.text_spans = np.asarray(self.text_spans, np.float64)
-        self.clip_to_text = np.asarray(self.clip_to_text, np.int64)
-        self.unmatched_spans = np.asarray(self.unmatched_spans, np.float64).reshape(-1, 2)
+        for name, dtype in (("clip_features", np.float32), ("text_features", np.float32), ("clip_times", np.float64),
+                            ("text_spans", np.float64), ("clip_to_text", np.int64),
+                            ("unmatched_spans", np.float64)):
+            value = getattr(self, name)
+            if isinstance(value, np.ndarray) and not (np.issubdtype(value.dtype, np.number) or value.dtype == bool):
+                _fail(self.video_id, name, f"expected numbers, got an array of {value.dtype}")
+            try:
+                setattr(self, name, np.asarray(value, dtype))
+            except (TypeError, ValueError) as error:
+                _fail(self.video_id, name, f"expected numbers ({error})")
+        if self.unmatched_spans.size % 2:
+            _fail(self.video_id, "unmatched_spans", f"expected [K, 2] spans, got shape {list(self.unmatched_spans.shape)}")
+        self.unmatched_spans = self.unmatched_spans.reshape(-1, 2)
 
     @property
     def num_clips(self) -> int:

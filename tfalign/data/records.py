@@ -15,13 +15,14 @@ import pathlib
 import numpy as np
 
 from tfalign.data.episode import Episode, EpisodeError, validate_episodes
+from tfalign.errors import UserError
+from tfalign.files import atomic_path, write_text_atomic
 
 MANIFEST = "manifest.json"
 _MATRIX_FIELDS = ("clip_features", "text_features", "clip_times", "text_spans", "unmatched_spans")
 
 
-def _atomic_path(path: pathlib.Path) -> pathlib.Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+_atomic_path = atomic_path
 
 
 def episode_to_example(episode: Episode):
@@ -49,9 +50,19 @@ def example_to_episode(serialized: bytes, where: str = "record") -> Episode:
         example = tf.train.SequenceExample.FromString(serialized)
     except Exception as error:  # protobuf's DecodeError
         raise EpisodeError(f"{where}: not a tf.train.SequenceExample ({error})") from None
+    try:
+        return _example_fields(example, where)
+    except (KeyError, IndexError, UnicodeDecodeError) as error:
+        raise EpisodeError(f"{where}: a malformed episode record ({type(error).__name__}: {error})") from None
+
+
+def _example_fields(example, where: str) -> Episode:
     context = example.context.feature
     lists = example.feature_lists.feature_list
     video_id = context["video_id"].bytes_list.value[0].decode() if "video_id" in context else "?"
+    for key in ("clip_dim", "text_dim"):
+        if key not in context or not context[key].int64_list.value:
+            raise EpisodeError(f"{where}: episode {video_id!r}: context field {key!r} is missing")
     fields = {}
     for name in _MATRIX_FIELDS + ("clip_to_text",):
         if name not in lists and name != "unmatched_spans":
@@ -98,16 +109,33 @@ def write_tfrecords(episodes, folder, num_shards: int = 1, extra_manifest: dict 
 
 
 def read_manifest(folder) -> dict:
-    path = pathlib.Path(folder) / MANIFEST
+    folder = pathlib.Path(folder)
+    if not folder.is_dir():
+        raise EpisodeError(f"{folder}: no such episode folder")
+    path = folder / MANIFEST
     if not path.exists():
         raise EpisodeError(f"{folder}: no {MANIFEST}: not a finished episode folder (was its writing interrupted?)")
     try:
         manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise EpisodeError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(manifest, dict):
+        raise EpisodeError(f"{path}: expected a JSON object, got {type(manifest).__name__}")
     for key in ("clip_dim", "text_dim", "shards"):
         if key not in manifest:
             raise EpisodeError(f"{path}: field {key!r} is missing")
+    for key in ("clip_dim", "text_dim"):
+        if not isinstance(manifest[key], int) or isinstance(manifest[key], bool) or manifest[key] < 1:
+            raise EpisodeError(f"{path}: field {key!r}: expected an integer >= 1, got {manifest[key]!r}")
+    shards = manifest["shards"]
+    if not isinstance(shards, list) or not shards or not all(isinstance(s, str) and "/" not in s for s in shards):
+        raise EpisodeError(f"{path}: field 'shards': expected a non-empty list of file names, got {shards!r}")
+    # Shards on disk that the manifest does not list: a leftover, or a manifest of another write.
+    listed = set(shards)
+    unlisted = sorted(p.name for p in folder.glob("*.tfrecord") if p.name not in listed)
+    if unlisted:
+        raise EpisodeError(f"{folder}: shard {unlisted[0]} is not listed in {MANIFEST} "
+                           f"({len(unlisted)} unlisted): the folder and its manifest disagree")
     return manifest
 
 
@@ -119,13 +147,19 @@ def read_tfrecords(folder) -> list[Episode]:
     episodes = []
     for name in manifest["shards"]:
         path = folder / name
-        if not path.exists():
+        if not path.is_file():
             raise EpisodeError(f"{folder}: shard {name} listed in {MANIFEST} is missing")
         try:
             for index, record in enumerate(tf.data.TFRecordDataset(str(path)).as_numpy_iterator()):
                 episodes.append(example_to_episode(record, where=f"{path} record {index}"))
-        except tf.errors.DataLossError as error:
+        except (tf.errors.DataLossError, tf.errors.OutOfRangeError) as error:
             raise EpisodeError(f"{path}: corrupted or truncated TFRecord file ({error.message.splitlines()[0]})") from None
+    expected = manifest.get("num_episodes")
+    if expected is not None and expected != len(episodes):
+        raise EpisodeError(f"{folder / MANIFEST}: field 'num_episodes' is {expected}, but the shards hold "
+                           f"{len(episodes)} episodes")
+    if not episodes:
+        raise EpisodeError(f"{folder}: the shards hold no episode")
     return validate_episodes(episodes, clip_dim=manifest["clip_dim"], text_dim=manifest["text_dim"])
 
 
@@ -152,11 +186,28 @@ def write_npz(episodes, path) -> pathlib.Path:
 
 
 def read_npz(path) -> list[Episode]:
+    import zipfile
+    import zlib
+
     path = pathlib.Path(path)
+    if not path.is_file():
+        raise EpisodeError(f"{path}: no such episode .npz file")
     try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise EpisodeError(f"{path}: not a readable episode .npz ({error})") from None
+        with np.load(path, allow_pickle=False) as data:
+            if not hasattr(data, "files"):
+                raise EpisodeError(f"{path}: a .npy array, not an episode .npz")
+            return _episodes_of_npz(path, {name: data[name] for name in data.files})
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        if isinstance(error, EpisodeError):
+            raise
+        raise EpisodeError(f"{path}: not a readable episode .npz ({type(error).__name__}: "
+                           f"{str(error).splitlines()[0] if str(error) else 'truncated'})") from None
+
+
+def _episodes_of_npz(path, data: dict) -> list[Episode]:
+    if "video_ids" in data and data["video_ids"].ndim != 1:
+        raise EpisodeError(f"{path}: field 'video_ids': expected a list of names, got shape "
+                           f"{list(data['video_ids'].shape)}")
     names = ["video_ids"] + [f"{i}/{n}" for i in range(len(data["video_ids"]) if "video_ids" in data else 0)
                              for n in _MATRIX_FIELDS + ("clip_to_text",)]
     missing = [name for name in names if name not in data]
@@ -165,6 +216,21 @@ def read_npz(path) -> list[Episode]:
     episodes = [Episode(video_id=v, **{n: data[f"{i}/{n}"] for n in _MATRIX_FIELDS + ("clip_to_text",)})
                 for i, v in enumerate(data["video_ids"])]
     return validate_episodes(episodes)
+
+
+def read_json_object(path, what: str = "file") -> dict:
+    """A JSON object from ``path``; a missing, unreadable or malformed file is
+    one UserError naming it."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such {what}")
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise UserError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{path}: expected a JSON object, got {type(value).__name__}")
+    return value
 
 
 def strict_json(obj):
@@ -189,10 +255,5 @@ def dumps_strict(obj, indent=2) -> str:
 
 def write_json_atomic(path, obj) -> None:
     """Writes strict JSON (no NaN or Infinity) under a temporary name, then
-    renames: never half a file."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = dumps_strict(obj)
-    tmp = _atomic_path(path)
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    renames: never half a file, nothing left if it fails."""
+    write_text_atomic(path, dumps_strict(obj))

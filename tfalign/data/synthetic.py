@@ -18,6 +18,7 @@ import zlib
 import numpy as np
 
 from tfalign.data.episode import Episode
+from tfalign.errors import UserError
 
 LATENT_DIM = 64
 NUM_CONCEPTS = 48
@@ -36,7 +37,7 @@ class FeatureModel:
 
     def __init__(self, clip_dim: int = 2048, text_dim: int = 768, difficulty: float = 0.5, seed: int = 0):
         if not 0.0 <= difficulty <= 1.0:
-            raise ValueError(f"difficulty must be in [0, 1], got {difficulty}")
+            raise UserError(f"difficulty must be in [0, 1], got {difficulty}")
         self.clip_dim, self.text_dim = clip_dim, text_dim
         self.difficulty, self.seed = difficulty, seed
         rng = _rng("feature-model", seed, clip_dim, text_dim)

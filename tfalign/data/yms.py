@@ -20,6 +20,7 @@ import pathlib
 import numpy as np
 
 from tfalign.data.episode import EpisodeError
+from tfalign.errors import UserError
 
 SPLITS = ("train", "val", "test")
 _SPLIT_FILES = {"train": "training_split.txt", "val": "val_split.txt", "test": "test_split.txt"}
@@ -43,22 +44,25 @@ def parse_timestamp(text: str) -> float:
         hours, minutes, seconds, millis = text.split(".")
         return int(hours) * 3600 + int(minutes) * 60 + int(seconds) + int(millis) / 1000.0
     except ValueError:
-        raise ValueError(f"bad timestamp {text!r}: expected HH.MM.SS.mmm") from None
+        raise UserError(f"bad timestamp {text!r}: expected HH.MM.SS.mmm") from None
 
 
 def parse_span(text: str) -> tuple[float, float]:
     """``HH.MM.SS.mmm-HH.MM.SS.mmm`` -> (start, end) seconds."""
     start, sep, end = text.partition("-")
     if not sep:
-        raise ValueError(f"bad span {text!r}: expected HH.MM.SS.mmm-HH.MM.SS.mmm")
+        raise UserError(f"bad span {text!r}: expected HH.MM.SS.mmm-HH.MM.SS.mmm")
     return parse_timestamp(start), parse_timestamp(end)
 
 
 def _lines(path: pathlib.Path):
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if line.strip():
-                yield number, line.rstrip("\n")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise EpisodeError(f"{path}: not a UTF-8 text file ({error.reason} at byte {error.start})") from None
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            yield number, line
 
 
 def read_clips(path) -> dict[str, list[tuple[float, float]]]:
@@ -79,7 +83,7 @@ def read_annotations(path) -> dict[str, list[tuple[tuple[float, float], str]]]:
         key, sep, text = line.partition("\t")
         try:
             if not sep:
-                raise ValueError("expected VVVV_HH.MM.SS.mmm-HH.MM.SS.mmm<TAB>text")
+                raise UserError("expected VVVV_HH.MM.SS.mmm-HH.MM.SS.mmm<TAB>text")
             video, span = key.strip().split("_", 1)
             lines[video].append((parse_span(span), text.strip()))
         except ValueError as error:

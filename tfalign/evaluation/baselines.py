@@ -19,6 +19,7 @@ import dataclasses
 
 import numpy as np
 
+from tfalign.errors import UserError
 from tfalign.evaluation.metrics import evaluate_alignments
 
 
@@ -113,7 +114,7 @@ def run_baseline(name: str, train, val, test) -> dict:
     if name in TRIVIAL:
         return evaluate_alignments(test, [TRIVIAL[name](e.num_clips, e.num_texts) for e in test])
     if name not in BASELINES:
-        raise ValueError(f"baseline must be one of {list(METHODS)}, got {name!r}")
+        raise UserError(f"baseline must be one of {list(METHODS)}, got {name!r}")
     embedding = JointEmbedding.fit(train)
     parameter = _tune(name, embedding, val)
     predictions = [BASELINES[name](embedding.similarity(e), parameter) for e in test]

@@ -7,6 +7,7 @@ here are built without clipping.
 
 import keras
 
+from tfalign.errors import UserError
 from tfalign.optimizers.adam_lars import AdamLARS
 
 OPTIMIZERS = ("adam", "lars", "lamb")
@@ -23,4 +24,4 @@ def make_optimizer(name: str, learning_rate: float, weight_averaging: float = 0.
         return keras.optimizers.Adam(learning_rate=learning_rate, epsilon=1e-8, **ema)  # PyTorch's eps
     if name == "lamb":
         return keras.optimizers.Lamb(learning_rate=learning_rate, epsilon=1e-8, **ema)
-    raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
+    raise UserError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")

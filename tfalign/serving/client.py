@@ -15,6 +15,8 @@ import urllib.request
 
 import numpy as np
 
+from tfalign.errors import UserError
+
 SIGNATURE = "serving_default"
 
 
@@ -30,8 +32,27 @@ def resolve_model_dir(path) -> pathlib.Path:
     versions = sorted((p for p in path.glob("*") if p.name.isdigit() and (p / "saved_model.pb").exists()),
                       key=lambda p: int(p.name))
     if not versions:
-        raise FileNotFoundError(f"{path}: neither a SavedModel nor a folder of numbered versions of one")
+        raise UserError(f"{path}: neither a SavedModel nor a folder of numbered versions of one")
     return versions[-1]
+
+
+REQUEST_RANKS = {"clip_features": 3, "text_features": 3, "clip_lengths": 1, "text_lengths": 1}
+
+
+def check_request(request: dict) -> None:
+    """The inputs, their ranks and a batch of at least one, named, before anything reads a shape."""
+    missing = [name for name in REQUEST_RANKS if name not in request]
+    if missing:
+        raise ServingError(f"{missing[0]}: the request has no such input (it needs {list(REQUEST_RANKS)})")
+    unknown = sorted(set(request) - set(REQUEST_RANKS))
+    if unknown:
+        raise ServingError(f"{unknown[0]}: not an input of the aligner (it takes {list(REQUEST_RANKS)})")
+    for name, rank in REQUEST_RANKS.items():
+        shape = np.shape(request[name])
+        if len(shape) != rank:
+            raise ServingError(f"{name}: expected rank {rank}, got shape {list(shape)}")
+        if shape[0] < 1:
+            raise ServingError(f"{name}: expected a batch of at least one row, got shape {list(shape)}")
 
 
 class LocalClient:
@@ -39,9 +60,14 @@ class LocalClient:
         import tensorflow as tf
 
         self.path = resolve_model_dir(model_dir)
-        signatures = tf.saved_model.load(str(self.path)).signatures
+        try:
+            signatures = tf.saved_model.load(str(self.path)).signatures
+        except Exception as error:  # a corrupt saved_model.pb or variables raise many kinds
+            message = str(getattr(error, "message", error)).strip().splitlines()
+            raise UserError(f"{self.path}: not a loadable SavedModel ({type(error).__name__}: "
+                            f"{message[0] if message else 'no message'})") from None
         if signature not in signatures:
-            raise ValueError(f"--signature: {self.path} has no signature {signature!r}; it has {sorted(signatures)}")
+            raise UserError(f"--signature: {self.path} has no signature {signature!r}; it has {sorted(signatures)}")
         self._signature = signatures[signature]
 
     def input_widths(self) -> tuple[int, int]:
@@ -51,6 +77,7 @@ class LocalClient:
     def align(self, request: dict) -> dict:
         import tensorflow as tf
 
+        check_request(request)
         try:
             out = self._signature(**{k: tf.constant(v) for k, v in request.items()})
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as error:
@@ -68,6 +95,7 @@ class RestClient:
         self.timeout = timeout
 
     def align(self, request: dict) -> dict:
+        check_request(request)
         body = json.dumps({"signature_name": self.signature,
                            "inputs": {k: np.asarray(v).tolist() for k, v in request.items()}}).encode()
         http = urllib.request.Request(self.endpoint, body, {"Content-Type": "application/json"})
@@ -104,6 +132,7 @@ class GrpcClient:
         import tensorflow as tf
         from tensorflow_serving.apis import predict_pb2
 
+        check_request(request)
         message = predict_pb2.PredictRequest()
         message.model_spec.name = self.model_name
         message.model_spec.signature_name = self.signature
@@ -128,10 +157,10 @@ def connect(model=None, server=None, model_name="tfalign", version=None, signatu
             return GrpcClient(server[len("grpc://"):], model_name, version, signature=signature)
         if server.startswith(("http://", "https://")):
             return RestClient(server, model_name, version, signature=signature)
-        raise ValueError(f"--server must start with http://, https:// or grpc://, got {server!r}")
+        raise UserError(f"--server must start with http://, https:// or grpc://, got {server!r}")
     if model:
         return LocalClient(model, signature)
-    raise ValueError("give --model PATH or --server URL")
+    raise UserError("give --model PATH or --server URL")
 
 
 def _first_line(text: str) -> str:

@@ -12,13 +12,13 @@ greedy per-step probabilities as well.
 
 from __future__ import annotations
 
-import os
 import pathlib
 import shutil
 
 import tensorflow as tf
 
 from tfalign.data.oracle import MATCH, POP_TEXT
+from tfalign.files import atomic_path, remove_leftovers, replace_folder
 from tfalign.model.aligner import to_natural
 
 
@@ -40,8 +40,22 @@ def assignment_from_actions(actions, num_actions, clip_lengths, max_clips):
 
 
 def _check_request(widths, clip_features, text_features, clip_lengths, text_lengths):
-    """Bad requests fail with a message naming the input, not a garbage alignment."""
+    """Bad requests fail with a message naming the input, not a garbage alignment.
+    Rank and a batch of at least one row are checked before any other shape is read."""
     checks = []
+    for name, features, lengths, lengths_name, width in (
+            ("clip_features", clip_features, clip_lengths, "clip_lengths", widths[0]),
+            ("text_features", text_features, text_lengths, "text_lengths", widths[1])):
+        checks += [
+            tf.debugging.assert_rank(features, 3, message=f"{name}: expected rank 3 ([B, T, {width}])"),
+            tf.debugging.assert_rank(lengths, 1, message=f"{lengths_name}: expected rank 1 ([B])"),
+            tf.debugging.assert_greater_equal(tf.shape(features)[0], 1,
+                                              message=f"{name}: expected a batch of at least one row"),
+            tf.debugging.assert_greater_equal(tf.shape(features)[1], 1,
+                                              message=f"{name}: expected at least one element a row"),
+        ]
+    with tf.control_dependencies(checks):
+        clip_features, text_features = tf.identity(clip_features), tf.identity(text_features)
     for name, features, lengths, lengths_name, width in (
             ("clip_features", clip_features, clip_lengths, "clip_lengths", widths[0]),
             ("text_features", text_features, text_lengths, "text_lengths", widths[1])):
@@ -114,11 +128,23 @@ def export_saved_model(model, path, decoding="greedy", assets=None) -> pathlib.P
     tf.Variables, which TF Serving's (and saved_model_cli's) TF1-style loader
     needs; tf.saved_model.save of the module alone is not enough for that.
     """
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(path.parent, f".{path.name}.tmp-*")  # of a killed earlier export
+    tmp = atomic_path(path)
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        _write_archive(model, tmp, decoding, assets)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    replace_folder(tmp, path)  # a re-export swaps the folders atomically
+    return path
+
+
+def _write_archive(model, tmp: pathlib.Path, decoding: str, assets) -> None:
     import keras
 
-    path = pathlib.Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
     module = AlignmentModule(model, decoding)
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -131,7 +157,3 @@ def export_saved_model(model, path, decoding="greedy", assets=None) -> pathlib.P
     (tmp / "assets").mkdir(exist_ok=True)
     for name, text in (assets or {}).items():
         (tmp / "assets" / name).write_text(text, encoding="utf-8")
-    if path.exists():
-        shutil.rmtree(path)
-    os.replace(tmp, path)
-    return path

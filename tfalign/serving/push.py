@@ -7,12 +7,18 @@
 4. only then move it atomically to ``base_dir/name/VERSION`` (VERSION one
    more than the highest there), TF Serving's layout.
 A failed check removes the temporary folder and leaves the serving folder as it was.
+Pushes at once take a lock for the version, so each gets its own; the reload
+child dies with its parent; a killed push's candidate is removed by the next.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import fcntl
 import json
 import os
+import signal
 import pathlib
 import shutil
 import subprocess
@@ -21,6 +27,8 @@ import tempfile
 
 import numpy as np
 
+from tfalign.errors import UserError
+from tfalign.files import remove_leftovers
 from tfalign.serving.export import export_saved_model
 
 _RELOAD = """
@@ -55,14 +63,37 @@ def next_version(model_dir: pathlib.Path) -> int:
     return max(versions, default=0) + 1
 
 
+def _die_with_parent() -> None:
+    """In the reload child: the kernel kills it when the pushing process dies (Linux)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+@contextlib.contextmanager
+def _version_lock(model_dir: pathlib.Path):
+    """One push at a time chooses a version and moves its model there."""
+    with open(model_dir / ".push.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def push(model, validation_episodes, base_dir="saved_models", name="tfalign", min_clip_accuracy=0.0,
          log=print, decoding="greedy", assets=None) -> pathlib.Path:
     from tfalign.evaluation.metrics import evaluate_alignments
     from tfalign.training.loop import predict_alignments
 
     model_dir = pathlib.Path(base_dir) / name
+    if model_dir.exists() and not model_dir.is_dir():
+        raise UserError(f"--base-dir: {model_dir} exists and is not a folder")
     model_dir.mkdir(parents=True, exist_ok=True)
-    candidate = pathlib.Path(tempfile.mkdtemp(prefix=".candidate-", dir=model_dir))
+    for leftover in remove_leftovers(model_dir, ".candidate-*"):
+        log(f"removed {leftover.name}, left by a push that was killed")
+    candidate = pathlib.Path(tempfile.mkdtemp(prefix=f".candidate-{os.getpid()}-", dir=model_dir))
     try:
         log(f"exporting a candidate ({decoding} decoding) under {model_dir}")
         export_saved_model(model, candidate / "model", decoding=decoding, assets=assets)
@@ -70,9 +101,9 @@ def push(model, validation_episodes, base_dir="saved_models", name="tfalign", mi
         np.savez(candidate / "request.npz", **request)
         log(f"reloading the candidate in a fresh process and aligning {len(validation_episodes)} validation videos")
         done = subprocess.run([sys.executable, "-c", _RELOAD, str(candidate / "model"), str(candidate / "request.npz")],
-                              capture_output=True, text=True, timeout=900)
+                              capture_output=True, text=True, timeout=900, preexec_fn=_die_with_parent)
         if done.returncode != 0:
-            raise PushError(f"the exported model did not reload in a fresh process: {done.stderr.strip().splitlines()[-1]}")
+            raise PushError(f"the exported model did not reload in a fresh process: {(done.stderr.strip().splitlines() or ['no message'])[-1]}")
         served = json.loads(done.stdout.strip().splitlines()[-1])
         served_alignments = [np.asarray(served["clip_to_text"][i][: e.num_clips])
                              for i, e in enumerate(validation_episodes)]
@@ -86,9 +117,9 @@ def push(model, validation_episodes, base_dir="saved_models", name="tfalign", mi
         accuracy = evaluate_alignments(validation_episodes, served_alignments)["clip_accuracy"]
         if accuracy < min_clip_accuracy:
             raise PushError(f"validation clip accuracy {accuracy:.4f} is below the threshold {min_clip_accuracy:.4f}")
-        version = next_version(model_dir)
-        destination = model_dir / str(version)
-        os.replace(candidate / "model", destination)
+        with _version_lock(model_dir):
+            destination = model_dir / str(next_version(model_dir))
+            os.replace(candidate / "model", destination)
         log(f"pushed {destination} (validation clip accuracy {accuracy:.4f}, reload reproduces "
             f"{len(validation_episodes)} alignments)")
         return destination

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import math
 import os
 import pathlib
+import shutil
 import time
 
 import keras
@@ -38,7 +38,8 @@ from tfalign import console
 from tfalign.data.batching import count_batches, make_dataset
 from tfalign.data.cutting import cut_at_text_boundaries, random_crops
 from tfalign.data.oracle import actions_to_alignment
-from tfalign.data.records import write_json_atomic
+from tfalign.data.records import read_json_object, write_json_atomic
+from tfalign.files import remove_leftovers
 from tfalign.evaluation.metrics import evaluate_alignments
 from tfalign.model import NeuMatchAligner
 from tfalign.model.inference import exact_function, greedy_function
@@ -159,12 +160,22 @@ class Trainer:
             raise TrainingError(f"{self.restore_dir} already holds a run; pass --resume to continue it, "
                                 f"or --output-dir for a new one")
         if resume and state_file.exists():
-            self.state = json.loads(state_file.read_text())
+            self._remove_leftovers()
+            self.state = read_json_object(state_file, "run state")
             if self.state["last_checkpoint"]:
                 self.checkpoint.read(str(self.restore_dir / self.state["last_checkpoint"])).expect_partial()
             self.log(f"resuming {self.restore_dir} after epoch {self.state['epoch']}")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self._path("config.json"), self.config.to_dict())
+
+    def _remove_leftovers(self):
+        """What a killed run left half-written: temporary files of this folder's
+        atomic writes and TensorFlow's temporary checkpoint folders."""
+        for leftover in remove_leftovers(self.run_dir, ".*.tmp-*"):
+            self.log(f"removed {leftover.name}, left by a run that was killed")
+        for temp in self._path("checkpoints").glob("**/*_temp*"):
+            if temp.is_dir():
+                shutil.rmtree(temp, ignore_errors=True)
 
     def load_best(self, metric: str):
         path = self.state["best"][metric]["path"] or self.state["last_checkpoint"]

@@ -14,9 +14,10 @@ import shutil
 import tempfile
 
 from tfalign import console
-from tfalign.data.datasets import load_episodes
+from tfalign.data.datasets import FEATURE_KINDS, load_episodes
+from tfalign.data.records import read_json_object, write_json_atomic
+from tfalign.errors import UserError
 from tfalign.experiments import ExperimentConfig
-from tfalign.data.records import write_json_atomic
 from tfalign.training.loop import BEST_METRICS, StageData, Trainer, TrainingError, evaluate_model, validation_decoding
 from tfalign.training.strategy import is_chief
 
@@ -30,6 +31,20 @@ def run_name(config: ExperimentConfig) -> str:
 def load_stage_data(data_config, with_test=True) -> StageData:
     return StageData(train=load_episodes(data_config, "train"), val=load_episodes(data_config, "val"),
                      test=load_episodes(data_config, "test") if with_test else None)
+
+
+def check_widths(config: ExperimentConfig, data) -> None:
+    """The episodes' feature widths (``data``: StageData or a {split: episodes}
+    dict) must be the ones the experiment's encoders take."""
+    expected = FEATURE_KINDS[config.encoder]
+    splits = data if isinstance(data, dict) else {s: getattr(data, s) for s in ("train", "val", "test")}
+    for split, episodes in splits.items():
+        if episodes:
+            found = (episodes[0].clip_features.shape[1], episodes[0].text_features.shape[1])
+            if found != expected:
+                raise UserError(f"the {split} episodes of {config.data.dataset} have clip/text feature widths "
+                                f"{found[0]}/{found[1]}, but {config.name} (encoder {config.encoder!r}) takes "
+                                f"{expected[0]}/{expected[1]}; choose an experiment for these features")
 
 
 def describe_data(data) -> str:
@@ -56,6 +71,10 @@ def run_experiment(config: ExperimentConfig, run_dir, strategy, resume=False, lo
     # Non-chief workers write into a temporary folder that is removed afterwards.
     work_dir = final_dir if chief else pathlib.Path(tempfile.mkdtemp(prefix="tfalign-worker-"))
     try:
+        # The data first: a missing file or widths that do not fit fail before any model is built.
+        log(f"loading the data: {describe_data(config.data)}")
+        data = load_stage_data(config.data)
+        check_widths(config, data)
         initial_weights = None
         if config.pretraining:
             pre_config = _pretraining_config(config)
@@ -71,8 +90,6 @@ def run_experiment(config: ExperimentConfig, run_dir, strategy, resume=False, lo
         trainer = Trainer(config, work_dir, strategy, chief, log, max_steps_per_epoch, restore_dir=final_dir)
         if initial_weights is not None and not (resume and (final_dir / "state.json").exists()):
             trainer.model.set_weights(initial_weights)
-        log(f"loading the data: {describe_data(config.data)}")
-        data = load_stage_data(config.data)
         trainer.fit(data, config.epochs, resume=resume)
         if config.decoding == "auto":
             trainer.load_best("clip_accuracy")
@@ -126,7 +143,7 @@ def choose_decoding(config, model, val, log=print) -> str:
 def run_metrics(run_dir) -> dict:
     """A finished run's metrics.json ({} if it has none yet)."""
     metrics = pathlib.Path(run_dir) / "metrics.json"
-    return json.loads(metrics.read_text()) if metrics.exists() else {}
+    return read_json_object(metrics, "run metrics") if metrics.exists() else {}
 
 
 def run_decoding(run_dir, config) -> str:
@@ -137,16 +154,25 @@ def run_decoding(run_dir, config) -> str:
 def load_run(run_dir, checkpoint="clip_accuracy"):
     """(config, model) of a run folder, weights from the chosen checkpoint."""
     run_dir = pathlib.Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir}: no such run folder")
     for name in ("config.json", "state.json"):
         if not (run_dir / name).exists():
-            raise FileNotFoundError(f"{run_dir}: no {name}: not a training run folder")
-    config = ExperimentConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+            raise UserError(f"{run_dir}: no {name}: not a training run folder (or its first epoch never finished)")
+    config = ExperimentConfig.from_dict(read_json_object(run_dir / "config.json", "run config"))
+    state = read_json_object(run_dir / "state.json", "run state")
+    best = state.get("best", {}).get(checkpoint, {}) if isinstance(state.get("best"), dict) else {}
+    relative = state.get("last_checkpoint") if checkpoint == "last" else (best or {}).get("path") or state.get(
+        "last_checkpoint")
+    if not isinstance(relative, str) or not (run_dir / (relative + ".index")).is_file():
+        raise UserError(f"{run_dir / 'state.json'}: the {checkpoint} checkpoint it names ({relative}) is missing")
     trainer = Trainer(config, run_dir, log=lambda *_: None)
-    trainer.state = json.loads((run_dir / "state.json").read_text())
-    if checkpoint == "last":
-        trainer.checkpoint.read(str(run_dir / trainer.state["last_checkpoint"])).expect_partial()
-    else:
-        trainer.load_best(checkpoint)
+    trainer.state = state
+    try:
+        trainer.checkpoint.read(str(run_dir / relative)).expect_partial()
+    except Exception as error:  # a damaged checkpoint fails in many ways (TF errors, short reads, ...)
+        message = str(getattr(error, "message", error)).strip().splitlines()[0]
+        raise UserError(f"{run_dir / relative}: the checkpoint cannot be read ({message})") from None
     return config, trainer.model
 
 
@@ -159,9 +185,10 @@ def evaluate_run(run_dir, split="test", checkpoint="clip_accuracy", data_changes
     data_config = dataclasses.replace(config.data, **(data_changes or {}))
     decoding = decoding or run_decoding(run_dir, config)
     if decoding == "exact" and config.decoder_history:
-        raise ValueError(f"--decoding exact: {config.name} has a decoder with history; only greedy decoding applies")
+        raise UserError(f"--decoding exact: {config.name} has a decoder with history; only greedy decoding applies")
     log(f"loading the {split} split: {describe_data(data_config)}")
     episodes = load_episodes(data_config, split)
+    check_widths(config, {split: episodes})
     log(f"aligning {len(episodes)} {split} videos ({decoding} decoding)")
     progress = console.Progress(len(episodes), f"{split} videos")
     result = evaluate_model(model, episodes, decoding, progress=progress)

@@ -15,6 +15,8 @@ import os
 
 import tensorflow as tf
 
+from tfalign.errors import UserError
+
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 
 
@@ -24,13 +26,13 @@ def split_cpu(replicas: int) -> list[str]:
         try:
             tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * replicas)
         except RuntimeError as error:
-            raise ValueError(f"--cpu-replicas must be set before TensorFlow starts: {error}") from None
+            raise UserError(f"--cpu-replicas must be set before TensorFlow starts: {error}") from None
     return [d.name for d in tf.config.list_logical_devices("CPU")][: max(replicas, 1)]
 
 
 def make_strategy(name: str = "auto", cpu_replicas: int = 0, collective_timeout: float = 300.0):
     if name not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {STRATEGIES}, got {name!r}")
+        raise UserError(f"strategy must be one of {STRATEGIES}, got {name!r}")
     if name == "multiworker":  # must come before anything that starts TensorFlow's context
         return _multiworker(cpu_replicas, collective_timeout)
     cpus = split_cpu(cpu_replicas) if cpu_replicas else []
@@ -45,13 +47,13 @@ def make_strategy(name: str = "auto", cpu_replicas: int = 0, collective_timeout:
 
 def _multiworker(cpu_replicas, collective_timeout):
     if "TF_CONFIG" not in os.environ:
-        raise ValueError("strategy 'multiworker' needs TF_CONFIG (see the README's example)")
+        raise UserError("strategy 'multiworker' needs TF_CONFIG (see the README's example)")
     try:
         json.loads(os.environ["TF_CONFIG"])
     except json.JSONDecodeError as error:
-        raise ValueError(f"TF_CONFIG is not valid JSON: {error}") from None
+        raise UserError(f"TF_CONFIG is not valid JSON: {error}") from None
     if cpu_replicas > 1:
-        raise ValueError("--cpu-replicas does not combine with --strategy multiworker (one CPU device a worker)")
+        raise UserError("--cpu-replicas does not combine with --strategy multiworker (one CPU device a worker)")
     options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=collective_timeout)
     return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
 

@@ -1,0 +1,12 @@
+"""The error a user can fix: a bad option, file or request.
+
+Where input is checked, ``UserError`` is raised with one line that names the
+option, file or field and what was expected; the commands print that line
+and exit 2 (tfalign.cli.run). Anything else that escapes is a bug and keeps
+its traceback. ``UserError`` is a ``ValueError``, so library callers that
+catch ValueError keep working.
+"""
+
+
+class UserError(ValueError):
+    """Bad input: the message is one line naming what is wrong."""

@@ -1,0 +1,123 @@
+"""Writing outputs all or nothing.
+
+Every file goes to a temporary name beside its destination and is renamed
+into place; a failure removes the temporary file and the folders this write
+created. A folder (a SavedModel export) replaces an old one by an atomic
+exchange of the two names where the kernel offers it (renameat2).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import pathlib
+import shutil
+
+
+def atomic_path(path: pathlib.Path, suffix: str = "") -> pathlib.Path:
+    """The temporary name of ``path`` (hidden, tagged with this process's id)."""
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}{suffix}")
+
+
+@contextlib.contextmanager
+def new_parents(path):
+    """Creates the missing folders above ``path``; removes them again if the block fails."""
+    path = pathlib.Path(path)
+    created = []
+    try:
+        for parent in reversed(path.parents):
+            if not parent.exists():
+                parent.mkdir()
+                created.append(parent)
+        yield
+    except BaseException:
+        for folder in reversed(created):
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def write_text_atomic(path, text: str) -> None:
+    path = pathlib.Path(path)
+    with new_parents(path):
+        if path.is_dir():
+            raise IsADirectoryError(21, "Is a directory", str(path))
+        tmp = atomic_path(path)
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: pathlib.Path, b: pathlib.Path) -> bool:
+    """Swaps two paths atomically (Linux renameat2); False where that is not available."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    result = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    return result == 0
+
+
+def replace_folder(new: pathlib.Path, destination: pathlib.Path) -> None:
+    """Moves the finished folder ``new`` to ``destination``. An existing
+    destination is exchanged with it in one step (readers see the old or the
+    new folder, never none), then removed."""
+    new, destination = pathlib.Path(new), pathlib.Path(destination)
+    if destination.exists() and _exchange(new, destination):
+        shutil.rmtree(new, ignore_errors=True)  # now holds the old folder
+        return
+    if destination.exists():  # no atomic exchange here: two renames
+        old = atomic_path(destination, ".old")
+        os.replace(destination, old)
+        os.replace(new, destination)
+        shutil.rmtree(old, ignore_errors=True)
+        return
+    os.replace(new, destination)
+
+
+@contextlib.contextmanager
+def removed_on_failure(path):
+    """An output folder this block creates is removed again if the block fails."""
+    path = pathlib.Path(path)
+    fresh = not path.exists()
+    try:
+        yield path
+    except BaseException:
+        if fresh:
+            shutil.rmtree(path, ignore_errors=True)
+        raise
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_leftovers(folder, pattern: str) -> list[pathlib.Path]:
+    """Removes ``pattern`` matches in ``folder`` whose "tmp-PID" or "-PID-" tag
+    names a process that is gone (a killed earlier run); returns them."""
+    import re
+
+    removed = []
+    for path in pathlib.Path(folder).glob(pattern):
+        match = re.search(r"(?:tmp|candidate)-(\d+)", path.name)
+        if match and not pid_alive(int(match.group(1))):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
