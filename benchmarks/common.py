@@ -1,9 +1,16 @@
-"""Shared helpers of the benchmark scripts: timing, peak memory, JSON output."""
+"""Shared helpers of the benchmark scripts: timing, peak memory, JSON output.
+
+Imported before TensorFlow: it starts the console as the commands do (quiet
+unless TFALIGN_VERBOSE=1)."""
 
 import os
 import platform
 import resource
 import time
+
+from tfalign import console
+
+console.start()
 
 import numpy as np
 

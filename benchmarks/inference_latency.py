@@ -13,11 +13,11 @@ For scale: the paper's PyTorch code takes about 0.18 s on 2 cores.
 import argparse
 import sys
 
-import numpy as np
-import tensorflow as tf
-
 sys.path.insert(0, __import__("os").path.dirname(__file__))
-from common import machine, peak_memory_mb, time_calls, write  # noqa: E402
+from common import machine, peak_memory_mb, time_calls, write  # noqa: E402  (first: it quiets TensorFlow's start-up)
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 from tfalign.experiments import get_experiment  # noqa: E402
 from tfalign.training.loop import _greedy_fn, build_model  # noqa: E402

@@ -16,11 +16,11 @@ import argparse
 import sys
 import time
 
-import numpy as np
-import tensorflow as tf
-
 sys.path.insert(0, __import__("os").path.dirname(__file__))
-from common import machine, write  # noqa: E402
+from common import machine, write  # noqa: E402  (first: it quiets TensorFlow's start-up)
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 from tfalign.data.batching import make_dataset  # noqa: E402
 from tfalign.data.cutting import cut_at_text_boundaries  # noqa: E402

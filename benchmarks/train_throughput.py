@@ -14,11 +14,11 @@ takes about 2.0 s a step at batch 32 (16 sequences/s).
 import argparse
 import sys
 
-import numpy as np
-import tensorflow as tf
-
 sys.path.insert(0, __import__("os").path.dirname(__file__))
-from common import machine, peak_memory_mb, time_calls, write  # noqa: E402
+from common import machine, peak_memory_mb, time_calls, write  # noqa: E402  (first: it quiets TensorFlow's start-up)
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 from tfalign.data.batching import make_dataset  # noqa: E402
 from tfalign.data.cutting import cut_at_text_boundaries  # noqa: E402

@@ -545,3 +545,20 @@ MORE_CASES = {
 @pytest.mark.parametrize("name", sorted(MORE_CASES))
 def test_more_bad_inputs(name, fx, tmp_path, capfd):
     check_case(MORE_CASES[name], fx, tmp_path, capfd)
+
+
+def test_a_run_killed_before_its_first_epoch_starts_again_clean(tmp_path, capfd):
+    from tfalign import train
+
+    run = tmp_path / "run"
+    stale = run / "tensorboard" / "train" / "events.out.tfevents.stale"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("from the killed run")
+    (run / "config.json").write_text("{}")
+    (run / ".state.json.tmp-999999").write_text("half")
+    code, out, err = run_command(TRAIN, ["--experiment", "rp_adam_sbn", "--dataset", "synthetic", "--epochs", "1",
+                                         "--max-steps-per-epoch", "1", "--batch-size", "4", "--no-export",
+                                         "--output-dir", run], capfd)
+    assert code == 0, err
+    assert not stale.exists() and not (run / ".state.json.tmp-999999").exists()
+    assert json.loads((run / "state.json").read_text())["epoch"] == 1

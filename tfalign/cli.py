@@ -116,8 +116,8 @@ def data_changes_from_args(args) -> dict:
 
 def error_line(error: BaseException) -> str:
     """One line for a user's error: an OSError names its file."""
-    if isinstance(error, OSError) and error.filename and error.strerror:
-        return f"{error.filename}: {error.strerror}"
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.filename}: {error.strerror}" if error.filename else str(error.strerror)
     message = str(getattr(error, "message", None) or (error.args[0] if error.args else "") or type(error).__name__)
     first = next((line.strip() for line in message.splitlines() if line.strip()), type(error).__name__)
     return first if len(first) <= 600 else first[:600] + " ..."  # one line, whatever the message held
@@ -142,6 +142,11 @@ def run(main_function, argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of our output went away (| head): stop quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as error:
         if not isinstance(error, user_errors()):
             raise

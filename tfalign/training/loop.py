@@ -159,6 +159,11 @@ class Trainer:
         if state_file.exists() and not resume:
             raise TrainingError(f"{self.restore_dir} already holds a run; pass --resume to continue it, "
                                 f"or --output-dir for a new one")
+        if not state_file.exists() and self._path("config.json").exists():
+            # A run killed before its first epoch was saved: start again from nothing.
+            for folder in ("checkpoints", "tensorboard"):
+                shutil.rmtree(self._path(folder), ignore_errors=True)
+            self._remove_leftovers()
         if resume and state_file.exists():
             self._remove_leftovers()
             self.state = read_json_object(state_file, "run state")

@@ -33,7 +33,7 @@ def load_stage_data(data_config, with_test=True) -> StageData:
                      test=load_episodes(data_config, "test") if with_test else None)
 
 
-def check_widths(config: ExperimentConfig, data) -> None:
+def check_widths(config: ExperimentConfig, data, dataset: str | None = None) -> None:
     """The episodes' feature widths (``data``: StageData or a {split: episodes}
     dict) must be the ones the experiment's encoders take."""
     expected = FEATURE_KINDS[config.encoder]
@@ -42,7 +42,7 @@ def check_widths(config: ExperimentConfig, data) -> None:
         if episodes:
             found = (episodes[0].clip_features.shape[1], episodes[0].text_features.shape[1])
             if found != expected:
-                raise UserError(f"the {split} episodes of {config.data.dataset} have clip/text feature widths "
+                raise UserError(f"the {split} episodes of {dataset or config.data.dataset} have clip/text feature widths "
                                 f"{found[0]}/{found[1]}, but {config.name} (encoder {config.encoder!r}) takes "
                                 f"{expected[0]}/{expected[1]}; choose an experiment for these features")
 
@@ -188,7 +188,7 @@ def evaluate_run(run_dir, split="test", checkpoint="clip_accuracy", data_changes
         raise UserError(f"--decoding exact: {config.name} has a decoder with history; only greedy decoding applies")
     log(f"loading the {split} split: {describe_data(data_config)}")
     episodes = load_episodes(data_config, split)
-    check_widths(config, {split: episodes})
+    check_widths(config, {split: episodes}, data_config.dataset)
     log(f"aligning {len(episodes)} {split} videos ({decoding} decoding)")
     progress = console.Progress(len(episodes), f"{split} videos")
     result = evaluate_model(model, episodes, decoding, progress=progress)
