@@ -253,6 +253,7 @@ CASES = {
                            ["--clip-times", "no such file"]),
     "clip times not numbers": ("tfalign.align", _times("a,b\n"), ["--clip-times"]),
     "clip times wrong count": ("tfalign.align", _times("0,1\n1,2\n"), ["--clip-times", "one per clip"]),
+    "clip times empty": ("tfalign.align", _times(""), ["--clip-times", "one per clip"]),  # no numpy warning line
     "clip times end before start": ("tfalign.align", _times(lambda f: _times_text(f, lambda t: t.__setitem__(
         (3, 1), t[3, 0] - 1))), ["--clip-times", "line 4", "end must be after"]),
     "clip times overlap": ("tfalign.align", _times(lambda f: _times_text(f, lambda t: t.__setitem__(

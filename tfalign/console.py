@@ -49,6 +49,11 @@ def start(verbose_output: bool = False) -> None:
         os.environ["TFALIGN_VERBOSE"] = "1"  # child processes (a push's reload check) inherit it
         return
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    # Libraries' Python warnings (deprecations, numpy's "input contained no data") are for developers;
+    # the commands say what matters themselves (console.warn).
+    import warnings
+
+    warnings.simplefilter("ignore")
     if "tensorflow" not in sys.modules:
         with _stderr_to_file() as captured:
             try:
