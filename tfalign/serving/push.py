@@ -27,6 +27,7 @@ import tempfile
 
 import numpy as np
 
+from tfalign import console
 from tfalign.errors import UserError
 from tfalign.files import remove_leftovers
 from tfalign.serving.export import export_saved_model
@@ -108,7 +109,9 @@ def push(model, validation_episodes, base_dir="saved_models", name="tfalign", mi
         served_alignments = [np.asarray(served["clip_to_text"][i][: e.num_clips])
                              for i, e in enumerate(validation_episodes)]
         log("aligning them in this process to compare")
-        local = predict_alignments(model, validation_episodes, decoding=decoding)
+        progress = console.Progress(len(validation_episodes), "validation videos")
+        local = predict_alignments(model, validation_episodes, decoding=decoding, progress=progress)
+        progress.close()
         mismatched = [e.video_id for e, a, b in zip(validation_episodes, served_alignments, local)
                       if not np.array_equal(a, b)]
         if mismatched:
