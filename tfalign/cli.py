@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
-
 import math
+import sys
 
 from tfalign import console
 from tfalign.data.datasets import FEATURE_KINDS, DataConfig
