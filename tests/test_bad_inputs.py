@@ -23,6 +23,8 @@ from tfalign import cli
 from tfalign.data import records
 from tfalign.data.datasets import DataConfig, load_episodes
 
+pytestmark = pytest.mark.large  # subprocesses, servers or training runs
+
 # -------------------------------------------------------------------- harness
 
 
@@ -549,8 +551,6 @@ def test_more_bad_inputs(name, fx, tmp_path, capfd):
 
 
 def test_a_run_killed_before_its_first_epoch_starts_again_clean(tmp_path, capfd):
-    from tfalign import train
-
     run = tmp_path / "run"
     stale = run / "tensorboard" / "train" / "events.out.tfevents.stale"
     stale.parent.mkdir(parents=True)

@@ -13,6 +13,8 @@ from pipelines.feature_store import clip_id, read_shard, text_id, write_shard  #
 from pipelines.sources import yms_skeletons  # noqa: E402
 from tfalign.data import records  # noqa: E402
 
+pytestmark = pytest.mark.large  # subprocesses, servers or training runs
+
 WORDS = ["red", "green", "blue", "dog", "car", "man", "runs", "walks", "sits", "the"]
 COLOURS = [(220, 30, 30), (30, 200, 30), (30, 30, 220), (200, 200, 30)]
 

@@ -15,6 +15,8 @@ from tfalign.model import NeuMatchAligner
 from tfalign.serving.export import assignment_from_actions, export_saved_model
 from tfalign.serving.push import pad_natural
 
+pytestmark = pytest.mark.large  # subprocesses, servers or training runs
+
 RELOAD = """
 import json, sys
 import numpy as np, tensorflow as tf

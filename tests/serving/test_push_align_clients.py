@@ -17,6 +17,8 @@ from tfalign.serving.client import GrpcClient, LocalClient, RestClient, ServingE
 from tfalign.serving.push import PushError, pad_natural, push
 from tfalign.training.loop import Trainer, predict_alignments
 
+pytestmark = pytest.mark.large  # subprocesses, servers or training runs
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):

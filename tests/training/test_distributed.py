@@ -5,6 +5,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.large  # subprocesses, servers or training runs
+
 CHECK = pathlib.Path(__file__).with_name("distributed_check.py")
 
 

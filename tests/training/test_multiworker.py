@@ -4,6 +4,9 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.large  # subprocesses, servers or training runs
 
 
 def free_ports(count):

@@ -11,6 +11,8 @@ import pytest
 from tfalign import train
 from tfalign.experiments import EXPERIMENTS, PAPER_EXPERIMENTS, PAPER_PARAMETER_COUNTS, RECIPES
 
+pytestmark = pytest.mark.large  # subprocesses, servers or training runs
+
 QUICK = ["--dataset", "synthetic", "--batch-size", "8", "--max-steps-per-epoch", "2", "--no-export"]
 
 

@@ -1,5 +1,6 @@
 """Label-smoothed cross-entropy over the valid action steps."""
 
+import keras
 import tensorflow as tf
 
 from tfalign.data.oracle import NUM_ACTIONS
@@ -18,9 +19,10 @@ def masked_cross_entropy_sum(logits, actions, action_lengths, label_smoothing=0.
     step on N replicas equals one on a single device.
     """
     mask = tf.sequence_mask(action_lengths, tf.shape(actions)[1], dtype=logits.dtype)
-    targets = smoothed_targets(tf.cast(actions, tf.int32), label_smoothing)
-    per_step = -tf.reduce_sum(targets * tf.nn.log_softmax(logits), axis=-1)
-    return tf.reduce_sum(per_step * mask), tf.reduce_sum(mask)
+    # Keras's loss smooths the one-hot targets as the paper does: (1 - eps) * one_hot + eps / K.
+    loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=label_smoothing, reduction="sum")
+    total = loss(tf.one_hot(tf.cast(actions, tf.int32), NUM_ACTIONS), logits, sample_weight=mask)
+    return tf.cast(total, logits.dtype), tf.reduce_sum(mask)
 
 
 def masked_cross_entropy(logits, actions, action_lengths, label_smoothing=0.0):
