@@ -14,7 +14,7 @@ def counter_totals(result, namespace: str) -> dict:
 def run_pipeline(pipeline, out_dir, stage: str):
     """Runs the pipeline; a failure inside it (a bad input that got past the
     checks) is one error line, and the output folder it started is removed."""
-    from tfalign.errors import UserError
+    from tfalign.errors import UserError, first_line
     from tfalign.files import removed_on_failure
 
     with removed_on_failure(out_dir):
@@ -22,9 +22,7 @@ def run_pipeline(pipeline, out_dir, stage: str):
             result = pipeline.run()
             result.wait_until_finish()
         except Exception as error:  # Beam re-raises a worker's error with the step appended
-            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-            raise UserError(f"{stage} failed: {type(error).__name__}: "
-                            f"{lines[0][:400] if lines else 'no message'}") from None
+            raise UserError(f"{stage} failed: {type(error).__name__}: {first_line(error)[:400]}") from None
     return result
 
 

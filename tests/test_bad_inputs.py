@@ -288,10 +288,10 @@ CASES = {
                                                    "/proc/tfalign-test/run"], ["--output-dir", "cannot be written"]),
     "export base dir is a file": ("tfalign.export", lambda t, f: ["--run", f["root"] / "run", "--base-dir",
                                                                   _garbage(t / "in", "base")], ["base"]),
+    "server scheme": ("tfalign.align", lambda t, f: ["--server", "ftp://host", "--clips", f["root"] / "clips.npy",
+                                                     "--texts", f["root"] / "texts.npy", "--out", t / "out.json"],
+                      ["--server"]),
 }
-CASES["server scheme"] = ("tfalign.align", lambda t, f: ["--server", "ftp://host", "--clips", f["root"] / "clips.npy",
-                                                         "--texts", f["root"] / "texts.npy", "--out", t / "out.json"],
-                          ["--server"])
 
 
 def _garbage(folder, name):

@@ -42,7 +42,7 @@ def test_no_tensorflow_startup_line_reaches_the_output_by_default():
 
 
 @pytest.mark.large
-def test_verbose_lets_tensorflow_speak():
+def test_verbose_reaches_the_child_processes():
     code = "from tfalign import console; console.start(True); import os; print(os.environ['TFALIGN_VERBOSE'])"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                           env={k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"})

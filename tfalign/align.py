@@ -36,7 +36,7 @@ import numpy as np
 
 from tfalign import cli, console
 from tfalign.data.records import write_json_atomic
-from tfalign.errors import UserError
+from tfalign.errors import UserError, first_line
 from tfalign.files import atomic_path, new_parents
 
 
@@ -68,7 +68,7 @@ def _load_matrix(path, field):
     try:
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as error:
-        raise UserError(f"--{field}: cannot read {path} as .npy ({str(error).splitlines()[0] if str(error) else 'truncated'})") from None
+        raise UserError(f"--{field}: cannot read {path} as .npy ({first_line(error, 'truncated')})") from None
     if not isinstance(array, np.ndarray):
         raise UserError(f"--{field}: {path} is an .npz archive; expected one .npy array [N, D]")
     if not (np.issubdtype(array.dtype, np.number) and not np.issubdtype(array.dtype, np.complexfloating)):
@@ -88,7 +88,7 @@ def _load_times(path, num_clips):
     try:
         times = np.loadtxt(path, delimiter=",", ndmin=2)
     except (ValueError, UnicodeDecodeError) as error:
-        raise UserError(f"--clip-times: {path}: expected lines of start,end ({str(error).splitlines()[0]})") from None
+        raise UserError(f"--clip-times: {path}: expected lines of start,end ({first_line(error)})") from None
     if times.shape != (num_clips, 2):
         raise UserError(f"--clip-times: {path}: expected {num_clips} lines of start,end (one per clip), "
                         f"got shape {list(times.shape)}")

@@ -10,7 +10,7 @@ import sys
 
 from tfalign import console
 from tfalign.data.datasets import FEATURE_KINDS, DataConfig
-from tfalign.errors import UserError
+from tfalign.errors import UserError, first_line
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -117,8 +117,7 @@ def error_line(error: BaseException) -> str:
     """One line for a user's error: an OSError names its file."""
     if isinstance(error, OSError) and error.strerror:
         return f"{error.filename}: {error.strerror}" if error.filename else str(error.strerror)
-    message = str(getattr(error, "message", None) or (error.args[0] if error.args else "") or type(error).__name__)
-    first = next((line.strip() for line in message.splitlines() if line.strip()), type(error).__name__)
+    first = first_line(error)
     return first if len(first) <= 600 else first[:600] + " ..."  # one line, whatever the message held
 
 

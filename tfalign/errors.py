@@ -10,3 +10,10 @@ catch ValueError keep working.
 
 class UserError(ValueError):
     """Bad input: the message is one line naming what is wrong."""
+
+
+def first_line(error: BaseException, default: str = "") -> str:
+    """The first non-empty line of an exception's message (TensorFlow's ``message``
+    or ``str``), for quoting a library's error inside one line of ours."""
+    text = str(getattr(error, "message", None) or error)
+    return next((line.strip() for line in text.splitlines() if line.strip()), default or type(error).__name__)

@@ -84,14 +84,15 @@ def replace_folder(new: pathlib.Path, destination: pathlib.Path) -> None:
 
 
 @contextlib.contextmanager
-def removed_on_failure(path):
-    """An output folder this block creates is removed again if the block fails."""
+def removed_on_failure(path, keep=lambda: False):
+    """An output folder this block creates is removed again if the block fails,
+    unless ``keep()`` says what it holds by then is worth keeping."""
     path = pathlib.Path(path)
     fresh = not path.exists()
     try:
         yield path
     except BaseException:
-        if fresh:
+        if fresh and not keep():
             shutil.rmtree(path, ignore_errors=True)
         raise
 

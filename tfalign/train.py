@@ -20,15 +20,14 @@ figures of each best checkpoint, and saved_model/.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import pathlib
-import shutil
 import sys
 import tempfile
 
 from tfalign import cli, console
 from tfalign.errors import UserError
+from tfalign.files import removed_on_failure
 from tfalign.experiments import EXPERIMENTS, get_experiment
 
 EXIT_TRAINING_ERROR = 3
@@ -134,18 +133,6 @@ def check_run_folder(run_dir: pathlib.Path, resume: bool) -> None:
         raise UserError(f"--output-dir: {run_dir} cannot be written ({existing}: {error.strerror})") from None
 
 
-@contextlib.contextmanager
-def removed_if_unfinished(run_dir: pathlib.Path):
-    """A fresh run that fails before its first epoch is saved leaves nothing behind."""
-    fresh = not run_dir.exists()
-    try:
-        yield
-    except BaseException:
-        if fresh and not _has_run(run_dir):
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
-
-
 def main(argv=None) -> int:
     parser = build_parser()
     args = cli.parse(parser, argv)
@@ -181,7 +168,8 @@ def main(argv=None) -> int:
     import tensorflow as tf
 
     try:
-        with removed_if_unfinished(pathlib.Path(run_dir)):
+        # A fresh run that fails before its first epoch is saved leaves nothing behind.
+        with removed_on_failure(run_dir, keep=lambda: _has_run(pathlib.Path(run_dir))):
             summary = run_experiment(config, run_dir, strategy, resume=args.resume,
                                      max_steps_per_epoch=args.max_steps_per_epoch, export=not args.no_export)
     except TrainingError as error:

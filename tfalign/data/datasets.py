@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 
-import numpy as np
 
 from tfalign.data import records, yms
 from tfalign.data.episode import Episode, EpisodeError, validate_episodes
@@ -46,6 +45,12 @@ class DataConfig:
     feature_file: str | None = None
     annotation_dir: str | None = None
     lsmdc_scale: float = 20.0  # size of synthetic-lsmdc relative to YMS training clips
+
+    @property
+    def synthetic_features(self) -> bool:
+        """Whether the features are generated (the embedded and synthetic datasets, YMS without a feature file)."""
+        return self.dataset in ("yms-synthetic", "synthetic", "synthetic-lsmdc") or (
+            self.dataset == "yms" and not self.feature_file)
 
     def __post_init__(self):
         check_fields(self, "data.")
@@ -110,31 +115,18 @@ def _skeletons(config: DataConfig, split: str) -> list[dict]:
 
 
 def _from_feature_file(skeletons, path, config) -> list[Episode]:
-    import zipfile
-    import zlib
-
-    if not pathlib.Path(path).is_file():
-        raise EpisodeError(f"feature file {path}: no such file")
+    data = records.load_npz(path, "feature .npz")
     clip_dim, text_dim = feature_widths(config.features)
     episodes = []
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if not hasattr(data, "files"):
-                raise EpisodeError(f"feature file {path}: a .npy array, not an .npz of features")
-            for s in skeletons:
-                vid = s["video_id"]
-                for field in ("clip_features", "text_features"):
-                    if f"{vid}/{field}" not in data.files:
-                        raise EpisodeError(f"feature file {path}: episode {vid!r}: field {field!r} is missing")
-                episodes.append(Episode(video_id=vid, clip_features=data[f"{vid}/clip_features"],
-                                        text_features=data[f"{vid}/text_features"], clip_times=s["clip_times"],
-                                        text_spans=s["text_spans"], clip_to_text=s["clip_to_text"],
-                                        unmatched_spans=s["unmatched_spans"]))
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
-        if isinstance(error, EpisodeError):
-            raise
-        raise EpisodeError(f"feature file {path}: not a readable .npz ({type(error).__name__}: "
-                           f"{str(error).splitlines()[0] if str(error) else 'truncated'})") from None
+    for s in skeletons:
+        vid = s["video_id"]
+        for field in ("clip_features", "text_features"):
+            if f"{vid}/{field}" not in data:
+                raise EpisodeError(f"feature file {path}: episode {vid!r}: field {field!r} is missing")
+        episodes.append(Episode(video_id=vid, clip_features=data[f"{vid}/clip_features"],
+                                text_features=data[f"{vid}/text_features"], clip_times=s["clip_times"],
+                                text_spans=s["text_spans"], clip_to_text=s["clip_to_text"],
+                                unmatched_spans=s["unmatched_spans"]))
     return validate_episodes(episodes, clip_dim=clip_dim, text_dim=text_dim)
 
 

@@ -15,14 +15,13 @@ import pathlib
 import numpy as np
 
 from tfalign.data.episode import Episode, EpisodeError, validate_episodes
-from tfalign.errors import UserError
+from tfalign.errors import UserError, first_line
 from tfalign.files import atomic_path, write_text_atomic
 
 MANIFEST = "manifest.json"
 _MATRIX_FIELDS = ("clip_features", "text_features", "clip_times", "text_spans", "unmatched_spans")
 
 
-_atomic_path = atomic_path
 
 
 def episode_to_example(episode: Episode):
@@ -89,7 +88,7 @@ def write_tfrecords(episodes, folder, num_shards: int = 1, extra_manifest: dict 
     names = [f"episodes-{i:05d}-of-{num_shards:05d}.tfrecord" for i in range(num_shards)]
     for shard, name in enumerate(names):
         final = folder / name
-        tmp = _atomic_path(final)
+        tmp = atomic_path(final)
         with tf.io.TFRecordWriter(str(tmp)) as writer:
             for episode in episodes[shard::num_shards]:
                 writer.write(episode_to_example(episode).SerializeToString())
@@ -153,7 +152,7 @@ def read_tfrecords(folder) -> list[Episode]:
             for index, record in enumerate(tf.data.TFRecordDataset(str(path)).as_numpy_iterator()):
                 episodes.append(example_to_episode(record, where=f"{path} record {index}"))
         except (tf.errors.DataLossError, tf.errors.OutOfRangeError) as error:
-            raise EpisodeError(f"{path}: corrupted or truncated TFRecord file ({error.message.splitlines()[0]})") from None
+            raise EpisodeError(f"{path}: corrupted or truncated TFRecord file ({first_line(error)})") from None
     expected = manifest.get("num_episodes")
     if expected is not None and expected != len(episodes):
         raise EpisodeError(f"{folder / MANIFEST}: field 'num_episodes' is {expected}, but the shards hold "
@@ -178,30 +177,36 @@ def write_npz(episodes, path) -> pathlib.Path:
     for i, e in enumerate(episodes):
         for name in _MATRIX_FIELDS + ("clip_to_text",):
             arrays[f"{i}/{name}"] = getattr(e, name)
-    tmp = _atomic_path(path)
+    tmp = atomic_path(path)
     with open(tmp, "wb") as handle:
         np.savez(handle, **arrays)
     os.replace(tmp, path)
     return path
 
 
-def read_npz(path) -> list[Episode]:
+def load_npz(path, what: str = "episode .npz") -> dict:
+    """Every array of an .npz, read now: a missing, truncated or corrupt file (a
+    zip error may only show when an array is read) is one EpisodeError naming it."""
     import zipfile
     import zlib
 
     path = pathlib.Path(path)
     if not path.is_file():
-        raise EpisodeError(f"{path}: no such episode .npz file")
+        raise EpisodeError(f"{path}: no such {what} file")
     try:
         with np.load(path, allow_pickle=False) as data:
             if not hasattr(data, "files"):
-                raise EpisodeError(f"{path}: a .npy array, not an episode .npz")
-            return _episodes_of_npz(path, {name: data[name] for name in data.files})
+                raise EpisodeError(f"{path}: a .npy array, not an {what}")
+            return {name: data[name] for name in data.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
         if isinstance(error, EpisodeError):
             raise
-        raise EpisodeError(f"{path}: not a readable episode .npz ({type(error).__name__}: "
-                           f"{str(error).splitlines()[0] if str(error) else 'truncated'})") from None
+        raise EpisodeError(f"{path}: not a readable {what} ({type(error).__name__}: "
+                           f"{first_line(error, 'truncated')})") from None
+
+
+def read_npz(path) -> list[Episode]:
+    return _episodes_of_npz(path, load_npz(path))
 
 
 def _episodes_of_npz(path, data: dict) -> list[Episode]:

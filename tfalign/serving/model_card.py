@@ -9,8 +9,7 @@ TF Serving ignores these files; people and tools reading a version read them.
 
 from __future__ import annotations
 
-import json
-
+from tfalign.data.datasets import DataConfig
 from tfalign.data.records import dumps_strict
 
 ACTIONS = "0 POP_CLIP (the current clip is left unmatched), 1 POP_TEXT (the current text is done: go to the next), " \
@@ -36,8 +35,7 @@ def model_card(config: dict, metrics: dict, input_widths) -> str:
     figures = _figures(metrics)
     table = ["| checkpoint | validation figure | test clip accuracy | test sentence IoU |", "|---|---|---|---|",
              *figures] if figures else ["No figures were recorded for this export."]
-    dataset = data.get("dataset", "")
-    synthetic = dataset.startswith(("yms-synthetic", "synthetic")) or (dataset == "yms" and not data.get("feature_file"))
+    synthetic = DataConfig(**data).synthetic_features
     return "\n".join([
         f"# Model card: tfalign `{config.get('name')}`",
         "",
@@ -81,12 +79,3 @@ def export_assets(config: dict, metrics: dict, input_widths) -> dict[str, str]:
     """File name -> text, for ``export_saved_model(..., assets=...)``."""
     return {"config.json": dumps_strict(config), "metrics.json": dumps_strict(metrics),
             "MODEL_CARD.md": model_card(config, metrics, input_widths)}
-
-
-def read_assets(saved_model_dir) -> dict:
-    """The config and figures an exported version carries (None where absent)."""
-    import pathlib
-
-    folder = pathlib.Path(saved_model_dir) / "assets"
-    read = lambda name: json.loads((folder / name).read_text()) if (folder / name).exists() else None
-    return {"config": read("config.json"), "metrics": read("metrics.json")}

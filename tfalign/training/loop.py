@@ -159,13 +159,12 @@ class Trainer:
         if state_file.exists() and not resume:
             raise TrainingError(f"{self.restore_dir} already holds a run; pass --resume to continue it, "
                                 f"or --output-dir for a new one")
+        self._remove_leftovers()
         if not state_file.exists() and self._path("config.json").exists():
             # A run killed before its first epoch was saved: start again from nothing.
             for folder in ("checkpoints", "tensorboard"):
                 shutil.rmtree(self._path(folder), ignore_errors=True)
-            self._remove_leftovers()
         if resume and state_file.exists():
-            self._remove_leftovers()
             self.state = read_json_object(state_file, "run state")
             if self.state["last_checkpoint"]:
                 self.checkpoint.read(str(self.restore_dir / self.state["last_checkpoint"])).expect_partial()
@@ -182,9 +181,14 @@ class Trainer:
             if temp.is_dir():
                 shutil.rmtree(temp, ignore_errors=True)
 
+    def checkpoint_name(self, which: str) -> str | None:
+        """The checkpoint state.json names for "last" or a best metric (the last
+        one while that metric has none)."""
+        best = None if which == "last" else self.state["best"][which]["path"]
+        return best or self.state["last_checkpoint"]
+
     def load_best(self, metric: str):
-        path = self.state["best"][metric]["path"] or self.state["last_checkpoint"]
-        self.checkpoint.read(self._checkpoint_path(path)).expect_partial()
+        self.checkpoint.read(self._checkpoint_path(self.checkpoint_name(metric))).expect_partial()
 
     def _checkpoint_path(self, relative: str) -> str:
         """A checkpoint named in state.json: in this run_dir, or (a resumed

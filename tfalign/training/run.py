@@ -16,7 +16,7 @@ import tempfile
 from tfalign import console
 from tfalign.data.datasets import FEATURE_KINDS, load_episodes
 from tfalign.data.records import read_json_object, write_json_atomic
-from tfalign.errors import UserError
+from tfalign.errors import UserError, first_line
 from tfalign.experiments import ExperimentConfig
 from tfalign.training.loop import BEST_METRICS, StageData, Trainer, TrainingError, evaluate_model, validation_decoding
 from tfalign.training.strategy import is_chief
@@ -50,8 +50,7 @@ def check_widths(config: ExperimentConfig, data, dataset: str | None = None) -> 
 def describe_data(data) -> str:
     """The data a stage reads, in words (for the console)."""
     text = f"{data.dataset} ({data.features} features"
-    if data.dataset.startswith("synthetic") or data.dataset == "yms-synthetic" or (
-            data.dataset == "yms" and not data.feature_file):
+    if data.synthetic_features:
         text += f", synthetic at difficulty {data.difficulty:g}, data seed {data.seed}"
     return text + ")"
 
@@ -161,18 +160,18 @@ def load_run(run_dir, checkpoint="clip_accuracy"):
             raise UserError(f"{run_dir}: no {name}: not a training run folder (or its first epoch never finished)")
     config = ExperimentConfig.from_dict(read_json_object(run_dir / "config.json", "run config"))
     state = read_json_object(run_dir / "state.json", "run state")
-    best = state.get("best", {}).get(checkpoint, {}) if isinstance(state.get("best"), dict) else {}
-    relative = state.get("last_checkpoint") if checkpoint == "last" else (best or {}).get("path") or state.get(
-        "last_checkpoint")
-    if not isinstance(relative, str) or not (run_dir / (relative + ".index")).is_file():
-        raise UserError(f"{run_dir / 'state.json'}: the {checkpoint} checkpoint it names ({relative}) is missing")
     trainer = Trainer(config, run_dir, log=lambda *_: None)
     trainer.state = state
     try:
+        relative = trainer.checkpoint_name(checkpoint)
+    except (KeyError, TypeError):
+        relative = None
+    if not isinstance(relative, str) or not (run_dir / (relative + ".index")).is_file():
+        raise UserError(f"{run_dir / 'state.json'}: the {checkpoint} checkpoint it names ({relative}) is missing")
+    try:
         trainer.checkpoint.read(str(run_dir / relative)).expect_partial()
     except Exception as error:  # a damaged checkpoint fails in many ways (TF errors, short reads, ...)
-        message = str(getattr(error, "message", error)).strip().splitlines()[0]
-        raise UserError(f"{run_dir / relative}: the checkpoint cannot be read ({message})") from None
+        raise UserError(f"{run_dir / relative}: the checkpoint cannot be read ({first_line(error)})") from None
     return config, trainer.model
 
 
