@@ -10,7 +10,9 @@ Examples:
 Episodes of your own, written by pipelines.prepare into episodes/:
   python -m tfalign.train --experiment full_adam --dataset tfrecord:episodes --features full
 
-The run folder (default runs/<experiment>-<hash of the resolved config>) holds
+The run folder (default runs/<experiment>[-<changed options>]-<hash>, e.g.
+runs/rp_lars_sbn-seed1-3f2a9c1e; the hash covers the resolved config but not
+--epochs, so --resume with more --epochs trains the same run on) holds
 config.json, state.json (progress, history, the final weights' digest),
 checkpoints (last, best by validation clip accuracy and by sentence IoU),
 TensorBoard logs (tensorboard --logdir runs), metrics.json with the test
@@ -61,8 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="override any config field, e.g. --set stack_dropout=0.3 --set data.difficulty=0.8 "
                              "(repeatable; --dry-run shows the fields; default: none)")
-    parser.add_argument("--output-dir", help="run folder (default: runs/<experiment>-<hash of the resolved config>)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in the run folder")
+    parser.add_argument("--output-dir", help="run folder (default: <runs-dir>/<experiment>[-<changed options>]-<hash>)")
+    parser.add_argument("--runs-dir", default="runs",
+                        help="where named run folders go, with index.csv listing them (not used with --output-dir)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run of this experiment, data and options (also with a new --epochs: "
+                             "training goes on to it); fails if there is none")
     parser.add_argument("--max-steps-per-epoch", type=cli.number(int, 1),
                         help="cap the steps of an epoch, for quick trials (default: every batch)")
     parser.add_argument("--no-export", action="store_true", help="do not write saved_model/ at the end")
@@ -122,6 +128,9 @@ def check_run_folder(run_dir: pathlib.Path, resume: bool) -> None:
     """Before anything is written: --resume needs a run; the folder must be writable."""
     if resume and not _has_run(run_dir):
         raise UserError(f"--resume: {run_dir} holds no run to resume (no state.json); leave out --resume to start one")
+    if not resume and _has_run(run_dir):
+        raise UserError(f"{run_dir} already holds a run of this experiment and data; --resume continues it (with a "
+                        f"larger --epochs, training goes on to it), --output-dir starts another elsewhere")
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"--output-dir: {run_dir} exists and is not a folder")
     existing = next(p for p in (run_dir, *run_dir.absolute().parents) if p.exists())
@@ -142,9 +151,9 @@ def main(argv=None) -> int:
     if not args.experiment:
         parser.error("--experiment is required (or --list)")
     config = resolve_config(args)
-    from tfalign.training.run import run_name
+    from tfalign.training.run_folder import run_folder_name
 
-    run_dir = args.output_dir or f"runs/{run_name(config)}"
+    run_dir = args.output_dir or str(pathlib.Path(args.runs_dir) / run_folder_name(config))
     if config.warmup_epochs and config.warmup_epochs >= config.epochs:
         console.warn(f"the warm-up ({config.warmup_epochs} epochs) is as long as the run or longer "
                      f"({config.epochs} epochs): the learning rate never reaches {config.learning_rate:g}")
@@ -160,16 +169,29 @@ def main(argv=None) -> int:
         return 0
 
     check_run_folder(pathlib.Path(run_dir), args.resume)
+    runs_dir = None if args.output_dir else args.runs_dir  # only named runs are indexed
+    return train_run(config, run_dir, args, runs_dir)
+
+
+def train_run(config, run_dir, args, runs_dir=None) -> int:
+    """Trains ``config`` into ``run_dir``; ``runs_dir``: the runs folder whose index.csv lists it."""
+    import contextlib
+
+    import tensorflow as tf
+
     from tfalign.training.run import TrainingError, run_experiment
-    from tfalign.training.strategy import make_strategy
+    from tfalign.training.run_folder import marked_running, update_index
+    from tfalign.training.strategy import is_chief, make_strategy
 
     strategy = make_strategy(args.strategy, args.cpu_replicas, args.collective_timeout)
     console.say(f"experiment {config.name} -> {run_dir} ({strategy.num_replicas_in_sync} replica(s))")
-    import tensorflow as tf
-
+    if not is_chief(strategy):  # the chief alone marks and indexes the run
+        runs_dir, marked_running = None, lambda _: contextlib.nullcontext()
     try:
         # A fresh run that fails before its first epoch is saved leaves nothing behind.
-        with removed_on_failure(run_dir, keep=lambda: _has_run(pathlib.Path(run_dir))):
+        with removed_on_failure(run_dir, keep=lambda: _has_run(pathlib.Path(run_dir))), marked_running(run_dir):
+            if runs_dir:
+                update_index(runs_dir)
             summary = run_experiment(config, run_dir, strategy, resume=args.resume,
                                      max_steps_per_epoch=args.max_steps_per_epoch, export=not args.no_export)
     except TrainingError as error:
@@ -181,6 +203,9 @@ def main(argv=None) -> int:
               f"a worker may have died or be unreachable. Restart every worker with --resume to continue from "
               f"the last completed epoch.", file=sys.stderr)
         return EXIT_TRAINING_ERROR
+    finally:
+        if runs_dir:
+            update_index(runs_dir)
     console.say(f"wrote {run_dir}/metrics.json")
     return 0 if summary else 1
 

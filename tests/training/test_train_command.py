@@ -44,10 +44,14 @@ def test_list_shows_the_thirteen_and_the_recipes_apart(capsys):
 def test_dry_run_names_the_run_folder(capsys, tmp_path):
     assert train.main(["--experiment", "rp_lars_sbn", "--dry-run", "--epochs", "3"]) == 0
     first = capsys.readouterr().out.splitlines()[0]
-    from tfalign.experiments import get_experiment
-    from tfalign.training.run import run_name
-
-    assert first == f"run folder: runs/{run_name(get_experiment('rp_lars_sbn').override(epochs=3))}"
+    # Readable: the experiment, the changed options but --epochs, a hash that leaves --epochs out.
+    assert re.fullmatch(r"run folder: runs/rp_lars_sbn-[0-9a-f]{8}", first)
+    assert train.main(["--experiment", "rp_lars_sbn", "--dry-run", "--epochs", "5"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == first
+    assert train.main(["--experiment", "rp_lars_sbn", "--dry-run", "--seed", "1", "--lr", "0.005",
+                       "--difficulty", "0.8"]) == 0
+    assert re.fullmatch(r"run folder: runs/rp_lars_sbn-lr0.005_seed1_difficulty0.8-[0-9a-f]{8}",
+                        capsys.readouterr().out.splitlines()[0])
     assert train.main(["--experiment", "rp_lars_sbn", "--dry-run", "--output-dir", str(tmp_path / "x")]) == 0
     assert capsys.readouterr().out.splitlines()[0] == f"run folder: {tmp_path / 'x'}"
 

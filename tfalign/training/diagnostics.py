@@ -45,3 +45,48 @@ def write_update_ratios(ratios, step):
         tf.summary.histogram("update_to_weight/all_variables", values, step=step)
         tf.summary.scalar("update_to_weight_spread/max_over_min", float(values.max() / max(values.min(), 1e-12)),
                           step=step)
+
+
+# HParams: each run's resolved config as hparams; these figures as its metrics, so all runs compare in one table.
+HPARAMS_METRICS = (
+    ("best/val_clip_accuracy", None, "best validation clip accuracy"),
+    ("test/clip_accuracy", None, "test clip accuracy (best checkpoint by validation clip accuracy)"),
+    ("test/sentence_iou", None, "test sentence IoU (best checkpoint by validation clip accuracy)"),
+    ("clip_accuracy", "val", "validation clip accuracy"),
+    ("sentence_iou", "val", "validation sentence IoU"),
+    ("loss", "val", "validation loss (teacher-forced)"),
+    ("step_accuracy", "val", "validation step accuracy (teacher-forced)"),
+    ("loss", "train", "training loss"),
+    ("step_accuracy", "train", "training step accuracy (teacher-forced)"),
+)
+
+
+def hparam_values(config_dict: dict) -> dict:
+    """The config flattened to HParams values (bool, number or string; None as "none")."""
+    from tfalign.training.run_folder import flatten
+
+    return {k: (v if isinstance(v, (bool, int, float, str)) else "none" if v is None else str(v))
+            for k, v in flatten(config_dict).items() if k != "description"}
+
+
+def write_hparams(logdir, config_dict: dict, trial_id: str) -> None:
+    """The run's session for the HParams dashboard. Every run writes the same
+    experiment description (the same fields and metrics), so whichever
+    TensorBoard reads first describes them all."""
+    from tensorboard.plugins.hparams import api as hp
+
+    values = hparam_values(config_dict)
+    with tf.summary.create_file_writer(str(logdir)).as_default():
+        hp.hparams_config(hparams=[hp.HParam(name) for name in sorted(values)],
+                          metrics=[hp.Metric(tag, group=group, display_name=name)
+                                   for tag, group, name in HPARAMS_METRICS])
+        hp.hparams(values, trial_id=trial_id)
+
+
+def write_final_figures(logdir, summary: dict, step: int) -> None:
+    """The run's best validation and test figures, the HParams table's metrics."""
+    best = summary["best_clip_accuracy"]
+    with tf.summary.create_file_writer(str(logdir)).as_default():
+        tf.summary.scalar("best/val_clip_accuracy", best["val"], step=step)
+        for metric in ("clip_accuracy", "sentence_iou"):
+            tf.summary.scalar(f"test/{metric}", best["test"][metric], step=step)

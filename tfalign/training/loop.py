@@ -39,6 +39,7 @@ from tfalign.data.batching import count_batches, make_dataset
 from tfalign.data.cutting import cut_at_text_boundaries, random_crops
 from tfalign.data.oracle import actions_to_alignment
 from tfalign.data.records import read_json_object, write_json_atomic
+from tfalign.errors import UserError
 from tfalign.files import remove_leftovers
 from tfalign.evaluation.metrics import evaluate_alignments
 from tfalign.model import NeuMatchAligner
@@ -46,6 +47,7 @@ from tfalign.model.inference import exact_function, greedy_function
 from tfalign.optimizers import make_optimizer
 from tfalign.training import diagnostics
 from tfalign.training.losses import contrastive_sum, lattice_cross_entropy_sum, masked_cross_entropy_sum
+from tfalign.training.run_folder import incompatible_fields
 from tfalign.training.schedules import LinearWarmup, PlateauHalving
 
 BEST_METRICS = ("clip_accuracy", "sentence_iou")
@@ -107,6 +109,14 @@ def _greedy_fn(model):
     return _decode_fn(model, "greedy")
 
 
+def step_hits(logits, batch):
+    """[correct, valid] action steps of a teacher-forced batch: the step accuracy's counts."""
+    mask = tf.sequence_mask(batch["action_lengths"], tf.shape(batch["actions"])[1], dtype=tf.float32)
+    correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), tf.cast(batch["actions"], tf.int32)),
+                      tf.float32)
+    return tf.stack([tf.reduce_sum(correct * mask), tf.reduce_sum(mask)])
+
+
 def validation_decoding(config) -> str:
     """The decoding that selects checkpoints: "auto" selects them decoded exactly."""
     return "exact" if config.decoding == "auto" else config.decoding
@@ -165,6 +175,12 @@ class Trainer:
             for folder in ("checkpoints", "tensorboard"):
                 shutil.rmtree(self._path(folder), ignore_errors=True)
         if resume and state_file.exists():
+            saved = self.restore_dir / "config.json"
+            different = incompatible_fields(read_json_object(saved, "run config"), self.config) \
+                if saved.exists() else []
+            if different:
+                raise UserError(f"--resume: {self.restore_dir} was trained with another config (differs in "
+                                f"{', '.join(different[:5])}); only --epochs may change when a run is resumed")
             self.state = read_json_object(state_file, "run state")
             if self.state["last_checkpoint"]:
                 self.checkpoint.read(str(self.restore_dir / self.state["last_checkpoint"])).expect_partial()
@@ -180,6 +196,11 @@ class Trainer:
         for temp in self._path("checkpoints").glob("**/*_temp*"):
             if temp.is_dir():
                 shutil.rmtree(temp, ignore_errors=True)
+
+    @property
+    def trial_id(self) -> str:
+        """The run's name in TensorBoard's HParams table: its folder (and stage)."""
+        return self.run_dir.name if self.run_dir.name != "pretraining" else f"{self.run_dir.parent.name}/pretraining"
 
     def checkpoint_name(self, which: str) -> str | None:
         """The checkpoint state.json names for "last" or a best metric (the last
@@ -227,15 +248,44 @@ class Trainer:
             if replicas > 1:  # Keras's apply() sums over replicas once more
                 grads = [g / replicas for g in grads]
             optimizer.apply(grads, variables)
-            return loss, norm
+            return loss, norm, step_hits(outputs["logits"], batch)
 
         @tf.function(input_signature=[element_spec])
         def train_step(batch):
-            loss, norm = self.strategy.run(replica_step, args=(batch,))
-            return (self.strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
-                    self.strategy.reduce(tf.distribute.ReduceOp.MEAN, norm, axis=None))
+            loss, norm, hits = self.strategy.run(replica_step, args=(batch,))
+            total = lambda value: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+            return total(loss), self.strategy.reduce(tf.distribute.ReduceOp.MEAN, norm, axis=None), total(hits)
 
         return train_step
+
+    def _make_eval_step(self, element_spec):
+        """Teacher-forced, without dropout: the path's cross-entropy (label-smoothed
+        as in training) summed, and [correct, valid] action steps."""
+        model, config = self.model, self.config
+
+        def replica_step(batch):
+            logits = model.training_outputs(batch, training=False)["logits"]
+            total, count = masked_cross_entropy_sum(logits, batch["actions"], batch["action_lengths"],
+                                                    config.label_smoothing)
+            return total, step_hits(logits, batch)
+
+        @tf.function(input_signature=[element_spec])
+        def eval_step(batch):
+            total, hits = self.strategy.run(replica_step, args=(batch,))
+            return (self.strategy.reduce(tf.distribute.ReduceOp.SUM, total, axis=None),
+                    self.strategy.reduce(tf.distribute.ReduceOp.SUM, hits, axis=None))
+
+        return eval_step
+
+    def teacher_forced(self, dataset) -> dict:
+        """Validation loss and step accuracy over ``dataset`` (distributed batches)."""
+        if self._eval_step is None:
+            self._eval_step = self._make_eval_step(dataset.element_spec)
+        total, hits = 0.0, np.zeros(2)
+        for batch in dataset:
+            loss, batch_hits = self._eval_step(batch)
+            total, hits = total + float(loss), hits + batch_hits.numpy()
+        return {"loss": total / max(hits[1], 1.0), "step_accuracy": hits[0] / max(hits[1], 1.0)}
 
     def _epoch_samples(self, videos, epoch):
         """The paper's fixed cuts, or (sampling="crops") random crops drawn anew
@@ -257,9 +307,12 @@ class Trainer:
     # -------------------------------------------------------------- training
     def fit(self, data: StageData, epochs: int, resume=False) -> dict:
         self.prepare_run_dir(resume)
-        if self.state.get("finished"):
+        if self.state.get("finished") and self.state["epoch"] >= epochs:
             self.log("this stage already finished")
             return self.state
+        if self.state.get("finished"):  # resumed with more epochs: training goes on to them
+            self.log(f"training on from epoch {self.state['epoch']} to {epochs}")
+            self.state["finished"] = False
         self._fixed_samples = None
         samples = self._epoch_samples(data.train, self.state["epoch"])
         # Every batch of the epoch: the length buckets end in partial batches, so
@@ -275,7 +328,13 @@ class Trainer:
         writers = None
         if self.chief:  # other workers' event files would be thrown away anyway
             writers = {k: tf.summary.create_file_writer(str(self._path("tensorboard", k))) for k in ("train", "val")}
+            diagnostics.write_hparams(self._path("tensorboard"), self.config.to_dict(), trial_id=self.trial_id)
         histogram_batch = next(iter(make_dataset(data.val[:EVAL_BATCH], EVAL_BATCH)))
+        # The validation videos cut as the training videos are: the teacher-forced loss and step accuracy.
+        self._eval_step = None
+        val_cuts = self.strategy.experimental_distribute_dataset(make_dataset(
+            [s for e in data.val for s in cut_at_text_boundaries(e, self.config.max_train_actions)],
+            self.config.batch_size))
         manager = tf.train.CheckpointManager(self.checkpoint, str(self._path("checkpoints", "last")), max_to_keep=2)
 
         durations = []  # of this process's epochs: the time left for the run
@@ -293,14 +352,14 @@ class Trainer:
             callbacks.on_epoch_begin(epoch)
             # A bar on a terminal; a line now and then in a log file; the epoch summary line after it.
             progress = console.Progress(epoch_steps, f"epoch {epoch + 1}/{epochs}", enabled=self.chief)
-            losses, ratios, sequences = [], {}, 0
+            losses, ratios, sequences, hits = [], {}, 0, np.zeros(2)
             for step, batch in enumerate(dataset):
                 if step >= epoch_steps:
                     break
                 callbacks.on_train_batch_begin(step)
                 before = diagnostics.snapshot(self.model.trainable_variables) if step == 0 else None
-                loss, _ = train_step(batch)
-                loss = float(loss)
+                loss, _, batch_hits = train_step(batch)
+                loss, hits = float(loss), hits + batch_hits.numpy()
                 if not math.isfinite(loss):
                     raise TrainingError(f"the training loss became {loss} at epoch {epoch + 1}, step {step + 1}; "
                                         f"nothing of this epoch was saved (try a lower --lr); --resume restarts "
@@ -316,16 +375,22 @@ class Trainer:
             train_loss = float(np.mean(losses))
             seconds = time.time() - started
             logs = {"loss": train_loss, "learning_rate": float(self.optimizer.learning_rate.numpy()),
-                    "sequences_per_second": sequences / seconds, "seconds": seconds}
+                    "sequences_per_second": sequences / seconds, "seconds": seconds,
+                    "step_accuracy": hits[0] / max(hits[1], 1.0)}
             with self.averaged_weights():  # validation and best checkpoints see the averaged weights
+                logs.update({f"val_{k}": v for k, v in self.teacher_forced(val_cuts).items()})
                 val = evaluate_model(self.model, data.val, validation_decoding(self.config))
                 logs.update({f"val_{m}": val[m] for m in BEST_METRICS})
                 stale = self._save_best(epoch, logs)
             callbacks.on_epoch_end(epoch, logs)
+            # Training and validation, over every session of the run (the run's wall time, saving aside).
+            self.state["wall_seconds"] = self.state.get("wall_seconds", 0.0) + time.time() - started
             self._end_epoch(epoch, logs, manager, writers, histogram_batch, ratios, stale)
             durations.append(time.time() - started)
             left = np.mean((durations[1:] or durations)[-5:]) * (epochs - epoch - 1)  # the first compiles
             self.log(f"epoch {epoch + 1}/{epochs}  loss {train_loss:.4f}  lr {logs['learning_rate']:.2e}  "
+                     f"step acc {logs['step_accuracy']:.3f}  val loss {logs['val_loss']:.4f}  "
+                     f"val step acc {logs['val_step_accuracy']:.3f}  "
                      f"val clip acc {val['clip_accuracy']:.4f}  val sentence IoU {val['sentence_iou']:.4f}  "
                      f"({seconds:.1f} s, {logs['sequences_per_second']:.0f} seq/s"
                      + (f"; ~{console.duration(left)} left)" if epoch + 1 < epochs else ")"))
@@ -412,9 +477,10 @@ class Trainer:
             tf.summary.scalar("loss", logs["loss"], step=epoch + 1)
             tf.summary.scalar("learning_rate", logs["learning_rate"], step=epoch + 1)
             tf.summary.scalar("sequences_per_second", logs["sequences_per_second"], step=epoch + 1)
+            tf.summary.scalar("step_accuracy", logs["step_accuracy"], step=epoch + 1)
             diagnostics.write_update_ratios(ratios, step=epoch + 1)
         with writers["val"].as_default():
-            for metric in BEST_METRICS:
+            for metric in (*BEST_METRICS, "loss", "step_accuracy"):
                 tf.summary.scalar(metric, logs[f"val_{metric}"], step=epoch + 1)
             diagnostics.stack_histograms(self.model, histogram_batch, step=epoch + 1)
         for writer in writers.values():

@@ -7,8 +7,6 @@ is what ``python -m tfalign.evaluate --run DIR`` does.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import pathlib
 import shutil
 import tempfile
@@ -18,14 +16,9 @@ from tfalign.data.datasets import FEATURE_KINDS, load_episodes
 from tfalign.data.records import read_json_object, write_json_atomic
 from tfalign.errors import UserError, first_line
 from tfalign.experiments import ExperimentConfig
+from tfalign.training import diagnostics
 from tfalign.training.loop import BEST_METRICS, StageData, Trainer, TrainingError, evaluate_model, validation_decoding
 from tfalign.training.strategy import is_chief
-
-
-def run_name(config: ExperimentConfig) -> str:
-    """Reproducible: the experiment's name and a hash of its resolved config."""
-    digest = hashlib.sha1(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
-    return f"{config.name}-{digest}"
 
 
 def load_stage_data(data_config, with_test=True) -> StageData:
@@ -112,6 +105,7 @@ def run_experiment(config: ExperimentConfig, run_dir, strategy, resume=False, lo
                 f"sentence IoU {test['sentence_iou']:.4f}")
         if chief:
             write_json_atomic(work_dir / "metrics.json", summary)
+            diagnostics.write_final_figures(work_dir / "tensorboard", summary, step=trainer.state["epoch"])
             if export:
                 from tfalign.serving.export import export_saved_model
                 from tfalign.serving.model_card import export_assets
@@ -198,4 +192,4 @@ def evaluate_run(run_dir, split="test", checkpoint="clip_accuracy", data_changes
 
 
 __all__ = ["TrainingError", "choose_decoding", "describe_data", "evaluate_run", "load_run", "run_decoding",
-           "run_experiment", "run_metrics", "run_name"]
+           "run_experiment", "run_metrics"]
