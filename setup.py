@@ -20,10 +20,12 @@ setup(
         "keras>=3.10,<4",
         "tensorboard>=2.21,<2.22",
         "numpy>=1.26,<3",
+        # The feature-distribution images in TensorBoard and the compare command's plot.
+        "matplotlib>=3.8,<4",
     ],
     extras_require={
-        # TF Serving's gRPC API (tfalign.serving.client) and the align command's timeline plot.
-        "serving": ["tensorflow-serving-api>=2.21,<2.22", "matplotlib>=3.8,<4"],
+        # TF Serving's gRPC API (tfalign.serving.client).
+        "serving": ["tensorflow-serving-api>=2.21,<2.22"],
         # Beam pipelines (pipelines/): Beam 2.77 needs protobuf < 7, which TF 2.21 accepts (>= 6.31.1).
         # tensorflow-hub: --image-hub / --text-hub (TF-Hub SavedModels from a local folder).
         "pipelines": ["apache-beam[tfrecord]>=2.77,<2.78", "keras-hub>=0.32,<0.33", "tensorflow-text>=2.21,<2.22",
@@ -36,6 +38,7 @@ setup(
         "console_scripts": [
             # Through tfalign.cli.run, as python -m: one-line errors, exit codes.
             "tfalign-train=tfalign.cli:train_script",
+            "tfalign-compare=tfalign.cli:compare_script",
             "tfalign-evaluate=tfalign.cli:evaluate_script",
             "tfalign-export=tfalign.cli:export_script",
             "tfalign-align=tfalign.cli:align_script",

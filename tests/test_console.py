@@ -17,7 +17,7 @@ from tfalign import console
 from tfalign.data.records import strict_json, write_json_atomic
 from tfalign.training.schedules import PlateauHalving
 
-COMMANDS = ["tfalign.train", "tfalign.evaluate", "tfalign.export", "tfalign.align", "pipelines.features",
+COMMANDS = ["tfalign.train", "tfalign.compare", "tfalign.evaluate", "tfalign.export", "tfalign.align", "pipelines.features",
             "pipelines.prepare"]
 # TensorFlow's start-up lines: absl's "I0000 00:00:..." prefix, its pre-init notice, oneDNN, CUDA probing.
 STARTUP_NOISE = re.compile(r"^[IWEF]\d{4} |All log messages before absl|oneDNN|cuInit|cuda drivers|"
@@ -78,7 +78,8 @@ def test_progress_prints_lines_to_a_file_and_a_bar_to_a_terminal(monkeypatch):
     assert quiet.getvalue() == ""
 
 
-@pytest.mark.parametrize("seconds, words", [(5, "5 s"), (125, "2 min 05 s"), (7500, "2 h 05 min")])
+@pytest.mark.parametrize("seconds, words", [(5, "5 s"), (125, "2 min 05 s"), (7500, "2 h 05 min"), (59.6, "1 min 00 s"),
+                                            (119.6, "2 min 00 s"), (7199.9, "2 h 00 min"), (-3, "0 s")])
 def test_durations_read_as_a_person_would(seconds, words):
     assert console.duration(seconds) == words
 

@@ -163,6 +163,7 @@ def entry_point(module_name: str):
 
 
 train_script = entry_point("tfalign.train")
+compare_script = entry_point("tfalign.compare")
 evaluate_script = entry_point("tfalign.evaluate")
 export_script = entry_point("tfalign.export")
 align_script = entry_point("tfalign.align")

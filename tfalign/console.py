@@ -89,12 +89,13 @@ def warn(message: str) -> None:
 
 
 def duration(seconds: float) -> str:
-    seconds = max(0.0, float(seconds))
+    seconds = round(max(0.0, float(seconds)))  # rounded first: never "1 min 60 s"
     if seconds < 60:
-        return f"{seconds:.0f} s"
+        return f"{seconds} s"
     if seconds < 3600:
-        return f"{seconds // 60:.0f} min {seconds % 60:02.0f} s"
-    return f"{seconds // 3600:.0f} h {seconds % 3600 // 60:02.0f} min"
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def _interval() -> float:

@@ -153,7 +153,7 @@ def main(argv=None) -> int:
     config = resolve_config(args)
     from tfalign.training.run_folder import run_folder_name
 
-    run_dir = args.output_dir or str(pathlib.Path(args.runs_dir) / run_folder_name(config))
+    run_dir = args.output_dir or str(pathlib.Path(args.runs_dir) / run_folder_name(config, args.max_steps_per_epoch))
     if config.warmup_epochs and config.warmup_epochs >= config.epochs:
         console.warn(f"the warm-up ({config.warmup_epochs} epochs) is as long as the run or longer "
                      f"({config.epochs} epochs): the learning rate never reaches {config.learning_rate:g}")

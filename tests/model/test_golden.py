@@ -52,7 +52,7 @@ def compute(normalization, tmp_dir):
 
     logits, loss, inference = figures()
     step = trainer._make_train_step(dataset.element_spec)
-    step_loss, grad_norm = step(batch)
+    step_loss, grad_norm, _ = step(batch)
     after_logits, after_loss, _ = figures()
     return {"logits": logits.tolist(), "loss": loss, "inference_logits": inference.tolist(),
             "step_loss": float(step_loss), "grad_norm": float(grad_norm),

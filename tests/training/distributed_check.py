@@ -47,9 +47,9 @@ two = Trainer(config, "/tmp/unused-two", strategy=strategy, log=lambda *_: None)
 two.model.set_weights(one.model.get_weights())
 data = make_dataset(episodes, 8)
 batch = next(iter(data))
-loss_one, _ = one._make_train_step(data.element_spec)(batch)
+loss_one, _, _ = one._make_train_step(data.element_spec)(batch)
 distributed = strategy.experimental_distribute_dataset(data)
-loss_two, _ = two._make_train_step(distributed.element_spec)(next(iter(distributed)))
+loss_two, _, _ = two._make_train_step(distributed.element_spec)(next(iter(distributed)))
 diffs = [np.abs(a - b).max() / (np.abs(a).max() + 1e-12) for a, b in zip(one.model.get_weights(), two.model.get_weights())]
 moved = [np.abs(a - b).max() for a, b in zip(one.model.get_weights(), Trainer(config, "/tmp/x", log=lambda *_: None).model.get_weights())]
 result["loss"] = [float(loss_one), float(loss_two)]

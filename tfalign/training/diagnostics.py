@@ -1,34 +1,109 @@
-"""TensorBoard extras: the paper's two arguments made visible.
+"""TensorBoard extras: the paper's two arguments made visible, and the runs compared.
 
-- Histograms of the video-stack and text-stack outputs, before and after
-  normalization, over the valid positions of a fixed validation batch: the
-  feature distributions SBN aligns.
-- Each variable's update-to-weight norm ratio ||dw|| / ||w|| for one step:
-  what LARS equalizes.
+- The video-stack and text-stack outputs of a fixed validation batch (valid
+  positions only), before and after normalization: histograms, their mean,
+  spread and percentiles on one chart (video against text), and an image of
+  both distributions on the same axes. Runs without normalization log no
+  "after" series. What SBN aligns.
+- Each variable's update-to-weight norm ratio ||dw|| / ||w|| over the
+  epoch's first step, one chart per layer group with all its variables, and
+  the spread: the largest ratio over the smallest, over the variables that
+  do not start at zero (biases and betas start at zero: their ratio says
+  little at first). What LARS equalizes.
+- A custom-scalars layout (TensorBoard's "Custom Scalars" tab) that puts
+  those charts, and the train and validation loss and step accuracy (the
+  overfitting signal), each on one chart.
+- HParams: each run's config and figures as one row of a table.
 """
+
+import io
+import re
 
 import numpy as np
 import tensorflow as tf
 
+MODEL_PREFIX = re.compile(r"^[^/]*aligner[^/]*/")
+FEATURE_STATS = {"mean": np.mean, "std": np.std, "p05": lambda x: np.percentile(x, 5),
+                 "p95": lambda x: np.percentile(x, 95)}
+IMAGE_EVERY = 10  # epochs between the distribution images (and the first epoch)
 
-def stack_histograms(model, batch, step):
+
+def variable_group(path: str) -> str:
+    """A variable's layer group: encoder, video_stack, ..., normalization, decoder."""
+    first = MODEL_PREFIX.sub("", path).split("/")[0]
+    first = re.sub(r"_\d+$", "", first)
+    if re.search(r"(_sbn|_ln|norm)", first):
+        return "normalization"
+    if first.startswith("decoder"):
+        return "decoder"
+    return first
+
+
+def variable_label(path: str, zero_init: bool) -> str:
+    label = MODEL_PREFIX.sub("", path)
+    return f"{label} (starts at zero)" if zero_init else label
+
+
+def feature_arrays(model, batch) -> dict:
+    """{"before_norm": {"video": values, "text": values}, "after_norm": ...} over valid positions."""
     # Compiled once per model: run eagerly, the stacks' loops cost about a second an epoch.
     encode = model.__dict__.setdefault("_tfalign_encode", tf.function(lambda b: model.encode_stacks(b, training=False)))
     stacks = encode(batch)
-    clip_mask = tf.sequence_mask(batch["clip_lengths"], tf.shape(stacks["video"])[1])
-    text_mask = tf.sequence_mask(batch["text_lengths"], tf.shape(stacks["text"])[1])
-    for key, mask in (("video_raw", clip_mask), ("text_raw", text_mask), ("video", clip_mask), ("text", text_mask)):
-        name = {"video_raw": "video_stack/before_norm", "text_raw": "text_stack/before_norm",
-                "video": "video_stack/after_norm", "text": "text_stack/after_norm"}[key]
-        tf.summary.histogram(name, tf.boolean_mask(stacks[key], mask), step=step)
+    masks = {"video": tf.sequence_mask(batch["clip_lengths"], tf.shape(stacks["video"])[1]),
+             "text": tf.sequence_mask(batch["text_lengths"], tf.shape(stacks["text"])[1])}
+    arrays = {"before_norm": {k: tf.boolean_mask(stacks[f"{k}_raw"], m).numpy().ravel() for k, m in masks.items()}}
+    if getattr(model, "video_norm", None) is not None:
+        arrays["after_norm"] = {k: tf.boolean_mask(stacks[k], m).numpy().ravel() for k, m in masks.items()}
+    return arrays
+
+
+def write_feature_distributions(model, batch, step):
+    """Histograms (as before: video_stack/... and text_stack/...), the stats of
+    video and text on shared charts, and now and then an image of both."""
+    arrays = feature_arrays(model, batch)
+    for stage, pair in arrays.items():
+        for stream, values in pair.items():
+            tf.summary.histogram(f"{stream}_stack/{stage}", values, step=step)
+            for stat, function in FEATURE_STATS.items():
+                tf.summary.scalar(f"features/{stage}/{stream}_{stat}", float(function(values)), step=step)
+    if step == 1 or step % IMAGE_EVERY == 0:
+        tf.summary.image("features/video_vs_text", distribution_image(arrays, step)[None], step=step)
+
+
+def distribution_image(arrays: dict, step: int) -> np.ndarray:
+    """Video and text feature densities on the same axes, one panel per stage: [H, W, 4] uint8."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(arrays), figsize=(5 * len(arrays), 3.2), squeeze=False)
+    for ax, (stage, pair) in zip(axes[0], arrays.items()):
+        low = min(np.percentile(v, 0.5) for v in pair.values())
+        high = max(np.percentile(v, 99.5) for v in pair.values())
+        bins = np.linspace(low, high, 80) if high > low else 80
+        for stream, color in (("video", "tab:blue"), ("text", "tab:orange")):
+            ax.hist(pair[stream], bins=bins, density=True, alpha=0.5, color=color, label=stream)
+        ax.set_title(f"{stage.replace('_', ' ')} (epoch {step})")
+        ax.legend()
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=70)
+    plt.close(figure)
+    return tf.io.decode_png(buffer.getvalue(), channels=4).numpy()
 
 
 def snapshot(variables):
     return [np.array(v.numpy(), copy=True) for v in variables]
 
 
+def zero_initialized(variables) -> set:
+    """Paths of the variables that start at zero (call before any training or restore)."""
+    return {v.path for v in variables if not np.any(v.numpy())}
+
+
 def update_ratios(variables, before):
-    """{variable path: ||w_after - w_before|| / ||w_before||}."""
+    """{variable path: ||w_after - w_before|| / ||w_before||} (variables at zero have none)."""
     ratios = {}
     for variable, old in zip(variables, before):
         norm = np.linalg.norm(old)
@@ -37,14 +112,48 @@ def update_ratios(variables, before):
     return ratios
 
 
-def write_update_ratios(ratios, step):
+def ratio_spread(ratios: dict, zero_init=frozenset()) -> float | None:
+    """The largest ratio over the smallest, over the variables that do not start at zero."""
+    values = [r for path, r in ratios.items() if path not in zero_init and r > 0]
+    return max(values) / min(values) if values else None
+
+
+def write_update_ratios(ratios, step, zero_init=frozenset()):
     for path, ratio in ratios.items():
-        tf.summary.scalar(f"update_to_weight/{path}", ratio, step=step)
+        tf.summary.scalar(f"update_to_weight/{variable_group(path)}/{variable_label(path, path in zero_init)}",
+                          ratio, step=step)
     if ratios:
-        values = np.asarray(list(ratios.values()))
-        tf.summary.histogram("update_to_weight/all_variables", values, step=step)
-        tf.summary.scalar("update_to_weight_spread/max_over_min", float(values.max() / max(values.min(), 1e-12)),
-                          step=step)
+        tf.summary.histogram("update_to_weight_all_variables", np.asarray(list(ratios.values())), step=step)
+    spread = ratio_spread(ratios, zero_init)
+    if spread is not None:
+        tf.summary.scalar("update_to_weight_spread/max_over_min", spread, step=step)
+
+
+def write_layout(logdir, variable_paths, normalized: bool) -> None:
+    """The Custom Scalars tab: the paper's arguments and the overfitting signal, a chart each."""
+    from tensorboard.plugins.custom_scalar import layout_pb2
+    from tensorboard.plugins.custom_scalar import summary as custom_scalar
+
+    def chart(title, *patterns):
+        return layout_pb2.Chart(title=title, multiline=layout_pb2.MultilineChartContent(tag=list(patterns)))
+
+    groups = sorted({variable_group(p) for p in variable_paths})
+    stages = ("before_norm", "after_norm") if normalized else ("before_norm",)
+    layout = layout_pb2.Layout(category=[
+        layout_pb2.Category(title="overfitting: train against validation", chart=[
+            chart("loss (train, val)", r"^loss$"), chart("teacher-forced step accuracy (train, val)",
+                                                         r"^step_accuracy$"),
+            chart("validation clip accuracy and sentence IoU", r"^clip_accuracy$", r"^sentence_iou$")]),
+        layout_pb2.Category(title="update-to-weight ratio per layer group (LARS equalizes it)", chart=[
+            chart("spread: largest ratio / smallest (variables not starting at zero)",
+                  r"^update_to_weight_spread/"),
+            *[chart(group, rf"^update_to_weight/{group}/") for group in groups]]),
+        layout_pb2.Category(title="video against text stack features (SBN aligns them)", chart=[
+            chart(f"{stage.replace('_', ' ')}: {stat}", rf"^features/{stage}/(video|text)_{stat}$")
+            for stage in stages for stat in FEATURE_STATS]),
+    ])
+    with tf.summary.create_file_writer(str(logdir)).as_default():
+        tf.summary.experimental.write_raw_pb(custom_scalar.pb(layout).SerializeToString(), step=0)
 
 
 # HParams: each run's resolved config as hparams; these figures as its metrics, so all runs compare in one table.
@@ -59,6 +168,10 @@ HPARAMS_METRICS = (
     ("loss", "train", "training loss"),
     ("step_accuracy", "train", "training step accuracy (teacher-forced)"),
 )
+
+
+HPARAMS_FIRST = ("name", "optimizer", "normalization", "encoder", "learning_rate", "seed", "epochs",
+                 "label_smoothing", "warmup_epochs", "family", "data.dataset", "data.difficulty")
 
 
 def hparam_values(config_dict: dict) -> dict:
@@ -77,7 +190,8 @@ def write_hparams(logdir, config_dict: dict, trial_id: str) -> None:
 
     values = hparam_values(config_dict)
     with tf.summary.create_file_writer(str(logdir)).as_default():
-        hp.hparams_config(hparams=[hp.HParam(name) for name in sorted(values)],
+        first = [name for name in HPARAMS_FIRST if name in values]  # the table shows the first ones
+        hp.hparams_config(hparams=[hp.HParam(name) for name in first + sorted(set(values) - set(first))],
                           metrics=[hp.Metric(tag, group=group, display_name=name)
                                    for tag, group, name in HPARAMS_METRICS])
         hp.hparams(values, trial_id=trial_id)

@@ -147,6 +147,7 @@ class Trainer:
         self.early_stopping_patience = early_stopping_patience or config.early_stopping_patience
         with self.strategy.scope():
             self.model = build_model(config, seed=config.seed)
+            self.zero_init = diagnostics.zero_initialized(self.model.trainable_variables)
             self.optimizer = make_optimizer(config.optimizer, config.learning_rate,
                                             weight_averaging=config.weight_averaging)
             self.optimizer.build(self.model.trainable_variables)
@@ -314,6 +315,8 @@ class Trainer:
             self.log(f"training on from epoch {self.state['epoch']} to {epochs}")
             self.state["finished"] = False
         self._fixed_samples = None
+        if self.max_steps_per_epoch:  # a quick trial: the index says so
+            self.state["max_steps_per_epoch"] = self.max_steps_per_epoch
         samples = self._epoch_samples(data.train, self.state["epoch"])
         # Every batch of the epoch: the length buckets end in partial batches, so
         # there are more batches than ceil(samples / batch size).
@@ -329,6 +332,8 @@ class Trainer:
         if self.chief:  # other workers' event files would be thrown away anyway
             writers = {k: tf.summary.create_file_writer(str(self._path("tensorboard", k))) for k in ("train", "val")}
             diagnostics.write_hparams(self._path("tensorboard"), self.config.to_dict(), trial_id=self.trial_id)
+            diagnostics.write_layout(self._path("tensorboard"), [v.path for v in self.model.trainable_variables],
+                                     normalized=self.model.video_norm is not None)
         histogram_batch = next(iter(make_dataset(data.val[:EVAL_BATCH], EVAL_BATCH)))
         # The validation videos cut as the training videos are: the teacher-forced loss and step accuracy.
         self._eval_step = None
@@ -478,11 +483,11 @@ class Trainer:
             tf.summary.scalar("learning_rate", logs["learning_rate"], step=epoch + 1)
             tf.summary.scalar("sequences_per_second", logs["sequences_per_second"], step=epoch + 1)
             tf.summary.scalar("step_accuracy", logs["step_accuracy"], step=epoch + 1)
-            diagnostics.write_update_ratios(ratios, step=epoch + 1)
+            diagnostics.write_update_ratios(ratios, step=epoch + 1, zero_init=self.zero_init)
         with writers["val"].as_default():
             for metric in (*BEST_METRICS, "loss", "step_accuracy"):
                 tf.summary.scalar(metric, logs[f"val_{metric}"], step=epoch + 1)
-            diagnostics.stack_histograms(self.model, histogram_batch, step=epoch + 1)
+            diagnostics.write_feature_distributions(self.model, histogram_batch, step=epoch + 1)
         for writer in writers.values():
             writer.flush()
 

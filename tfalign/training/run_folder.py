@@ -72,12 +72,16 @@ def describe_overrides(config) -> str:
     return " ".join(f"{k}={_short(v)}" for k, v in changed_fields(config).items())
 
 
-def run_folder_name(config) -> str:
-    """``<experiment>[-<changed options>]-<hash>``; equal for configs that differ only in epochs."""
+def run_folder_name(config, max_steps_per_epoch: int | None = None) -> str:
+    """``<experiment>[-<changed options>]-<hash>``; equal for configs that differ only in epochs.
+    A cap on the steps of an epoch (quick trials) is part of the name: such a
+    run is never continued as a full one."""
     values = {k: v for k, v in config.to_dict().items() if k not in CONTINUABLE}
+    changed = {k: v for k, v in changed_fields(config).items() if k not in CONTINUABLE}
+    if max_steps_per_epoch:
+        values["max_steps_per_epoch"] = changed["steps"] = max_steps_per_epoch
     digest = hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:8]
-    options = "_".join(f"{ABBREVIATIONS.get(k, k.rsplit('.', 1)[-1])}{_short(v)}"
-                       for k, v in changed_fields(config).items() if k not in CONTINUABLE)
+    options = "_".join(f"{ABBREVIATIONS.get(k, k.rsplit('.', 1)[-1])}{_short(v)}" for k, v in changed.items())
     if len(options) > MAX_OPTIONS_LENGTH:  # the hash tells them apart; the index lists them all
         options = options[:MAX_OPTIONS_LENGTH].rstrip("_") + "+"
     return f"{config.name}-{options}-{digest}" if options else f"{config.name}-{digest}"
@@ -139,6 +143,8 @@ def index_row(run_dir) -> dict | None:
     except (ValueError, TypeError):
         overrides = "(config not readable)"
     state, metrics = _read_json(run_dir / "state.json"), _read_json(run_dir / "metrics.json")
+    if state.get("max_steps_per_epoch"):
+        overrides = f"{overrides} max_steps_per_epoch={state['max_steps_per_epoch']}".strip()
     best = metrics.get("best_clip_accuracy") or {}
     test = best.get("test") or {}
     return {
