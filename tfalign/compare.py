@@ -37,7 +37,8 @@ from tfalign.errors import UserError
 from tfalign.files import write_text_atomic
 
 COLUMNS = ("experiment", "seed", "folder", "status", "epochs_done", "best_epoch", "val_clip_accuracy",
-           "test_clip_accuracy", "test_sentence_iou", "wall_seconds")
+           "test_clip_accuracy", "test_sentence_iou", "wall_seconds", "train_loss_last", "val_loss_min",
+           "val_step_accuracy_max")
 # Train options every run of a comparison shares (the experiment and seed are the comparison's own).
 SHARED_OPTIONS = ("epochs", "lr", "batch_size", "label_smoothing", "optimizer", "pretrain_epochs", "lsmdc_scale",
                   "max_steps_per_epoch", "dataset", "features", "difficulty", "data_seed", "feature_file",
@@ -175,9 +176,19 @@ def collect(runs: list[Run]) -> list[dict]:
     rows = []
     for run in runs:
         row = index_row(run.folder) or {"status": "missing"}
+        history = run.state().get("history", [])
+        # How well it fits (the optimization the paper argues about), beside how well it aligns.
+        curves = {key: [h[key] for h in history if key in h] for key in ("loss", "val_loss", "val_step_accuracy")}
+        row.update(train_loss_last=curves["loss"][-1] if curves["loss"] else "",
+                   val_loss_min=min(curves["val_loss"], default=""),
+                   val_step_accuracy_max=max(curves["val_step_accuracy"], default=""))
         rows.append({"experiment": run.experiment, "seed": run.seed, "folder": run.folder.name,
-                     **{k: row.get(k, "") for k in COLUMNS[3:]}})
+                     **{k: _rounded(row.get(k, "")) for k in COLUMNS[3:]}})
     return rows
+
+
+def _rounded(value):
+    return f"{value:.4f}" if isinstance(value, float) else value
 
 
 def _stats(values: list[float]) -> tuple[float, float] | None:
@@ -196,8 +207,7 @@ def summarize(rows: list[dict]) -> list[dict]:
         figures = lambda key: [float(r[key]) for r in finished if r[key] != ""]
         summary.append({"experiment": experiment, "runs": len(finished),
                         "of": sum(r["experiment"] == experiment for r in rows),
-                        **{key: _stats(figures(key)) for key in ("test_clip_accuracy", "test_sentence_iou",
-                                                                   "best_epoch", "wall_seconds")}})
+                        **{key: _stats(figures(key)) for key in COLUMNS[5:] if key != "val_clip_accuracy"}})
     return summary
 
 
@@ -209,15 +219,19 @@ def markdown_table(summary: list[dict], command: str) -> str:
         return f"{mean * scale:.{digits}f} ± {spread * scale:.{digits}f}"
 
     lines = [f"`{command}`", "",
-             "| experiment | runs | test clip accuracy (%) | test sentence IoU (%) | best epoch | wall time |",
-             "|---|---|---|---|---|---|"]
+             "| experiment | runs | test clip accuracy (%) | test sentence IoU (%) | best epoch | "
+             "final train loss | lowest val loss | best val step accuracy (%) | wall time |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for s in summary:
         wall = console.duration(s["wall_seconds"][0]) if s["wall_seconds"] else "–"
-        best = f"{s['best_epoch'][0]:.0f}" if s["best_epoch"] else "–"
+        best = f"{s['best_epoch'][0]:.1f}".removesuffix(".0") if s["best_epoch"] else "–"
         lines.append(f"| `{s['experiment']}` | {s['runs']}/{s['of']} | {cell(s['test_clip_accuracy'])} | "
-                     f"{cell(s['test_sentence_iou'])} | {best} | {wall} |")
-    lines += ["", "Mean ± standard deviation over the seeds; the best checkpoint by validation clip accuracy; "
-              "wall time: training and validation of one run."]
+                     f"{cell(s['test_sentence_iou'])} | {best} | {cell(s['train_loss_last'], 1, 3)} | "
+                     f"{cell(s['val_loss_min'], 1, 3)} | {cell(s['val_step_accuracy_max'])} | {wall} |")
+    lines += ["", "Mean ± standard deviation over the seeds. Test figures: the best checkpoint by validation clip "
+              "accuracy. The losses are the label-smoothed cross-entropy of the oracle's actions (validation: "
+              "teacher-forced on the validation videos cut as the training ones); step accuracy: the oracle's "
+              "action predicted at each step of the true path. Wall time: training and validation of one run."]
     return "\n".join(lines) + "\n"
 
 
@@ -239,10 +253,9 @@ def plot(summary: list[dict], runs: list[Run], path: pathlib.Path) -> None:
         ax.invert_yaxis()
         ax.set_title(f"{title} (mean ± std over seeds)")
         ax.grid(axis="x", alpha=0.3)
-    for axis in axes[1:]:
-        axis.set_yticklabels([])
+    axes[1].set_yticklabels([])
     curves = axes[2]
-    colors = plt.get_cmap("tab20")
+    colors = plt.get_cmap("tab10")
     for i, name in enumerate(names):
         histories = [[h["val_clip_accuracy"] for h in run.state().get("history", [])]
                      for run in runs if run.experiment == name]
@@ -250,7 +263,7 @@ def plot(summary: list[dict], runs: list[Run], path: pathlib.Path) -> None:
         if histories:
             length = min(map(len, histories))
             curves.plot(np.arange(1, length + 1), np.mean([h[:length] for h in histories], axis=0),
-                        label=name, color=colors(i % 20))
+                        label=name, color=colors(i % 10), linestyle=("-", "--", ":")[i // 10 % 3])
     curves.set_title("validation clip accuracy (mean over seeds)")
     curves.set_xlabel("epoch")
     curves.grid(alpha=0.3)
@@ -296,11 +309,18 @@ def main(argv=None) -> int:
     out = pathlib.Path(args.output_dir)
     command = "python -m tfalign.compare " + " ".join(sys.argv[1:] if argv is None else argv)
     failures = []
+    if args.report_only and not any((run.folder / "config.json").exists() for run in runs):
+        raise UserError(f"--report-only: none of the {len(runs)} runs of this comparison is in {out} (they are "
+                        f"named by the experiment and the options given: give the ones they were trained with)")
     if not args.report_only:
         console.say(f"{len(experiments)} experiment(s) x {len(seeds)} seed(s) = {len(runs)} runs into {out}")
         failures = run_all(runs)
     out.mkdir(parents=True, exist_ok=True)
     summary = write_results(runs, out, command)
+    missing = [run for run in runs if not (run.folder / "config.json").exists()]
+    if missing:
+        console.warn(f"{len(missing)} of {len(runs)} runs are not in {out} (not trained yet, or trained with other "
+                     f"options), e.g. {missing[0].folder.name}")
     print(markdown_table(summary, command), end="")
     console.say(f"wrote {out / 'results.md'}, {out / 'results.csv'}, {out / 'results.png'} and {out / 'index.csv'}")
     for failure in failures:

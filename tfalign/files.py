@@ -85,15 +85,16 @@ def replace_folder(new: pathlib.Path, destination: pathlib.Path) -> None:
 
 @contextlib.contextmanager
 def removed_on_failure(path, keep=lambda: False):
-    """An output folder this block creates is removed again if the block fails,
-    unless ``keep()`` says what it holds by then is worth keeping."""
+    """An output folder this block creates (with the folders above it that it
+    creates) is removed again if the block fails, unless ``keep()`` says what
+    it holds by then is worth keeping."""
     path = pathlib.Path(path)
-    fresh = not path.exists()
+    outermost = next((p for p in reversed([path, *path.parents]) if not p.exists()), None)
     try:
         yield path
     except BaseException:
-        if fresh and not keep():
-            shutil.rmtree(path, ignore_errors=True)
+        if outermost is not None and not keep():
+            shutil.rmtree(outermost, ignore_errors=True)
         raise
 
 

@@ -204,7 +204,7 @@ def train_run(config, run_dir, args, runs_dir=None) -> int:
               f"the last completed epoch.", file=sys.stderr)
         return EXIT_TRAINING_ERROR
     finally:
-        if runs_dir:
+        if runs_dir and pathlib.Path(runs_dir).is_dir():  # not a runs folder removed with a failed first run
             update_index(runs_dir)
     console.say(f"wrote {run_dir}/metrics.json")
     return 0 if summary else 1

@@ -102,7 +102,8 @@ def test_report_only_trains_nothing_and_bad_lists_are_one_line(compared, capsys)
 
     for argv, words in ((["--experiments", "rp_lars_sbn,nope"], "unknown nope"),
                         (["--experiments", "rp_lars_sbn", "--seeds", "0,x"], "--seeds"),
-                        (["--experiments", "rp_lars_sbn", "--seeds", "1,1"], "twice")):
+                        (["--experiments", "rp_lars_sbn", "--seeds", "1,1"], "twice"),
+                        (["--experiments", "rp_lars_sbn", "--seeds", "5", "--report-only"], "none of the 1 runs")):
         with pytest.raises(UserError, match=words):
             compare.main([*argv, "--output-dir", str(out)])
 
