@@ -14,7 +14,7 @@ setup(
     # Ranges tested in CI: TF 2.21.0, Keras 3.15.1, NumPy 2.4.6, TensorBoard 2.21.0,
     # tensorflow-serving-api 2.21.0, matplotlib 3.11.2, apache-beam 2.77.0, keras-hub 0.32.0,
     # tensorflow-text 2.21.1, tensorflow-hub 0.16.1 (with tf-keras 2.21.0), protobuf 6.33.6, pytest 9.2,
-    # hypothesis 6.170.
+    # hypothesis 6.170, ruff 0.17.6.
     install_requires=[
         "tensorflow>=2.21,<2.22",
         "keras>=3.10,<4",
@@ -30,7 +30,7 @@ setup(
         # tensorflow-hub: --image-hub / --text-hub (TF-Hub SavedModels from a local folder).
         "pipelines": ["apache-beam[tfrecord]>=2.77,<2.78", "keras-hub>=0.32,<0.33", "tensorflow-text>=2.21,<2.22",
                       "pillow>=10", "tensorflow-hub>=0.16,<0.17"],
-        "test": ["pytest>=8,<10", "hypothesis>=6.100,<7", "tensorflow-serving-api>=2.21,<2.22", "matplotlib>=3.8,<4",
+        "test": ["pytest>=8,<10", "hypothesis>=6.100,<7", "ruff>=0.6,<1", "tensorflow-serving-api>=2.21,<2.22",
                  "apache-beam[tfrecord]>=2.77,<2.78", "keras-hub>=0.32,<0.33", "tensorflow-text>=2.21,<2.22",
                  "pillow>=10", "tensorflow-hub>=0.16,<0.17"],
     },

@@ -5,7 +5,8 @@ with --saved-model, a SavedModel's serving_default signature loaded with
 tf.saved_model.load. Run from the repository root:
 
     python benchmarks/inference_latency.py --json benchmarks/results/inference.json
-    python benchmarks/inference_latency.py --saved-model runs/<run>/saved_model --json benchmarks/results/saved_model.json
+    python benchmarks/inference_latency.py --saved-model runs/<run>/saved_model \
+        --json benchmarks/results/saved_model.json
 
 For scale: the paper's PyTorch code takes about 0.18 s on 2 cores.
 """
@@ -57,7 +58,8 @@ def main(argv=None):
     seconds = time_calls(run, args.repeats, warmup=3)
     write({
         "benchmark": "inference_latency", "what": what, "clips": args.clips, "texts": args.texts,
-        "decoder_steps": steps, "seconds_median": float(np.median(seconds)), "seconds_p90": float(np.quantile(seconds, 0.9)),
+        "decoder_steps": steps, "seconds_median": float(np.median(seconds)),
+        "seconds_p90": float(np.quantile(seconds, 0.9)),
         "milliseconds_median": float(1000 * np.median(seconds)), "peak_memory_mb": peak_memory_mb(),
         "paper_code_reference_seconds": 0.18, "machine": machine(),
     }, args.json)

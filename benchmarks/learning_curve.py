@@ -7,7 +7,8 @@ greedy clip accuracy on validation cut into <= 100-action pieces and on whole
 validation videos. It separates overfitting (train vs val step accuracy) from
 the whole-video extrapolation of the greedy decoder (pieces vs whole).
 
-    python benchmarks/learning_curve.py --experiment rp_lars_sbn --steps 500 --json benchmarks/results/curve_lars_sbn.json
+    python benchmarks/learning_curve.py --experiment rp_lars_sbn --steps 500 \\
+        --json benchmarks/results/curve_lars_sbn.json
     python benchmarks/learning_curve.py --experiment rp_adam_sbn --lr 1e-3 --normalization none --steps 500 \\
         --json benchmarks/results/curve_adam.json
 """

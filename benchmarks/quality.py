@@ -135,8 +135,8 @@ def markdown(report) -> str:
              "The run's decoding is what `tfalign.train` reports: for the recipe (`decoding=auto`) greedy or exact, "
              "whichever scores better on validation.",
              "",
-             "| method | clip acc (run's decoding) | sentence IoU (run's decoding) | greedy clip acc | greedy sentence IoU "
-             "| exact clip acc | exact sentence IoU | best epoch |",
+             "| method | clip acc (run's decoding) | sentence IoU (run's decoding) | greedy clip acc "
+             "| greedy sentence IoU | exact clip acc | exact sentence IoU | best epoch |",
              "|---|---|---|---|---|---|---|---|"]
     cell = lambda s: f"{s['mean']:.3f} ± {s['spread']:.3f}" if s else "-"
     for name, row in report["runs"].items():

@@ -124,11 +124,13 @@ def build_parser():
     parser.add_argument("--image-weights", default="none",
                         help="--image-model's weights: a local .weights.h5 file, 'none' (random: tests and dry runs), "
                              "or 'imagenet' (downloads)")
-    parser.add_argument("--image-size", type=cli.number(int, 32), default=224, help="frames are resized to this square size")
+    parser.add_argument("--image-size", type=cli.number(int, 32), default=224,
+                        help="frames are resized to this square size")
     text = parser.add_mutually_exclusive_group(required=True)
     text.add_argument("--text-preset", help="a keras-hub preset folder (a preset name downloads)")
     text.add_argument("--text-config", help="JSON config of a small BERT (see pipelines.encoders)")
-    text.add_argument("--text-hub", metavar="PATH", help="a TF-Hub text embedding SavedModel folder (strings -> [B, D])")
+    text.add_argument("--text-hub", metavar="PATH",
+                      help="a TF-Hub text embedding SavedModel folder (strings -> [B, D])")
     parser.add_argument("--num-shards", type=cli.number(int, 1), default=1, help="feature shards to write")
     parser.add_argument("--batch-size", type=cli.number(int, 1), default=32, help="elements encoded together")
     return parser

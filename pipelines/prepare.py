@@ -86,7 +86,8 @@ class AssembleEpisode(beam.DoFn):
                                        f"element(s), first {missing[0]!r}")
                 widths = {features[i].shape for i in ids}
                 if len(widths) > 1:
-                    raise EpisodeError(f"episode {video_id!r}: field {field!r}: vectors of different shapes {sorted(widths)}")
+                    raise EpisodeError(f"episode {video_id!r}: field {field!r}: vectors of different shapes "
+                                       f"{sorted(widths)}")
                 vectors[field] = np.stack([features[i] for i in ids])
             if self.project_dim:
                 vectors["clip_features"] = self._project(vectors["clip_features"], 0)
@@ -186,7 +187,8 @@ def build_parser():
     parser.add_argument("--features", required=True, action="append",
                         help="feature shards (.npz, a glob; repeatable), as written by pipelines.features")
     parser.add_argument("--out", required=True, help="output folder (OUT/{train,val,test}/, OUT/rejected.jsonl)")
-    parser.add_argument("--project", type=cli.number(int, 0), default=0, help="random projection to this width (0: none)")
+    parser.add_argument("--project", type=cli.number(int, 0), default=0,
+                        help="random projection to this width (0: none)")
     parser.add_argument("--projection-seed", type=cli.number(int, 0), default=0,
                         help="seed of the clip projection (the text projection uses seed + 1)")
     parser.add_argument("--num-shards", type=cli.number(int, 1), default=1, help="TFRecord shards a split")

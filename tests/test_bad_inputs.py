@@ -214,7 +214,8 @@ CASES = {
                                          "--output-dir", t / "out"], ["bad.npz", "not a readable"]),
     "npz truncated": (TRAIN, lambda t, f: [*QUICK[:2], "--dataset", f"npz:{_truncated_npz(t, f)}",
                                            "--output-dir", t / "out"], ["cut.npz"]),
-    "npz wrong shape": (TRAIN, lambda t, f: [*QUICK[:2], "--dataset", f"npz:{_npz_with(t, f, 'clip_features', np.ones(5))}",
+    "npz wrong shape": (TRAIN, lambda t, f: [*QUICK[:2], "--dataset",
+                                             f"npz:{_npz_with(t, f, 'clip_features', np.ones(5))}",
                                              "--output-dir", t / "out"], ["clip_features"]),
     "npz strings": (TRAIN, lambda t, f: [*QUICK[:2], "--dataset",
                                          f"npz:{_npz_with(t, f, 'text_features', np.array([['a', 'b']]))}",
@@ -426,7 +427,8 @@ def test_pipelines_reject_malformed_lines_and_refuse_misspelt_flags(tmp_path, ca
     code, out, err = run_command("pipelines.prepare", argv, capfd)
     assert code == 0, err
     assert "rejected: 6" in out
-    reasons = [json.loads(line)["reason"] for line in (tmp_path / "episodes" / "rejected.jsonl").read_text().splitlines()]
+    rejected = (tmp_path / "episodes" / "rejected.jsonl").read_text().splitlines()
+    reasons = [json.loads(line)["reason"] for line in rejected]
     assert any("expected a JSON object" in r for r in reasons)
     assert any("field 'split'" in r and "'dev'" in r for r in reasons)
     assert any("field 'clips': expected a list" in r for r in reasons)

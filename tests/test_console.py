@@ -17,7 +17,8 @@ from tfalign import console
 from tfalign.data.records import strict_json, write_json_atomic
 from tfalign.training.schedules import PlateauHalving
 
-COMMANDS = ["tfalign.train", "tfalign.compare", "tfalign.evaluate", "tfalign.export", "tfalign.align", "pipelines.features",
+COMMANDS = ["tfalign.train", "tfalign.compare", "tfalign.evaluate", "tfalign.export", "tfalign.align",
+            "pipelines.features",
             "pipelines.prepare"]
 # TensorFlow's start-up lines: absl's "I0000 00:00:..." prefix, its pre-init notice, oneDNN, CUDA probing.
 STARTUP_NOISE = re.compile(r"^[IWEF]\d{4} |All log messages before absl|oneDNN|cuInit|cuda drivers|"

@@ -96,7 +96,8 @@ def _load_times(path, num_clips):
         raise UserError(f"--clip-times: {path}: line {int(np.argwhere(~np.isfinite(times))[0, 0]) + 1} is not finite")
     if np.any(times[:, 1] <= times[:, 0]):
         line = int(np.argmax(times[:, 1] <= times[:, 0])) + 1
-        raise UserError(f"--clip-times: {path}: line {line}: the end must be after the start ({times[line - 1].tolist()})")
+        raise UserError(f"--clip-times: {path}: line {line}: the end must be after the start "
+                        f"({times[line - 1].tolist()})")
     if np.any(np.diff(times[:, 0]) <= 0):
         line = int(np.argmax(np.diff(times[:, 0]) <= 0)) + 2
         raise UserError(f"--clip-times: {path}: line {line}: clips must start in increasing order")
@@ -130,7 +131,8 @@ def alignment_document(clip_to_text, clip_times, texts, actions) -> dict:
         clips = np.flatnonzero(clip_to_text == j)
         entries.append({"index": j, "text": label, "clips": clips.tolist(),
                         "clip_times": clip_times[clips].tolist(),
-                        "span": [float(clip_times[clips, 0].min()), float(clip_times[clips, 1].max())] if len(clips) else None})
+                        "span": [float(clip_times[clips, 0].min()), float(clip_times[clips, 1].max())]
+                        if len(clips) else None})
     unmatched = np.flatnonzero(clip_to_text < 0)
     return {"texts": entries, "unmatched_clips": unmatched.tolist(),
             "unmatched_clip_times": clip_times[unmatched].tolist(), "actions": [int(a) for a in actions]}

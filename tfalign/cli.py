@@ -90,11 +90,13 @@ def add_data_arguments(parser: argparse.ArgumentParser, defaults: DataConfig | N
                             "(default: the experiment's)")
     group.add_argument("--difficulty", type=number(float, 0, 1), default=None,
                        help=f"synthetic feature difficulty in [0, 1] (default {d.difficulty})")
-    group.add_argument("--data-seed", type=number(int, 0), default=None, help=f"seed of the synthetic features (default {d.seed})")
+    group.add_argument("--data-seed", type=number(int, 0), default=None,
+                       help=f"seed of the synthetic features (default {d.seed})")
     group.add_argument("--feature-file", default=None,
                        help="YMS feature .npz ({video_id}/clip_features, ...); default: none, synthetic features")
     group.add_argument("--annotation-dir", default=None,
-                       help="YMS annotation folder for --dataset yms (default: $TFALIGN_YMS_DIR, else ../shared/data/yms)")
+                       help="YMS annotation folder for --dataset yms "
+                            "(default: $TFALIGN_YMS_DIR, else ../shared/data/yms)")
 
 
 def data_config_from_args(args, base: DataConfig | None = None) -> DataConfig:

@@ -63,7 +63,8 @@ def main(argv=None) -> int:
     result["seconds"] = round(time.time() - started, 2)
     if args.per_video:
         for row in result["per_video"]:
-            print(f"  {row['video_id']:<12} clip acc {row['clip_accuracy']:.4f}  sentence IoU {row['sentence_iou']:.4f}")
+            print(f"  {row['video_id']:<12} clip acc {row['clip_accuracy']:.4f}  "
+                  f"sentence IoU {row['sentence_iou']:.4f}")
     cli.print_table([
         ("method", str(result.get("method"))),
         ("dataset", f"{result.get('dataset')} ({result.get('features')}) / {args.split}"),

@@ -252,7 +252,8 @@ def _recipe(name, description, **kw):
     options = dict(family="tfalign", encoder="rp", data=DataConfig(features="rp"), optimizer="lars",
                    normalization="sbn", learning_rate=3e-3, encoder_dropout=0.2, decoder_history=False,
                    stack_features=False, position_features="normalized", similarity_units=128,
-                   similarity_source="all", decoder_units=64, contrastive_weight=1.0, lattice_weight=1.0, weight_averaging=0.98,
+                   similarity_source="all", decoder_units=64, contrastive_weight=1.0, lattice_weight=1.0,
+                   weight_averaging=0.98,
                    sampling="crops", max_train_actions=160, whole_video_fraction=0.1, decoding="auto", epochs=40)
     options.update(kw)
     return ExperimentConfig(name=name, description=description, **options)

@@ -34,7 +34,8 @@ def build_parser():
                         help="which checkpoint to export: the best by a validation metric, or the last")
     parser.add_argument("--min-clip-accuracy", type=cli.number(float, 0, 1), default=0.0,
                         help="refuse to push if the validation clip accuracy of the reloaded model is lower")
-    parser.add_argument("--validation-videos", type=cli.number(int, 0), default=0, help="check on the first N validation videos (0: all)")
+    parser.add_argument("--validation-videos", type=cli.number(int, 0), default=0,
+                        help="check on the first N validation videos (0: all)")
     return parser
 
 

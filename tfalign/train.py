@@ -46,13 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dry-run", action="store_true",
                         help="print the run folder, the resolved config as JSON and the trainable parameter count; "
                              "train nothing")
-    parser.add_argument("--epochs", type=cli.number(int, 1), help="epochs to train (default: the experiment's; the paper's 350)")
+    parser.add_argument("--epochs", type=cli.number(int, 1),
+                        help="epochs to train (default: the experiment's; the paper's 350)")
     parser.add_argument("--lr", type=cli.number(float, 0, low_open=True),
                         help="initial learning rate, for LARS the product lr * eta (default: the experiment's)")
-    parser.add_argument("--batch-size", type=cli.number(int, 1), help="global batch size (default: the experiment's; the paper's 32)")
+    parser.add_argument("--batch-size", type=cli.number(int, 1),
+                        help="global batch size (default: the experiment's; the paper's 32)")
     parser.add_argument("--seed", type=cli.number(int, 0),
                         help="seed of the model's initialization and of the data order (default: the experiment's, 0)")
-    parser.add_argument("--label-smoothing", type=cli.number(float, 0, 1, high_open=True), help="label smoothing epsilon (default: the experiment's)")
+    parser.add_argument("--label-smoothing", type=cli.number(float, 0, 1, high_open=True),
+                        help="label smoothing epsilon (default: the experiment's)")
     parser.add_argument("--optimizer", choices=["adam", "lars", "lamb"],
                         help="override the experiment's optimizer (default: the experiment's)")
     parser.add_argument("--pretrain-epochs", type=cli.number(int, 1),

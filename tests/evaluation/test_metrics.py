@@ -85,7 +85,8 @@ def test_all_unmatched_and_text_without_clips():
 
 
 def test_touching_spans_do_not_count_as_overlap():
-    episode = Episode("touch", np.ones((2, 2)), np.ones((2, 2)), [[0, 1], [1, 2]], [[0, 1], [1, 2]], [0, 1], np.zeros((0, 2)))
+    episode = Episode("touch", np.ones((2, 2)), np.ones((2, 2)), [[0, 1], [1, 2]], [[0, 1], [1, 2]], [0, 1],
+                      np.zeros((0, 2)))
     assert clip_accuracy(episode, [1, 0]) == 0.0
     assert sentence_iou(episode, [1, 0]) == 0.0
     assert clip_accuracy(episode, [0, 1]) == 1.0

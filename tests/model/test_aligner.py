@@ -65,7 +65,7 @@ def reference_logits(model, stacks, b, actions):
             top_s = max(top_s - 1, 0)
         else:
             top_v = max(top_v - 1, 0)
-    return np.stack([l.numpy() for l in logits])
+    return np.stack([step.numpy() for step in logits])
 
 
 @pytest.mark.parametrize("normalization", ["none", "sbn", "4ln"])

@@ -120,7 +120,8 @@ def episodes():
 
 
 @pytest.mark.parametrize("position,source,stack_features", [
-    ("normalized", "encoder", True), ("paper", "stacks", True), ("normalized", "both", False), ("normalized", "all", False)])
+    ("normalized", "encoder", True), ("paper", "stacks", True), ("normalized", "both", False),
+    ("normalized", "all", False)])
 def test_lattice_logits_equal_the_step_by_step_decoder(position, source, stack_features):
     model = cursor_only_model(position, source, stack_features)
     batch = next(iter(make_dataset(episodes(), 3)))

@@ -49,7 +49,8 @@ def make_corpus(folder):
                 elements.append({"id": clips[-1]["id"], "kind": "clip", "image": f"frames/{vid}_{i}.png"})
             t += 2.0
         clips.append({"id": clip_id(vid, len(clips)), "start": t, "end": t + 1.0, "text": None})  # unmatched
-        Image.fromarray(rng.integers(0, 255, size=(32, 32, 3)).astype(np.uint8)).save(folder / "frames" / f"{vid}_u.png")
+        frame = rng.integers(0, 255, size=(32, 32, 3)).astype(np.uint8)
+        Image.fromarray(frame).save(folder / "frames" / f"{vid}_u.png")
         elements.append({"id": clips[-1]["id"], "kind": "clip", "image": f"frames/{vid}_u.png"})
         elements += [{"id": x["id"], "kind": "text", "text": x["text"]} for x in texts]
         videos.append({"video_id": vid, "split": split, "clips": clips, "texts": texts})
@@ -80,7 +81,8 @@ def test_frames_and_texts_to_features_to_episodes_to_training(tmp_path):
               "--features", str(tmp_path / "features" / "*.npz"), "--out", str(tmp_path / "episodes"),
               "--project", "300")
     assert "episodes written: {'train': 3, 'val': 1, 'test': 1} (5 in all); rejected: 2" in out
-    reasons = [json.loads(line)["reason"] for line in (tmp_path / "episodes" / "rejected.jsonl").read_text().splitlines()]
+    rejected = (tmp_path / "episodes" / "rejected.jsonl").read_text().splitlines()
+    reasons = [json.loads(line)["reason"] for line in rejected]
     assert any("no feature for 1 element(s)" in r for r in reasons) and any("not valid JSON" in r for r in reasons)
     train = records.read_tfrecords(tmp_path / "episodes" / "train")
     assert len(train) == 3 and train[0].clip_features.shape == (7, 300) and train[0].text_features.shape == (3, 300)
@@ -124,7 +126,8 @@ def test_features_from_tf_hub_savedmodels_report_progress_quietly(tmp_path):
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)
     done = subprocess.run([sys.executable, "-m", "pipelines.features", "--elements", str(tmp_path / "elements.jsonl"),
                            "--out", str(tmp_path / "features"), "--image-size", "32",
-                           "--image-hub", str(tmp_path / "hub" / "image"), "--text-hub", str(tmp_path / "hub" / "text")],
+                           "--image-hub", str(tmp_path / "hub" / "image"), "--text-hub",
+                           str(tmp_path / "hub" / "text")],
                           capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "clips encoded: 35, texts encoded: 16, rejected: 1" in done.stdout

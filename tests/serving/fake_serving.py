@@ -21,7 +21,8 @@ class _Servicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     def Predict(self, request, context):
         if request.model_spec.name != self.name:
-            context.abort(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({request.model_spec.name})")
+            context.abort(grpc.StatusCode.NOT_FOUND,
+                          f"Servable not found for request: Latest({request.model_spec.name})")
         try:
             out = self.client.align({k: tf.make_ndarray(v) for k, v in request.inputs.items()})
         except ServingError as error:

@@ -56,7 +56,8 @@ def test_a_failed_check_leaves_the_serving_folder_untouched(trained):
 
 
 @pytest.mark.parametrize("change, words", [
-    (lambda r: r.update(clip_lengths=np.array([500] * len(r["clip_lengths"]), np.int32)), "clip_lengths: a length is larger"),
+    (lambda r: r.update(clip_lengths=np.array([500] * len(r["clip_lengths"]), np.int32)),
+     "clip_lengths: a length is larger"),
     (lambda r: r.update(text_lengths=np.zeros_like(r["text_lengths"])), "text_lengths: every length must be >= 1"),
     (lambda r: r["clip_features"].__setitem__((0, 0, 0), np.nan), "clip_features: holds NaN"),
     (lambda r: r.update(text_features=r["text_features"][..., :10]), "text_features: expected feature width 300"),
@@ -121,7 +122,8 @@ def test_align_command_writes_json_and_png(trained, tmp_path):
                             "--clips", str(tmp_path / "texts.npy"), "--texts", str(tmp_path / "texts.npy"),
                             "--clip-times", str(tmp_path / "times.csv"), "--out", str(tmp_path / "x.json")],
                            capture_output=True, text=True, timeout=300)
-    assert wrong.returncode == 2 and "--clip-times:" in wrong.stderr and "one per clip" in wrong.stderr.strip().splitlines()[-1]
+    assert wrong.returncode == 2 and "--clip-times:" in wrong.stderr
+    assert "one per clip" in wrong.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "x.json").exists()
 
 
@@ -131,7 +133,8 @@ def test_align_with_ground_truth_compares_and_draws_two_rows(trained, tmp_path):
     common = ["--model", str(base / "aligner"), "--clips", str(tmp_path / "clips.npy"),
               "--texts", str(tmp_path / "texts.npy"), "--clip-times", str(tmp_path / "times.csv")]
     out, png = tmp_path / "alignment.json", tmp_path / "timeline.png"
-    done = subprocess.run([sys.executable, "-m", "tfalign.align", *common, "--ground-truth", str(tmp_path / "truth.csv"),
+    done = subprocess.run([sys.executable, "-m", "tfalign.align", *common, "--ground-truth",
+                           str(tmp_path / "truth.csv"),
                            "--out", str(out), "--plot", str(png)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     document = json.loads(out.read_text())
@@ -200,7 +203,8 @@ def test_the_deploy_folder_is_valid_for_tf_serving():
     # BatchingParameters (session_bundle_config.proto) is not in tensorflow-serving-api: its fields by name.
     fields = {"max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads",
               "pad_variable_length_inputs", "allowed_batch_sizes", "thread_pool_name", "enable_large_batch_splitting"}
-    lines = [line.split("#")[0].strip() for line in (ROOT / "deploy" / "batching_parameters.txt").read_text().splitlines()]
+    text = (ROOT / "deploy" / "batching_parameters.txt").read_text()
+    lines = [line.split("#")[0].strip() for line in text.splitlines()]
     used = {re.match(r"(\w+)", line).group(1) for line in lines if line}
     assert used <= fields and {"max_batch_size", "pad_variable_length_inputs"} <= used
     script = ROOT / "deploy" / "serve.sh"

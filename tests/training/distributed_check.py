@@ -50,8 +50,10 @@ batch = next(iter(data))
 loss_one, _, _ = one._make_train_step(data.element_spec)(batch)
 distributed = strategy.experimental_distribute_dataset(data)
 loss_two, _, _ = two._make_train_step(distributed.element_spec)(next(iter(distributed)))
-diffs = [np.abs(a - b).max() / (np.abs(a).max() + 1e-12) for a, b in zip(one.model.get_weights(), two.model.get_weights())]
-moved = [np.abs(a - b).max() for a, b in zip(one.model.get_weights(), Trainer(config, "/tmp/x", log=lambda *_: None).model.get_weights())]
+diffs = [np.abs(a - b).max() / (np.abs(a).max() + 1e-12) for a, b in zip(one.model.get_weights(),
+                                                                         two.model.get_weights())]
+initial = Trainer(config, "/tmp/x", log=lambda *_: None).model.get_weights()
+moved = [np.abs(a - b).max() for a, b in zip(one.model.get_weights(), initial)]
 result["loss"] = [float(loss_one), float(loss_two)]
 result["weights_max_relative_difference"] = float(max(diffs))
 result["weights_moved"] = float(max(moved))

@@ -45,7 +45,8 @@ def test_table_index_and_plot(compared, capsys):
     # Readable folders: the experiment, the changed options (seed), a hash; --epochs is not in them.
     folders = {r["folder"] for r in results}
     assert {f.split("-")[0] for f in folders} == {"rp_lars_sbn", "rp_adam_2ln"}
-    assert sum("_seed1_" in f for f in folders) == 2 and all("batch8" in f and "synthetic" in f and "steps2" in f for f in folders)
+    assert sum("_seed1_" in f for f in folders) == 2
+    assert all("batch8" in f and "synthetic" in f and "steps2" in f for f in folders)
     index = {r["folder"]: r for r in read_csv(out / "index.csv")}
     assert set(index) == folders
     assert all(r["status"] == "finished" and r["epochs_done"] == "1" for r in index.values())
@@ -110,7 +111,8 @@ def test_report_only_trains_nothing_and_bad_lists_are_one_line(compared, capsys)
 
 def test_the_runs_log_what_tensorboard_compares(compared):
     out, _ = compared
-    sbn, ln = (next(p for p in out.glob(f"{name}-*") if "seed" not in p.name) for name in ("rp_lars_sbn", "rp_adam_2ln"))
+    sbn, ln = (next(p for p in out.glob(f"{name}-*") if "seed" not in p.name) for name in ("rp_lars_sbn",
+                                                                                           "rp_adam_2ln"))
     for run in (sbn, ln):
         root = tags(run / "tensorboard")
         assert {"_hparams_/experiment", "_hparams_/session_start_info", "custom_scalars__config__",

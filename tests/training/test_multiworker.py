@@ -39,7 +39,7 @@ def test_two_workers_train_to_the_same_weights_with_one_chief_folder(tmp_path):
             w.kill()
     for w, out in zip(workers, outputs):
         assert w.returncode == 0, out[-3000:]
-    digests = [next(l for l in out.splitlines() if l.startswith("final weights digest:")) for out in outputs]
+    digests = [next(line for line in out.splitlines() if line.startswith("final weights digest:")) for out in outputs]
     assert digests[0] == digests[1]
     assert "(2 replica(s))" in outputs[0]
     assert json.loads((run_dir / "state.json").read_text())["epoch"] == 2

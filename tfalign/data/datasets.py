@@ -109,7 +109,8 @@ def _skeletons(config: DataConfig, split: str) -> list[dict]:
         return generate_skeletons(SPLIT_SIZES[split], seed=config.seed, split=split)
     if config.dataset == "synthetic-lsmdc":
         # YMS training has ~11,800 clips; one-to-one videos of ~64 pairs.
-        videos = {"train": int(round(11800 * config.lsmdc_scale / 64))}.get(split, max(4, int(round(10 * config.lsmdc_scale))))
+        videos = {"train": int(round(11800 * config.lsmdc_scale / 64))}.get(
+            split, max(4, int(round(10 * config.lsmdc_scale))))
         return generate_skeletons(max(1, videos), seed=config.seed, one_to_one=True, split=split)
     raise UserError(f"unknown dataset {config.dataset!r}: expected one of {list(NAMES)}, tfrecord:DIR or npz:PATH")
 

@@ -51,7 +51,8 @@ class Episode:
             except (TypeError, ValueError) as error:
                 _fail(self.video_id, name, f"expected numbers ({error})")
         if self.unmatched_spans.size % 2:
-            _fail(self.video_id, "unmatched_spans", f"expected [K, 2] spans, got shape {list(self.unmatched_spans.shape)}")
+            _fail(self.video_id, "unmatched_spans",
+                  f"expected [K, 2] spans, got shape {list(self.unmatched_spans.shape)}")
         self.unmatched_spans = self.unmatched_spans.reshape(-1, 2)
 
     @property
@@ -113,9 +114,11 @@ def validate_episode(episode: Episode, clip_dim: int | None = None, text_dim: in
     """Checks shapes, finiteness, time order and the assignment of one episode."""
     eid = episode.video_id
     if episode.clip_features.ndim != 2 or episode.clip_features.shape[0] == 0:
-        _fail(eid, "clip_features", f"expected a non-empty [T_v, D_v] array, got shape {list(episode.clip_features.shape)}")
+        _fail(eid, "clip_features",
+              f"expected a non-empty [T_v, D_v] array, got shape {list(episode.clip_features.shape)}")
     if episode.text_features.ndim != 2 or episode.text_features.shape[0] == 0:
-        _fail(eid, "text_features", f"expected a non-empty [T_s, D_s] array, got shape {list(episode.text_features.shape)}")
+        _fail(eid, "text_features",
+              f"expected a non-empty [T_s, D_s] array, got shape {list(episode.text_features.shape)}")
     num_clips, num_texts = episode.num_clips, episode.num_texts
     _check_matrix(eid, "clip_features", episode.clip_features, width=clip_dim)
     _check_matrix(eid, "text_features", episode.text_features, width=text_dim)

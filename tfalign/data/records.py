@@ -66,7 +66,8 @@ def _example_fields(example, where: str) -> Episode:
     for name in _MATRIX_FIELDS + ("clip_to_text",):
         if name not in lists and name != "unmatched_spans":
             raise EpisodeError(f"{where}: episode {video_id!r}: field {name!r} is missing")
-    widths = {"clip_features": context["clip_dim"].int64_list.value[0], "text_features": context["text_dim"].int64_list.value[0]}
+    widths = {"clip_features": context["clip_dim"].int64_list.value[0],
+              "text_features": context["text_dim"].int64_list.value[0]}
     for name in _MATRIX_FIELDS:
         rows = [list(f.float_list.value) for f in lists[name].feature] if name in lists else []
         width = widths.get(name, 2)

@@ -64,7 +64,8 @@ class FeatureModel:
         chosen = np.empty((num_texts, CONCEPTS_PER_TEXT), np.int64)
         for i in range(num_texts):
             fresh = rng.choice(NUM_CONCEPTS, CONCEPTS_PER_TEXT, replace=False)
-            keep = (rng.random(CONCEPTS_PER_TEXT) < self.neighbour_correlation) if i else np.zeros(CONCEPTS_PER_TEXT, bool)
+            keep = (rng.random(CONCEPTS_PER_TEXT) < self.neighbour_correlation) if i else np.zeros(CONCEPTS_PER_TEXT,
+                                                                                                   bool)
             chosen[i] = np.where(keep, chosen[i - 1] if i else fresh, fresh)
         weights = rng.uniform(0.5, 1.5, size=chosen.shape)[..., None]
         latents = (self._concepts[chosen] * weights).sum(axis=1)

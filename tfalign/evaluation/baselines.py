@@ -35,7 +35,8 @@ class JointEmbedding:
     @classmethod
     def fit(cls, episodes, ridge: float = 10.0) -> "JointEmbedding":
         clips = np.concatenate([e.clip_features[e.clip_to_text >= 0] for e in episodes]).astype(np.float64)
-        texts = np.concatenate([e.text_features[e.clip_to_text[e.clip_to_text >= 0]] for e in episodes]).astype(np.float64)
+        texts = np.concatenate([e.text_features[e.clip_to_text[e.clip_to_text >= 0]]
+                                for e in episodes]).astype(np.float64)
         clip_mean, clip_std = clips.mean(0), clips.std(0) + 1e-6
         text_mean = texts.mean(0)
         x = (clips - clip_mean) / clip_std

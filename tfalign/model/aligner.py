@@ -287,7 +287,8 @@ class NeuMatchAligner(keras.Model):
         positions = NUM_POSITION_FEATURES[self.position]
         hidden = self.hidden.bias
         if self.stack_features:
-            hidden += (tf.matmul(video, kernel[:units])[:, :, None, :] + tf.matmul(text, kernel[units:2 * units])[:, None])
+            hidden += (tf.matmul(video, kernel[:units])[:, :, None, :]
+                       + tf.matmul(text, kernel[units:2 * units])[:, None])
         # Cursors of node (i, j): clip_lengths - 1 - i and text_lengths - 1 - j.
         clip_cursor = clip_lengths[:, None, None] - 1 - tf.range(max_clips)[None, :, None]
         text_cursor = text_lengths[:, None, None] - 1 - tf.range(max_texts)[None, None, :]

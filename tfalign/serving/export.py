@@ -66,7 +66,8 @@ def _check_request(widths, clip_features, text_features, clip_lengths, text_leng
                                       message=f"{lengths_name}: expected one length per row of {name}"),
             tf.debugging.assert_greater_equal(lengths, 1, message=f"{lengths_name}: every length must be >= 1"),
             tf.debugging.assert_less_equal(lengths, tf.shape(features)[1],
-                                           message=f"{lengths_name}: a length is larger than the padded size of {name}"),
+                                           message=f"{lengths_name}: a length is larger than the padded size of "
+                                                   f"{name}"),
             tf.debugging.assert_all_finite(features, message=f"{name}: holds NaN or inf"),
         ]
     checks.append(tf.debugging.assert_equal(tf.shape(clip_features)[0], tf.shape(text_features)[0],

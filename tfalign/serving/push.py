@@ -50,8 +50,10 @@ class PushError(RuntimeError):
 
 def pad_natural(episodes) -> dict:
     """Padded natural-order request arrays for a list of episodes."""
-    clips = np.zeros((len(episodes), max(e.num_clips for e in episodes), episodes[0].clip_features.shape[1]), np.float32)
-    texts = np.zeros((len(episodes), max(e.num_texts for e in episodes), episodes[0].text_features.shape[1]), np.float32)
+    clips = np.zeros((len(episodes), max(e.num_clips for e in episodes), episodes[0].clip_features.shape[1]),
+                     np.float32)
+    texts = np.zeros((len(episodes), max(e.num_texts for e in episodes), episodes[0].text_features.shape[1]),
+                     np.float32)
     for i, e in enumerate(episodes):
         clips[i, : e.num_clips], texts[i, : e.num_texts] = e.clip_features, e.text_features
     return {"clip_features": clips, "text_features": texts,
@@ -104,7 +106,8 @@ def push(model, validation_episodes, base_dir="saved_models", name="tfalign", mi
         done = subprocess.run([sys.executable, "-c", _RELOAD, str(candidate / "model"), str(candidate / "request.npz")],
                               capture_output=True, text=True, timeout=900, preexec_fn=_die_with_parent)
         if done.returncode != 0:
-            raise PushError(f"the exported model did not reload in a fresh process: {(done.stderr.strip().splitlines() or ['no message'])[-1]}")
+            last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+            raise PushError(f"the exported model did not reload in a fresh process: {last}")
         served = json.loads(done.stdout.strip().splitlines()[-1])
         served_alignments = [np.asarray(served["clip_to_text"][i][: e.num_clips])
                              for i, e in enumerate(validation_episodes)]

@@ -35,7 +35,8 @@ def check_widths(config: ExperimentConfig, data, dataset: str | None = None) -> 
         if episodes:
             found = (episodes[0].clip_features.shape[1], episodes[0].text_features.shape[1])
             if found != expected:
-                raise UserError(f"the {split} episodes of {dataset or config.data.dataset} have clip/text feature widths "
+                raise UserError(f"the {split} episodes of {dataset or config.data.dataset} have clip/text feature "
+                                f"widths "
                                 f"{found[0]}/{found[1]}, but {config.name} (encoder {config.encoder!r}) takes "
                                 f"{expected[0]}/{expected[1]}; choose an experiment for these features")
 

@@ -151,7 +151,8 @@ def index_row(run_dir) -> dict | None:
         "folder": run_dir.name, "experiment": saved.get("name", ""), "overrides": overrides,
         "status": run_status(run_dir), "epochs_done": state.get("epoch", 0), "epochs": saved.get("epochs", ""),
         "best_epoch": best.get("epoch", ""), "val_clip_accuracy": _figure(best.get("val")),
-        "test_clip_accuracy": _figure(test.get("clip_accuracy")), "test_sentence_iou": _figure(test.get("sentence_iou")),
+        "test_clip_accuracy": _figure(test.get("clip_accuracy")),
+        "test_sentence_iou": _figure(test.get("sentence_iou")),
         "wall_seconds": _figure(state.get("wall_seconds"), 1),
     }
 
