@@ -29,6 +29,7 @@ import argparse
 import csv
 import io
 import pathlib
+import subprocess
 import sys
 import time
 
@@ -145,9 +146,9 @@ class Run:
 
 
 def run_all(runs: list[Run]) -> list[str]:
-    """Trains the runs that are not finished; returns the failures (one line each)."""
-    import keras
-
+    """Trains the runs that are not finished, each in a fresh process (TensorFlow
+    keeps what a run compiled until its process ends: one process for every run
+    would grow by gigabytes); returns the failures (one line each)."""
     todo = [(run, run.todo()) for run in runs]
     todo = [(run, action) for run, action in todo if action]
     done = len(runs) - len(todo)
@@ -160,17 +161,18 @@ def run_all(runs: list[Run]) -> list[str]:
         console.say(f"run {number}/{len(todo)}: {run.experiment} seed {run.seed} "
                     f"({'resuming' if action == 'resume' else 'starting'} {run.folder}{left})")
         started = time.time()
-        try:
-            code = train.main(run.argv + (["--resume"] if action == "resume" else []))
-        except UserError as error:
-            code, message = 2, str(error)
-        else:
-            message = f"the train command exited with {code}"
-        if code:
+        argv = [sys.executable, "-m", "tfalign.train", *run.argv, *(["--resume"] if action == "resume" else [])]
+        sys.stdout.flush()  # our lines before the run's
+        done = subprocess.run(argv, stderr=subprocess.PIPE, text=True)
+        sys.stderr.write(done.stderr)
+        if done.returncode:
+            lines = [line for line in done.stderr.splitlines() if line.strip()]
+            message = lines[-1] if lines else f"the train command exited with {done.returncode}"
             failures.append(f"{run.folder.name}: {message}")
             console.warn(f"run {number}/{len(todo)} failed: {message}")
+            if done.returncode < 0 or done.returncode == 130:  # interrupted: stop the comparison too
+                raise KeyboardInterrupt
         durations.append(time.time() - started)
-        keras.backend.clear_session()  # one process trains every run: no layers pile up
     return failures
 
 

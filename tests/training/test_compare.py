@@ -9,7 +9,7 @@ import pytest
 
 from tfalign import compare
 
-pytestmark = pytest.mark.large  # trains eight tiny runs
+pytestmark = pytest.mark.large  # trains eight tiny runs, each in its own process
 
 TINY = ["--dataset", "synthetic", "--batch-size", "8", "--max-steps-per-epoch", "2"]
 EXPERIMENTS = ["--experiments", "rp_lars_sbn,rp_adam_2ln", "--seeds", "0,1"]
@@ -35,7 +35,7 @@ def compared(tmp_path_factory):
     return out, code
 
 
-def test_table_index_and_plot(compared, capsys):
+def test_table_index_and_plot(compared, capfd):
     out, code = compared
     assert code == 0
     results = read_csv(out / "results.csv")
@@ -65,11 +65,11 @@ def test_table_index_and_plot(compared, capsys):
     assert (out / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_a_second_call_skips_finished_runs_and_more_epochs_train_them_on(compared, capsys):
+def test_a_second_call_skips_finished_runs_and_more_epochs_train_them_on(compared, capfd):
     out, _ = compared
-    capsys.readouterr()
+    capfd.readouterr()
     assert compare.main([*EXPERIMENTS, "--epochs", "1", "--output-dir", str(out), *TINY]) == 0
-    said = capsys.readouterr().out
+    said = capfd.readouterr().out
     assert "4 of 4 runs already finished: skipped" in said and "run 1/" not in said
     # A killed run (its process gone, its last epoch saved) is resumed, not restarted.
     killed = next(out.glob("rp_adam_2ln-*seed1*"))
@@ -80,13 +80,13 @@ def test_a_second_call_skips_finished_runs_and_more_epochs_train_them_on(compare
     (killed / ".running").write_text("999999999")  # a pid that is not running
     assert compare.main(["--experiments", "rp_adam_2ln", "--seeds", "1", "--epochs", "1", "--output-dir", str(out),
                          *TINY]) == 0
-    said = capsys.readouterr().out
+    said = capfd.readouterr().out
     assert "run 1/1: rp_adam_2ln seed 1 (resuming" in said and f"resuming {killed} after epoch 1" in said
     assert (killed / "metrics.json").exists() and not (killed / ".running").exists()
     # --epochs 2: the same folders, trained on from epoch 1.
     assert compare.main(["--experiments", "rp_lars_sbn", "--seeds", "0", "--epochs", "2", "--output-dir", str(out),
                          *TINY]) == 0
-    said = capsys.readouterr().out
+    said = capfd.readouterr().out
     assert "training on from epoch 1 to 2" in said
     index = {r["folder"]: r for r in read_csv(out / "index.csv")}
     assert len(index) == 4
@@ -94,11 +94,11 @@ def test_a_second_call_skips_finished_runs_and_more_epochs_train_them_on(compare
     assert run["epochs_done"] == "2" and run["status"] == "finished"
 
 
-def test_report_only_trains_nothing_and_bad_lists_are_one_line(compared, capsys):
+def test_report_only_trains_nothing_and_bad_lists_are_one_line(compared, capfd):
     out, _ = compared
-    capsys.readouterr()
+    capfd.readouterr()
     assert compare.main([*EXPERIMENTS, "--epochs", "1", "--output-dir", str(out), "--report-only", *TINY]) == 0
-    assert "run 1/" not in capsys.readouterr().out
+    assert "run 1/" not in capfd.readouterr().out
     from tfalign.errors import UserError
 
     for argv, words in ((["--experiments", "rp_lars_sbn,nope"], "unknown nope"),
