@@ -190,7 +190,9 @@ def write_hparams(logdir, config_dict: dict, trial_id: str) -> None:
 
     values = hparam_values(config_dict)
     with tf.summary.create_file_writer(str(logdir)).as_default():
-        first = [name for name in HPARAMS_FIRST if name in values]  # the table shows the first ones
+        # The most telling first (the legacy HParams dashboard sorts them by name and ticks the first five:
+        # tick name, optimizer, normalization, seed there).
+        first = [name for name in HPARAMS_FIRST if name in values]
         hp.hparams_config(hparams=[hp.HParam(name) for name in first + sorted(set(values) - set(first))],
                           metrics=[hp.Metric(tag, group=group, display_name=name)
                                    for tag, group, name in HPARAMS_METRICS])
