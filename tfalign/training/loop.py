@@ -15,7 +15,7 @@ Run folder:
     config.json           the resolved experiment
     state.json            last completed epoch, schedule state, best values, history
     checkpoints/last/     every epoch (two kept)
-    checkpoints/best_clip_accuracy/, checkpoints/best_sentence_iou/   weights only
+    checkpoints/best_clip_accuracy/, checkpoints/best_sentence_iou/
     tensorboard/, tensorboard/train/, tensorboard/val/
     metrics.json          test figures of each best checkpoint (at the end)
 """
@@ -155,9 +155,6 @@ class Trainer:
         # Dropout draws from seed generators whose state Keras does not put in the
         # model's checkpoint; saved beside it, a resumed run draws the same masks.
         seed_states = [v for v in self.model.non_trainable_variables if "seed_generator" in v.path]
-        # The best checkpoints are only ever loaded to evaluate and export: the weights alone, a
-        # third of the size with Adam's moments left out.
-        self.weights_checkpoint = tf.train.Checkpoint(model=self.model)
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
                                               **({"dropout_seeds": seed_states} if seed_states else {}))
         self.state = {"epoch": 0, "history": [], "best": {m: {"value": -1.0, "epoch": None, "path": None}
@@ -457,7 +454,7 @@ class Trainer:
                 old = best["path"]
                 best.update(value=value, epoch=epoch + 1)
                 prefix = self._path("checkpoints", f"best_{metric}", f"ckpt-{epoch + 1}")
-                best["path"] = os.path.relpath(self.weights_checkpoint.write(str(prefix)), self.run_dir)
+                best["path"] = os.path.relpath(self.checkpoint.write(str(prefix)), self.run_dir)
                 stale.append(old)
         state["since_best"] = 0 if improved else state["since_best"] + 1
         return stale
