@@ -64,24 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--report-only", action="store_true",
                         help="train nothing: write the table and plot from the runs already there")
     parser.add_argument("--export", action="store_true", help="also export each run's SavedModel (default: none)")
-    parser.add_argument("--epochs", type=cli.number(int, 1), help="epochs of every run (default: each experiment's)")
-    parser.add_argument("--lr", type=cli.number(float, 0, low_open=True),
-                        help="initial learning rate of every run (default: each experiment's)")
-    parser.add_argument("--batch-size", type=cli.number(int, 1),
-                        help="global batch size of every run (default: each experiment's)")
-    parser.add_argument("--label-smoothing", type=cli.number(float, 0, 1, high_open=True),
-                        help="label smoothing of every run (default: each experiment's)")
-    parser.add_argument("--optimizer", choices=["adam", "lars", "lamb"],
-                        help="the optimizer of every run (default: each experiment's)")
-    parser.add_argument("--pretrain-epochs", type=cli.number(int, 1),
-                        help="our_pretraining's pretraining epochs (default 100)")
-    parser.add_argument("--lsmdc-scale", type=cli.number(float, 0, low_open=True),
-                        help="our_pretraining's LSMDC stand-in size relative to the training clips (default 20)")
-    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                        help="override a config field in every run (repeatable), as python -m tfalign.train --set "
-                             "(default: none)")
-    parser.add_argument("--max-steps-per-epoch", type=cli.number(int, 1),
-                        help="cap the steps of an epoch, for quick trials (default: every batch)")
+    train.add_run_options(parser)  # shared by every run
     cli.add_data_arguments(parser)
     return parser
 
@@ -129,9 +112,9 @@ class Run:
         self.folder = pathlib.Path(args.output_dir) / run_folder_name(self.config, args.max_steps_per_epoch)
 
     def state(self) -> dict:
-        from tfalign.training.run_folder import _read_json
+        from tfalign.training.run_folder import read_json_or_empty
 
-        return _read_json(self.folder / "state.json")
+        return read_json_or_empty(self.folder / "state.json")
 
     def todo(self) -> str | None:
         """None when finished; else "resume" or "start"."""

@@ -46,14 +46,36 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dry-run", action="store_true",
                         help="print the run folder, the resolved config as JSON and the trainable parameter count; "
                              "train nothing")
+    parser.add_argument("--seed", type=cli.number(int, 0),
+                        help="seed of the model's initialization and of the data order (default: the experiment's, 0)")
+    add_run_options(parser)
+    parser.add_argument("--output-dir", help="run folder (default: <runs-dir>/<experiment>[-<changed options>]-<hash>)")
+    parser.add_argument("--runs-dir", default="runs",
+                        help="where named run folders go, with index.csv listing them (not used with --output-dir)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run of this experiment, data and options (also with a new --epochs: "
+                             "training goes on to it); fails if there is none")
+    parser.add_argument("--no-export", action="store_true", help="do not write saved_model/ at the end")
+    parser.add_argument("--strategy", choices=["auto", "default", "mirrored", "multiworker"], default="auto",
+                        help="tf.distribute strategy: auto = mirrored over several GPUs, else one device; "
+                             "multiworker reads TF_CONFIG")
+    parser.add_argument("--cpu-replicas", type=cli.number(int, 0), default=0,
+                        help="split the CPU into N logical devices, to try mirrored training without GPUs "
+                             "(0: no split)")
+    parser.add_argument("--collective-timeout", type=cli.number(float, 0, low_open=True), default=300.0,
+                        help="seconds before a collective operation gives up (multiworker: a dead worker)")
+    cli.add_data_arguments(parser)
+    return parser
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options that change a run's config or its epochs (train's, and compare's for every run)."""
     parser.add_argument("--epochs", type=cli.number(int, 1),
                         help="epochs to train (default: the experiment's; the paper's 350)")
     parser.add_argument("--lr", type=cli.number(float, 0, low_open=True),
                         help="initial learning rate, for LARS the product lr * eta (default: the experiment's)")
     parser.add_argument("--batch-size", type=cli.number(int, 1),
                         help="global batch size (default: the experiment's; the paper's 32)")
-    parser.add_argument("--seed", type=cli.number(int, 0),
-                        help="seed of the model's initialization and of the data order (default: the experiment's, 0)")
     parser.add_argument("--label-smoothing", type=cli.number(float, 0, 1, high_open=True),
                         help="label smoothing epsilon (default: the experiment's)")
     parser.add_argument("--optimizer", choices=["adam", "lars", "lamb"],
@@ -66,25 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="override any config field, e.g. --set stack_dropout=0.3 --set data.difficulty=0.8 "
                              "(repeatable; --dry-run shows the fields; default: none)")
-    parser.add_argument("--output-dir", help="run folder (default: <runs-dir>/<experiment>[-<changed options>]-<hash>)")
-    parser.add_argument("--runs-dir", default="runs",
-                        help="where named run folders go, with index.csv listing them (not used with --output-dir)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the run of this experiment, data and options (also with a new --epochs: "
-                             "training goes on to it); fails if there is none")
     parser.add_argument("--max-steps-per-epoch", type=cli.number(int, 1),
                         help="cap the steps of an epoch, for quick trials (default: every batch)")
-    parser.add_argument("--no-export", action="store_true", help="do not write saved_model/ at the end")
-    parser.add_argument("--strategy", choices=["auto", "default", "mirrored", "multiworker"], default="auto",
-                        help="tf.distribute strategy: auto = mirrored over several GPUs, else one device; "
-                             "multiworker reads TF_CONFIG")
-    parser.add_argument("--cpu-replicas", type=cli.number(int, 0), default=0,
-                        help="split the CPU into N logical devices, to try mirrored training without GPUs "
-                             "(0: no split)")
-    parser.add_argument("--collective-timeout", type=cli.number(float, 0, low_open=True), default=300.0,
-                        help="seconds before a collective operation gives up (multiworker: a dead worker)")
-    cli.add_data_arguments(parser)
-    return parser
 
 
 def print_experiments() -> None:

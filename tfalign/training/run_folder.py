@@ -106,7 +106,8 @@ def marked_running(run_dir):
         marker.unlink(missing_ok=True)
 
 
-def _read_json(path: pathlib.Path) -> dict:
+def read_json_or_empty(path: pathlib.Path) -> dict:
+    """A JSON object file, or {} when it is missing, unreadable or not an object (index building)."""
     try:
         value = json.loads(path.read_text())
         return value if isinstance(value, dict) else {}
@@ -123,7 +124,7 @@ def run_status(run_dir) -> str:
             return "running"
     except (OSError, ValueError):
         pass
-    state = _read_json(run_dir / "state.json")
+    state = read_json_or_empty(run_dir / "state.json")
     if (run_dir / "metrics.json").exists() and state.get("finished"):
         return "finished"
     return "stopped" if state or (run_dir / "pretraining" / "state.json").exists() else "empty"
@@ -134,7 +135,7 @@ def index_row(run_dir) -> dict | None:
     from tfalign.experiments import ExperimentConfig
 
     run_dir = pathlib.Path(run_dir)
-    saved = _read_json(run_dir / "config.json")
+    saved = read_json_or_empty(run_dir / "config.json")
     if not saved:
         return None
     try:
@@ -142,7 +143,7 @@ def index_row(run_dir) -> dict | None:
         overrides = describe_overrides(config)
     except (ValueError, TypeError):
         overrides = "(config not readable)"
-    state, metrics = _read_json(run_dir / "state.json"), _read_json(run_dir / "metrics.json")
+    state, metrics = read_json_or_empty(run_dir / "state.json"), read_json_or_empty(run_dir / "metrics.json")
     if state.get("max_steps_per_epoch"):
         overrides = f"{overrides} max_steps_per_epoch={state['max_steps_per_epoch']}".strip()
     best = metrics.get("best_clip_accuracy") or {}
