@@ -40,7 +40,7 @@ def machine() -> dict:
 
 def write(result: dict, path) -> None:
     """Strict JSON (no NaN or Infinity), written atomically, and printed."""
-    from tfalign.data.records import dumps_strict, write_json_atomic
+    from tfalign.files import dumps_strict, write_json_atomic
 
     write_json_atomic(path, result)
     print(dumps_strict(result))

@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tfalign.experiments import get_experiment  # noqa: E402
-from tfalign.training.loop import _greedy_fn, build_model  # noqa: E402
+from tfalign.model import build_model  # noqa: E402
 
 
 def main(argv=None):
@@ -46,12 +46,12 @@ def main(argv=None):
         run = lambda: serve(**inputs)["num_actions"].numpy()
         what = f"SavedModel {args.saved_model}"
     else:
-        model = build_model(get_experiment(args.experiment), seed=0)
+        model = build_model(get_experiment(args.experiment).model, seed=0)
         clip_dim, text_dim = model.input_widths
         inputs = {"clip_features": tf.constant(rng.normal(size=(1, args.clips, clip_dim)), tf.float32),
                   "text_features": tf.constant(rng.normal(size=(1, args.texts, text_dim)), tf.float32),
                   "clip_lengths": tf.constant([args.clips]), "text_lengths": tf.constant([args.texts])}
-        greedy = _greedy_fn(model)
+        greedy = model.make_align_function("greedy")
         run = lambda: greedy(inputs)["num_actions"].numpy()
         what = f"Keras model ({args.experiment}), tf.function"
     steps = int(run()[0])

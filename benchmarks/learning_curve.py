@@ -27,7 +27,8 @@ from tfalign.data.batching import make_dataset  # noqa: E402
 from tfalign.data.cutting import cut_at_text_boundaries  # noqa: E402
 from tfalign.data.datasets import load_episodes  # noqa: E402
 from tfalign.experiments import get_experiment  # noqa: E402
-from tfalign.training.loop import Trainer, evaluate_model  # noqa: E402
+from tfalign.evaluation.prediction import evaluate_model  # noqa: E402
+from tfalign.training.loop import Trainer  # noqa: E402
 
 
 def step_accuracy(model, episodes):
@@ -51,14 +52,15 @@ def main(argv=None):
     parser.add_argument("--json", default="benchmarks/results/learning_curve.json")
     args = parser.parse_args(argv)
 
-    config = get_experiment(args.experiment).override(learning_rate=args.lr, normalization=args.normalization,
-                                                      data_difficulty=args.difficulty)
+    config = get_experiment(args.experiment).override({"optimizer.learning_rate": args.lr,
+                                                       "model.normalization": args.normalization,
+                                                       "data.difficulty": args.difficulty})
     train = load_episodes(config.data, "train")
     val = load_episodes(config.data, "val")
     samples = [s for e in train for s in cut_at_text_boundaries(e, 100)]
     val_pieces = [s for e in val for s in cut_at_text_boundaries(e, 100)]
-    trainer = Trainer(config, "/tmp/tfalign-curve", log=lambda *_: None)
-    dataset = make_dataset(samples, config.batch_size, shuffle=True, seed=config.seed, repeat=True)
+    trainer = Trainer(config, "/tmp/tfalign-curve", log=lambda *_: None, evaluate=evaluate_model)
+    dataset = make_dataset(samples, config.trainer.batch_size, shuffle=True, seed=config.trainer.seed, repeat=True)
     step = trainer._make_train_step(dataset.element_spec)
     batches, rows, started = iter(dataset), [], time.time()
     for i in range(1, args.steps + 1):

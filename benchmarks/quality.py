@@ -30,7 +30,7 @@ from common import machine  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from tfalign.data.records import write_json_atomic  # noqa: E402
+from tfalign.files import write_json_atomic  # noqa: E402
 
 # Each ablation switches one technique of the recipe back to the paper's
 # setting (a few need a companion change to stay a valid config). "paper" is
@@ -64,8 +64,9 @@ REFERENCES = ("dtw", "md", "even", "unmatched")
 def run_one(config, run_dir, log):
     """Trains (or resumes) one run; returns test figures of its best checkpoint, both decodings."""
     from tfalign.data.datasets import load_episodes
-    from tfalign.training.loop import evaluate_model
-    from tfalign.training.run import load_run, run_experiment
+    from tfalign.evaluation.prediction import evaluate_model
+    from tfalign.run import run_experiment
+    from tfalign.training.run_folder import load_model
 
     import tensorflow as tf
 
@@ -80,13 +81,13 @@ def run_one(config, run_dir, log):
     resume = (run_dir / "state.json").exists()
     run_experiment(config, run_dir, tf.distribute.get_strategy(), resume=resume, export=False,
                    log=lambda *_: None)
-    _, model = load_run(run_dir, "clip_accuracy")
+    _, model = load_model(run_dir, "clip_accuracy")
     test = load_episodes(config.data, "test")
     state = json.loads((run_dir / "state.json").read_text())
     result = {"seconds": round(time.time() - started, 1), "best_epoch": state["best"]["clip_accuracy"]["epoch"],
               "epochs": state["epoch"]}
     for decoding in ("greedy", "exact"):
-        if decoding == "exact" and config.decoder_history:
+        if decoding == "exact" and config.model.decoder_history:
             continue
         figures = evaluate_model(model, test, decoding)
         result[decoding] = {"clip_accuracy": figures["clip_accuracy"], "sentence_iou": figures["sentence_iou"]}
@@ -102,12 +103,13 @@ def chosen_decoding(config, run_dir, result) -> dict:
     """The test figures of the decoding the run itself uses: its config's, or with
     "auto" the better of greedy and exact on validation (as tfalign.train chooses)."""
     from tfalign.data.datasets import load_episodes
-    from tfalign.training.run import choose_decoding, load_run
+    from tfalign.run import choose_decoding
+    from tfalign.training.run_folder import load_model
 
     metrics = run_dir / "metrics.json"
     decoding = json.loads(metrics.read_text()).get("decoding") if metrics.exists() else None
     if decoding is None:  # a run trained before the choice was recorded: choose as tfalign.train does
-        _, model = load_run(run_dir, "clip_accuracy")
+        _, model = load_model(run_dir, "clip_accuracy")
         decoding = choose_decoding(config, model, load_episodes(config.data, "val"), log=lambda *_: None)
     return {"decoding": decoding, **result[decoding]}
 
@@ -189,11 +191,12 @@ def main(argv=None):
         label, base, changes = ABLATIONS[name]
         results = []
         for seed in seeds:
-            config = (get_experiment(base) if base else recipe).override(**changes, epochs=args.epochs, seed=seed)
-            config = dataclasses.replace(config, data=dataclasses.replace(config.data, **data_changes))
-            if config.pretraining:
-                config = dataclasses.replace(config, pretraining=dataclasses.replace(
-                    config.pretraining, epochs=args.pretrain_epochs, lsmdc_scale=args.lsmdc_scale))
+            config = (get_experiment(base) if base else recipe).override(
+                changes, epochs=args.epochs, seed=seed, **{f"data.{k}": v for k, v in data_changes.items()})
+            if config.init_from is not None:
+                config = config.override({"init_from.trainer.epochs": args.pretrain_epochs,
+                                          "init_from.data.lsmdc_scale": args.lsmdc_scale,
+                                          "init_from.trainer.seed": seed})
             elapsed = time.time() - started
             left = f", about {elapsed / done * (total - done) / 60:.0f} min left" if done else ""
             print(f"[{done + 1}/{total}] {name} seed {seed}{left}", flush=True)

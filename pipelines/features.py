@@ -40,7 +40,7 @@ from pipelines.encoders import IMAGE_MODELS, ImageEncoder, TextEncoder
 from pipelines.feature_store import write_shard
 from pipelines.progress import ReportProgress, finish
 from tfalign import cli, console
-from tfalign.data.records import read_json_object
+from tfalign.files import read_json_object
 from tfalign.errors import UserError
 
 NAMESPACE = "tfalign.features"

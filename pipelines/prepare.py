@@ -173,11 +173,8 @@ def write_manifests(out_dir, counts: dict, extra: dict) -> None:
                 break
             if widths:
                 break
-        manifest = {"format": "tfalign.episodes.v1", "clip_dim": widths[0] if widths else 0,
-                    "text_dim": widths[1] if widths else 0, "num_episodes": counts.get(f"episodes_{split}", 0),
-                    "num_clips": counts.get(f"clips_{split}", 0), "num_texts": counts.get(f"texts_{split}", 0),
-                    "shards": shards, **extra}
-        records.write_json_atomic(folder / records.MANIFEST, manifest)
+        records.write_manifest(folder, shards, widths or (0, 0), counts.get(f"episodes_{split}", 0),
+                               counts.get(f"clips_{split}", 0), counts.get(f"texts_{split}", 0), extra)
 
 
 def build_parser():

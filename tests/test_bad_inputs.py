@@ -67,9 +67,9 @@ def fx(tmp_path_factory):
                                 "--output-dir", str(root / "run")]) == 0
     from tfalign.experiments import get_experiment
     from tfalign.serving.export import export_saved_model
-    from tfalign.training.loop import build_model
+    from tfalign.model import build_model
 
-    export_saved_model(build_model(get_experiment("rp_lars_sbn")), root / "model")
+    export_saved_model(build_model(get_experiment("rp_lars_sbn").model), root / "model")
     episode = load_episodes(DataConfig(), "test")[0]
     np.save(root / "clips.npy", episode.clip_features)
     np.save(root / "texts.npy", episode.text_features)
@@ -392,7 +392,7 @@ def test_a_run_whose_best_epochs_cross_from_1_to_12_keeps_its_best_checkpoint(tm
     from tfalign.experiments import get_experiment
     from tfalign.training.loop import Trainer
 
-    trainer = Trainer(get_experiment("rp_adam_sbn").override(data_dataset="synthetic"), tmp_path,
+    trainer = Trainer(get_experiment("rp_adam_sbn").override({"data.dataset": "synthetic"}), tmp_path,
                       log=lambda *_: None)
     trainer.prepare_run_dir(resume=False)
     trainer._plateau = type("P", (), {"get_state": lambda self: None})()
@@ -403,7 +403,7 @@ def test_a_run_whose_best_epochs_cross_from_1_to_12_keeps_its_best_checkpoint(tm
         stale = trainer._save_best(epoch, logs)
         trainer._end_epoch(epoch, logs, manager, None, None, {}, stale)
     for metric in ("clip_accuracy", "sentence_iou"):
-        path = trainer.state["best"][metric]["path"]
+        path = trainer.state.best[metric].path
         assert path.endswith("ckpt-12") and (tmp_path / (path + ".index")).exists()
         assert not list((tmp_path / "checkpoints" / f"best_{metric}").glob("ckpt-1.*"))
         trainer.load_best(metric)
@@ -502,11 +502,11 @@ def test_a_killed_push_leaves_nothing_the_next_one_does_not_clean(tmp_path):
 def test_a_re_export_swaps_the_folder_and_clears_a_killed_export(fx, tmp_path):
     from tfalign.experiments import get_experiment
     from tfalign.serving.export import export_saved_model
-    from tfalign.training.loop import build_model
+    from tfalign.model import build_model
 
     target = tmp_path / "saved_model"
     (tmp_path / ".saved_model.tmp-999999").mkdir()  # a killed export's temporary folder
-    model = build_model(get_experiment("rp_lars_sbn"))
+    model = build_model(get_experiment("rp_lars_sbn").model)
     export_saved_model(model, target, assets={"note.txt": "first"})
     export_saved_model(model, target, assets={"note.txt": "second"})
     assert (target / "assets" / "note.txt").read_text() == "second"

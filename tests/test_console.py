@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tfalign import console
-from tfalign.data.records import strict_json, write_json_atomic
+from tfalign.files import strict_json, write_json_atomic
 from tfalign.training.schedules import PlateauHalving
 
 COMMANDS = ["tfalign.train", "tfalign.compare", "tfalign.evaluate", "tfalign.export", "tfalign.align",

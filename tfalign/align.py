@@ -35,7 +35,7 @@ import sys
 import numpy as np
 
 from tfalign import cli, console
-from tfalign.data.records import write_json_atomic
+from tfalign.files import write_json_atomic
 from tfalign.errors import UserError, first_line
 from tfalign.files import atomic_path, new_parents
 

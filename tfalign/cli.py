@@ -9,7 +9,8 @@ import math
 import sys
 
 from tfalign import console
-from tfalign.data.datasets import FEATURE_KINDS, DataConfig
+from tfalign.data.datasets import DataConfig
+from tfalign.data.features import FEATURE_WIDTHS
 from tfalign.errors import UserError, first_line
 
 
@@ -85,7 +86,7 @@ def add_data_arguments(parser: argparse.ArgumentParser, defaults: DataConfig | N
                        help=f"yms-synthetic (the real YMS structure, synthetic features; embedded, nothing to "
                             f"download), yms, synthetic, synthetic-lsmdc, tfrecord:DIR or npz:PATH "
                             f"(default: the experiment's; {d.dataset} for every experiment shipped)")
-    group.add_argument("--features", choices=sorted(FEATURE_KINDS), default=None,
+    group.add_argument("--features", choices=sorted(FEATURE_WIDTHS), default=None,
                        help="feature kind: full 2048/768, rp 300/300 (random projection), lxmert 768/768 "
                             "(default: the experiment's)")
     group.add_argument("--difficulty", type=number(float, 0, 1), default=None,

@@ -87,9 +87,12 @@ def parse_list(text: str, option: str, kind=str) -> list:
 def train_argv(args, experiment: str, seed: int) -> list[str]:
     """The train command line of one run."""
     argv = ["--experiment", experiment, "--seed", str(seed), "--runs-dir", args.output_dir]
+    from tfalign.experiments import get_experiment
+
+    staged = get_experiment(experiment).init_from is not None
     for option in SHARED_OPTIONS:
         value = getattr(args, option)
-        if value is not None and not (option in ("pretrain_epochs", "lsmdc_scale") and experiment != "our_pretraining"):
+        if value is not None and not (option in ("pretrain_epochs", "lsmdc_scale") and not staged):
             argv += [f"--{option.replace('_', '-')}", str(value)]
     for setting in args.set:
         argv += ["--set", setting]
@@ -123,7 +126,7 @@ class Run:
         status = run_status(self.folder)
         if status == "running":
             raise UserError(f"{self.folder} is being trained by another process; wait for it or stop it")
-        if status == "finished" and self.state().get("epoch", 0) >= self.config.epochs:
+        if status == "finished" and self.state().get("epoch", 0) >= self.config.trainer.epochs:
             return None
         return "resume" if train._has_run(self.folder) else "start"
 

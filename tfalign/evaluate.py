@@ -17,7 +17,7 @@ import sys
 import time
 
 from tfalign import cli, console
-from tfalign.data.records import write_json_atomic
+from tfalign.files import write_json_atomic
 from tfalign.data.datasets import load_episodes
 
 
@@ -56,7 +56,7 @@ def main(argv=None) -> int:
         result = run_baseline(args.baseline, episodes["train"], episodes["val"], episodes[args.split])
         result.update(method=args.baseline, dataset=config.dataset, features=config.features, split=args.split)
     else:
-        from tfalign.training.run import evaluate_run  # the trainer's own evaluation
+        from tfalign.evaluation.prediction import evaluate_run
 
         result = evaluate_run(args.run, args.split, checkpoint=args.checkpoint,
                               data_changes=cli.data_changes_from_args(args), decoding=args.decoding)

@@ -44,13 +44,14 @@ def main(argv=None) -> int:
     from tfalign.data.datasets import load_episodes
     from tfalign.serving.model_card import export_assets
     from tfalign.serving.push import PushError, push
-    from tfalign.training.run import describe_data, load_run, run_decoding, run_metrics
+    from tfalign.data.datasets import describe_data
+    from tfalign.training.run_folder import load_model, run_decoding, run_metrics
 
     if args.name is not None and (not args.name or args.name in (".", "..") or "/" in args.name or args.name.isdigit()):
         raise UserError(f"--name: expected a model name (no '/', not a number: TF Serving's versions are numbers), "
                         f"got {args.name!r}")
     console.say(f"loading {args.run} ({args.checkpoint} checkpoint)")
-    config, model = load_run(args.run, args.checkpoint)
+    config, model = load_model(args.run, args.checkpoint)
     console.say(f"loading the validation split: {describe_data(config.data)}")
     validation = load_episodes(config.data, "val")
     if args.validation_videos:

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import pathlib
 import shutil
+
+import numpy as np
+
+from tfalign.errors import UserError
 
 
 def atomic_path(path: pathlib.Path, suffix: str = "") -> pathlib.Path:
@@ -123,3 +128,44 @@ def remove_leftovers(folder, pattern: str) -> list[pathlib.Path]:
                 path.unlink(missing_ok=True)
             removed.append(path)
     return removed
+
+
+def read_json_object(path, what: str = "file") -> dict:
+    """A JSON object from ``path``; a missing, unreadable or malformed file is
+    one UserError naming it."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such {what}")
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise UserError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{path}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def strict_json(obj):
+    """``obj`` with NumPy scalars and arrays as Python values and every
+    non-finite float (NaN, inf) as None: JSON that every parser reads."""
+    if isinstance(obj, dict):
+        return {str(k): strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return strict_json(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+def dumps_strict(obj, indent=2) -> str:
+    return json.dumps(strict_json(obj), indent=indent, allow_nan=False)
+
+
+def write_json_atomic(path, obj) -> None:
+    """Writes strict JSON (no NaN or Infinity) under a temporary name, then
+    renames: never half a file, nothing left if it fails."""
+    write_text_atomic(path, dumps_strict(obj))

@@ -81,13 +81,16 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--optimizer", choices=["adam", "lars", "lamb"],
                         help="override the experiment's optimizer (default: the experiment's)")
     parser.add_argument("--pretrain-epochs", type=cli.number(int, 1),
-                        help="our_pretraining only: epochs of the pretraining stage (default 100)")
+                        help="an experiment with a first stage (our_pretraining) only: epochs of that stage "
+                             "(init_from.trainer.epochs; default 100)")
     parser.add_argument("--lsmdc-scale", type=cli.number(float, 0, low_open=True),
                         help="our_pretraining only: size of the LSMDC stand-in relative to YMS training clips "
-                             "(default 20)")
+                             "(init_from.data.lsmdc_scale; default 20)")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                        help="override any config field, e.g. --set stack_dropout=0.3 --set data.difficulty=0.8 "
-                             "(repeatable; --dry-run shows the fields; default: none)")
+                        help="override any config field by its dotted path, e.g. --set model.stack_dropout=0.3 "
+                             "--set data.difficulty=0.8 --set init_from.trainer.epochs=5 (a field name alone "
+                             "names the first group that has it: learning_rate = optimizer.learning_rate); "
+                             "repeatable; --dry-run shows the fields; default: none")
     parser.add_argument("--max-steps-per-epoch", type=cli.number(int, 1),
                         help="cap the steps of an epoch, for quick trials (default: every batch)")
 
@@ -102,30 +105,40 @@ def print_experiments() -> None:
         print(header)
         for name, e in EXPERIMENTS.items():
             if e.family == family:
-                print(f"  {name:<{width}}  {FEATURE_NAMES[e.encoder]:<14}  {OPTIMIZER_NAMES[e.optimizer]:<9}  "
-                      f"{e.normalization.upper() if e.normalization != 'none' else 'none':<13}  "
-                      f"{e.learning_rate:<7g}  {e.description}")
+                normalization = e.model.normalization
+                print(f"  {name:<{width}}  {FEATURE_NAMES[e.model.encoder]:<14}  "
+                      f"{OPTIMIZER_NAMES[e.optimizer.name]:<9}  "
+                      f"{normalization.upper() if normalization != 'none' else 'none':<13}  "
+                      f"{e.optimizer.learning_rate:<7g}  {e.description}")
         print()
 
 
+# A run's seed and the generated data's seed and difficulty hold for every stage of it.
+SHARED_WITH_FIRST_STAGE = ("trainer.seed", "data.seed", "data.difficulty")
+
+
 def resolve_config(args):
-    import dataclasses
+    """The registered experiment with the command line's changes, all through
+    ``ExperimentConfig.override`` (dotted paths): --set first, then the options."""
+    from tfalign.configs import parse_setting
 
     config = get_experiment(args.experiment)
-    if config.pretraining and (args.pretrain_epochs or args.lsmdc_scale):
-        changes = {"epochs": args.pretrain_epochs, "lsmdc_scale": args.lsmdc_scale}
-        config = dataclasses.replace(config, pretraining=dataclasses.replace(
-            config.pretraining, **{k: v for k, v in changes.items() if v is not None}))
-    elif args.pretrain_epochs or args.lsmdc_scale:
-        raise UserError(f"--pretrain-epochs and --lsmdc-scale apply to our_pretraining only, not {config.name}")
-    from tfalign.experiments import parse_setting
-
+    if config.init_from is None and (args.pretrain_epochs or args.lsmdc_scale):
+        raise UserError(f"--pretrain-epochs and --lsmdc-scale apply to an experiment with a first stage "
+                        f"(our_pretraining), not {config.name}")
+    changes = {}
     for setting in args.set:
-        config = config.override(**parse_setting(config, setting))
-    data = cli.data_config_from_args(args, base=config.data)
-    return config.override(epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size, seed=args.seed,
-                           label_smoothing=args.label_smoothing, optimizer=args.optimizer).override(
-        **{f"data_{k}": v for k, v in data.__dict__.items()})
+        changes.update(parse_setting(config, setting))
+    options = {"trainer.epochs": args.epochs, "optimizer.learning_rate": args.lr,
+               "trainer.batch_size": args.batch_size, "trainer.seed": args.seed,
+               "trainer.label_smoothing": args.label_smoothing, "optimizer.name": args.optimizer,
+               **{f"data.{k}": v for k, v in cli.data_changes_from_args(args).items()}}
+    changes.update({k: v for k, v in options.items() if v is not None})  # an option not given changes nothing
+    if config.init_from is not None:
+        changes.update({f"init_from.{k}": v for k, v in changes.items() if k in SHARED_WITH_FIRST_STAGE})
+        changes.update({k: v for k, v in {"init_from.trainer.epochs": args.pretrain_epochs,
+                                          "init_from.data.lsmdc_scale": args.lsmdc_scale}.items() if v is not None})
+    return config.override(changes)
 
 
 def _has_run(run_dir: pathlib.Path) -> bool:
@@ -162,16 +175,17 @@ def main(argv=None) -> int:
     from tfalign.training.run_folder import run_folder_name
 
     run_dir = args.output_dir or str(pathlib.Path(args.runs_dir) / run_folder_name(config, args.max_steps_per_epoch))
-    if config.warmup_epochs and config.warmup_epochs >= config.epochs:
-        console.warn(f"the warm-up ({config.warmup_epochs} epochs) is as long as the run or longer "
-                     f"({config.epochs} epochs): the learning rate never reaches {config.learning_rate:g}")
+    warmup, epochs = config.schedule.warmup_epochs, config.trainer.epochs
+    if warmup and warmup >= epochs:
+        console.warn(f"the warm-up ({warmup} epochs) is as long as the run or longer ({epochs} epochs): the "
+                     f"learning rate never reaches {config.optimizer.learning_rate:g}")
     if args.dry_run:
-        from tfalign.training.loop import build_model, count_trainable
+        from tfalign.model import build_model, count_trainable
 
         print(f"run folder: {run_dir}" + (" (holds a run: --resume continues it)"
                                           if (pathlib.Path(run_dir) / "state.json").exists() else ""))
         print(config.to_json())
-        count = count_trainable(build_model(config))
+        count = count_trainable(build_model(config.model))
         expected = config.paper_parameter_count
         print(f"trainable parameters: {count:,}" + (f" (paper code: {expected:,})" if expected else ""))
         return 0
@@ -187,9 +201,10 @@ def train_run(config, run_dir, args, runs_dir=None) -> int:
 
     import tensorflow as tf
 
-    from tfalign.training.run import TrainingError, run_experiment
+    from tfalign.run import run_experiment
+    from tfalign.training.loop import TrainingError
     from tfalign.training.run_folder import marked_running, update_index
-    from tfalign.training.strategy import is_chief, make_strategy
+    from tfalign.training.strategy import describe_strategy, is_chief, make_strategy
 
     strategy = make_strategy(args.strategy, args.cpu_replicas, args.collective_timeout)
     console.say(f"experiment {config.name} -> {run_dir} ({strategy.num_replicas_in_sync} replica(s))")
@@ -201,7 +216,8 @@ def train_run(config, run_dir, args, runs_dir=None) -> int:
             if runs_dir:
                 update_index(runs_dir)
             summary = run_experiment(config, run_dir, strategy, resume=args.resume,
-                                     max_steps_per_epoch=args.max_steps_per_epoch, export=not args.no_export)
+                                     max_steps_per_epoch=args.max_steps_per_epoch, export=not args.no_export,
+                                     runtime=describe_strategy(strategy))
     except TrainingError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_TRAINING_ERROR

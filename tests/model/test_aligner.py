@@ -5,7 +5,7 @@ import tensorflow as tf
 from conftest import make_episode
 from tfalign.data.batching import make_dataset
 from tfalign.data.oracle import MATCH, POP_TEXT, decoded_length
-from tfalign.experiments import PAPER_PARAMETER_COUNTS
+from tfalign.configs import PAPER_PARAMETER_COUNTS
 from tfalign.model import NeuMatchAligner
 from tfalign.training.losses import masked_cross_entropy
 
@@ -84,7 +84,7 @@ def test_greedy_equals_teacher_forcing_on_its_own_actions_and_stops_right():
     model = small_model("sbn")
     batch = batch_of(rp_episodes())
     inputs = {k: batch[k] for k in ("clip_features", "text_features", "clip_lengths", "text_lengths")}
-    out = model(inputs, training=False)
+    out = model.greedy_path(inputs)
     actions, counts = out["actions"].numpy(), out["num_actions"].numpy()
     forced = tf.nn.softmax(model({**inputs, "actions": np.maximum(actions, 0)}, training=False)).numpy()
     for b in range(3):
@@ -97,9 +97,9 @@ def test_greedy_equals_teacher_forcing_on_its_own_actions_and_stops_right():
 def test_an_episode_decodes_the_same_alone_and_in_a_padded_batch():
     model = small_model("sbn")
     episodes = rp_episodes()
-    together = model({k: v for k, v in batch_of(episodes).items() if k not in ("actions", "action_lengths")})
+    together = model.greedy_path(batch_of(episodes))
     for i, episode in enumerate(episodes):
-        alone = model({k: v for k, v in batch_of([episode]).items() if k not in ("actions", "action_lengths")})
+        alone = model.greedy_path(batch_of([episode]))
         n = int(alone["num_actions"][0])
         assert n == int(together["num_actions"][i])
         assert np.array_equal(alone["actions"][0, :n], together["actions"][i, :n])
@@ -124,6 +124,33 @@ def test_every_weight_gets_a_gradient_and_one_step_learns(normalization):
             current = loss_fn()
         optimizer.apply(tape.gradient(current, model.trainable_variables), model.trainable_variables)
     assert float(loss_fn()) < float(loss)
+
+
+@pytest.mark.parametrize("history", [True, False])
+def test_align_decodes_with_a_cached_compiled_function(history):
+    if history:
+        model = small_model("sbn")
+    else:
+        model = NeuMatchAligner(encoder="rp", normalization="sbn", units=16, hidden_units=12, history=False,
+                                position="normalized", similarity_units=8)
+        model.build()
+    batch = batch_of(rp_episodes())
+    greedy = model.align(batch)  # XLA on time axes padded to a multiple of 64: the same path
+    plain = model.greedy_path(batch)
+    assert np.array_equal(greedy["num_actions"], plain["num_actions"])
+    for b, n in enumerate(plain["num_actions"].numpy()):
+        assert np.array_equal(greedy["actions"][b, :n], plain["actions"][b, :n])
+    assert model.make_align_function("greedy") is model.make_align_function("greedy")
+    if history:
+        with pytest.raises(ValueError, match="without history"):
+            model.align(batch, decoding="exact")
+    else:
+        exact = model.align(batch, decoding="exact")
+        assert np.array_equal(exact["num_actions"], model.exact_path(batch)["num_actions"])
+    with pytest.raises(ValueError, match="decoding must be one of"):
+        model.make_align_function("beam")
+    with pytest.raises(ValueError, match="actions"):
+        model({k: batch[k] for k in ("clip_features", "text_features", "clip_lengths", "text_lengths")})
 
 
 def test_config_round_trip():

@@ -33,7 +33,7 @@ def _episodes(clip_dim, text_dim):
 
 def compute(normalization, tmp_dir):
     from tfalign.data.batching import make_dataset
-    from tfalign.data.datasets import feature_widths
+    from tfalign.data.features import feature_widths
     from tfalign.experiments import get_experiment
     from tfalign.training.loop import Trainer
     from tfalign.training.losses import masked_cross_entropy
@@ -47,7 +47,7 @@ def compute(normalization, tmp_dir):
 
     def figures():
         logits = model(batch, training=True)
-        loss = masked_cross_entropy(logits, batch["actions"], batch["action_lengths"], config.label_smoothing)
+        loss = masked_cross_entropy(logits, batch["actions"], batch["action_lengths"], config.trainer.label_smoothing)
         return logits.numpy(), float(loss), model(batch, training=False).numpy()
 
     logits, loss, inference = figures()

@@ -94,8 +94,6 @@ def test_saved_model_cli_show_and_run(exported, tmp_path):
 
 
 def test_exact_signature_reloads_and_equals_the_in_process_exact_path(tmp_path):
-    from tfalign.model.inference import exact_function
-
     tf.keras.utils.set_random_seed(1)
     model = NeuMatchAligner(encoder="rp", normalization="sbn", units=32, hidden_units=16, history=False,
                             position="normalized", similarity_units=8)
@@ -105,7 +103,7 @@ def test_exact_signature_reloads_and_equals_the_in_process_exact_path(tmp_path):
     path = export_saved_model(model, tmp_path / "model", decoding="exact")
     np.savez(tmp_path / "inputs.npz", **pad_natural(episodes()))
     script = RELOAD.replace('signatures["serving_default"]', 'signatures[sys.argv[3]]')
-    expected = exact_function(model)(batch)
+    expected = model.align(batch, decoding="exact")
     for signature in ("serving_default", "align_exact"):
         done = subprocess.run([sys.executable, "-c", script, str(path), str(tmp_path / "inputs.npz"), signature],
                               capture_output=True, text=True, timeout=300)

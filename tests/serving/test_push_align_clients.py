@@ -15,7 +15,8 @@ from tfalign.data.datasets import load_episodes
 from tfalign.experiments import get_experiment
 from tfalign.serving.client import GrpcClient, LocalClient, RestClient, ServingError
 from tfalign.serving.push import PushError, pad_natural, push
-from tfalign.training.loop import Trainer, predict_alignments
+from tfalign.evaluation.prediction import predict_alignments
+from tfalign.training.loop import Trainer
 
 pytestmark = pytest.mark.large  # subprocesses, servers or training runs
 
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.large  # subprocesses, servers or training runs
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A model after a few real training steps on synthetic data, pushed once."""
-    config = get_experiment("rp_lars_sbn").override(batch_size=8, data_dataset="synthetic")
+    config = get_experiment("rp_lars_sbn").override({"data.dataset": "synthetic"}, batch_size=8)
     trainer = Trainer(config, tmp_path_factory.mktemp("run"), log=lambda *_: None)
     train = load_episodes(config.data, "train")[:16]
     data = make_dataset(train, 8)

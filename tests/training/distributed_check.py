@@ -39,8 +39,8 @@ result["sbn_moving_mean"] = float(np.abs(mirrored.moving_mean.numpy() - single.m
 result["sbn_moving_variance"] = float(np.abs(mirrored.moving_variance.numpy() - single.moving_variance.numpy()).max())
 
 # --- one training step ------------------------------------------------------------
-config = get_experiment("rp_lars_sbn").override(optimizer=optimizer, batch_size=8,
-                                                data_dataset="synthetic", data_difficulty=0.5)
+config = get_experiment("rp_lars_sbn").override({"optimizer.name": optimizer, "trainer.batch_size": 8,
+                                                 "data.dataset": "synthetic", "data.difficulty": 0.5})
 episodes = load_episodes(config.data, "val")[:8]
 one = Trainer(config, "/tmp/unused-one", strategy=tf.distribute.get_strategy(), log=lambda *_: None)
 two = Trainer(config, "/tmp/unused-two", strategy=strategy, log=lambda *_: None)

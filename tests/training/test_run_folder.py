@@ -21,17 +21,20 @@ def test_the_name_says_the_experiment_and_what_changed_but_not_the_epochs():
     # A quick trial (a cap on the steps of an epoch) is never continued as a full run.
     assert run_folder_name(base, max_steps_per_epoch=2).startswith("rp_lars_sbn-steps2-")
     assert run_folder_name(base, max_steps_per_epoch=2)[-8:] != run_folder_name(base)[-8:]
-    changed = base.override(seed=2, learning_rate=0.01, data_difficulty=0.8)
+    changed = base.override({"data.difficulty": 0.8}, seed=2, learning_rate=0.01)
     name = run_folder_name(changed)
     assert name.startswith("rp_lars_sbn-lr0.01_seed2_difficulty0.8-")
-    assert name != run_folder_name(base.override(seed=3, learning_rate=0.01, data_difficulty=0.8))
-    assert changed_fields(changed) == {"learning_rate": 0.01, "seed": 2, "data.difficulty": 0.8}
+    assert name != run_folder_name(base.override({"data.difficulty": 0.8}, seed=3, learning_rate=0.01))
+    assert changed_fields(changed) == {"optimizer.learning_rate": 0.01, "trainer.seed": 2, "data.difficulty": 0.8}
     # Many changes: the options are cut, the hash still tells the folders apart.
     many = base.override(seed=1, learning_rate=0.002, label_smoothing=0.1, weight_decay=1e-4, dropout=0.2,
                          batch_size=16, plateau_patience=3, clip_global_norm=5.0)
     assert len(run_folder_name(many)) <= len("rp_lars_sbn-") + 61 + 9
     assert incompatible_fields(base.to_dict(), base.override(epochs=3)) == []
-    assert incompatible_fields(base.to_dict(), changed) == ["data.difficulty", "learning_rate", "seed"]
+    assert incompatible_fields(base.to_dict(), changed) == ["data.difficulty", "optimizer.learning_rate",
+                                                             "trainer.seed"]
+    # What ran a run (config.json's "runtime") is no difference.
+    assert incompatible_fields({**base.to_dict(), "runtime": {"replicas": 2}}, base) == []
 
 
 def test_the_index_lists_every_run_with_its_status(tmp_path):
@@ -54,7 +57,7 @@ def test_the_index_lists_every_run_with_its_status(tmp_path):
     assert set(rows) == {"a", "b", "c"}
     assert [rows[k]["status"] for k in "abc"] == ["finished", "stopped", "running"]
     assert rows["a"]["test_clip_accuracy"] == "0.5000" and rows["a"]["best_epoch"] == "2"
-    assert rows["a"]["wall_seconds"] == "12.5" and rows["a"]["overrides"] == "epochs=2"
+    assert rows["a"]["wall_seconds"] == "12.5" and rows["a"]["overrides"] == "trainer.epochs=2"
     assert run_status(running) == "stopped" and run_status(tmp_path / "not_a_run") == "empty"
     assert not [p for p in os.listdir(tmp_path) if ".tmp" in p]
 
@@ -91,7 +94,8 @@ def test_hparams_and_layout_are_written_for_tensorboard(tmp_path):
     content = accumulator.SummaryMetadata("_hparams_/session_start_info").plugin_data.content
     session = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info
     assert session.group_name == "rp_lars_sbn-seed1-x"
-    assert session.hparams["seed"].number_value == 1 and session.hparams["optimizer"].string_value == "lars"
+    assert session.hparams["trainer.seed"].number_value == 1
+    assert session.hparams["optimizer.name"].string_value == "lars"
     assert session.hparams["data.dataset"].string_value == "yms-synthetic"
     layout = layout_pb2.Layout.FromString(accumulator.Tensors("custom_scalars__config__")[0].tensor_proto.string_val[0])
     titles = [chart.title for category in layout.category for chart in category.chart]

@@ -9,7 +9,8 @@ import time
 import pytest
 
 from tfalign import train
-from tfalign.experiments import EXPERIMENTS, PAPER_EXPERIMENTS, PAPER_PARAMETER_COUNTS, RECIPES
+from tfalign.configs import PAPER_PARAMETER_COUNTS
+from tfalign.experiments import EXPERIMENTS, PAPER_EXPERIMENTS, RECIPES
 
 pytestmark = pytest.mark.large  # subprocesses, servers or training runs
 
@@ -61,7 +62,7 @@ def test_dry_run_of_a_recipe(name, capsys):
     assert train.main(["--experiment", name, "--dry-run", "--set", "stack_dropout=0.1"]) == 0
     out = capsys.readouterr().out
     config = config_of(out)
-    assert config["family"] == "tfalign" and config["stack_dropout"] == 0.1
+    assert config["family"] == "tfalign" and config["model"]["stack_dropout"] == 0.1
     assert "paper code" not in out
 
 
@@ -71,9 +72,10 @@ def test_dry_run_prints_the_paper_values_and_parameter_count(name, capsys):
     out = capsys.readouterr().out
     config = config_of(out)
     experiment = EXPERIMENTS[name]
-    assert config["learning_rate"] == experiment.learning_rate and config["batch_size"] == 32
-    assert config["epochs"] == 350 and config["plateau_patience"] == 10 and config["plateau_factor"] == 0.5
-    expected = PAPER_PARAMETER_COUNTS[(experiment.encoder, experiment.normalization)]
+    assert config["optimizer"]["learning_rate"] == experiment.optimizer.learning_rate
+    assert config["trainer"]["batch_size"] == 32 and config["trainer"]["epochs"] == 350
+    assert config["schedule"]["plateau_patience"] == 10 and config["schedule"]["plateau_factor"] == 0.5
+    expected = PAPER_PARAMETER_COUNTS[(experiment.model.encoder, experiment.model.normalization)]
     assert f"trainable parameters: {expected:,}" in out
 
 
@@ -82,9 +84,24 @@ def test_overrides_reach_the_config(capsys):
                 "--dataset", "synthetic", "--difficulty", "0.2"])
     out = capsys.readouterr().out
     config = config_of(out)
-    assert (config["epochs"], config["learning_rate"], config["seed"]) == (7, 0.01, 3)
+    trainer = config["trainer"]
+    assert (trainer["epochs"], config["optimizer"]["learning_rate"], trainer["seed"]) == (7, 0.01, 3)
     assert config["data"]["dataset"] == "synthetic" and config["data"]["difficulty"] == 0.2
-    assert config["optimizer"] == "lars" and config["normalization"] == "sbn"
+    assert config["optimizer"]["name"] == "lars" and config["model"]["normalization"] == "sbn"
+
+
+def test_a_first_stage_shares_the_seed_and_data_and_takes_its_own_options(capsys):
+    train.main(["--experiment", "our_pretraining", "--dry-run", "--seed", "2", "--difficulty", "0.3",
+                "--pretrain-epochs", "4", "--lsmdc-scale", "2", "--epochs", "9",
+                "--set", "init_from.optimizer.learning_rate=0.002"])
+    out = capsys.readouterr().out
+    config, first = config_of(out), config_of(out)["init_from"]
+    assert config["trainer"]["epochs"] == 9 and first["trainer"]["epochs"] == 4
+    assert config["trainer"]["seed"] == first["trainer"]["seed"] == 2
+    assert config["data"]["difficulty"] == first["data"]["difficulty"] == 0.3
+    assert first["data"]["lsmdc_scale"] == 2 and first["data"]["dataset"] == "synthetic-lsmdc"
+    assert first["optimizer"]["learning_rate"] == 0.002 and config["optimizer"]["learning_rate"] == 5e-4
+    assert out.splitlines()[0].startswith("run folder: runs/our_pretraining-seed2_difficulty0.3_")
 
 
 def test_unknown_experiment_is_one_line():

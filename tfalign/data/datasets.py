@@ -24,13 +24,13 @@ import pathlib
 
 
 from tfalign.data import records, yms
+from tfalign.data.features import FEATURE_WIDTHS, feature_widths
 from tfalign.data.episode import Episode, EpisodeError, validate_episodes
 from tfalign.data.projection import RandomProjection
 from tfalign.data.synthetic import FeatureModel, generate_skeletons
 from tfalign.errors import UserError
 from tfalign.validation import check_fields, check_ranges
 
-FEATURE_KINDS = {"full": (2048, 768), "rp": (300, 300), "lxmert": (768, 768)}
 SPLIT_SIZES = {"train": 66, "val": 12, "test": 15}  # YMS's video counts
 NAMES = ("yms-synthetic", "yms", "synthetic", "synthetic-lsmdc")
 
@@ -57,23 +57,38 @@ class DataConfig:
         check_ranges(self, [("seed", 0, None, False, False), ("difficulty", 0, 1, False, False),
                             ("projection_seed", 0, None, False, False), ("lsmdc_scale", 0, None, True, False)],
                      "data.")
-        if self.features not in FEATURE_KINDS:
-            raise UserError(f"data.features: expected one of {sorted(FEATURE_KINDS)}, got {self.features!r}")
+        if self.features not in FEATURE_WIDTHS:
+            raise UserError(f"data.features: expected one of {sorted(FEATURE_WIDTHS)}, got {self.features!r}")
         kind, sep, location = self.dataset.partition(":")
         if not (self.dataset in NAMES or (kind in ("tfrecord", "npz") and sep and location)):
             raise UserError(f"data.dataset: expected one of {list(NAMES)}, tfrecord:DIR or npz:PATH, "
                             f"got {self.dataset!r}")
 
 
-def feature_widths(features: str) -> tuple[int, int]:
-    if features not in FEATURE_KINDS:
-        raise UserError(f"features must be one of {sorted(FEATURE_KINDS)}, got {features!r}")
-    return FEATURE_KINDS[features]
+def describe_data(data: DataConfig) -> str:
+    """The data a stage reads, in words (for the console)."""
+    text = f"{data.dataset} ({data.features} features"
+    if data.synthetic_features:
+        text += f", synthetic at difficulty {data.difficulty:g}, data seed {data.seed}"
+    return text + ")"
+
+
+def check_widths(features: str, splits: dict, dataset: str, user: str) -> None:
+    """The episodes of every split ({split: episodes}) must have the widths of
+    ``features``, the features ``user`` (an experiment, a model) takes."""
+    expected = feature_widths(features)
+    for split, episodes in splits.items():
+        if episodes:
+            found = (episodes[0].clip_features.shape[1], episodes[0].text_features.shape[1])
+            if found != expected:
+                raise UserError(f"the {split} episodes of {dataset} have clip/text feature widths "
+                                f"{found[0]}/{found[1]}, but {user} takes {expected[0]}/{expected[1]}; "
+                                f"choose an experiment for these features")
 
 
 def projections(config: DataConfig) -> tuple[RandomProjection, RandomProjection]:
-    clip_in, text_in = FEATURE_KINDS["full"]
-    out_clip, out_text = FEATURE_KINDS["rp"]
+    clip_in, text_in = FEATURE_WIDTHS["full"]
+    out_clip, out_text = FEATURE_WIDTHS["rp"]
     return (RandomProjection(clip_in, out_clip, config.projection_seed),
             RandomProjection(text_in, out_text, config.projection_seed + 1))
 
@@ -83,7 +98,7 @@ class _Featurizer:
 
     def __init__(self, config: DataConfig):
         base = "lxmert" if config.features == "lxmert" else "full"
-        self.model = FeatureModel(*FEATURE_KINDS[base], difficulty=config.difficulty, seed=config.seed)
+        self.model = FeatureModel(*FEATURE_WIDTHS[base], difficulty=config.difficulty, seed=config.seed)
         self.project = config.features == "rp"
         if self.project:
             clip_p, text_p = projections(config)

@@ -15,8 +15,8 @@ import pathlib
 import numpy as np
 
 from tfalign.data.episode import Episode, EpisodeError, validate_episodes
-from tfalign.errors import UserError, first_line
-from tfalign.files import atomic_path, write_text_atomic
+from tfalign.errors import first_line
+from tfalign.files import atomic_path, write_json_atomic
 
 MANIFEST = "manifest.json"
 _MATRIX_FIELDS = ("clip_features", "text_features", "clip_times", "text_spans", "unmatched_spans")
@@ -94,18 +94,20 @@ def write_tfrecords(episodes, folder, num_shards: int = 1, extra_manifest: dict 
             for episode in episodes[shard::num_shards]:
                 writer.write(episode_to_example(episode).SerializeToString())
         os.replace(tmp, final)
-    manifest = {
-        "format": "tfalign.episodes.v1",
-        "clip_dim": int(episodes[0].clip_features.shape[1]),
-        "text_dim": int(episodes[0].text_features.shape[1]),
-        "num_episodes": len(episodes),
-        "num_clips": int(sum(e.num_clips for e in episodes)),
-        "num_texts": int(sum(e.num_texts for e in episodes)),
-        "shards": names,
-        **(extra_manifest or {}),
-    }
-    write_json_atomic(folder / MANIFEST, manifest)
+    write_manifest(folder, names, (int(episodes[0].clip_features.shape[1]), int(episodes[0].text_features.shape[1])),
+                   len(episodes), int(sum(e.num_clips for e in episodes)), int(sum(e.num_texts for e in episodes)),
+                   extra_manifest)
     return folder
+
+
+def write_manifest(folder, shards: list, widths: tuple, num_episodes: int, num_clips: int, num_texts: int,
+                   extra: dict | None = None) -> None:
+    """manifest.json of an episode folder, written after its shards (a reader needs both)."""
+    write_json_atomic(pathlib.Path(folder) / MANIFEST, {
+        "format": "tfalign.episodes.v1", "clip_dim": int(widths[0]), "text_dim": int(widths[1]),
+        "num_episodes": int(num_episodes), "num_clips": int(num_clips), "num_texts": int(num_texts),
+        "shards": list(shards), **(extra or {}),
+    })
 
 
 def read_manifest(folder) -> dict:
@@ -224,42 +226,3 @@ def _episodes_of_npz(path, data: dict) -> list[Episode]:
     return validate_episodes(episodes)
 
 
-def read_json_object(path, what: str = "file") -> dict:
-    """A JSON object from ``path``; a missing, unreadable or malformed file is
-    one UserError naming it."""
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such {what}")
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise UserError(f"{path}: not valid JSON ({error})") from None
-    if not isinstance(value, dict):
-        raise UserError(f"{path}: expected a JSON object, got {type(value).__name__}")
-    return value
-
-
-def strict_json(obj):
-    """``obj`` with NumPy scalars and arrays as Python values and every
-    non-finite float (NaN, inf) as None: JSON that every parser reads."""
-    if isinstance(obj, dict):
-        return {str(k): strict_json(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [strict_json(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return strict_json(obj.tolist())
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    return obj
-
-
-def dumps_strict(obj, indent=2) -> str:
-    return json.dumps(strict_json(obj), indent=indent, allow_nan=False)
-
-
-def write_json_atomic(path, obj) -> None:
-    """Writes strict JSON (no NaN or Infinity) under a temporary name, then
-    renames: never half a file, nothing left if it fails."""
-    write_text_atomic(path, dumps_strict(obj))

@@ -90,9 +90,3 @@ class FeatureEncoder(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "kind": self.kind, "units": self.units, "dropout": self.dropout}
-
-
-def expected_input_widths(kind):
-    return {"full": (2048, 768), "rp": (300, 300), "lxmert": (768, 768)}[kind]
-
-

@@ -30,14 +30,16 @@ experiments build exactly the paper's network):
 import keras
 import tensorflow as tf
 
+from tfalign.data.features import feature_widths
 from tfalign.data.oracle import MATCH, NUM_ACTIONS, POP_TEXT
 from tfalign.layers import FeatureEncoder, FixedProjection, LayerNormLSTMCell, SequenceBatchNormalization, StackLSTMCell
-from tfalign.layers.encoders import expected_input_widths
 from tfalign.layers.initializers import bias_initializer, dense_kernel_initializer
 from tfalign.layers.recurrence import run_stack
 from tfalign.model.lattice import best_path, path_nodes
 
 NORMALIZATIONS = ("none", "sbn", "2ln", "4ln")
+DECODINGS = ("greedy", "exact")
+INPUT_KEYS = ("clip_features", "text_features", "clip_lengths", "text_lengths")
 POSITIONS = ("paper", "normalized")
 NUM_POSITION_FEATURES = {"paper": 10, "normalized": 2}
 # The similarity window read at node (i, j): clips i-1..i+2 against texts j-1..j+2.
@@ -85,6 +87,13 @@ def to_natural(sequence, lengths):
     return tf.reverse_sequence(sequence, tf.cast(lengths, tf.int32), seq_axis=1, batch_axis=0)
 
 
+def pad_time(features, multiple):
+    """[B, T, D] padded with zeros to T a multiple of ``multiple``."""
+    size = int(features.shape[1])
+    target = -(-size // multiple) * multiple
+    return tf.pad(features, [[0, 0], [0, target - size], [0, 0]])
+
+
 def _dense(units, activation=None, name=None):
     return keras.layers.Dense(units, activation=activation, kernel_initializer=dense_kernel_initializer(),
                               bias_initializer=bias_initializer(), name=name)
@@ -92,8 +101,11 @@ def _dense(units, activation=None, name=None):
 
 @keras.saving.register_keras_serializable("tfalign")
 class NeuMatchAligner(keras.Model):
-    """The aligner. ``call`` returns teacher-forced logits [B, L, 3] when the
-    inputs hold ``actions``, else the greedy alignment (see ``greedy``)."""
+    """The aligner. ``call`` returns the teacher-forced logits [B, L, 3] of the
+    ``actions`` in its inputs; ``align`` decodes (greedy, or the exact best
+    path of a decoder without history) with a compiled function that
+    ``make_align_function`` builds once per decoding, as keras-hub's
+    ``generate`` does."""
 
     def __init__(self, encoder="rp", normalization="none", units=300, action_units=8, matched_units=20,
                  hidden_units=300, dropout=0.0, encoder_dropout=0.0, projection_seeds=None, history=True,
@@ -121,7 +133,7 @@ class NeuMatchAligner(keras.Model):
         self.encoder = FeatureEncoder(encoder, units, dropout=encoder_dropout, name="encoder")
         self.projections = None
         if self.projection_seeds:
-            clip_in, text_in = expected_input_widths("full")
+            clip_in, text_in = feature_widths("full")
             self.projections = (FixedProjection(clip_in, units, self.projection_seeds[0], name="clip_projection"),
                                 FixedProjection(text_in, units, self.projection_seeds[1], name="text_projection"))
         stack_cell = LayerNormLSTMCell if normalization in ("2ln", "4ln") else StackLSTMCell
@@ -148,10 +160,12 @@ class NeuMatchAligner(keras.Model):
         self.hidden = _dense(hidden_units, "relu", name="decoder_hidden")
         self.logits_layer = _dense(NUM_ACTIONS, name="decoder_logits")
         self.drop = keras.layers.Dropout(dropout) if dropout else None
+        # The compiled decoders, by decoding; in __dict__, out of Keras's and the SavedModel's tracking.
+        self.__dict__["_align_functions"] = {}
 
     @property
     def input_widths(self):
-        return expected_input_widths("full" if self.projection_seeds else self.encoder_kind)
+        return feature_widths("full" if self.projection_seeds else self.encoder_kind)
 
     # ------------------------------------------------------------------ build
     def build(self, input_shape=None):
@@ -383,12 +397,61 @@ class NeuMatchAligner(keras.Model):
 
     # ------------------------------------------------------------------- call
     def call(self, inputs, training=False):
+        """Teacher-forced logits [B, L, 3] of ``inputs["actions"]`` (padding: any action)."""
         from tfalign.model import decoding
 
+        if "actions" not in inputs:
+            raise ValueError("NeuMatchAligner.call needs inputs['actions'] (teacher forcing); align() decodes")
         stacks = self.encode_stacks(inputs, training=training)
-        if "actions" in inputs:
-            return decoding.teacher_forced_logits(self, stacks, inputs["actions"], training=training)
-        return decoding.greedy(self, stacks)
+        return decoding.teacher_forced_logits(self, stacks, inputs["actions"], training=training)
+
+    def greedy_path(self, inputs):
+        """The greedy alignment: {"actions", "num_actions", "probabilities"} (model/decoding.py)."""
+        from tfalign.model import decoding
+
+        return decoding.greedy(self, self.encode_stacks(inputs, training=False))
+
+    # --------------------------------------------------------------- decoding
+    def make_align_function(self, decoding="greedy", xla=True, bucket=64):
+        """The compiled decoder for ``align`` (built once per decoding, then cached).
+
+        Greedy: XLA compiles the decoder's while loop into one kernel (about 2.5x
+        faster on CPU), but once per input shape; the time axes are therefore
+        padded to a multiple of ``bucket`` first, which changes nothing (padding
+        follows the valid positions and the loop stops on the true lengths) and
+        bounds the compilations. The padding runs eagerly: called from inside
+        another tf.function with unknown shapes, TF 2.21's XLA path aborted the
+        process here. Exact: the best path over the lattice (model/lattice.py).
+        """
+        key = (decoding, xla, bucket)
+        if key in self._align_functions:
+            return self._align_functions[key]
+        if decoding not in DECODINGS:
+            raise ValueError(f"decoding must be one of {DECODINGS}, got {decoding!r}")
+        if decoding == "exact":
+            if self.history:
+                raise ValueError("decoding 'exact' needs a decoder without history (history=False)")
+            compiled = tf.function(self.exact_path, reduce_retracing=True)
+        else:
+            compiled = tf.function(self.greedy_path, jit_compile=xla, reduce_retracing=not xla)
+
+        def align_function(inputs):
+            inputs = {k: tf.convert_to_tensor(inputs[k]) for k in INPUT_KEYS}
+            if decoding == "greedy" and xla:
+                inputs = {**inputs, "clip_features": pad_time(inputs["clip_features"], bucket),
+                          "text_features": pad_time(inputs["text_features"], bucket),
+                          "clip_lengths": tf.cast(inputs["clip_lengths"], tf.int32),
+                          "text_lengths": tf.cast(inputs["text_lengths"], tf.int32)}
+            return compiled(inputs)
+
+        self._align_functions[key] = align_function
+        return align_function
+
+    def align(self, inputs, decoding="greedy"):
+        """Reversed padded inputs (as the data pipeline gives) -> {"actions",
+        "num_actions", "probabilities"} (greedy) or {"actions", "num_actions",
+        "clip_to_text"} (exact), trimmed to the steps taken."""
+        return self.make_align_function(decoding)(inputs)
 
     def get_config(self):
         return {

@@ -101,8 +101,7 @@ class AlignmentModule(tf.Module):
                 "clip_lengths": clip_lengths, "text_lengths": text_lengths}
 
     def _decode(self, clip_features, text_features, clip_lengths, text_lengths):
-        out = self.model(self._checked_inputs(clip_features, text_features, clip_lengths, text_lengths),
-                         training=False)
+        out = self.model.greedy_path(self._checked_inputs(clip_features, text_features, clip_lengths, text_lengths))
         out["clip_to_text"] = assignment_from_actions(out["actions"], out["num_actions"], clip_lengths,
                                                       tf.shape(clip_features)[1])
         return out

@@ -10,7 +10,7 @@ TF Serving ignores these files; people and tools reading a version read them.
 from __future__ import annotations
 
 from tfalign.data.datasets import DataConfig
-from tfalign.data.records import dumps_strict
+from tfalign.files import dumps_strict
 
 ACTIONS = "0 POP_CLIP (the current clip is left unmatched), 1 POP_TEXT (the current text is done: go to the next), " \
           "2 MATCH (the current clip belongs to the current text)"
@@ -30,7 +30,7 @@ def _figures(metrics: dict) -> list[str]:
 
 
 def model_card(config: dict, metrics: dict, input_widths) -> str:
-    data = config.get("data", {})
+    data, model, optimizer, trainer = (config.get(group) or {} for group in ("data", "model", "optimizer", "trainer"))
     clip_width, text_width = (int(w) for w in input_widths)
     figures = _figures(metrics)
     table = ["| checkpoint | validation figure | test clip accuracy | test sentence IoU |", "|---|---|---|---|",
@@ -45,10 +45,10 @@ def model_card(config: dict, metrics: dict, input_widths) -> str:
         f"- data: `{data.get('dataset')}`, `{data.get('features')}` features"
         + (f", synthetic features at difficulty {data.get('difficulty')} (data seed {data.get('seed')})"
            if synthetic else ""),
-        f"- optimizer `{config.get('optimizer')}`, normalization `{config.get('normalization')}`, initial learning "
-        f"rate {config.get('learning_rate')}, {metrics.get('epochs_trained', config.get('epochs'))} epochs, "
-        f"seed {config.get('seed')}",
-        f"- decoding: `{metrics.get('decoding', config.get('decoding'))}` (serving_default)",
+        f"- optimizer `{optimizer.get('name')}`, normalization `{model.get('normalization')}`, initial learning "
+        f"rate {optimizer.get('learning_rate')}, {metrics.get('epochs_trained', trainer.get('epochs'))} epochs, "
+        f"seed {trainer.get('seed')}",
+        f"- decoding: `{metrics.get('decoding', trainer.get('decoding'))}` (serving_default)",
         "",
         "## Inputs (signature `serving_default`; `align_greedy` and `align_exact` take the same)",
         f"- `clip_features` float32 [B, T_v, {clip_width}]: the clips' features, natural order, zero-padded",

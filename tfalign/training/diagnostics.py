@@ -170,8 +170,9 @@ HPARAMS_METRICS = (
 )
 
 
-HPARAMS_FIRST = ("name", "optimizer", "normalization", "encoder", "learning_rate", "seed", "epochs",
-                 "label_smoothing", "warmup_epochs", "family", "data.dataset", "data.difficulty")
+HPARAMS_FIRST = ("name", "optimizer.name", "model.normalization", "model.encoder", "optimizer.learning_rate",
+                 "trainer.seed", "trainer.epochs", "trainer.label_smoothing", "schedule.warmup_epochs", "family",
+                 "data.dataset", "data.difficulty")
 
 
 def hparam_values(config_dict: dict) -> dict:

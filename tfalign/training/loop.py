@@ -11,24 +11,20 @@ gradients are all-reduced, clipped to global norm 2, L2 weight decay is added
 (after clipping, as PyTorch's Adam does), and the optimizer is applied. So a
 step on N replicas equals a step on one device with the same global batch.
 
-Run folder:
-    config.json           the resolved experiment
-    state.json            last completed epoch, schedule state, best values, history
-    checkpoints/last/     every epoch (two kept)
-    checkpoints/best_clip_accuracy/, checkpoints/best_sentence_iou/
-    tensorboard/, tensorboard/train/, tensorboard/val/
-    metrics.json          test figures of each best checkpoint (at the end)
+Validation decodes whole videos each epoch with the ``evaluate`` function the
+trainer is given (``tfalign.evaluation.prediction.evaluate_model``): training/
+does not import evaluation/. The run folder and its state: run_folder.py.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import math
 import os
-import pathlib
-import shutil
 import time
+from typing import Callable
 
 import keras
 import numpy as np
@@ -37,76 +33,20 @@ import tensorflow as tf
 from tfalign import console
 from tfalign.data.batching import count_batches, make_dataset
 from tfalign.data.cutting import cut_at_text_boundaries, random_crops
-from tfalign.data.oracle import actions_to_alignment
-from tfalign.data.records import read_json_object, write_json_atomic
 from tfalign.errors import UserError
-from tfalign.files import remove_leftovers
-from tfalign.evaluation.metrics import evaluate_alignments
-from tfalign.model import NeuMatchAligner
-from tfalign.model.inference import exact_function, greedy_function
+from tfalign.files import read_json_object
+from tfalign.model import build_model, count_trainable
 from tfalign.optimizers import make_optimizer
 from tfalign.training import diagnostics
 from tfalign.training.losses import contrastive_sum, lattice_cross_entropy_sum, masked_cross_entropy_sum
-from tfalign.training.run_folder import incompatible_fields
+from tfalign.training.run_folder import BEST_METRICS, RunFolder, RunState, incompatible_fields
 from tfalign.training.schedules import LinearWarmup, PlateauHalving
 
-BEST_METRICS = ("clip_accuracy", "sentence_iou")
-EVAL_BATCH = 16
+HISTOGRAM_BATCH = 16  # validation videos whose stack outputs the feature histograms show
 
 
 class TrainingError(RuntimeError):
     """Training cannot go on (a NaN loss, a run folder in the way, ...)."""
-
-
-def build_model(config, seed=None) -> NeuMatchAligner:
-    if seed is not None:
-        keras.utils.set_random_seed(seed)
-    model = NeuMatchAligner(encoder=config.encoder, normalization=config.normalization, dropout=config.dropout,
-                            encoder_dropout=config.encoder_dropout, history=config.decoder_history,
-                            position=config.position_features, similarity_units=config.similarity_units,
-                            stack_dropout=config.stack_dropout, similarity_source=config.similarity_source,
-                            stack_features=config.stack_features, hidden_units=config.decoder_units)
-    model.build()
-    return model
-
-
-def count_trainable(model) -> int:
-    return int(sum(np.prod(v.shape) for v in model.trainable_variables))
-
-
-DECODINGS = ("greedy", "exact")
-
-
-def predict_alignments(model, episodes, batch_size=EVAL_BATCH, decoding="greedy", progress=None):
-    """The alignment of every episode, as clip_to_text arrays: greedy, or the
-    exact best action path (a decoder without history). ``progress`` (a
-    console.Progress) counts the videos done."""
-    predictions = [None] * len(episodes)
-    done = 0
-    for batch in make_dataset(episodes, batch_size):
-        out = _decode_fn(model, decoding)({k: batch[k] for k in ("clip_features", "text_features", "clip_lengths",
-                                                                 "text_lengths")})
-        actions, counts = out["actions"].numpy(), out["num_actions"].numpy()
-        for row, index in enumerate(batch["index"].numpy()):
-            e = episodes[index]
-            predictions[index] = actions_to_alignment(actions[row, :counts[row]], e.num_clips, e.num_texts)
-        done += len(counts)
-        if progress is not None:
-            progress.update(done)
-    return predictions
-
-
-def _decode_fn(model, decoding="greedy"):
-    if decoding not in DECODINGS:
-        raise ValueError(f"decoding must be one of {DECODINGS}, got {decoding!r}")
-    cache = model.__dict__.setdefault("_tfalign_decoders", {})
-    if decoding not in cache:
-        cache[decoding] = greedy_function(model, xla=True) if decoding == "greedy" else exact_function(model)
-    return cache[decoding]
-
-
-def _greedy_fn(model):
-    return _decode_fn(model, "greedy")
 
 
 def step_hits(logits, batch):
@@ -117,15 +57,6 @@ def step_hits(logits, batch):
     return tf.stack([tf.reduce_sum(correct * mask), tf.reduce_sum(mask)])
 
 
-def validation_decoding(config) -> str:
-    """The decoding that selects checkpoints: "auto" selects them decoded exactly."""
-    return "exact" if config.decoding == "auto" else config.decoding
-
-
-def evaluate_model(model, episodes, decoding="greedy", progress=None) -> dict:
-    return evaluate_alignments(episodes, predict_alignments(model, episodes, decoding=decoding, progress=progress))
-
-
 @dataclasses.dataclass
 class StageData:
     train: list
@@ -134,22 +65,27 @@ class StageData:
 
 
 class Trainer:
-    """Trains one stage of an experiment into ``run_dir``."""
+    """Trains one stage of an experiment into ``run_dir``.
+
+    ``evaluate(model, episodes, decoding) -> {"clip_accuracy", "sentence_iou", ...}``
+    scores the validation videos each epoch (the best checkpoints follow it);
+    ``runtime`` (the strategy and replicas) is recorded in config.json.
+    """
 
     def __init__(self, config, run_dir, strategy=None, chief=True, log=print, max_steps_per_epoch=None,
-                 early_stopping_patience=None, restore_dir=None):
-        self.config, self.run_dir = config, pathlib.Path(run_dir)
+                 restore_dir=None, evaluate: Callable | None = None, runtime: dict | None = None):
+        self.config = config
         # Non-chief workers write into a temporary run_dir but resume from the chief's.
-        self.restore_dir = pathlib.Path(restore_dir) if restore_dir else self.run_dir
+        self.folder = RunFolder(run_dir, restore_dir)
+        self.run_dir = self.folder.path
         self.strategy = strategy or tf.distribute.get_strategy()
-        self.chief, self.log = chief, log
+        self.chief, self.log, self.evaluate, self.runtime = chief, log, evaluate, runtime
         self.max_steps_per_epoch = max_steps_per_epoch
-        self.early_stopping_patience = early_stopping_patience or config.early_stopping_patience
         with self.strategy.scope():
-            self.model = build_model(config, seed=config.seed)
+            self.model = build_model(config.model, seed=config.trainer.seed)
             self.zero_init = diagnostics.zero_initialized(self.model.trainable_variables)
-            self.optimizer = make_optimizer(config.optimizer, config.learning_rate,
-                                            weight_averaging=config.weight_averaging)
+            self.optimizer = make_optimizer(config.optimizer.name, config.optimizer.learning_rate,
+                                            weight_averaging=config.optimizer.weight_averaging)
             self.optimizer.build(self.model.trainable_variables)
         self.model.optimizer = self.optimizer  # the schedule callbacks set its learning rate
         # Dropout draws from seed generators whose state Keras does not put in the
@@ -157,66 +93,34 @@ class Trainer:
         seed_states = [v for v in self.model.non_trainable_variables if "seed_generator" in v.path]
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
                                               **({"dropout_seeds": seed_states} if seed_states else {}))
-        self.state = {"epoch": 0, "history": [], "best": {m: {"value": -1.0, "epoch": None, "path": None}
-                                                          for m in BEST_METRICS},
-                      "plateau": None, "since_best": 0, "last_checkpoint": None, "finished": False}
+        self.state = RunState()
 
     # ------------------------------------------------------------ run folder
-    def _path(self, *parts):
-        return self.run_dir.joinpath(*parts)
-
     def prepare_run_dir(self, resume: bool):
-        state_file = self.restore_dir / "state.json"
-        if state_file.exists() and not resume:
-            raise TrainingError(f"{self.restore_dir} already holds a run; pass --resume to continue it, "
+        folder = self.folder
+        if folder.has_state() and not resume:
+            raise TrainingError(f"{folder.restore_dir} already holds a run; pass --resume to continue it, "
                                 f"or --output-dir for a new one")
-        self._remove_leftovers()
-        if not state_file.exists() and self._path("config.json").exists():
-            # A run killed before its first epoch was saved: start again from nothing.
-            for folder in ("checkpoints", "tensorboard"):
-                shutil.rmtree(self._path(folder), ignore_errors=True)
-        if resume and state_file.exists():
-            saved = self.restore_dir / "config.json"
+        folder.clean(self.log)
+        if resume and folder.has_state():
+            saved = folder.restore_dir / "config.json"
             different = incompatible_fields(read_json_object(saved, "run config"), self.config) \
                 if saved.exists() else []
             if different:
-                raise UserError(f"--resume: {self.restore_dir} was trained with another config (differs in "
+                raise UserError(f"--resume: {folder.restore_dir} was trained with another config (differs in "
                                 f"{', '.join(different[:5])}); only --epochs may change when a run is resumed")
-            self.state = read_json_object(state_file, "run state")
-            if self.state["last_checkpoint"]:
-                self.checkpoint.read(str(self.restore_dir / self.state["last_checkpoint"])).expect_partial()
-            self.log(f"resuming {self.restore_dir} after epoch {self.state['epoch']}")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self._path("config.json"), self.config.to_dict())
-
-    def _remove_leftovers(self):
-        """What a killed run left half-written: temporary files of this folder's
-        atomic writes and TensorFlow's temporary checkpoint folders."""
-        for leftover in remove_leftovers(self.run_dir, ".*.tmp-*"):
-            self.log(f"removed {leftover.name}, left by a run that was killed")
-        for temp in self._path("checkpoints").glob("**/*_temp*"):
-            if temp.is_dir():
-                shutil.rmtree(temp, ignore_errors=True)
+            self.state = folder.read_state()
+            if self.state.last_checkpoint:
+                self.checkpoint.read(str(folder.restore_dir / self.state.last_checkpoint)).expect_partial()
+            self.log(f"resuming {folder.restore_dir} after epoch {self.state.epoch}")
+        folder.write_config(self.config, self.runtime)
 
     @property
     def trial_id(self) -> str:
-        """The run's name in TensorBoard's HParams table: its folder (and stage)."""
-        return self.run_dir.name if self.run_dir.name != "pretraining" else f"{self.run_dir.parent.name}/pretraining"
-
-    def checkpoint_name(self, which: str) -> str | None:
-        """The checkpoint state.json names for "last" or a best metric (the last
-        one while that metric has none)."""
-        best = None if which == "last" else self.state["best"][which]["path"]
-        return best or self.state["last_checkpoint"]
+        return self.folder.trial_id
 
     def load_best(self, metric: str):
-        self.checkpoint.read(self._checkpoint_path(self.checkpoint_name(metric))).expect_partial()
-
-    def _checkpoint_path(self, relative: str) -> str:
-        """A checkpoint named in state.json: in this run_dir, or (a resumed
-        non-chief worker's best from before the restart) in the chief's."""
-        own = self._path(relative)
-        return str(own if own.with_name(own.name + ".index").exists() else self.restore_dir / relative)
+        self.checkpoint.read(self.folder.checkpoint_path(self.state.checkpoint_name(metric))).expect_partial()
 
     # --------------------------------------------------------------- the step
     def _make_train_step(self, element_spec):
@@ -229,22 +133,22 @@ class Trainer:
             with tf.GradientTape() as tape:
                 outputs = model.training_outputs(batch, training=True)
                 loss = mean(*masked_cross_entropy_sum(outputs["logits"], batch["actions"], batch["action_lengths"],
-                                                      config.label_smoothing))
-                if config.lattice_weight:  # tfalign's own terms; off in the paper's experiments
-                    loss += config.lattice_weight * mean(*lattice_cross_entropy_sum(
+                                                      config.trainer.label_smoothing))
+                if config.trainer.lattice_weight:  # tfalign's own terms; off in the paper's experiments
+                    loss += config.trainer.lattice_weight * mean(*lattice_cross_entropy_sum(
                         outputs["lattice_logits"], batch["clip_to_text"], batch["clip_lengths"],
-                        batch["text_lengths"], config.label_smoothing))
-                if config.contrastive_weight:
+                        batch["text_lengths"], config.trainer.label_smoothing))
+                if config.trainer.contrastive_weight:
                     for similarity in outputs["similarities"].values():
-                        loss += config.contrastive_weight * mean(*contrastive_sum(
+                        loss += config.trainer.contrastive_weight * mean(*contrastive_sum(
                             similarity, batch["clip_to_text"], batch["clip_lengths"], batch["text_lengths"],
-                            config.contrastive_temperature))
+                            config.trainer.contrastive_temperature))
             grads = tape.gradient(loss, variables)
             grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
             grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
-            grads, norm = tf.clip_by_global_norm(grads, config.clip_global_norm)
-            if config.weight_decay:
-                grads = [g + config.weight_decay * v for g, v in zip(grads, variables)]
+            grads, norm = tf.clip_by_global_norm(grads, config.optimizer.clip_global_norm)
+            if config.optimizer.weight_decay:
+                grads = [g + config.optimizer.weight_decay * v for g, v in zip(grads, variables)]
             replicas = context.num_replicas_in_sync
             if replicas > 1:  # Keras's apply() sums over replicas once more
                 grads = [g / replicas for g in grads]
@@ -267,7 +171,7 @@ class Trainer:
         def replica_step(batch):
             logits = model.training_outputs(batch, training=False)["logits"]
             total, count = masked_cross_entropy_sum(logits, batch["actions"], batch["action_lengths"],
-                                                    config.label_smoothing)
+                                                    config.trainer.label_smoothing)
             return total, step_hits(logits, batch)
 
         @tf.function(input_signature=[element_spec])
@@ -291,36 +195,39 @@ class Trainer:
     def _epoch_samples(self, videos, epoch):
         """The paper's fixed cuts, or (sampling="crops") random crops drawn anew
         each epoch, reproducibly from (seed, epoch)."""
-        config = self.config
-        if config.sampling == "paper":
+        trainer = self.config.trainer
+        if trainer.sampling == "paper":
             if self._fixed_samples is None:
-                self._fixed_samples = [s for e in videos for s in cut_at_text_boundaries(e, config.max_train_actions)]
+                self._fixed_samples = [s for e in videos for s in cut_at_text_boundaries(e, trainer.max_train_actions)]
             return self._fixed_samples
-        rng = np.random.default_rng([config.seed, epoch, 7])
-        return random_crops(videos, rng, config.crop_min_actions, config.max_train_actions,
-                            config.whole_video_fraction)
+        rng = np.random.default_rng([trainer.seed, epoch, 7])
+        return random_crops(videos, rng, trainer.crop_min_actions, trainer.max_train_actions,
+                            trainer.whole_video_fraction)
 
     def _epoch_dataset(self, samples, epoch):
-        dataset = make_dataset(samples, self.config.batch_size, shuffle=True, seed=self.config.seed * 100003 + epoch,
+        trainer = self.config.trainer
+        dataset = make_dataset(samples, trainer.batch_size, shuffle=True, seed=trainer.seed * 100003 + epoch,
                                bucket=True)
         return self.strategy.experimental_distribute_dataset(dataset)
 
     # -------------------------------------------------------------- training
-    def fit(self, data: StageData, epochs: int, resume=False) -> dict:
+    def fit(self, data: StageData, epochs: int, resume=False) -> RunState:
+        if self.evaluate is None:
+            raise ValueError("Trainer.fit needs an evaluate function (tfalign.evaluation.prediction.evaluate_model)")
         self.prepare_run_dir(resume)
-        if self.state.get("finished") and self.state["epoch"] >= epochs:
+        if self.state.finished and self.state.epoch >= epochs:
             self.log("this stage already finished")
             return self.state
-        if self.state.get("finished"):  # resumed with more epochs: training goes on to them
-            self.log(f"training on from epoch {self.state['epoch']} to {epochs}")
-            self.state["finished"] = False
+        if self.state.finished:  # resumed with more epochs: training goes on to them
+            self.log(f"training on from epoch {self.state.epoch} to {epochs}")
+            self.state.finished = False
         self._fixed_samples = None
         if self.max_steps_per_epoch:  # a quick trial: the index says so
-            self.state["max_steps_per_epoch"] = self.max_steps_per_epoch
-        samples = self._epoch_samples(data.train, self.state["epoch"])
+            self.state.max_steps_per_epoch = self.max_steps_per_epoch
+        samples = self._epoch_samples(data.train, self.state.epoch)
         # Every batch of the epoch: the length buckets end in partial batches, so
         # there are more batches than ceil(samples / batch size).
-        steps = count_batches(samples, self.config.batch_size, bucket=True)
+        steps = count_batches(samples, self.config.trainer.batch_size, bucket=True)
         if self.max_steps_per_epoch:
             steps = min(steps, self.max_steps_per_epoch)
         self.log(f"{len(samples)} training samples from {len(data.train)} videos "
@@ -330,23 +237,24 @@ class Trainer:
         train_step = None
         writers = None
         if self.chief:  # other workers' event files would be thrown away anyway
-            writers = {k: tf.summary.create_file_writer(str(self._path("tensorboard", k))) for k in ("train", "val")}
-            diagnostics.write_hparams(self._path("tensorboard"), self.config.to_dict(), trial_id=self.trial_id)
-            diagnostics.write_layout(self._path("tensorboard"), [v.path for v in self.model.trainable_variables],
+            logdir = self.folder / "tensorboard"
+            writers = {k: tf.summary.create_file_writer(str(logdir / k)) for k in ("train", "val")}
+            diagnostics.write_hparams(logdir, self.config.to_dict(), trial_id=self.trial_id)
+            diagnostics.write_layout(logdir, [v.path for v in self.model.trainable_variables],
                                      normalized=self.model.video_norm is not None)
-        histogram_batch = next(iter(make_dataset(data.val[:EVAL_BATCH], EVAL_BATCH)))
+        histogram_batch = next(iter(make_dataset(data.val[:HISTOGRAM_BATCH], HISTOGRAM_BATCH)))
         # The validation videos cut as the training videos are: the teacher-forced loss and step accuracy.
         self._eval_step = None
         val_cuts = self.strategy.experimental_distribute_dataset(make_dataset(
-            [s for e in data.val for s in cut_at_text_boundaries(e, self.config.max_train_actions)],
-            self.config.batch_size))
-        manager = tf.train.CheckpointManager(self.checkpoint, str(self._path("checkpoints", "last")), max_to_keep=2)
+            [s for e in data.val for s in cut_at_text_boundaries(e, self.config.trainer.max_train_actions)],
+            self.config.trainer.batch_size))
+        manager = tf.train.CheckpointManager(self.checkpoint, str(self.folder / "checkpoints" / "last"), max_to_keep=2)
 
         durations = []  # of this process's epochs: the time left for the run
-        for epoch in range(self.state["epoch"], epochs):
+        for epoch in range(self.state.epoch, epochs):
             started = time.time()
             samples = self._epoch_samples(data.train, epoch)
-            epoch_steps = count_batches(samples, self.config.batch_size, bucket=True)
+            epoch_steps = count_batches(samples, self.config.trainer.batch_size, bucket=True)
             if self.max_steps_per_epoch:
                 epoch_steps = min(epoch_steps, self.max_steps_per_epoch)
             dataset = self._epoch_dataset(samples, epoch)
@@ -368,7 +276,7 @@ class Trainer:
                 if not math.isfinite(loss):
                     raise TrainingError(f"the training loss became {loss} at epoch {epoch + 1}, step {step + 1}; "
                                         f"nothing of this epoch was saved (try a lower --lr); --resume restarts "
-                                        f"from epoch {self.state['epoch']}")
+                                        f"from epoch {self.state.epoch}")
                 if before is not None:
                     ratios = diagnostics.update_ratios(self.model.trainable_variables, before)
                 losses.append(loss)
@@ -384,12 +292,12 @@ class Trainer:
                     "step_accuracy": hits[0] / max(hits[1], 1.0)}
             with self.averaged_weights():  # validation and best checkpoints see the averaged weights
                 logs.update({f"val_{k}": v for k, v in self.teacher_forced(val_cuts).items()})
-                val = evaluate_model(self.model, data.val, validation_decoding(self.config))
+                val = self.evaluate(self.model, data.val, self.config.trainer.validation_decoding)
                 logs.update({f"val_{m}": val[m] for m in BEST_METRICS})
                 stale = self._save_best(epoch, logs)
             callbacks.on_epoch_end(epoch, logs)
             # Training and validation, over every session of the run (the run's wall time, saving aside).
-            self.state["wall_seconds"] = self.state.get("wall_seconds", 0.0) + time.time() - started
+            self.state.wall_seconds += time.time() - started
             self._end_epoch(epoch, logs, manager, writers, histogram_batch, ratios, stale)
             durations.append(time.time() - started)
             left = np.mean((durations[1:] or durations)[-5:]) * (epochs - epoch - 1)  # the first compiles
@@ -402,26 +310,30 @@ class Trainer:
             new_lr = float(self.optimizer.learning_rate.numpy())
             if new_lr < logs["learning_rate"]:
                 self.log(f"learning rate halved to {new_lr:.2e}: the training loss has not improved by a relative "
-                         f"{self.config.plateau_threshold:g} for {self.config.plateau_patience} epochs")
-            if self.early_stopping_patience and self.state["since_best"] >= self.early_stopping_patience:
-                self.log(f"early stopping: no better validation clip accuracy for {self.state['since_best']} epochs")
+                         f"{self.config.schedule.plateau_threshold:g} for {self.config.schedule.plateau_patience} "
+                         f"epochs")
+            patience = self.config.trainer.early_stopping_patience
+            if patience and self.state.since_best >= patience:
+                self.log(f"early stopping: no better validation clip accuracy for {self.state.since_best} epochs")
                 break
-        self.state["finished"] = True
+        self.state.finished = True
         # Equal on every worker of a synchronous run, and between a run and its resumed twin.
-        self.state["weights_digest"] = self.weights_digest()
-        write_json_atomic(self._path("state.json"), self.state)
-        console.detail(f"final weights digest: {self.state['weights_digest']}")
+        self.state.weights_digest = self.weights_digest()
+        self.folder.write_state(self.state)
+        console.detail(f"final weights digest: {self.state.weights_digest}")
         return self.state
 
     def _callbacks(self, steps):
         config = self.config
-        plateau = PlateauHalving("loss", config.plateau_factor, config.plateau_patience, config.plateau_threshold,
-                                 start_epoch=config.warmup_epochs)
-        if self.state.get("plateau"):
-            plateau.set_state(self.state["plateau"])
+        schedule = config.schedule
+        plateau = PlateauHalving("loss", schedule.plateau_factor, schedule.plateau_patience, schedule.plateau_threshold,
+                                 start_epoch=config.schedule.warmup_epochs)
+        if self.state.plateau:
+            plateau.set_state(self.state.plateau)
         callbacks = [plateau]
-        if config.warmup_epochs:
-            callbacks.append(LinearWarmup(config.warmup_start_lr, config.learning_rate, config.warmup_epochs, steps))
+        if config.schedule.warmup_epochs:
+            callbacks.append(LinearWarmup(config.schedule.warmup_start_lr, config.optimizer.learning_rate,
+                                          config.schedule.warmup_epochs, steps))
         self._plateau = plateau
         return keras.callbacks.CallbackList(callbacks, model=self.model)
 
@@ -430,7 +342,7 @@ class Trainer:
         """With weight averaging on (``weight_averaging``: the EMA momentum), the
         model holds the optimizer's moving averages inside the block, and its
         own weights again after it; without, nothing changes."""
-        if not self.config.weight_averaging:
+        if not self.config.optimizer.weight_averaging:
             yield
             return
         variables = self.model.trainable_variables
@@ -444,19 +356,16 @@ class Trainer:
 
     def _save_best(self, epoch, logs) -> list:
         """Writes the best checkpoints this epoch improved; returns the ones they replace."""
-        state = self.state
         improved, stale = False, []
         for metric in BEST_METRICS:
-            value = logs[f"val_{metric}"]
-            best = state["best"][metric]
-            if value > best["value"]:
+            value, best = logs[f"val_{metric}"], self.state.best[metric]
+            if value > best.value:
                 improved |= metric == "clip_accuracy"
-                old = best["path"]
-                best.update(value=value, epoch=epoch + 1)
-                prefix = self._path("checkpoints", f"best_{metric}", f"ckpt-{epoch + 1}")
-                best["path"] = os.path.relpath(self.checkpoint.write(str(prefix)), self.run_dir)
-                stale.append(old)
-        state["since_best"] = 0 if improved else state["since_best"] + 1
+                stale.append(best.path)
+                prefix = self.folder.path / "checkpoints" / f"best_{metric}" / f"ckpt-{epoch + 1}"
+                best.value, best.epoch = value, epoch + 1
+                best.path = os.path.relpath(self.checkpoint.write(str(prefix)), self.run_dir)
+        self.state.since_best = 0 if improved else self.state.since_best + 1
         return stale
 
     def _end_epoch(self, epoch, logs, manager, writers, histogram_batch, ratios, stale):
@@ -465,17 +374,15 @@ class Trainer:
         # Every worker saves (saving distributed variables is collective); non-chief
         # workers save into their own temporary run_dir.
         last = manager.save(checkpoint_number=epoch + 1)
-        state["last_checkpoint"] = os.path.relpath(last, self.run_dir)
-        state["epoch"] = epoch + 1
-        state["plateau"] = self._plateau.get_state()
-        state["history"].append({"epoch": epoch + 1, **logs})
+        state.last_checkpoint = os.path.relpath(last, self.run_dir)
+        state.epoch = epoch + 1
+        state.plateau = self._plateau.get_state()
+        state.history.append({"epoch": epoch + 1, **logs})
         if writers:
             self._write_summaries(epoch, logs, writers, histogram_batch, ratios)
-        write_json_atomic(self._path("state.json"), state)
+        self.folder.write_state(state)
         for old in filter(None, stale):  # old best checkpoints go only once state.json no longer names them
-            # Exactly this checkpoint's files: "ckpt-1*" would also match ckpt-10 .. ckpt-19.
-            for file in self.run_dir.glob(old + ".*"):
-                file.unlink(missing_ok=True)
+            self.folder.remove_checkpoint(old)
 
     def _write_summaries(self, epoch, logs, writers, histogram_batch, ratios):
         with writers["train"].as_default():
@@ -493,8 +400,6 @@ class Trainer:
 
     def weights_digest(self) -> str:
         """A hash of all weights: equal on every worker of a synchronous run."""
-        import hashlib
-
         digest = hashlib.sha1()
         for weight in self.model.get_weights():
             digest.update(np.ascontiguousarray(weight).tobytes())

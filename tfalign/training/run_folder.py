@@ -1,4 +1,14 @@
-"""Run folders a person can read, and the index of a runs folder.
+"""Run folders: their typed state, their checkpoints, names a person can read,
+and the index of a runs folder.
+
+A run folder:
+    config.json           the resolved experiment (and, under "runtime", the strategy and replicas that ran it)
+    state.json            ``RunState``: last completed epoch, schedule state, best checkpoints, history
+    checkpoints/last/     every epoch (two kept)
+    checkpoints/best_clip_accuracy/, checkpoints/best_sentence_iou/
+    tensorboard/, tensorboard/train/, tensorboard/val/
+    metrics.json          test figures of each best checkpoint (at the end)
+    pretraining/          the first stage of an experiment with ``init_from``: a run folder of its own
 
 A run named by the train command lives in ``runs/<experiment>[-<changed
 options>]-<short hash>``: the options are the fields that differ from the
@@ -16,22 +26,27 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import fcntl
 import hashlib
 import io
 import json
 import os
 import pathlib
+import shutil
 
-from tfalign.files import pid_alive, write_text_atomic
+from tfalign.configs import ExperimentConfig
+from tfalign.errors import UserError, first_line
+from tfalign.files import pid_alive, read_json_object, remove_leftovers, write_json_atomic, write_text_atomic
 
+BEST_METRICS = ("clip_accuracy", "sentence_iou")
 # Left out of the folder's name and hash: a run trained on to more epochs is the same run.
-CONTINUABLE = ("epochs",)
+CONTINUABLE = ("trainer.epochs",)
 MAX_OPTIONS_LENGTH = 60
 # Short names in folder names (others: the field's last part); the index spells fields out.
-ABBREVIATIONS = {"learning_rate": "lr", "label_smoothing": "ls", "batch_size": "batch", "data.seed": "dataseed",
-                 "data.dataset": "", "data.features": "", "pretraining.epochs": "preepochs",
-                 "pretraining.lsmdc_scale": "lsmdc"}
+ABBREVIATIONS = {"optimizer.learning_rate": "lr", "trainer.label_smoothing": "ls", "trainer.batch_size": "batch",
+                 "data.seed": "dataseed", "data.dataset": "", "data.features": "", "optimizer.name": "",
+                 "init_from.trainer.epochs": "preepochs", "init_from.data.lsmdc_scale": "lsmdc"}
 RUNNING_FILE = ".running"  # the training process's pid while it runs
 INDEX_COLUMNS = ("folder", "experiment", "overrides", "status", "epochs_done", "epochs", "best_epoch",
                  "val_clip_accuracy", "test_clip_accuracy", "test_sentence_iou", "wall_seconds")
@@ -50,13 +65,16 @@ def flatten(values: dict, prefix: str = "") -> dict:
 
 def changed_fields(config) -> dict:
     """{dotted field: value} where the resolved config differs from its registered experiment."""
-    from tfalign.experiments import EXPERIMENTS
+    from tfalign.experiments import EXPERIMENTS  # the registry, beside the config types
 
     base = EXPERIMENTS.get(config.name)
     if base is None:
         return {}
     ours, theirs = flatten(config.to_dict()), flatten(base.to_dict())
-    return {k: v for k, v in ours.items() if theirs.get(k, object()) != v}
+    changed = {k: v for k, v in ours.items() if theirs.get(k, object()) != v}
+    # A first stage's field changed as the run's own (its seed, its data's seed) is named once.
+    return {k: v for k, v in changed.items()
+            if not (k.startswith("init_from.") and changed.get(k.removeprefix("init_from."), object()) == v)}
 
 
 def _short(value) -> str:
@@ -76,7 +94,7 @@ def run_folder_name(config, max_steps_per_epoch: int | None = None) -> str:
     """``<experiment>[-<changed options>]-<hash>``; equal for configs that differ only in epochs.
     A cap on the steps of an epoch (quick trials) is part of the name: such a
     run is never continued as a full one."""
-    values = {k: v for k, v in config.to_dict().items() if k not in CONTINUABLE}
+    values = {k: v for k, v in flatten(config.to_dict()).items() if k not in CONTINUABLE}
     changed = {k: v for k, v in changed_fields(config).items() if k not in CONTINUABLE}
     if max_steps_per_epoch:
         values["max_steps_per_epoch"] = changed["steps"] = max_steps_per_epoch
@@ -89,8 +107,12 @@ def run_folder_name(config, max_steps_per_epoch: int | None = None) -> str:
 
 def incompatible_fields(saved: dict, config) -> list[str]:
     """Fields (other than epochs) where a run's saved config differs from ``config``."""
-    ours = flatten({k: v for k, v in config.to_dict().items() if k not in CONTINUABLE})
-    theirs = flatten({k: v for k, v in saved.items() if k not in CONTINUABLE})
+    try:
+        saved = ExperimentConfig.from_dict(saved).to_dict()  # a config.json of an older tfalign, grouped
+    except UserError:
+        pass  # compared as it is: every differing field is named
+    ours = {k: v for k, v in flatten(config.to_dict()).items() if k not in CONTINUABLE}
+    theirs = {k: v for k, v in flatten(saved).items() if k not in CONTINUABLE and not k.startswith("runtime.")}
     return sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
 
 
@@ -132,15 +154,14 @@ def run_status(run_dir) -> str:
 
 def index_row(run_dir) -> dict | None:
     """The index's row for a run folder (None: not a run folder)."""
-    from tfalign.experiments import ExperimentConfig
-
     run_dir = pathlib.Path(run_dir)
     saved = read_json_or_empty(run_dir / "config.json")
     if not saved:
         return None
+    epochs = ""
     try:
         config = ExperimentConfig.from_dict(saved)
-        overrides = describe_overrides(config)
+        overrides, epochs = describe_overrides(config), config.trainer.epochs
     except (ValueError, TypeError):
         overrides = "(config not readable)"
     state, metrics = read_json_or_empty(run_dir / "state.json"), read_json_or_empty(run_dir / "metrics.json")
@@ -150,7 +171,7 @@ def index_row(run_dir) -> dict | None:
     test = best.get("test") or {}
     return {
         "folder": run_dir.name, "experiment": saved.get("name", ""), "overrides": overrides,
-        "status": run_status(run_dir), "epochs_done": state.get("epoch", 0), "epochs": saved.get("epochs", ""),
+        "status": run_status(run_dir), "epochs_done": state.get("epoch", 0), "epochs": epochs,
         "best_epoch": best.get("epoch", ""), "val_clip_accuracy": _figure(best.get("val")),
         "test_clip_accuracy": _figure(test.get("clip_accuracy")),
         "test_sentence_iou": _figure(test.get("sentence_iou")),
@@ -176,3 +197,145 @@ def update_index(runs_dir) -> pathlib.Path:
         writer.writerows(rows)
         write_text_atomic(runs_dir / "index.csv", text.getvalue())
     return runs_dir / "index.csv"
+
+
+# ------------------------------------------------------------------ run state
+@dataclasses.dataclass
+class BestCheckpoint:
+    """The best validation value of a metric so far, its epoch and checkpoint (relative to the run folder)."""
+
+    value: float = -1.0
+    epoch: int | None = None
+    path: str | None = None
+
+
+@dataclasses.dataclass
+class RunState:
+    """What state.json holds: enough to resume a run after its last epoch."""
+
+    epoch: int = 0  # epochs completed
+    history: list = dataclasses.field(default_factory=list)  # one dict of figures per epoch
+    best: dict = dataclasses.field(default_factory=lambda: {m: BestCheckpoint() for m in BEST_METRICS})
+    plateau: dict | None = None  # the plateau schedule's state
+    since_best: int = 0  # epochs without a better validation clip accuracy
+    last_checkpoint: str | None = None
+    finished: bool = False
+    wall_seconds: float = 0.0  # training and validation, over every session of the run
+    max_steps_per_epoch: int | None = None  # a quick trial's cap
+    weights_digest: str | None = None  # of the final weights: equal on every worker
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict, source="run state") -> RunState:
+        known = {f.name for f in dataclasses.fields(cls)}
+        try:
+            values = {k: v for k, v in values.items() if k in known}
+            best = values.get("best", {})
+            values["best"] = {m: BestCheckpoint(**best.get(m, {})) for m in BEST_METRICS}
+            return cls(**values)
+        except (TypeError, AttributeError) as error:
+            raise UserError(f"{source}: not a tfalign run state ({first_line(error)})") from None
+
+    def checkpoint_name(self, which: str) -> str | None:
+        """The checkpoint for "last" or a best metric (the last one while that metric has none)."""
+        if which != "last" and which not in self.best:
+            raise UserError(f"checkpoint: expected last or one of {list(BEST_METRICS)}, got {which!r}")
+        best = None if which == "last" else self.best[which].path
+        return best or self.last_checkpoint
+
+
+class RunFolder:
+    """One stage's run folder. A non-chief worker writes into a temporary
+    ``path`` but resumes from the chief's (``restore_dir``)."""
+
+    def __init__(self, path, restore_dir=None):
+        self.path = pathlib.Path(path)
+        self.restore_dir = pathlib.Path(restore_dir) if restore_dir else self.path
+
+    def __truediv__(self, relative) -> pathlib.Path:
+        return self.path / relative
+
+    @property
+    def trial_id(self) -> str:
+        """The run's name in TensorBoard's HParams table: its folder (and stage)."""
+        return self.path.name if self.path.name != "pretraining" else f"{self.path.parent.name}/pretraining"
+
+    def has_state(self) -> bool:
+        return (self.restore_dir / "state.json").exists()
+
+    def read_state(self) -> RunState:
+        file = self.restore_dir / "state.json"
+        return RunState.from_dict(read_json_object(file, "run state"), str(file))
+
+    def write_state(self, state: RunState) -> None:
+        write_json_atomic(self.path / "state.json", state.to_dict())
+
+    def read_config(self) -> ExperimentConfig:
+        return ExperimentConfig.from_dict(read_json_object(self.restore_dir / "config.json", "run config"))
+
+    def write_config(self, config: ExperimentConfig, runtime: dict | None = None) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self.path / "config.json", {**config.to_dict(), **({"runtime": runtime} if runtime else {})})
+
+    def clean(self, log=print) -> None:
+        """Removes what a killed run left: temporary files of atomic writes,
+        TensorFlow's temporary checkpoint folders, and (killed before its first
+        epoch was saved) its checkpoints and event files."""
+        for leftover in remove_leftovers(self.path, ".*.tmp-*"):
+            log(f"removed {leftover.name}, left by a run that was killed")
+        for temp in (self.path / "checkpoints").glob("**/*_temp*"):
+            if temp.is_dir():
+                shutil.rmtree(temp, ignore_errors=True)
+        if not self.has_state() and (self.path / "config.json").exists():
+            for folder in ("checkpoints", "tensorboard"):
+                shutil.rmtree(self.path / folder, ignore_errors=True)
+
+    def checkpoint_path(self, relative: str) -> str:
+        """A checkpoint named in state.json: in this folder, or (a resumed
+        non-chief worker's best from before the restart) in the chief's."""
+        own = self.path / relative
+        return str(own if own.with_name(own.name + ".index").exists() else self.restore_dir / relative)
+
+    def remove_checkpoint(self, relative: str) -> None:
+        # Exactly this checkpoint's files: "ckpt-1*" would also match ckpt-10 .. ckpt-19.
+        for file in self.path.glob(relative + ".*"):
+            file.unlink(missing_ok=True)
+
+
+def load_model(run_dir, checkpoint="clip_accuracy"):
+    """(config, model) of a run folder, the weights from its ``checkpoint``
+    ("last" or a best metric); one-line errors for what is missing or damaged."""
+    import tensorflow as tf
+
+    from tfalign.model import build_model
+
+    folder = RunFolder(run_dir)
+    if not folder.path.is_dir():
+        raise UserError(f"{folder.path}: no such run folder")
+    for name in ("config.json", "state.json"):
+        if not (folder / name).exists():
+            raise UserError(f"{folder.path}: no {name}: not a training run folder (or its first epoch never "
+                            f"finished)")
+    config, state = folder.read_config(), folder.read_state()
+    relative = state.checkpoint_name(checkpoint)
+    if not isinstance(relative, str) or not (folder / (relative + ".index")).is_file():
+        raise UserError(f"{folder / 'state.json'}: the {checkpoint} checkpoint it names ({relative}) is missing")
+    model = build_model(config.model, seed=config.trainer.seed)
+    try:
+        tf.train.Checkpoint(model=model).read(str(folder / relative)).expect_partial()
+    except Exception as error:  # a damaged checkpoint fails in many ways (TF errors, short reads, ...)
+        raise UserError(f"{folder / relative}: the checkpoint cannot be read ({first_line(error)})") from None
+    return config, model
+
+
+def run_metrics(run_dir) -> dict:
+    """A finished run's metrics.json ({} if it has none yet)."""
+    metrics = pathlib.Path(run_dir) / "metrics.json"
+    return read_json_object(metrics, "run metrics") if metrics.exists() else {}
+
+
+def run_decoding(run_dir, config) -> str:
+    """How a finished run decodes: as chosen at its end (metrics.json), else as configured."""
+    return run_metrics(run_dir).get("decoding") or config.trainer.validation_decoding

@@ -65,3 +65,13 @@ def is_chief(strategy) -> bool:
     task_type, task_id = resolver.task_type, resolver.task_id
     return task_type == "chief" or (task_type == "worker" and task_id == 0 and
                                     "chief" not in resolver.cluster_spec().as_dict())
+
+
+def describe_strategy(strategy) -> dict:
+    """What ran a run, for its config.json: the strategy's class, replicas, workers and devices."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    cluster = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    workers = sum(len(tasks) for kind, tasks in cluster.items() if kind in ("chief", "worker")) or 1
+    devices = list(getattr(strategy.extended, "worker_devices", ()) or ())
+    return {"strategy": type(strategy).__name__, "replicas": int(strategy.num_replicas_in_sync),
+            "workers": int(workers), "devices": [str(d) for d in devices]}

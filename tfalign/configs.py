@@ -1,0 +1,353 @@
+"""Typed experiment configs, grouped as Model Garden's are (DESIGN.md 3).
+
+``ExperimentConfig(model, optimizer, schedule, trainer, data, init_from)``:
+frozen dataclasses whose fields are typed (``Literal`` for choices) and
+checked when the config is made, so a bad value fails at once with a line
+naming the field (``model.normalization: expected one of [...]``).
+
+One override path: ``config.override({"model.normalization": "sbn"})`` with
+dotted field paths (the ``--set`` flag and every command-line option go
+through it); a field name alone (``learning_rate``) stands for the first group
+that has it, in the order model, optimizer, schedule, trainer, data.
+
+``init_from``: a first stage (a whole experiment config) whose best checkpoint
+by validation clip accuracy initializes this one, as Model Garden's
+``init_checkpoint`` does; ``our_pretraining`` is two registered stages linked
+this way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+
+from tfalign.data.datasets import DataConfig
+from tfalign.errors import UserError
+from tfalign.validation import check_fields, check_ranges
+
+# Trainable parameters of the paper's code (DESIGN.md 2). The first six are the
+# paper's figures; the last three follow from the same layers (Full + 2LN/4LN
+# add the LN cells' 12,000 / 12,560; LXMERT's video input is 768-d, not 2048).
+PAPER_PARAMETER_COUNTS = {
+    ("rp", "sbn"): 3_408_415, ("rp", "none"): 3_407_215, ("full", "none"): 4_252_015,
+    ("full", "sbn"): 4_253_215, ("rp", "2ln"): 3_419_215, ("rp", "4ln"): 3_419_775,
+    ("full", "2ln"): 4_264_015, ("full", "4ln"): 4_264_575, ("lxmert", "none"): 3_868_015,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """The network. Every field after ``encoder_dropout`` is one of tfalign's
+    own techniques (DESIGN.md 6), at the paper's value by default."""
+
+    encoder: typing.Literal["full", "rp", "lxmert"] = "rp"
+    normalization: typing.Literal["none", "sbn", "2ln", "4ln"] = "none"
+    dropout: float = 0.0  # on the decoder's dense layers
+    encoder_dropout: float = 0.0  # on the encoders' dense layers
+    # Without history (no action/matched stack) the classifier sees only what the
+    # cursors point at, and the lattice can be scored and searched exactly.
+    decoder_history: bool = True
+    position_features: typing.Literal["paper", "normalized"] = "paper"
+    similarity_units: int = 0  # joint embedding width; 0 = no similarity features
+    # Where the joint embeddings read: the SBN-standardized input features through linear heads
+    # ("input"), the encoded elements ("encoder"), the stack outputs ("stacks"); "both" = encoder +
+    # stacks, "all" = all three (a channel of similarity features each).
+    similarity_source: typing.Literal["input", "encoder", "stacks", "both", "all"] = "encoder"
+    stack_features: bool = True  # the classifier reads the stack tops v, s (the paper's)
+    decoder_units: int = 300  # the classifier's hidden layer (the paper's 300)
+    stack_dropout: float = 0.0  # on the stack outputs the decoder reads
+
+    def __post_init__(self):
+        check_fields(self, "model.")
+        check_ranges(self, [("dropout", 0, 1, False, True), ("encoder_dropout", 0, 1, False, True),
+                            ("similarity_units", 0, None, False, False), ("decoder_units", 1, None, False, False),
+                            ("stack_dropout", 0, 1, False, True)], "model.")
+        if not self.stack_features and not self.similarity_units:
+            raise UserError("model.stack_features=False: needs model.similarity_units > 0 (the decoder would see "
+                            "no content)")
+        if not self.decoder_history and self.dropout:
+            raise UserError("model.dropout: a cursor-only decoder is scored on the whole lattice; use "
+                            "model.stack_dropout")
+
+    @property
+    def architecture(self) -> dict:
+        """The fields that shape the weights (dropout rates aside): equal for stages that share weights."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if "dropout" not in k}
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig:
+    name: typing.Literal["adam", "lars", "lamb"] = "adam"
+    learning_rate: float = 1e-3  # for LARS the product lr * eta
+    weight_decay: float = 0.0  # L2 added to the gradient, as PyTorch's Adam does
+    clip_global_norm: float = 2.0
+    weight_averaging: float = 0.0  # EMA momentum of the weights used for validation, test and export; 0 = off
+
+    def __post_init__(self):
+        check_fields(self, "optimizer.")
+        check_ranges(self, [("learning_rate", 0, None, True, False), ("weight_decay", 0, None, False, False),
+                            ("clip_global_norm", 0, None, True, False), ("weight_averaging", 0, 0.9999, False, False)],
+                     "optimizer.")
+
+
+@dataclasses.dataclass(frozen=True)
+class ScheduleConfig:
+    """Linear warm-up (off when ``warmup_epochs`` is 0), then halve-on-plateau of the training loss."""
+
+    warmup_start_lr: float | None = None
+    warmup_epochs: int = 0
+    plateau_factor: float = 0.5
+    plateau_patience: int = 10
+    plateau_threshold: float = 1e-4  # relative
+
+    def __post_init__(self):
+        check_fields(self, "schedule.")
+        check_ranges(self, [("warmup_start_lr", 0, None, True, False), ("warmup_epochs", 0, None, False, False),
+                            ("plateau_factor", 0, 1, True, True), ("plateau_patience", 1, None, False, False),
+                            ("plateau_threshold", 0, 1, False, True)], "schedule.")
+        if self.warmup_epochs and self.warmup_start_lr is None:
+            raise UserError("schedule.warmup_start_lr: expected a value > 0 when schedule.warmup_epochs > 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainerConfig:
+    """Samples, losses, epochs and the choice of checkpoints."""
+
+    epochs: int = 350
+    batch_size: int = 32
+    seed: int = 0
+    label_smoothing: float = 0.03
+    max_train_actions: int = 100
+    # Samples: "paper" = fixed cuts of <= max_train_actions; "crops" = random
+    # crops at text boundaries, drawn anew each epoch, some videos whole.
+    sampling: typing.Literal["paper", "crops"] = "paper"
+    crop_min_actions: int = 30
+    whole_video_fraction: float = 0.0
+    contrastive_weight: float = 0.0  # InfoNCE on the joint embedding, within each video
+    contrastive_temperature: float = 0.1
+    lattice_weight: float = 0.0  # cross-entropy at every lattice node, beside the path's
+    # For validation, test and export. "auto": checkpoints are selected decoded exactly, then
+    # the better of greedy and exact on validation decodes the test split and the export.
+    decoding: typing.Literal["greedy", "exact", "auto"] = "greedy"
+    early_stopping_patience: int = 0  # epochs without a better validation clip accuracy; 0 = off
+
+    def __post_init__(self):
+        check_fields(self, "trainer.")
+        check_ranges(self, [
+            ("epochs", 1, None, False, False), ("batch_size", 1, None, False, False), ("seed", 0, None, False, False),
+            ("label_smoothing", 0, 1, False, True), ("max_train_actions", 2, None, False, False),
+            ("crop_min_actions", 1, None, False, False), ("whole_video_fraction", 0, 1, False, False),
+            ("contrastive_weight", 0, None, False, False), ("contrastive_temperature", 0, None, True, False),
+            ("lattice_weight", 0, None, False, False), ("early_stopping_patience", 0, None, False, False)],
+            "trainer.")
+        if self.crop_min_actions > self.max_train_actions:
+            raise UserError(f"trainer.crop_min_actions: expected <= trainer.max_train_actions "
+                            f"({self.max_train_actions}), got {self.crop_min_actions}")
+
+    @property
+    def validation_decoding(self) -> str:
+        """The decoding that selects checkpoints: "auto" selects them decoded exactly."""
+        return "exact" if self.decoding == "auto" else self.decoding
+
+
+GROUPS = {"model": ModelConfig, "optimizer": OptimizerConfig, "schedule": ScheduleConfig,
+          "trainer": TrainerConfig, "data": DataConfig}
+# A field name alone stands for the first group that has it ("seed" is trainer.seed; data.seed is spelled out).
+FIELD_PATHS: dict[str, str] = {}
+for _group, _cls in GROUPS.items():
+    for _field in dataclasses.fields(_cls):
+        FIELD_PATHS.setdefault(_field.name, f"{_group}.{_field.name}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+    """One experiment (or one stage of it)."""
+
+    name: str
+    description: str
+    family: typing.Literal["paper", "tfalign"] = "paper"
+    model: ModelConfig = ModelConfig()
+    optimizer: OptimizerConfig = OptimizerConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    trainer: TrainerConfig = TrainerConfig()
+    data: DataConfig = DataConfig()
+    init_from: ExperimentConfig | None = None
+
+    def __post_init__(self):
+        check_fields(self)
+        for group, cls in GROUPS.items():
+            if not isinstance(getattr(self, group), cls):
+                raise UserError(f"{group}: expected a {cls.__name__}, got {getattr(self, group)!r}")
+        model, trainer = self.model, self.trainer
+        if trainer.contrastive_weight and not model.similarity_units:
+            raise UserError("trainer.contrastive_weight: needs model.similarity_units > 0 (the joint embedding it "
+                            "trains)")
+        if model.decoder_history and (trainer.lattice_weight or trainer.decoding != "greedy"):
+            raise UserError("trainer.lattice_weight and trainer.decoding 'exact' or 'auto' need "
+                            "model.decoder_history=False (a cursor-only decoder)")
+        first = self.init_from
+        if first is not None:
+            if not isinstance(first, ExperimentConfig):
+                raise UserError(f"init_from: expected an experiment config or none, got {first!r}")
+            if first.init_from is not None:
+                raise UserError("init_from: a first stage cannot have a first stage of its own")
+            if first.model.architecture != model.architecture or first.data.features != self.data.features:
+                raise UserError(f"init_from: the first stage ({first.name}) must build the same network on the same "
+                                f"features (model fields other than dropout, data.features)")
+
+    @property
+    def paper_parameter_count(self) -> int | None:
+        if self.family != "paper":
+            return None
+        return PAPER_PARAMETER_COUNTS.get((self.model.encoder, self.model.normalization))
+
+    # ------------------------------------------------------------ dict / JSON
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> ExperimentConfig:
+        """The config of a ``to_dict``, as config.json holds it (one-line errors
+        name the field). config.json written before the groups existed (flat
+        fields and a ``pretraining`` section) is read too."""
+        if not isinstance(values, dict):
+            raise UserError(f"config: expected an object, got {type(values).__name__}")
+        values = {k: v for k, v in values.items() if k != "runtime"}  # what ran it, not what it is
+        if "model" not in values and "encoder" in values:
+            values = _from_flat(values)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise UserError(f"config: unknown field(s) {sorted(unknown)}")
+        try:
+            for group, group_cls in GROUPS.items():
+                section = values.get(group, {})
+                if not isinstance(section, dict):
+                    raise UserError(f"config: {group}: expected an object, got {section!r}")
+                unknown = set(section) - {f.name for f in dataclasses.fields(group_cls)}
+                if unknown:
+                    raise UserError(f"config: unknown field(s) {sorted(f'{group}.{k}' for k in unknown)}")
+                values[group] = group_cls(**section)
+            if values.get("init_from") is not None:
+                values["init_from"] = cls.from_dict(values["init_from"])
+            return cls(**values)
+        except TypeError as error:  # a missing field
+            raise UserError(f"config: {error}") from None
+
+    # -------------------------------------------------------------- overrides
+    def override(self, changes: dict | None = None, /, **fields) -> ExperimentConfig:
+        """A copy with fields replaced, checked as a new config is. Keys are dotted
+        paths (``model.normalization``, ``init_from.trainer.epochs``) or a field
+        name alone (see FIELD_PATHS); None values are left out (unset options)."""
+        values = self.to_dict()
+        for key, value in {**(changes or {}), **fields}.items():
+            if value is None:
+                continue
+            *parents, name = resolve_path(self, key).split(".")
+            section = values
+            for part in parents:
+                section = section[part]
+            section[name] = value
+        return ExperimentConfig.from_dict(values)
+
+    def get(self, path: str):
+        """The value at a dotted path (``optimizer.learning_rate``)."""
+        value = self
+        for part in resolve_path(self, path).split("."):
+            value = getattr(value, part)
+        return value
+
+
+def settable_fields(config: ExperimentConfig, prefix: str = "") -> dict[str, type]:
+    """{dotted path: type hint} of every field ``--set`` may change."""
+    paths = {}
+    for group, group_cls in GROUPS.items():
+        for name, hint in typing.get_type_hints(group_cls).items():
+            paths[f"{prefix}{group}.{name}"] = hint
+    if config.init_from is not None:
+        paths.update(settable_fields(config.init_from, prefix + "init_from."))
+    return paths
+
+
+def resolve_path(config: ExperimentConfig, key: str) -> str:
+    """A dotted path to a field, or a UserError naming the key and the choices."""
+    key = key.strip()
+    path = FIELD_PATHS.get(key, key)
+    if path.startswith("init_from.") and config.init_from is None:
+        raise UserError(f"{key}: {config.name} has no first stage (init_from)")
+    if path not in settable_fields(config):
+        groups = ", ".join(f"{g}.<field>" for g in GROUPS)
+        raise UserError(f"{key}: unknown field; expected {groups}"
+                        + (", init_from.<group>.<field>" if config.init_from is not None else "")
+                        + " or a field name alone (e.g. learning_rate)")
+    return path
+
+
+def parse_setting(config: ExperimentConfig, setting: str) -> dict:
+    """``field=value`` (``model.normalization=sbn``, ``learning_rate=0.01``) ->
+    {dotted path: value} for ``override``, the value converted to the field's
+    type; one-line errors name the field."""
+    key, sep, text = setting.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise UserError(f"--set {setting!r}: expected FIELD=VALUE, e.g. --set model.stack_dropout=0.3")
+    try:
+        path = resolve_path(config, key)
+    except UserError as error:
+        raise UserError(f"--set {error}") from None
+    hint, text = settable_fields(config)[path], text.strip()
+    options = set(typing.get_args(hint)) or {hint}
+    if text.lower() == "none" and type(None) in options:
+        return {path: None}
+    try:
+        if bool in options:
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise ValueError
+            value = text.lower() in ("true", "1")
+        elif int in options and float not in options:
+            value = int(text)
+        elif float in options:
+            value = float(text)
+        else:
+            value = text
+    except ValueError:
+        expected = "true or false" if bool in options else ("an integer" if int in options and float not in options
+                                                             else "a number")
+        raise UserError(f"--set {key}: expected {expected}, got {text!r}") from None
+    return {path: value}
+
+
+# Where each field of the flat config (before the groups) went.
+_FLAT_GROUPS = {name: path.split(".")[0] for name, path in FIELD_PATHS.items() if not path.startswith("data.")}
+_FLAT_GROUPS["optimizer"] = "optimizer"
+
+
+def _from_flat(values: dict) -> dict:
+    """A flat config.json (tfalign before the groups) as grouped values."""
+    grouped = {"name": values.get("name"), "description": values.get("description", ""),
+               "family": values.get("family", "paper"), "data": values.get("data", {})}
+    for name, value in values.items():
+        if name in ("name", "description", "family", "data", "pretraining"):
+            continue
+        if name not in _FLAT_GROUPS:
+            raise UserError(f"config: unknown field(s) [{name!r}]")
+        target = "name" if name == "optimizer" else name
+        grouped.setdefault(_FLAT_GROUPS[name], {})[target] = value
+    stage = values.get("pretraining")
+    if stage:  # the first stage as our_pretraining derived it from the finetuning config
+        first = json.loads(json.dumps(grouped))
+        first.update(name=f"{grouped['name']}_stage1", description="first stage", init_from=None)
+        first.setdefault("optimizer", {}).update(learning_rate=stage.get("learning_rate", 1e-3),
+                                                 weight_decay=stage.get("weight_decay", 1e-6))
+        first.setdefault("model", {}).update(dropout=stage.get("dropout", 0.1),
+                                             encoder_dropout=stage.get("dropout", 0.1))
+        first.setdefault("trainer", {}).update(epochs=stage.get("epochs", 100),
+                                               early_stopping_patience=stage.get("early_stopping_patience", 10))
+        first["data"] = {**grouped["data"], "dataset": stage.get("dataset", "synthetic-lsmdc"),
+                         "lsmdc_scale": stage.get("lsmdc_scale", 20.0)}
+        grouped["init_from"] = first
+    return grouped

@@ -1,0 +1,67 @@
+"""A model's alignments of whole videos, and their figures; a run folder's model on a split.
+
+The trainer gets ``evaluate_model`` as its validation function (training/
+does not import evaluation/); the end of a run, ``tfalign.evaluate``, the
+push check and the benchmarks call it directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tfalign import console
+from tfalign.data.batching import make_dataset
+from tfalign.data.datasets import check_widths, describe_data, load_episodes
+from tfalign.data.oracle import actions_to_alignment
+from tfalign.errors import UserError
+from tfalign.evaluation.metrics import evaluate_alignments
+from tfalign.training.run_folder import load_model, run_decoding
+
+EVAL_BATCH = 16
+
+
+def predict_alignments(model, episodes, batch_size=EVAL_BATCH, decoding="greedy", progress=None) -> list:
+    """The alignment of every episode, as clip_to_text arrays: greedy, or the
+    exact best action path (a decoder without history). ``progress`` (a
+    console.Progress) counts the videos done."""
+    align = model.make_align_function(decoding)
+    predictions = [None] * len(episodes)
+    done = 0
+    for batch in make_dataset(episodes, batch_size):
+        out = align(batch)
+        actions, counts = out["actions"].numpy(), out["num_actions"].numpy()
+        for row, index in enumerate(batch["index"].numpy()):
+            e = episodes[index]
+            predictions[index] = actions_to_alignment(actions[row, :counts[row]], e.num_clips, e.num_texts)
+        done += len(counts)
+        if progress is not None:
+            progress.update(done)
+    return predictions
+
+
+def evaluate_model(model, episodes, decoding="greedy", progress=None) -> dict:
+    """{"clip_accuracy", "sentence_iou", "videos", ...} of the model's alignments of ``episodes``."""
+    return evaluate_alignments(episodes, predict_alignments(model, episodes, decoding=decoding, progress=progress))
+
+
+def evaluate_run(run_dir, split="test", checkpoint="clip_accuracy", data_changes=None, decoding=None,
+                 log=print) -> dict:
+    """A run's model on a split of its own data (``data_changes`` replace fields
+    of it), decoded as the run does unless ``decoding`` says otherwise."""
+    log(f"loading {run_dir} ({checkpoint} checkpoint)")
+    config, model = load_model(run_dir, checkpoint)
+    data_config = dataclasses.replace(config.data, **(data_changes or {}))
+    decoding = decoding or run_decoding(run_dir, config)
+    if decoding == "exact" and config.model.decoder_history:
+        raise UserError(f"--decoding exact: {config.name} has a decoder with history; only greedy decoding applies")
+    log(f"loading the {split} split: {describe_data(data_config)}")
+    episodes = load_episodes(data_config, split)
+    check_widths(config.model.encoder, {split: episodes}, data_config.dataset,
+                 f"{config.name} (encoder {config.model.encoder!r})")
+    log(f"aligning {len(episodes)} {split} videos ({decoding} decoding)")
+    progress = console.Progress(len(episodes), f"{split} videos")
+    result = evaluate_model(model, episodes, decoding, progress=progress)
+    progress.close()
+    result.update(method=f"{config.name} ({checkpoint} checkpoint, {decoding})", dataset=data_config.dataset,
+                  features=data_config.features, split=split, run_dir=str(run_dir))
+    return result
