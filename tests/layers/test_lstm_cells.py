@@ -2,6 +2,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from harness import run_layer_test
 
 from tfalign.layers import LayerNormLSTMCell, StackLSTMCell
 from tfalign.layers.recurrence import scan_sequence
@@ -16,21 +17,25 @@ def layer_norm(x, gamma, beta, eps=1e-5):
     return (x - mean) / np.sqrt(var + eps) * gamma + beta
 
 
-def numpy_lstm(cell, x):
+def numpy_lstm_step(cell, x, h, c):
     w, u = cell.input_kernel.numpy(), cell.recurrent_kernel.numpy()
+    if isinstance(cell, StackLSTMCell):
+        z = x @ w + cell.input_bias.numpy() + h @ u + cell.recurrent_bias.numpy()
+    else:
+        norm = lambda layer, v: layer_norm(v, layer.gamma.numpy(), layer.beta.numpy())
+        z = norm(cell.input_norm, x @ w) + norm(cell.recurrent_norm, h @ u)
+    i, f, g, o = np.split(z, 4, axis=-1)
+    c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+    if isinstance(cell, LayerNormLSTMCell):
+        c = layer_norm(c, cell.cell_norm.gamma.numpy(), cell.cell_norm.beta.numpy())
+    return sigmoid(o) * np.tanh(c), c
+
+
+def numpy_lstm(cell, x):
     h = c = np.zeros((x.shape[0], cell.units))
     outputs = []
     for t in range(x.shape[1]):
-        if isinstance(cell, StackLSTMCell):
-            z = x[:, t] @ w + cell.input_bias.numpy() + h @ u + cell.recurrent_bias.numpy()
-        else:
-            norm = lambda layer, v: layer_norm(v, layer.gamma.numpy(), layer.beta.numpy())
-            z = norm(cell.input_norm, x[:, t] @ w) + norm(cell.recurrent_norm, h @ u)
-        i, f, g, o = np.split(z, 4, axis=-1)
-        c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
-        if isinstance(cell, LayerNormLSTMCell):
-            c = layer_norm(c, cell.cell_norm.gamma.numpy(), cell.cell_norm.beta.numpy())
-        h = sigmoid(o) * np.tanh(c)
+        h, c = numpy_lstm_step(cell, x[:, t], h, c)
         outputs.append(h)
     return np.stack(outputs, 1)
 
@@ -80,13 +85,14 @@ def test_parameter_counts_and_initialization():
     assert sum(np.prod(w.shape) for w in ln.trainable_weights) == 725_400  # the paper's LN cell
 
 
-@pytest.mark.parametrize("cls", CELLS)
-def test_config_round_trip_and_serialization(cls):
-    cell = cls(7, name="cell")
-    clone = cls.from_config(cell.get_config())
-    assert clone.units == 7 and clone.name == "cell"
-    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(cell))
-    assert isinstance(restored, cls) and restored.units == 7
+@pytest.mark.parametrize("cls, weights", [(StackLSTMCell, 4), (LayerNormLSTMCell, 8)])
+def test_layer_harness(cls, weights):
+    rng = np.random.default_rng(0)
+    x, h, c = (rng.normal(size=(2, d)).astype(np.float32) for d in (3, 5, 5))
+    cell, (out, (h2, c2)) = run_layer_test(cls, {"units": 5}, {"inputs": x, "states": [h, c]},
+                                           [(2, 5), (2, 5), (2, 5)], expected_num_trainable_weights=weights)
+    expected = numpy_lstm_step(cell, x, h, c)
+    assert np.allclose(out, expected[0], atol=1e-5) and np.allclose(c2, expected[1], atol=1e-5)
 
 
 def test_hand_written_gradient_equals_automatic_one():

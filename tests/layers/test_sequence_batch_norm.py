@@ -1,6 +1,7 @@
 import keras
 import numpy as np
 import tensorflow as tf
+from harness import run_layer_test
 
 from tfalign.layers import SequenceBatchNormalization
 
@@ -48,12 +49,13 @@ def test_padding_does_not_change_valid_outputs():
     assert np.allclose(a[mask], b[:, :5][mask], atol=1e-5)
 
 
-def test_config_round_trip_and_serialization():
-    layer = SequenceBatchNormalization(momentum=0.2, epsilon=1e-3, name="sbn")
-    clone = SequenceBatchNormalization.from_config(layer.get_config())
-    assert (clone.momentum, clone.epsilon, clone.name) == (0.2, 1e-3, "sbn")
-    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
-    assert isinstance(restored, SequenceBatchNormalization) and restored.momentum == 0.2
+def test_layer_harness():
+    x, mask = make_batch()
+    expected, _, _ = reference(x, [5, 2, 4], 1.0, 0.0)
+    _, out = run_layer_test(SequenceBatchNormalization, {"momentum": 0.2, "epsilon": 1e-5},
+                            {"inputs": x, "mask": mask}, (3, 5, 3), call_kwargs={"training": True},
+                            expected_num_trainable_weights=2, expected_num_non_trainable_weights=2)
+    assert np.allclose(out.numpy()[mask], expected[mask], atol=1e-5)
 
 
 def test_gradient_matches_finite_differences():

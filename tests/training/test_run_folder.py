@@ -101,3 +101,15 @@ def test_hparams_and_layout_are_written_for_tensorboard(tmp_path):
     titles = [chart.title for category in layout.category for chart in category.chart]
     assert "video_stack" in titles and "normalization" in titles
     assert not [t for t in titles if t.startswith("after norm")]  # no normalization: no "after" charts
+
+
+def test_the_strategy_that_ran_a_run_is_described():
+    import tensorflow as tf
+
+    from tfalign.training.strategy import describe_strategy
+
+    default = describe_strategy(tf.distribute.get_strategy())
+    assert default["replicas"] == 1 and default["workers"] == 1 and default["devices"] == []
+    mirrored = describe_strategy(tf.distribute.MirroredStrategy(["/cpu:0"]))
+    assert mirrored["strategy"] == "MirroredStrategy" and mirrored["replicas"] == 1
+    assert mirrored["devices"] and "CPU:0" in mirrored["devices"][0].upper()

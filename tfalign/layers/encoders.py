@@ -32,7 +32,7 @@ class FixedProjection(keras.layers.Layer):
         self._matrix = tf.constant(achlioptas_matrix(input_dim, output_dim, seed))
 
     def call(self, inputs):
-        return tf.matmul(inputs, self._matrix)
+        return tf.matmul(inputs, tf.cast(self._matrix, inputs.dtype))  # a constant: cast by hand under mixed precision
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.output_dim)
@@ -41,8 +41,8 @@ class FixedProjection(keras.layers.Layer):
         return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim, "seed": self.seed}
 
 
-def _dense(units, use_bias=True, name=None):
-    return keras.layers.Dense(units, activation="relu", use_bias=use_bias, name=name,
+def _dense(units, use_bias=True, name=None, dtype=None):
+    return keras.layers.Dense(units, activation="relu", use_bias=use_bias, name=name, dtype=dtype,
                               kernel_initializer=dense_kernel_initializer(),
                               bias_initializer=bias_initializer() if use_bias else "zeros")
 
@@ -56,14 +56,15 @@ class FeatureEncoder(keras.layers.Layer):
         if kind not in ENCODER_KINDS:
             raise ValueError(f"encoder kind must be one of {ENCODER_KINDS}, got {kind!r}")
         self.kind, self.units, self.dropout = kind, units, dropout
+        policy = self.dtype_policy  # sublayers compute in this layer's dtype (mixed precision)
+        dense = lambda name, use_bias=True: _dense(units, use_bias=use_bias, name=name, dtype=policy)
         if kind == "rp":  # the fixed projection stands in for the first, bias-free layer
-            self.text_layers = [_dense(units, name="text_1")]
-            self.video_layers = [_dense(units, name="video_1"), _dense(units, name="video_2")]
+            self.text_layers = [dense("text_1")]
+            self.video_layers = [dense("video_1"), dense("video_2")]
         else:
-            self.text_layers = [_dense(units, use_bias=False, name="text_1"), _dense(units, name="text_2")]
-            self.video_layers = [_dense(units, use_bias=False, name="video_1"), _dense(units, name="video_2"),
-                                 _dense(units, name="video_3")]
-        self.drop = keras.layers.Dropout(dropout) if dropout else None
+            self.text_layers = [dense("text_1", use_bias=False), dense("text_2")]
+            self.video_layers = [dense("video_1", use_bias=False), dense("video_2"), dense("video_3")]
+        self.drop = keras.layers.Dropout(dropout, dtype=policy) if dropout else None
 
     def build(self, input_shapes):
         clip_shape, text_shape = input_shapes

@@ -9,26 +9,21 @@ state is layer-normalized too and carried forward:
 import keras
 import tensorflow as tf
 
-from tfalign.layers.initializers import lstm_input_kernel_initializer
+from tfalign.layers.lstm_base import LSTMCellBase
 from tfalign.layers.recurrence import scan_sequence
 
 
 @keras.saving.register_keras_serializable("tfalign")
-class LayerNormLSTMCell(keras.layers.Layer):
+class LayerNormLSTMCell(LSTMCellBase):
     def __init__(self, units, epsilon=1e-5, **kwargs):
-        super().__init__(**kwargs)
-        self.units, self.epsilon = units, epsilon
-        self.state_size = [units, units]
-        self.output_size = units
+        super().__init__(units, **kwargs)
+        self.epsilon = epsilon
 
     def build(self, input_shape):
-        dim = input_shape[-1]
-        self.input_kernel = self.add_weight((dim, 4 * self.units), lstm_input_kernel_initializer(), name="input_kernel")
-        self.recurrent_kernel = self.add_weight((self.units, 4 * self.units), keras.initializers.Orthogonal(),
-                                                name="recurrent_kernel")
-        self.input_norm = keras.layers.LayerNormalization(epsilon=self.epsilon, name="input_norm")
-        self.recurrent_norm = keras.layers.LayerNormalization(epsilon=self.epsilon, name="recurrent_norm")
-        self.cell_norm = keras.layers.LayerNormalization(epsilon=self.epsilon, name="cell_norm")
+        super().build(input_shape)
+        norm = lambda name: keras.layers.LayerNormalization(epsilon=self.epsilon, name=name, dtype=self.dtype_policy)
+        self.input_norm, self.recurrent_norm, self.cell_norm = norm("input_norm"), norm("recurrent_norm"), \
+            norm("cell_norm")
         self.input_norm.build((None, 4 * self.units))
         self.recurrent_norm.build((None, 4 * self.units))
         self.cell_norm.build((None, self.units))
@@ -38,18 +33,14 @@ class LayerNormLSTMCell(keras.layers.Layer):
 
     def recurrent_step(self, projected, states):
         h, c = states
-        gates = projected + self.recurrent_norm(tf.matmul(h, self.recurrent_kernel))
-        i, f, g, o = tf.split(gates, 4, axis=-1)
-        c = self.cell_norm(tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g))
-        h = tf.sigmoid(o) * tf.tanh(c)
+        i, f, g, o = self.gates(projected + self.recurrent_norm(tf.matmul(h, self.recurrent_kernel)))
+        c = self.cell_norm(f * c + i * g)
+        h = o * tf.tanh(c)
         return h, [h, c]
 
     def run_sequence(self, inputs):
         """[B, T, D] -> [B, T, units] from zero state."""
         return scan_sequence(self, inputs)
 
-    def call(self, inputs, states):
-        return self.recurrent_step(self.input_projection(inputs), states)
-
     def get_config(self):
-        return {**super().get_config(), "units": self.units, "epsilon": self.epsilon}
+        return {**super().get_config(), "epsilon": self.epsilon}

@@ -10,7 +10,8 @@ starts at a total bias of 2.0, as in the paper's code.
 import keras
 import tensorflow as tf
 
-from tfalign.layers.initializers import bias_initializer, lstm_input_kernel_initializer
+from tfalign.layers.initializers import bias_initializer
+from tfalign.layers.lstm_base import LSTMCellBase
 from tfalign.layers.recurrence import lstm_sequence
 
 
@@ -31,21 +32,11 @@ class ForgetBiasInitializer(keras.initializers.Initializer):
 
 
 @keras.saving.register_keras_serializable("tfalign")
-class StackLSTMCell(keras.layers.Layer):
-    """LSTM cell; ``input_projection`` and ``recurrent_step`` split its work so
-    that the input projection of a whole sequence is one matrix product."""
-
-    def __init__(self, units, **kwargs):
-        super().__init__(**kwargs)
-        self.units = units
-        self.state_size = [units, units]
-        self.output_size = units
+class StackLSTMCell(LSTMCellBase):
+    """LSTM cell with PyTorch's two bias vectors (lstm_base.py: the step API)."""
 
     def build(self, input_shape):
-        dim = input_shape[-1]
-        self.input_kernel = self.add_weight((dim, 4 * self.units), lstm_input_kernel_initializer(), name="input_kernel")
-        self.recurrent_kernel = self.add_weight((self.units, 4 * self.units), keras.initializers.Orthogonal(),
-                                                name="recurrent_kernel")
+        super().build(input_shape)
         self.input_bias = self.add_weight((4 * self.units,), ForgetBiasInitializer(1.0), name="input_bias")
         self.recurrent_bias = self.add_weight((4 * self.units,), ForgetBiasInitializer(1.0), name="recurrent_bias")
 
@@ -54,10 +45,9 @@ class StackLSTMCell(keras.layers.Layer):
 
     def recurrent_step(self, projected, states):
         h, c = states
-        gates = projected + tf.matmul(h, self.recurrent_kernel) + self.recurrent_bias
-        i, f, g, o = tf.split(gates, 4, axis=-1)
-        c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
-        h = tf.sigmoid(o) * tf.tanh(c)
+        i, f, g, o = self.gates(projected + tf.matmul(h, self.recurrent_kernel) + self.recurrent_bias)
+        c = f * c + i * g
+        h = o * tf.tanh(c)
         return h, [h, c]
 
     def run_sequence(self, inputs):
@@ -65,9 +55,3 @@ class StackLSTMCell(keras.layers.Layer):
         projected = self.input_projection(inputs) + self.recurrent_bias
         hidden = lstm_sequence(tf.transpose(projected, [1, 0, 2]), tf.convert_to_tensor(self.recurrent_kernel))
         return tf.transpose(hidden, [1, 0, 2])
-
-    def call(self, inputs, states):
-        return self.recurrent_step(self.input_projection(inputs), states)
-
-    def get_config(self):
-        return {**super().get_config(), "units": self.units}

@@ -72,6 +72,9 @@ def describe_strategy(strategy) -> dict:
     resolver = getattr(strategy, "cluster_resolver", None)
     cluster = resolver.cluster_spec().as_dict() if resolver is not None else {}
     workers = sum(len(tasks) for kind, tasks in cluster.items() if kind in ("chief", "worker")) or 1
-    devices = list(getattr(strategy.extended, "worker_devices", ()) or ())
+    try:
+        devices = list(strategy.extended.worker_devices)
+    except (RuntimeError, AttributeError):  # the default strategy names none: the one device TF chose
+        devices = []
     return {"strategy": type(strategy).__name__, "replicas": int(strategy.num_replicas_in_sync),
             "workers": int(workers), "devices": [str(d) for d in devices]}
