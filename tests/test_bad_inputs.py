@@ -22,6 +22,7 @@ import pytest
 from tfalign import cli
 from tfalign.data import records
 from tfalign.data.datasets import DataConfig, load_episodes
+from tfalign.experiments import EXPERIMENTS
 
 pytestmark = pytest.mark.large  # subprocesses, servers or training runs
 
@@ -232,14 +233,17 @@ CASES = {
     "run folder missing": ("tfalign.evaluate", lambda t, f: ["--run", t / "nowhere"], ["no such run folder"]),
     "run state corrupt": ("tfalign.evaluate", _run_copy(lambda r: (r / "state.json").write_text("{")),
                           ["state.json", "not valid JSON"]),
-    "run config wrong type": ("tfalign.evaluate", _run_copy(lambda r: _edit_json(r / "config.json", epochs="x")),
-                              ["epochs", "integer"]),
+    "run config wrong type": ("tfalign.evaluate", _run_copy(lambda r: _edit_json(
+        r / "config.json", trainer={**json.loads((r / "config.json").read_text())["trainer"], "epochs": "x"})),
+        ["trainer.epochs", "integer"]),
     "run config unknown field": ("tfalign.evaluate", _run_copy(lambda r: _edit_json(r / "config.json", color=1)),
                                  ["unknown field", "color"]),
     "run checkpoint deleted": ("tfalign.evaluate", _run_copy(
-        lambda r: [p.unlink() for p in (r / "checkpoints").rglob("*.index")]), ["checkpoint", "is missing"]),
+        lambda r: [p.unlink() for pattern in ("*.index", "*.weights.h5") for p in (r / "checkpoints").rglob(pattern)]),
+        ["checkpoint", "is missing"]),
     "run checkpoint truncated": ("tfalign.evaluate", _run_copy(
-        lambda r: [p.write_bytes(p.read_bytes()[:100]) for p in (r / "checkpoints").rglob("*.data-*")]),
+        lambda r: [p.write_bytes(p.read_bytes()[:100]) for pattern in ("*.data-*", "*.weights.h5")
+                   for p in (r / "checkpoints").rglob(pattern)]),
         ["cannot be read"]),
     "export of a missing run": ("tfalign.export", lambda t, f: ["--run", t / "nowhere"], ["no such run folder"]),
     "clips missing": ("tfalign.align", _align(lambda d, f: {"clips": d / "none.npy"}), ["--clips", "no such file"]),
@@ -374,7 +378,7 @@ def test_the_installed_console_scripts_give_one_line_errors():
                           timeout=300)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines() == ["error: unknown experiment 'nope'; `python -m tfalign.train --list` "
-                                                "shows the 14"]
+                                                f"shows the {len(EXPERIMENTS)}"]
 
 
 def test_a_bug_is_not_disguised_as_a_user_error():

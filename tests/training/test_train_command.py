@@ -10,7 +10,7 @@ import pytest
 
 from tfalign import train
 from tfalign.configs import PAPER_PARAMETER_COUNTS
-from tfalign.experiments import EXPERIMENTS, PAPER_EXPERIMENTS, RECIPES
+from tfalign.experiments import EXPERIMENTS, PAPER_EXPERIMENTS, RECIPES, STAGES
 
 pytestmark = pytest.mark.large  # subprocesses, servers or training runs
 
@@ -33,7 +33,7 @@ def test_list_shows_the_thirteen_and_the_recipes_apart(capsys):
     paper, recipes = out.split("tfalign's own recipes")
     rows = lambda text: {line.split()[0]: line for line in text.splitlines()
                          if line.startswith("  ") and not line.split()[0] == "experiment"}
-    assert set(rows(paper)) == set(PAPER_EXPERIMENTS) and len(PAPER_EXPERIMENTS) == 13
+    assert set(rows(paper)) == set(PAPER_EXPERIMENTS) | set(STAGES) and len(PAPER_EXPERIMENTS) == 13
     assert set(rows(recipes)) == set(RECIPES)
     assert set(rows(paper)) | set(rows(recipes)) == set(EXPERIMENTS)
     # The README's columns: features, optimizer, normalization, learning rate.
@@ -176,13 +176,17 @@ def test_our_pretraining_runs_both_stages(tmp_path):
     done = run_cli("tfalign.train", "--experiment", "our_pretraining", "--pretrain-epochs", "1", "--lsmdc-scale",
                    "0.02", "--epochs", "1", "--output-dir", str(run_dir), *QUICK)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "stage 1/2: pretraining on synthetic-lsmdc" in done.stdout and "stage 2/2: finetuning" in done.stdout
+    assert "stage 1/2: our_pretraining_lsmdc on synthetic-lsmdc" in done.stdout
+    assert "stage 2/2: our_pretraining" in done.stdout
     pre_config = json.loads((run_dir / "pretraining" / "config.json").read_text())
-    assert pre_config["learning_rate"] == 1e-3 and pre_config["weight_decay"] == 1e-6 and pre_config["dropout"] == 0.1
+    assert pre_config["name"] == "our_pretraining_lsmdc" and pre_config["model"]["dropout"] == 0.1
+    assert (pre_config["optimizer"]["learning_rate"], pre_config["optimizer"]["weight_decay"]) == (1e-3, 1e-6)
     assert pre_config["data"]["dataset"] == "synthetic-lsmdc"
+    assert pre_config["runtime"]["replicas"] == 1 and pre_config["runtime"]["strategy"]
     assert json.loads((run_dir / "pretraining" / "state.json").read_text())["epoch"] == 1
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["learning_rate"] == 5e-4 and config["weight_decay"] == 0.0
+    assert config["optimizer"]["learning_rate"] == 5e-4 and config["optimizer"]["weight_decay"] == 0.0
+    assert config["init_from"]["name"] == "our_pretraining_lsmdc"
     assert (run_dir / "metrics.json").exists()
 
 

@@ -39,7 +39,8 @@ from tfalign.model import build_model, count_trainable
 from tfalign.optimizers import make_optimizer
 from tfalign.training import diagnostics
 from tfalign.training.losses import contrastive_sum, lattice_cross_entropy_sum, masked_cross_entropy_sum
-from tfalign.training.run_folder import BEST_METRICS, RunFolder, RunState, incompatible_fields
+from tfalign.training.run_folder import (BEST_METRICS, WEIGHTS_SUFFIX, RunFolder, RunState, incompatible_fields,
+                                        restore_weights, save_weights)
 from tfalign.training.schedules import LinearWarmup, PlateauHalving
 
 HISTOGRAM_BATCH = 16  # validation videos whose stack outputs the feature histograms show
@@ -62,6 +63,15 @@ class StageData:
     train: list
     val: list
     test: list | None = None
+
+
+class ScheduleTarget:
+    """What the schedule callbacks adjust: Keras callbacks set ``model.optimizer``'s
+    learning rate. The model itself does not hold the optimizer, so that its
+    weights files (the best checkpoints) hold its weights alone."""
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
 
 
 class Trainer:
@@ -87,11 +97,14 @@ class Trainer:
             self.optimizer = make_optimizer(config.optimizer.name, config.optimizer.learning_rate,
                                             weight_averaging=config.optimizer.weight_averaging)
             self.optimizer.build(self.model.trainable_variables)
-        self.model.optimizer = self.optimizer  # the schedule callbacks set its learning rate
         # Dropout draws from seed generators whose state Keras does not put in the
         # model's checkpoint; saved beside it, a resumed run draws the same masks.
         seed_states = [v for v in self.model.non_trainable_variables if "seed_generator" in v.path]
+        # Every weight by position as well: TF's checkpoint does not follow the
+        # model's layer lists (Keras tracks them, TensorFlow does not), so
+        # weights outside the optimizer's reach (the input SBN's statistics) were lost.
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
+                                              model_weights=list(self.model.weights),
                                               **({"dropout_seeds": seed_states} if seed_states else {}))
         self.state = RunState()
 
@@ -120,7 +133,12 @@ class Trainer:
         return self.folder.trial_id
 
     def load_best(self, metric: str):
-        self.checkpoint.read(self.folder.checkpoint_path(self.state.checkpoint_name(metric))).expect_partial()
+        """The model's weights from the best checkpoint by ``metric`` (the last one while there is none)."""
+        path = self.folder.checkpoint_path(self.state.checkpoint_name(metric))
+        if path.endswith(WEIGHTS_SUFFIX):
+            restore_weights(self.model, path)
+        else:  # the last checkpoint, or an older run's best
+            self.checkpoint.read(path).expect_partial()
 
     # --------------------------------------------------------------- the step
     def _make_train_step(self, element_spec):
@@ -335,7 +353,7 @@ class Trainer:
             callbacks.append(LinearWarmup(config.schedule.warmup_start_lr, config.optimizer.learning_rate,
                                           config.schedule.warmup_epochs, steps))
         self._plateau = plateau
-        return keras.callbacks.CallbackList(callbacks, model=self.model)
+        return keras.callbacks.CallbackList(callbacks, model=ScheduleTarget(self.optimizer))
 
     @contextlib.contextmanager
     def averaged_weights(self):
@@ -362,9 +380,10 @@ class Trainer:
             if value > best.value:
                 improved |= metric == "clip_accuracy"
                 stale.append(best.path)
-                prefix = self.folder.path / "checkpoints" / f"best_{metric}" / f"ckpt-{epoch + 1}"
+                # The weights alone: a best checkpoint is for testing and export, never for resuming.
+                path = self.folder / "checkpoints" / f"best_{metric}" / f"epoch-{epoch + 1}{WEIGHTS_SUFFIX}"
                 best.value, best.epoch = value, epoch + 1
-                best.path = os.path.relpath(self.checkpoint.write(str(prefix)), self.run_dir)
+                best.path = os.path.relpath(save_weights(self.model, path), self.run_dir)
         self.state.since_best = 0 if improved else self.state.since_best + 1
         return stale
 

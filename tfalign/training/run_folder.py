@@ -4,8 +4,9 @@ and the index of a runs folder.
 A run folder:
     config.json           the resolved experiment (and, under "runtime", the strategy and replicas that ran it)
     state.json            ``RunState``: last completed epoch, schedule state, best checkpoints, history
-    checkpoints/last/     every epoch (two kept)
+    checkpoints/last/     every epoch (two kept): model, optimizer and dropout state, to resume
     checkpoints/best_clip_accuracy/, checkpoints/best_sentence_iou/
+                          epoch-N.weights.h5: the model's weights alone (Keras's save_weights)
     tensorboard/, tensorboard/train/, tensorboard/val/
     metrics.json          test figures of each best checkpoint (at the end)
     pretraining/          the first stage of an experiment with ``init_from``: a run folder of its own
@@ -37,7 +38,8 @@ import shutil
 
 from tfalign.configs import ExperimentConfig
 from tfalign.errors import UserError, first_line
-from tfalign.files import pid_alive, read_json_object, remove_leftovers, write_json_atomic, write_text_atomic
+from tfalign.files import atomic_path, pid_alive, read_json_object, remove_leftovers, write_json_atomic, \
+    write_text_atomic
 
 BEST_METRICS = ("clip_accuracy", "sentence_iou")
 # Left out of the folder's name and hash: a run trained on to more epochs is the same run.
@@ -285,6 +287,8 @@ class RunFolder:
         epoch was saved) its checkpoints and event files."""
         for leftover in remove_leftovers(self.path, ".*.tmp-*"):
             log(f"removed {leftover.name}, left by a run that was killed")
+        for leftover in remove_leftovers(self.path / "checkpoints", "*/.*.tmp-*"):
+            log(f"removed {leftover.name}, left by a run that was killed")
         for temp in (self.path / "checkpoints").glob("**/*_temp*"):
             if temp.is_dir():
                 shutil.rmtree(temp, ignore_errors=True)
@@ -295,20 +299,63 @@ class RunFolder:
     def checkpoint_path(self, relative: str) -> str:
         """A checkpoint named in state.json: in this folder, or (a resumed
         non-chief worker's best from before the restart) in the chief's."""
-        own = self.path / relative
-        return str(own if own.with_name(own.name + ".index").exists() else self.restore_dir / relative)
+        return str(self.path / relative if checkpoint_exists(self.path / relative) else self.restore_dir / relative)
 
     def remove_checkpoint(self, relative: str) -> None:
+        if relative.endswith(WEIGHTS_SUFFIX):
+            (self.path / relative).unlink(missing_ok=True)
+            return
         # Exactly this checkpoint's files: "ckpt-1*" would also match ckpt-10 .. ckpt-19.
         for file in self.path.glob(relative + ".*"):
             file.unlink(missing_ok=True)
 
 
+WEIGHTS_SUFFIX = ".weights.h5"
+
+
+def checkpoint_exists(path) -> bool:
+    """A weights file (best checkpoints), or a TF checkpoint (resume; best ones of older runs)."""
+    path = pathlib.Path(path)
+    return path.is_file() if path.name.endswith(WEIGHTS_SUFFIX) else path.with_name(path.name + ".index").is_file()
+
+
+def save_weights(model, path) -> str:
+    """The model's weights alone (every layer's, non-trainable ones included),
+    written under a temporary name and renamed: never half a file."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = atomic_path(path, WEIGHTS_SUFFIX)
+    try:
+        model.save_weights(str(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return str(path)
+
+
+def restore_weights(model, path, config=None) -> None:
+    """Weights into ``model`` from a best checkpoint: a weights file, or the TF
+    checkpoint an older tfalign wrote (its layer lists are reachable only
+    through the optimizer's variables, so an optimizer of the config is built
+    to read them)."""
+    import tensorflow as tf
+
+    path = str(path)
+    if path.endswith(WEIGHTS_SUFFIX):
+        model.load_weights(path)
+        return
+    from tfalign.optimizers import make_optimizer
+
+    optimizer = make_optimizer(config.optimizer.name, config.optimizer.learning_rate,
+                               weight_averaging=config.optimizer.weight_averaging)
+    optimizer.build(model.trainable_variables)
+    tf.train.Checkpoint(model=model, optimizer=optimizer).read(path).expect_partial()
+
+
 def load_model(run_dir, checkpoint="clip_accuracy"):
     """(config, model) of a run folder, the weights from its ``checkpoint``
     ("last" or a best metric); one-line errors for what is missing or damaged."""
-    import tensorflow as tf
-
     from tfalign.model import build_model
 
     folder = RunFolder(run_dir)
@@ -320,11 +367,11 @@ def load_model(run_dir, checkpoint="clip_accuracy"):
                             f"finished)")
     config, state = folder.read_config(), folder.read_state()
     relative = state.checkpoint_name(checkpoint)
-    if not isinstance(relative, str) or not (folder / (relative + ".index")).is_file():
+    if not isinstance(relative, str) or not checkpoint_exists(folder / relative):
         raise UserError(f"{folder / 'state.json'}: the {checkpoint} checkpoint it names ({relative}) is missing")
     model = build_model(config.model, seed=config.trainer.seed)
     try:
-        tf.train.Checkpoint(model=model).read(str(folder / relative)).expect_partial()
+        restore_weights(model, folder / relative, config)
     except Exception as error:  # a damaged checkpoint fails in many ways (TF errors, short reads, ...)
         raise UserError(f"{folder / relative}: the checkpoint cannot be read ({first_line(error)})") from None
     return config, model
