@@ -1,18 +1,32 @@
-"""Shared helpers of the benchmark scripts: timing, peak memory, JSON output.
+"""Shared helpers of the benchmark scripts: timing, peak memory, the machine,
+a second checkout timed side by side (``--against REF``), JSON output.
 
 Imported before TensorFlow: it starts the console as the commands do (quiet
-unless TFALIGN_VERBOSE=1)."""
+unless TFALIGN_VERBOSE=1). It runs against older checkouts of tfalign too
+(``--against``), so it needs nothing of tfalign that they may lack.
+"""
 
+import json
 import os
+import pathlib
 import platform
 import resource
+import subprocess
+import sys
+import tempfile
 import time
 
-from tfalign import console
+try:
+    from tfalign import console
 
-console.start()
+    console.start()
+except ImportError:  # an older tfalign, timed with --against
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+RESULT_PREFIX = "BENCHMARK-RESULT "  # the line a child run prints its figures on
 
 
 def peak_memory_mb() -> float:
@@ -31,17 +45,92 @@ def time_calls(fn, repeats: int, warmup: int = 2) -> np.ndarray:
     return np.asarray(seconds)
 
 
+def cpu() -> dict:
+    """The CPU's model, clock and cores (figures move by 2x between machines of one kind)."""
+    info = {}
+    try:
+        text = pathlib.Path("/proc/cpuinfo").read_text()
+    except OSError:
+        text = ""
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key, value = key.strip(), value.strip()
+        if key == "model name" and "model" not in info:
+            info["model"] = value
+        elif key == "cpu MHz" and "mhz" not in info:
+            info["mhz"] = float(value)
+        elif key == "flags" and "flags" not in info:
+            flags = set(value.split())
+            info["flags"] = sorted(f for f in flags if f.startswith(("avx512", "amx")) or f in ("avx2", "fma"))
+    info.setdefault("model", platform.processor() or platform.machine())
+    max_khz = pathlib.Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
+    if max_khz.exists():
+        info["max_mhz"] = int(max_khz.read_text()) / 1000
+    info["cores"] = os.cpu_count()
+    info["cores_usable"] = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return info
+
+
 def machine() -> dict:
     import tensorflow as tf
 
-    return {"cpus": os.cpu_count(), "python": platform.python_version(), "tensorflow": tf.__version__,
-            "gpus": len(tf.config.list_physical_devices("GPU"))}
+    return {"cpu": cpu(), "cpus": os.cpu_count(), "python": platform.python_version(),
+            "tensorflow": tf.__version__, "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]}
+
+
+def git_revision(ref: str = "HEAD") -> str:
+    done = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd=REPO,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"error: --against: {ref!r} is not a git revision of {REPO}")
+    return done.stdout.strip()
+
+
+def checkout(ref: str) -> pathlib.Path:
+    """The repository's files at ``ref`` (git archive) in a temporary folder."""
+    sha = git_revision(ref)
+    folder = pathlib.Path(tempfile.mkdtemp(prefix=f"tfalign-{sha[:8]}-"))
+    archive = subprocess.run(["git", "archive", sha], cwd=REPO, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
+def run_against(ref: str, script: str, argv: list[str]) -> dict:
+    """Runs this checkout's benchmark ``script`` with the tfalign of revision
+    ``ref`` (in a fresh process) and returns its figures."""
+    import shutil
+
+    folder = checkout(ref)
+    try:
+        env = {**os.environ, "PYTHONPATH": str(folder)}
+        print(f"timing {ref} ({git_revision(ref)[:8]}) in a fresh process", flush=True)
+        done = subprocess.run([sys.executable, str(pathlib.Path(script).resolve()), *argv, "--child"], cwd=folder,
+                              env=env, capture_output=True, text=True)
+        lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
+        if done.returncode != 0 or not lines:
+            raise SystemExit(f"error: the run against {ref} failed:\n{done.stderr[-3000:]}")
+        return {"revision": ref, "commit": git_revision(ref), **json.loads(lines[-1][len(RESULT_PREFIX):])}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def child_result(result: dict) -> None:
+    """A child run (--child) hands its figures to the parent on one line."""
+    print(RESULT_PREFIX + json.dumps(result), flush=True)
 
 
 def write(result: dict, path) -> None:
     """Strict JSON (no NaN or Infinity), written atomically, and printed."""
     from tfalign.files import dumps_strict, write_json_atomic
 
+    result = {"commit": _head(), **result}
     write_json_atomic(path, result)
     print(dumps_strict(result))
     print(f"wrote {path}")
+
+
+def _head() -> str:
+    done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True,
+                           text=True).stdout.strip()
+    return done.stdout.strip() + ("+changes" if dirty else "") if done.returncode == 0 else "unknown"

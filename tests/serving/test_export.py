@@ -61,6 +61,15 @@ def test_fresh_process_reload_reproduces_the_keras_greedy_alignment(exported, tm
         assert served["clip_to_text"][i][:e.num_clips] == expected.tolist()
 
 
+def test_every_weight_is_stored_once(exported):
+    model, path = exported
+    stored = [name for name, _ in tf.train.list_variables(str(path / "variables" / "variables"))
+              if name != "_CHECKPOINTABLE_OBJECT_GRAPH"]
+    assert len(stored) == len(model.weights)  # not twice (keras issue 23553)
+    size = sum(p.stat().st_size for p in (path / "variables").iterdir())
+    assert size < 1.05 * sum(w.numpy().nbytes for w in model.weights) + 65536
+
+
 def test_in_graph_act2align_matches_numpy():
     rng = np.random.default_rng(0)
     actions = rng.integers(0, 3, size=(5, 12)).astype(np.int32)

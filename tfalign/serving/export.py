@@ -147,7 +147,9 @@ def _write_archive(model, tmp: pathlib.Path, decoding: str, assets) -> None:
 
     module = AlignmentModule(model, decoding)
     archive = keras.export.ExportArchive()
-    archive.track(model)
+    # No archive.track(model): it would list the model's Keras variables beside the
+    # tf.Variables the endpoints capture (_all_variables), and the SavedModel would
+    # store every weight twice (keras issue 23553). The endpoints' own are all it needs.
     archive.add_endpoint("serving_default", module.align)
     archive.add_endpoint("align_greedy", module.align_greedy)
     if module.align_exact is not None:

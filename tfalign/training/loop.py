@@ -266,7 +266,6 @@ class Trainer:
         val_cuts = self.strategy.experimental_distribute_dataset(make_dataset(
             [s for e in data.val for s in cut_at_text_boundaries(e, self.config.trainer.max_train_actions)],
             self.config.trainer.batch_size))
-        manager = tf.train.CheckpointManager(self.checkpoint, str(self.folder / "checkpoints" / "last"), max_to_keep=2)
 
         durations = []  # of this process's epochs: the time left for the run
         for epoch in range(self.state.epoch, epochs):
@@ -316,7 +315,7 @@ class Trainer:
             callbacks.on_epoch_end(epoch, logs)
             # Training and validation, over every session of the run (the run's wall time, saving aside).
             self.state.wall_seconds += time.time() - started
-            self._end_epoch(epoch, logs, manager, writers, histogram_batch, ratios, stale)
+            self._end_epoch(epoch, logs, writers, histogram_batch, ratios, stale)
             durations.append(time.time() - started)
             left = np.mean((durations[1:] or durations)[-5:]) * (epochs - epoch - 1)  # the first compiles
             self.log(f"epoch {epoch + 1}/{epochs}  loss {train_loss:.4f}  lr {logs['learning_rate']:.2e}  "
@@ -374,7 +373,7 @@ class Trainer:
 
     def _save_best(self, epoch, logs) -> list:
         """Writes the best checkpoints this epoch improved; returns the ones they replace."""
-        improved, stale = False, []
+        improved, stale, written = False, [], None
         for metric in BEST_METRICS:
             value, best = logs[f"val_{metric}"], self.state.best[metric]
             if value > best.value:
@@ -383,17 +382,22 @@ class Trainer:
                 # The weights alone: a best checkpoint is for testing and export, never for resuming.
                 path = self.folder / "checkpoints" / f"best_{metric}" / f"epoch-{epoch + 1}{WEIGHTS_SUFFIX}"
                 best.value, best.epoch = value, epoch + 1
-                best.path = os.path.relpath(save_weights(self.model, path), self.run_dir)
+                best.path = os.path.relpath(save_weights(self.model, path, same_as=written), self.run_dir)
+                written = path
         self.state.since_best = 0 if improved else self.state.since_best + 1
         return stale
 
-    def _end_epoch(self, epoch, logs, manager, writers, histogram_batch, ratios, stale):
-        """Saves everything of a finished epoch; state.json, written last, commits it."""
+    def _end_epoch(self, epoch, logs, writers, histogram_batch, ratios, stale):
+        """Saves everything of a finished epoch; state.json, written last, commits it.
+        One resume checkpoint is kept: the one before goes once state.json names the new one."""
         state = self.state
         # Every worker saves (saving distributed variables is collective); non-chief
         # workers save into their own temporary run_dir.
-        last = manager.save(checkpoint_number=epoch + 1)
+        previous = state.last_checkpoint
+        last = self.checkpoint.write(str(self.folder / "checkpoints" / "last" / f"ckpt-{epoch + 1}"))
         state.last_checkpoint = os.path.relpath(last, self.run_dir)
+        if previous != state.last_checkpoint:
+            stale = [*stale, previous]
         state.epoch = epoch + 1
         state.plateau = self._plateau.get_state()
         state.history.append({"epoch": epoch + 1, **logs})

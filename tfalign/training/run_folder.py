@@ -319,14 +319,19 @@ def checkpoint_exists(path) -> bool:
     return path.is_file() if path.name.endswith(WEIGHTS_SUFFIX) else path.with_name(path.name + ".index").is_file()
 
 
-def save_weights(model, path) -> str:
+def save_weights(model, path, same_as=None) -> str:
     """The model's weights alone (every layer's, non-trainable ones included),
-    written under a temporary name and renamed: never half a file."""
+    written under a temporary name and renamed: never half a file. ``same_as``:
+    a weights file of these very weights (the other best checkpoint of the same
+    epoch), linked instead of written again."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = atomic_path(path, WEIGHTS_SUFFIX)
     try:
-        model.save_weights(str(tmp))
+        try:
+            os.link(same_as, tmp) if same_as else model.save_weights(str(tmp))
+        except OSError:  # a file system without hard links
+            model.save_weights(str(tmp))
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
