@@ -12,4 +12,5 @@ exec docker run --rm -p 8500:8500 -p 8501:8501 \
   "${TFS_IMAGE:-tensorflow/serving:latest}" \
   --model_config_file=/config/models.config \
   --model_config_file_poll_wait_seconds=60 \
-  --enable_batching=true --batching_parameters_file=/config/batching_parameters.txt
+  --enable_batching=true --batching_parameters_file=/config/batching_parameters.txt \
+  --xla_cpu_compilation_enabled=true  # the exported decoder is XLA-compiled (tfalign.export --no-xla: not)

@@ -36,6 +36,9 @@ def build_parser():
                         help="refuse to push if the validation clip accuracy of the reloaded model is lower")
     parser.add_argument("--validation-videos", type=cli.number(int, 0), default=0,
                         help="check on the first N validation videos (0: all)")
+    parser.add_argument("--no-xla", action="store_true",
+                        help="export a decoder that runs op by op (about 3x slower) for a TF Serving without "
+                             "--xla_cpu_compilation_enabled=true (default: XLA-compiled, as deploy/serve.sh serves)")
     return parser
 
 
@@ -60,7 +63,7 @@ def main(argv=None) -> int:
     assets = export_assets(config.to_dict(), run_metrics(args.run), model.input_widths)
     try:
         push(model, validation, args.base_dir, args.name or config.name, args.min_clip_accuracy,
-             log=console.say, decoding=decoding, assets=assets)
+             log=console.say, decoding=decoding, assets=assets, xla=not args.no_xla)
     except PushError as error:
         print(f"error: nothing pushed: {error}", file=sys.stderr)
         return 3

@@ -70,6 +70,20 @@ def test_every_weight_is_stored_once(exported):
     assert size < 1.05 * sum(w.numpy().nbytes for w in model.weights) + 65536
 
 
+def test_the_op_by_op_export_aligns_as_the_compiled_one(exported, tmp_path):
+    """xla=False (a TF Serving without XLA): the same alignment, decoded op by op."""
+    model, path = exported
+    plain = export_saved_model(model, tmp_path / "plain", xla=False)
+    request = {k: tf.constant(v) for k, v in pad_natural(episodes()).items()}
+    compiled = tf.saved_model.load(str(path)).signatures["serving_default"](**request)
+    op_by_op = tf.saved_model.load(str(plain)).signatures["serving_default"](**request)
+    for key in ("actions", "num_actions", "clip_to_text"):
+        assert np.array_equal(compiled[key].numpy(), op_by_op[key].numpy()), key
+    must_compile = lambda folder: [f.signature.name for f in tf.saved_model.load(str(folder)).signatures[
+        "serving_default"].graph.as_graph_def().library.function if f.attr["_XlaMustCompile"].b]
+    assert must_compile(path) and not must_compile(plain)
+
+
 def test_in_graph_act2align_matches_numpy():
     rng = np.random.default_rng(0)
     actions = rng.integers(0, 3, size=(5, 12)).astype(np.int32)

@@ -88,9 +88,9 @@ def to_natural(sequence, lengths):
 
 
 def pad_time(features, multiple):
-    """[B, T, D] padded with zeros to T a multiple of ``multiple``."""
-    size = int(features.shape[1])
-    target = -(-size // multiple) * multiple
+    """[B, T, D] padded with zeros to T a multiple of ``multiple`` (T known or not)."""
+    size = tf.shape(features)[1]
+    target = (size + multiple - 1) // multiple * multiple
     return tf.pad(features, [[0, 0], [0, target - size], [0, 0]])
 
 
@@ -426,14 +426,7 @@ class NeuMatchAligner(keras.Model):
         key = (decoding, xla, bucket)
         if key in self._align_functions:
             return self._align_functions[key]
-        if decoding not in DECODINGS:
-            raise ValueError(f"decoding must be one of {DECODINGS}, got {decoding!r}")
-        if decoding == "exact":
-            if self.history:
-                raise ValueError("decoding 'exact' needs a decoder without history (history=False)")
-            compiled = tf.function(self.exact_path, reduce_retracing=True)
-        else:
-            compiled = tf.function(self.greedy_path, jit_compile=xla, reduce_retracing=not xla)
+        compiled = self.compiled_decoder(decoding, xla)
 
         def align_function(inputs):
             inputs = {k: tf.convert_to_tensor(inputs[k]) for k in INPUT_KEYS}
@@ -446,6 +439,22 @@ class NeuMatchAligner(keras.Model):
 
         self._align_functions[key] = align_function
         return align_function
+
+    def compiled_decoder(self, decoding="greedy", xla=True):
+        """The tf.function of ``greedy_path`` (XLA-compiled per input shape) or
+        ``exact_path``; callers pad the time axes to a few bucket sizes first
+        (``make_align_function`` eagerly, the SavedModel's signatures in the graph)."""
+        if decoding not in DECODINGS:
+            raise ValueError(f"decoding must be one of {DECODINGS}, got {decoding!r}")
+        key = ("compiled", decoding, xla and decoding == "greedy")
+        if key not in self._align_functions:
+            if decoding == "exact":
+                if self.history:
+                    raise ValueError("decoding 'exact' needs a decoder without history (history=False)")
+                self._align_functions[key] = tf.function(self.exact_path, reduce_retracing=True)
+            else:
+                self._align_functions[key] = tf.function(self.greedy_path, jit_compile=xla, reduce_retracing=not xla)
+        return self._align_functions[key]
 
     def align(self, inputs, decoding="greedy"):
         """Reversed padded inputs (as the data pipeline gives) -> {"actions",

@@ -30,15 +30,14 @@ def greedy(model, stacks, max_steps=None):
     """
     batch = tf.shape(stacks["video"])[0]
     limit = tf.reduce_max(stacks["clip_lengths"] + stacks["text_lengths"]) if max_steps is None else max_steps
+    # A bound on the steps from the padded sizes: a constant once the shapes are
+    # known, so XLA compiles the loop (also in a SavedModel, per request shape).
     static_steps = None
     if stacks["video"].shape[1] is not None and stacks["text"].shape[1] is not None:
-        static_steps = stacks["video"].shape[1] + stacks["text"].shape[1]  # a bound XLA can compile
-    if static_steps is None:
-        actions_ta = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
-        probs_ta = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
-    else:
-        actions_ta = tf.TensorArray(tf.int32, size=static_steps, element_shape=[None])
-        probs_ta = tf.TensorArray(tf.float32, size=static_steps, element_shape=[None, 3])
+        static_steps = stacks["video"].shape[1] + stacks["text"].shape[1]
+    bound = static_steps if static_steps is not None else tf.shape(stacks["video"])[1] + tf.shape(stacks["text"])[1]
+    actions_ta = tf.TensorArray(tf.int32, size=bound, element_shape=[None])
+    probs_ta = tf.TensorArray(tf.float32, size=bound, element_shape=[None, 3])
 
     def cond(t, state, *_):
         return (t < limit) & tf.logical_not(tf.reduce_all(state["done"]))
@@ -55,7 +54,7 @@ def greedy(model, stacks, max_steps=None):
 
     steps, _, num_actions, actions_ta, probs_ta = tf.while_loop(
         cond, body, (0, model.initial_state(stacks), tf.zeros([batch], tf.int32), actions_ta, probs_ta),
-        maximum_iterations=static_steps)
+        maximum_iterations=bound)
     actions = tf.transpose(actions_ta.stack(), [1, 0])[:, :steps]
     probs = tf.transpose(probs_ta.stack(), [1, 0, 2])[:, :steps]
     return {"actions": actions, "num_actions": num_actions, "probabilities": probs}

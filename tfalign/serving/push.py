@@ -86,7 +86,7 @@ def _version_lock(model_dir: pathlib.Path):
 
 
 def push(model, validation_episodes, base_dir="saved_models", name="tfalign", min_clip_accuracy=0.0,
-         log=print, decoding="greedy", assets=None) -> pathlib.Path:
+         log=print, decoding="greedy", assets=None, xla=True) -> pathlib.Path:
     from tfalign.evaluation.metrics import evaluate_alignments
     from tfalign.evaluation.prediction import predict_alignments
 
@@ -99,7 +99,7 @@ def push(model, validation_episodes, base_dir="saved_models", name="tfalign", mi
     candidate = pathlib.Path(tempfile.mkdtemp(prefix=f".candidate-{os.getpid()}-", dir=model_dir))
     try:
         log(f"exporting a candidate ({decoding} decoding) under {model_dir}")
-        export_saved_model(model, candidate / "model", decoding=decoding, assets=assets)
+        export_saved_model(model, candidate / "model", decoding=decoding, assets=assets, xla=xla)
         request = pad_natural(validation_episodes)
         np.savez(candidate / "request.npz", **request)
         log(f"reloading the candidate in a fresh process and aligning {len(validation_episodes)} validation videos")
