@@ -33,11 +33,9 @@ def measure(args) -> dict:
     from tfalign.experiments import get_experiment
     from tfalign.training.loop import Trainer
 
-    if args.precision != "fp32":
-        import keras
-
-        keras.mixed_precision.set_global_policy({"bf16": "mixed_bfloat16", "fp16": "mixed_float16"}[args.precision])
     config = get_experiment(args.experiment).override(batch_size=args.batch_size)
+    if args.precision != "fp32":  # this checkout only: --against times fp32
+        config = config.override({"trainer.precision": args.precision})
     samples = [s for e in load_episodes(config.data, "train") for s in cut_at_text_boundaries(e, 100)]
     trainer = Trainer(config, "/tmp/tfalign-benchmark", log=lambda *_: None)
     dataset = make_dataset(samples, args.batch_size, shuffle=True, drop_remainder=True, repeat=True)

@@ -41,9 +41,9 @@ COLUMNS = ("experiment", "seed", "folder", "status", "epochs_done", "best_epoch"
            "test_clip_accuracy", "test_sentence_iou", "wall_seconds", "train_loss_last", "val_loss_min",
            "val_step_accuracy_max")
 # Train options every run of a comparison shares (the experiment and seed are the comparison's own).
-SHARED_OPTIONS = ("epochs", "lr", "batch_size", "label_smoothing", "optimizer", "pretrain_epochs", "lsmdc_scale",
-                  "max_steps_per_epoch", "dataset", "features", "difficulty", "data_seed", "feature_file",
-                  "annotation_dir")
+SHARED_OPTIONS = ("epochs", "lr", "batch_size", "label_smoothing", "optimizer", "precision", "pretrain_epochs",
+                  "lsmdc_scale", "max_steps_per_epoch", "dataset", "features", "difficulty", "data_seed",
+                  "feature_file", "annotation_dir")
 
 
 def paper_experiments() -> list[str]:

@@ -131,6 +131,8 @@ class TrainerConfig:
     # the better of greedy and exact on validation decodes the test split and the export.
     decoding: typing.Literal["greedy", "exact", "auto"] = "greedy"
     early_stopping_patience: int = 0  # epochs without a better validation clip accuracy; 0 = off
+    # The model's math: fp32, or keras.mixed_precision's bf16 / fp16 (float32 weights; fp16 with loss scaling).
+    precision: typing.Literal["fp32", "bf16", "fp16"] = "fp32"
 
     def __post_init__(self):
         check_fields(self, "trainer.")

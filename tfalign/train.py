@@ -80,6 +80,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="label smoothing epsilon (default: the experiment's)")
     parser.add_argument("--optimizer", choices=["adam", "lars", "lamb"],
                         help="override the experiment's optimizer (default: the experiment's)")
+    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"],
+                        help="the model's math (trainer.precision): fp32, or keras.mixed_precision's bf16 or fp16 "
+                             "(float32 weights; fp16 with dynamic loss scaling, one replica) (default: fp32)")
     parser.add_argument("--pretrain-epochs", type=cli.number(int, 1),
                         help="an experiment with a first stage (our_pretraining) only: epochs of that stage "
                              "(init_from.trainer.epochs; default 100)")
@@ -132,6 +135,7 @@ def resolve_config(args):
     options = {"trainer.epochs": args.epochs, "optimizer.learning_rate": args.lr,
                "trainer.batch_size": args.batch_size, "trainer.seed": args.seed,
                "trainer.label_smoothing": args.label_smoothing, "optimizer.name": args.optimizer,
+               "trainer.precision": args.precision,
                **{f"data.{k}": v for k, v in cli.data_changes_from_args(args).items()}}
     changes.update({k: v for k, v in options.items() if v is not None})  # an option not given changes nothing
     if config.init_from is not None:

@@ -29,18 +29,18 @@ class LayerNormLSTMCell(LSTMCellBase):
         self.cell_norm.build((None, self.units))
 
     def input_projection(self, inputs):
-        return self.input_norm(tf.matmul(inputs, self.input_kernel))
+        return self.input_norm(tf.matmul(inputs, self.weight(self.input_kernel)))
 
     def recurrent_step(self, projected, states):
         h, c = states
-        i, f, g, o = self.gates(projected + self.recurrent_norm(tf.matmul(h, self.recurrent_kernel)))
+        i, f, g, o = self.gates(projected + self.recurrent_norm(tf.matmul(h, self.weight(self.recurrent_kernel))))
         c = self.cell_norm(f * c + i * g)
         h = o * tf.tanh(c)
         return h, [h, c]
 
     def run_sequence(self, inputs):
         """[B, T, D] -> [B, T, units] from zero state."""
-        return scan_sequence(self, inputs)
+        return scan_sequence(self, tf.cast(inputs, self.compute_dtype))
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}

@@ -25,6 +25,11 @@ class LSTMCellBase(keras.layers.Layer):
         self.recurrent_kernel = self.add_weight((self.units, 4 * self.units), keras.initializers.Orthogonal(),
                                                 name="recurrent_kernel")
 
+    def weight(self, variable):
+        """A weight in the compute dtype (mixed precision: float32 variables,
+        bfloat16/float16 math), also when called outside ``__call__``."""
+        return tf.cast(variable, self.compute_dtype)
+
     @staticmethod
     def gates(z):
         """Pre-activations [B, 4H] -> (i, f, g, o) after their nonlinearities."""

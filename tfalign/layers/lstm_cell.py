@@ -41,17 +41,19 @@ class StackLSTMCell(LSTMCellBase):
         self.recurrent_bias = self.add_weight((4 * self.units,), ForgetBiasInitializer(1.0), name="recurrent_bias")
 
     def input_projection(self, inputs):
-        return tf.matmul(inputs, self.input_kernel) + self.input_bias
+        return tf.matmul(inputs, self.weight(self.input_kernel)) + self.weight(self.input_bias)
 
     def recurrent_step(self, projected, states):
         h, c = states
-        i, f, g, o = self.gates(projected + tf.matmul(h, self.recurrent_kernel) + self.recurrent_bias)
+        i, f, g, o = self.gates(projected + tf.matmul(h, self.weight(self.recurrent_kernel))
+                                + self.weight(self.recurrent_bias))
         c = f * c + i * g
         h = o * tf.tanh(c)
         return h, [h, c]
 
     def run_sequence(self, inputs):
         """[B, T, D] -> [B, T, units] from zero state (fast, hand-written gradient)."""
-        projected = self.input_projection(inputs) + self.recurrent_bias
-        hidden = lstm_sequence(tf.transpose(projected, [1, 0, 2]), tf.convert_to_tensor(self.recurrent_kernel))
+        inputs = tf.cast(inputs, self.compute_dtype)
+        projected = self.input_projection(inputs) + self.weight(self.recurrent_bias)
+        hidden = lstm_sequence(tf.transpose(projected, [1, 0, 2]), self.weight(self.recurrent_kernel))
         return tf.transpose(hidden, [1, 0, 2])

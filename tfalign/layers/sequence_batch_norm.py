@@ -37,6 +37,8 @@ class SequenceBatchNormalization(keras.layers.Layer):
 
     Call with ``inputs`` [B, T, C] and ``mask`` [B, T] (True = valid); padding
     positions of the output are left as computed (they are never read).
+    Under mixed precision it normalizes in float32 and returns the compute
+    dtype, as Keras's BatchNormalization does (float16 would overflow the sums).
     """
 
     def __init__(self, momentum=0.1, epsilon=1e-5, **kwargs):
@@ -46,24 +48,27 @@ class SequenceBatchNormalization(keras.layers.Layer):
 
     def build(self, input_shape):
         channels = input_shape[-1]
-        self.gamma = self.add_weight((channels,), "ones", name="gamma")
-        self.beta = self.add_weight((channels,), "zeros", name="beta")
+        # float32 even under mixed precision (autocast=False): the normalization runs in float32.
+        self.gamma = self.add_weight((channels,), "ones", name="gamma", autocast=False)
+        self.beta = self.add_weight((channels,), "zeros", name="beta", autocast=False)
         # Identical on every replica (global statistics): "mean" aggregation is exact.
         self.moving_mean = self.add_weight((channels,), "zeros", name="moving_mean", trainable=False,
-                                           aggregation="mean")
+                                           aggregation="mean", autocast=False)
         self.moving_variance = self.add_weight((channels,), "ones", name="moving_variance", trainable=False,
-                                               aggregation="mean")
+                                               aggregation="mean", autocast=False)
 
     def call(self, inputs, mask=None, training=False):
         if mask is None:
             mask = tf.ones(tf.shape(inputs)[:2], tf.bool)
+        x = tf.cast(inputs, tf.float32)
         if training:
-            mean, variance = masked_moments(inputs, mask)
+            mean, variance = masked_moments(x, mask)
             self.moving_mean.assign((1 - self.momentum) * self.moving_mean + self.momentum * mean)
             self.moving_variance.assign((1 - self.momentum) * self.moving_variance + self.momentum * variance)
         else:
             mean, variance = self.moving_mean, self.moving_variance
-        return (inputs - mean) * tf.math.rsqrt(variance + self.epsilon) * self.gamma + self.beta
+        out = (x - mean) * tf.math.rsqrt(variance + self.epsilon) * self.gamma + self.beta
+        return tf.cast(out, self.compute_dtype)
 
     def compute_mask(self, inputs, mask=None):
         return mask

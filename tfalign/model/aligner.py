@@ -94,9 +94,9 @@ def pad_time(features, multiple):
     return tf.pad(features, [[0, 0], [0, target - size], [0, 0]])
 
 
-def _dense(units, activation=None, name=None):
+def _dense(units, activation=None, name=None, dtype=None):
     return keras.layers.Dense(units, activation=activation, kernel_initializer=dense_kernel_initializer(),
-                              bias_initializer=bias_initializer(), name=name)
+                              bias_initializer=bias_initializer(), name=name, dtype=dtype)
 
 
 @keras.saving.register_keras_serializable("tfalign")
@@ -130,36 +130,42 @@ class NeuMatchAligner(keras.Model):
         if self.projection_seeds and encoder != "rp":
             raise ValueError("projection_seeds (random projection in the graph) needs encoder 'rp'")
 
-        self.encoder = FeatureEncoder(encoder, units, dropout=encoder_dropout, name="encoder")
+        # Every sublayer computes in the model's dtype policy (mixed precision: float32
+        # weights, bfloat16/float16 math); logits and losses are float32 whatever it is.
+        policy = self.dtype_policy
+        self.encoder = FeatureEncoder(encoder, units, dropout=encoder_dropout, name="encoder", dtype=policy)
         self.projections = None
         if self.projection_seeds:
             clip_in, text_in = feature_widths("full")
-            self.projections = (FixedProjection(clip_in, units, self.projection_seeds[0], name="clip_projection"),
-                                FixedProjection(text_in, units, self.projection_seeds[1], name="text_projection"))
+            self.projections = (FixedProjection(clip_in, units, self.projection_seeds[0], name="clip_projection",
+                                                dtype=policy),
+                                FixedProjection(text_in, units, self.projection_seeds[1], name="text_projection",
+                                                dtype=policy))
         stack_cell = LayerNormLSTMCell if normalization in ("2ln", "4ln") else StackLSTMCell
         small_cell = LayerNormLSTMCell if normalization == "4ln" else StackLSTMCell
-        self.video_cells = [stack_cell(units, name=f"video_stack_{i}") for i in (1, 2)]
-        self.text_cells = [stack_cell(units, name=f"text_stack_{i}") for i in (1, 2)]
+        self.video_cells = [stack_cell(units, name=f"video_stack_{i}", dtype=policy) for i in (1, 2)]
+        self.text_cells = [stack_cell(units, name=f"text_stack_{i}", dtype=policy) for i in (1, 2)]
         self.action_cells = self.matched_cells = []
         if self.history:
-            self.action_cells = [small_cell(action_units, name=f"action_stack_{i}") for i in (1, 2)]
-            self.matched_cells = [small_cell(matched_units, name=f"matched_stack_{i}") for i in (1, 2)]
+            self.action_cells = [small_cell(action_units, name=f"action_stack_{i}", dtype=policy) for i in (1, 2)]
+            self.matched_cells = [small_cell(matched_units, name=f"matched_stack_{i}", dtype=policy) for i in (1, 2)]
         self.similarity_heads, self.input_norms = {}, None
         if self.similarity_units:  # one pair of heads per source: clip and text into the joint space
             for source in SIMILARITY_SOURCES[similarity_source]:
-                self.similarity_heads[source] = (_dense(self.similarity_units, name=f"{source}_clip_head"),
-                                                 _dense(self.similarity_units, name=f"{source}_text_head"))
+                self.similarity_heads[source] = (
+                    _dense(self.similarity_units, name=f"{source}_clip_head", dtype=policy),
+                    _dense(self.similarity_units, name=f"{source}_text_head", dtype=policy))
             if "input" in self.similarity_heads:
-                self.input_norms = (SequenceBatchNormalization(name="clip_input_sbn"),
-                                    SequenceBatchNormalization(name="text_input_sbn"))
-        self.stack_drop = keras.layers.Dropout(stack_dropout) if stack_dropout else None
+                self.input_norms = (SequenceBatchNormalization(name="clip_input_sbn", dtype=policy),
+                                    SequenceBatchNormalization(name="text_input_sbn", dtype=policy))
+        self.stack_drop = keras.layers.Dropout(stack_dropout, dtype=policy) if stack_dropout else None
         self.video_norm = self.text_norm = None
         if normalization == "sbn":
-            self.video_norm = SequenceBatchNormalization(name="video_stack_sbn")
-            self.text_norm = SequenceBatchNormalization(name="text_stack_sbn")
-        self.hidden = _dense(hidden_units, "relu", name="decoder_hidden")
-        self.logits_layer = _dense(NUM_ACTIONS, name="decoder_logits")
-        self.drop = keras.layers.Dropout(dropout) if dropout else None
+            self.video_norm = SequenceBatchNormalization(name="video_stack_sbn", dtype=policy)
+            self.text_norm = SequenceBatchNormalization(name="text_stack_sbn", dtype=policy)
+        self.hidden = _dense(hidden_units, "relu", name="decoder_hidden", dtype=policy)
+        self.logits_layer = _dense(NUM_ACTIONS, name="decoder_logits", dtype=policy)
+        self.drop = keras.layers.Dropout(dropout, dtype=policy) if dropout else None
         # The compiled decoders, by decoding; in __dict__, out of Keras's and the SavedModel's tracking.
         self.__dict__["_align_functions"] = {}
 
@@ -203,7 +209,8 @@ class NeuMatchAligner(keras.Model):
     # ----------------------------------------------------------------- stacks
     def encode_stacks(self, inputs, training=False):
         """Video- and text-stack outputs [B, T, units], before and after normalization."""
-        clips, texts = inputs["clip_features"], inputs["text_features"]
+        clips = tf.cast(inputs["clip_features"], self.compute_dtype)
+        texts = tf.cast(inputs["text_features"], self.compute_dtype)
         if self.projections:
             clips, texts = self.projections[0](clips), self.projections[1](texts)
         similarities = {}
@@ -250,8 +257,8 @@ class NeuMatchAligner(keras.Model):
 
     # ---------------------------------------------------------------- decoder
     def initial_state(self, stacks):
-        batch = tf.shape(stacks["video"])[0]
-        zeros = lambda units: tf.zeros([batch, units])
+        batch, dtype = tf.shape(stacks["video"])[0], stacks["video"].dtype
+        zeros = lambda units: tf.zeros([batch, units], dtype)
         action = [zeros(self.action_units) for _ in range(4)] if self.history else []
         matched = [zeros(self.matched_units) for _ in range(4)] if self.history else []
         return {
@@ -261,7 +268,7 @@ class NeuMatchAligner(keras.Model):
             "matched": matched,
             "saved": [tf.identity(m) for m in matched],
             "match_sum": zeros(self.units),
-            "match_count": tf.zeros([batch]),
+            "match_count": tf.zeros([batch], dtype),
             "done": tf.zeros([batch], tf.bool),
         }
 
@@ -269,8 +276,8 @@ class NeuMatchAligner(keras.Model):
         """Classifier input at the current cursors, and the stack tops v, s."""
         v = tf.gather(stacks["video"], state["clip_cursor"], batch_dims=1)
         s = tf.gather(stacks["text"], state["text_cursor"], batch_dims=1)
-        p = POSITION_FUNCTIONS[self.position](state["clip_cursor"], state["text_cursor"], stacks["clip_lengths"],
-                                              stacks["text_lengths"])
+        p = tf.cast(POSITION_FUNCTIONS[self.position](state["clip_cursor"], state["text_cursor"],
+                                                      stacks["clip_lengths"], stacks["text_lengths"]), v.dtype)
         parts = [v, s] if self.stack_features else []
         if self.history:
             parts += [state["action"][0] + state["action"][2], state["matched"][0] + state["matched"][2]]  # h1 + h2
@@ -296,10 +303,11 @@ class NeuMatchAligner(keras.Model):
         clip_lengths, text_lengths = stacks["clip_lengths"], stacks["text_lengths"]
         video, text = to_natural(stacks["video"], clip_lengths), to_natural(stacks["text"], text_lengths)
         max_clips, max_texts = tf.shape(video)[1], tf.shape(text)[1]
-        kernel = self.hidden.kernel
+        dtype = video.dtype
+        kernel = tf.cast(self.hidden.kernel, dtype)
         units = self.units if self.stack_features else 0
         positions = NUM_POSITION_FEATURES[self.position]
-        hidden = self.hidden.bias
+        hidden = tf.cast(self.hidden.bias, dtype)
         if self.stack_features:
             hidden += (tf.matmul(video, kernel[:units])[:, :, None, :]
                        + tf.matmul(text, kernel[units:2 * units])[:, None])
@@ -309,8 +317,9 @@ class NeuMatchAligner(keras.Model):
         clip_cursor, text_cursor = tf.broadcast_to(clip_cursor, [tf.shape(video)[0], max_clips, max_texts]), \
             tf.broadcast_to(text_cursor, [tf.shape(video)[0], max_clips, max_texts])
         # Padding nodes get cursors below 0; keep them finite (they are masked later).
-        p = POSITION_FUNCTIONS[self.position](tf.maximum(clip_cursor, 0), tf.maximum(text_cursor, 0),
-                                              clip_lengths[:, None, None], text_lengths[:, None, None])
+        p = tf.cast(POSITION_FUNCTIONS[self.position](tf.maximum(clip_cursor, 0), tf.maximum(text_cursor, 0),
+                                                      clip_lengths[:, None, None], text_lengths[:, None, None]),
+                    dtype)
         hidden = hidden + tf.tensordot(p, kernel[2 * units:2 * units + positions], axes=1)
         if self.similarity_units:
             hidden += tf.tensordot(stacks["similarity_features"], kernel[2 * units + positions:], axes=1)
@@ -319,7 +328,7 @@ class NeuMatchAligner(keras.Model):
     def exact_path(self, inputs):
         """The exact best action path (model/lattice.py) of a decoder without history."""
         stacks = self.encode_stacks(inputs, training=False)
-        return best_path(tf.nn.log_softmax(self.lattice_logits(stacks)), stacks["clip_lengths"],
+        return best_path(tf.nn.log_softmax(tf.cast(self.lattice_logits(stacks), tf.float32)), stacks["clip_lengths"],
                          stacks["text_lengths"])
 
     def training_outputs(self, inputs, training=False):
@@ -333,12 +342,13 @@ class NeuMatchAligner(keras.Model):
 
             outputs["logits"] = decoding.teacher_forced_logits(self, stacks, inputs["actions"], training=training)
         else:  # the teacher-forced steps are lattice nodes: gather them
-            lattice = self.lattice_logits(stacks)
+            lattice = tf.cast(self.lattice_logits(stacks), tf.float32)
             clips, texts = path_nodes(inputs["actions"], stacks["clip_lengths"], stacks["text_lengths"])
             outputs["logits"] = tf.gather_nd(lattice, tf.stack([clips, texts], axis=-1), batch_dims=1)
             outputs["lattice_logits"] = lattice
         if "similarities" in stacks:
-            outputs["similarities"] = stacks["similarities"]
+            outputs["similarities"] = {k: tf.cast(v, tf.float32) for k, v in stacks["similarities"].items()}
+        outputs["logits"] = tf.cast(outputs["logits"], tf.float32)
         return outputs
 
     def classify(self, features, training=False):
@@ -378,8 +388,8 @@ class NeuMatchAligner(keras.Model):
         # Matched stack: one entry per matched text. The first match of a text
         # saves the state and pushes; a further match restores that saved state
         # first, then pushes, so the entry is replaced rather than stacked.
-        match_sum = state["match_sum"] + tf.where(match_col, v, 0.0)
-        match_count = state["match_count"] + tf.cast(is_match, tf.float32)
+        match_sum = state["match_sum"] + tf.where(match_col, v, tf.zeros_like(v))
+        match_count = state["match_count"] + tf.cast(is_match, state["match_count"].dtype)
         first_match = is_match & tf.equal(state["match_count"], 0.0)
         saved = [tf.where(first_match[:, None], m, old) for m, old in zip(state["matched"], state["saved"])]
         mean = match_sum / tf.maximum(match_count, 1.0)[:, None]
@@ -391,8 +401,8 @@ class NeuMatchAligner(keras.Model):
             "action": new_action,
             "matched": matched,
             "saved": saved,
-            "match_sum": tf.where(is_pop_text[:, None], 0.0, match_sum),
-            "match_count": tf.where(is_pop_text, 0.0, match_count),
+            "match_sum": tf.where(is_pop_text[:, None], tf.zeros_like(match_sum), match_sum),
+            "match_count": tf.where(is_pop_text, tf.zeros_like(match_count), match_count),
         }
 
     # ------------------------------------------------------------------- call
@@ -403,7 +413,7 @@ class NeuMatchAligner(keras.Model):
         if "actions" not in inputs:
             raise ValueError("NeuMatchAligner.call needs inputs['actions'] (teacher forcing); align() decodes")
         stacks = self.encode_stacks(inputs, training=training)
-        return decoding.teacher_forced_logits(self, stacks, inputs["actions"], training=training)
+        return tf.cast(decoding.teacher_forced_logits(self, stacks, inputs["actions"], training=training), tf.float32)
 
     def greedy_path(self, inputs):
         """The greedy alignment: {"actions", "num_actions", "probabilities"} (model/decoding.py)."""

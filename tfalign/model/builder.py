@@ -9,8 +9,14 @@ from tfalign.configs import ModelConfig
 from tfalign.model.aligner import NeuMatchAligner
 
 
-def build_model(config: ModelConfig, seed: int | None = None) -> NeuMatchAligner:
-    """A built NeuMatchAligner; ``seed`` seeds its initial weights (Keras's global seed)."""
+# trainer.precision -> the Keras dtype policy of every layer of the model.
+DTYPE_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+
+
+def build_model(config: ModelConfig, seed: int | None = None, precision: str = "fp32") -> NeuMatchAligner:
+    """A built NeuMatchAligner; ``seed`` seeds its initial weights (Keras's global seed);
+    ``precision`` (fp32, bf16, fp16) its dtype policy: float32 weights, and with bf16 or fp16
+    the math in that type (``keras.mixed_precision``)."""
     if not isinstance(config, ModelConfig):
         raise TypeError(f"build_model takes a ModelConfig (experiment.model), got {type(config).__name__}")
     if seed is not None:
@@ -19,7 +25,8 @@ def build_model(config: ModelConfig, seed: int | None = None) -> NeuMatchAligner
                             encoder_dropout=config.encoder_dropout, history=config.decoder_history,
                             position=config.position_features, similarity_units=config.similarity_units,
                             stack_dropout=config.stack_dropout, similarity_source=config.similarity_source,
-                            stack_features=config.stack_features, hidden_units=config.decoder_units)
+                            stack_features=config.stack_features, hidden_units=config.decoder_units,
+                            dtype=DTYPE_POLICIES[precision])
     model.build()
     return model
 

@@ -11,7 +11,7 @@ def teacher_forced_logits(model, stacks, actions, training=False):
     """
     actions = tf.cast(actions, tf.int32)
     steps = tf.shape(actions)[1]
-    features = tf.TensorArray(tf.float32, size=steps)
+    features = tf.TensorArray(stacks["video"].dtype, size=steps)
 
     def body(t, state, features):
         x, v, s = model.step_features(state, stacks)
@@ -44,7 +44,7 @@ def greedy(model, stacks, max_steps=None):
 
     def body(t, state, num_actions, actions_ta, probs_ta):
         x, v, s = model.step_features(state, stacks)
-        probs = tf.nn.softmax(model.classify(x))
+        probs = tf.nn.softmax(tf.cast(model.classify(x), tf.float32))
         action = tf.argmax(probs, axis=-1, output_type=tf.int32)
         running = tf.logical_not(state["done"])
         actions_ta = actions_ta.write(t, tf.where(running, action, -1))

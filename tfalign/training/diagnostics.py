@@ -51,9 +51,10 @@ def feature_arrays(model, batch) -> dict:
     stacks = encode(batch)
     masks = {"video": tf.sequence_mask(batch["clip_lengths"], tf.shape(stacks["video"])[1]),
              "text": tf.sequence_mask(batch["text_lengths"], tf.shape(stacks["text"])[1])}
-    arrays = {"before_norm": {k: tf.boolean_mask(stacks[f"{k}_raw"], m).numpy().ravel() for k, m in masks.items()}}
+    values = lambda tensor, mask: tf.cast(tf.boolean_mask(tensor, mask), tf.float32).numpy().ravel()  # bf16 too
+    arrays = {"before_norm": {k: values(stacks[f"{k}_raw"], m) for k, m in masks.items()}}
     if getattr(model, "video_norm", None) is not None:
-        arrays["after_norm"] = {k: tf.boolean_mask(stacks[k], m).numpy().ravel() for k, m in masks.items()}
+        arrays["after_norm"] = {k: values(stacks[k], m) for k, m in masks.items()}
     return arrays
 
 

@@ -38,6 +38,7 @@ from tfalign.files import read_json_object
 from tfalign.model import build_model, count_trainable
 from tfalign.optimizers import make_optimizer
 from tfalign.training import diagnostics
+from tfalign.training.loss_scale import DynamicLossScale
 from tfalign.training.losses import contrastive_sum, lattice_cross_entropy_sum, masked_cross_entropy_sum
 from tfalign.training.run_folder import (BEST_METRICS, WEIGHTS_SUFFIX, RunFolder, RunState, incompatible_fields,
                                         restore_weights, save_weights)
@@ -92,20 +93,27 @@ class Trainer:
         self.chief, self.log, self.evaluate, self.runtime = chief, log, evaluate, runtime
         self.max_steps_per_epoch = max_steps_per_epoch
         with self.strategy.scope():
-            self.model = build_model(config.model, seed=config.trainer.seed)
+            self.model = build_model(config.model, seed=config.trainer.seed, precision=config.trainer.precision)
             self.zero_init = diagnostics.zero_initialized(self.model.trainable_variables)
             self.optimizer = make_optimizer(config.optimizer.name, config.optimizer.learning_rate,
                                             weight_averaging=config.optimizer.weight_averaging)
             self.optimizer.build(self.model.trainable_variables)
+            # fp16 needs its loss scaled (bf16 has float32's range and needs none).
+            self.loss_scale = DynamicLossScale() if config.trainer.precision == "fp16" else None
+        if self.loss_scale is not None and self.strategy.num_replicas_in_sync > 1:
+            raise UserError("trainer.precision fp16: one replica only (its skipped steps are not synchronized "
+                            "across replicas); use bf16 with several")
         # Dropout draws from seed generators whose state Keras does not put in the
         # model's checkpoint; saved beside it, a resumed run draws the same masks.
         seed_states = [v for v in self.model.non_trainable_variables if "seed_generator" in v.path]
         # Every weight by position as well: TF's checkpoint does not follow the
         # model's layer lists (Keras tracks them, TensorFlow does not), so
         # weights outside the optimizer's reach (the input SBN's statistics) were lost.
+        extra = {"dropout_seeds": seed_states} if seed_states else {}
+        if self.loss_scale is not None:
+            extra.update(loss_scale=self.loss_scale.scale, loss_scale_steps=self.loss_scale.finite_steps)
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
-                                              model_weights=list(self.model.weights),
-                                              **({"dropout_seeds": seed_states} if seed_states else {}))
+                                              model_weights=list(self.model.weights), **extra)
         self.state = RunState()
 
     # ------------------------------------------------------------ run folder
@@ -142,7 +150,7 @@ class Trainer:
 
     # --------------------------------------------------------------- the step
     def _make_train_step(self, element_spec):
-        model, optimizer, config = self.model, self.optimizer, self.config
+        model, optimizer, config, loss_scale = self.model, self.optimizer, self.config, self.loss_scale
         variables = model.trainable_variables
 
         def replica_step(batch):
@@ -161,16 +169,23 @@ class Trainer:
                         loss += config.trainer.contrastive_weight * mean(*contrastive_sum(
                             similarity, batch["clip_to_text"], batch["clip_lengths"], batch["text_lengths"],
                             config.trainer.contrastive_temperature))
-            grads = tape.gradient(loss, variables)
-            grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
+                differentiated = loss if loss_scale is None else loss_scale.scaled(loss)  # on the tape
+            grads = tape.gradient(differentiated, variables)
+            grads = [tf.zeros_like(v) if g is None else tf.cast(g, v.dtype) for g, v in zip(grads, variables)]
             grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+            if loss_scale is not None:
+                grads, finite = loss_scale.unscaled(grads)
             grads, norm = tf.clip_by_global_norm(grads, config.optimizer.clip_global_norm)
             if config.optimizer.weight_decay:
                 grads = [g + config.optimizer.weight_decay * v for g, v in zip(grads, variables)]
             replicas = context.num_replicas_in_sync
             if replicas > 1:  # Keras's apply() sums over replicas once more
                 grads = [g / replicas for g in grads]
-            optimizer.apply(grads, variables)
+            if loss_scale is None:
+                optimizer.apply(grads, variables)
+            else:  # a step with overflowing gradients is skipped
+                tf.cond(finite, lambda: optimizer.apply(grads, variables) and None, lambda: None)
+                loss_scale.update(finite)
             return loss, norm, step_hits(outputs["logits"], batch)
 
         @tf.function(input_signature=[element_spec])

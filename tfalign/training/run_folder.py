@@ -46,7 +46,8 @@ BEST_METRICS = ("clip_accuracy", "sentence_iou")
 CONTINUABLE = ("trainer.epochs",)
 MAX_OPTIONS_LENGTH = 60
 # Short names in folder names (others: the field's last part); the index spells fields out.
-ABBREVIATIONS = {"optimizer.learning_rate": "lr", "trainer.label_smoothing": "ls", "trainer.batch_size": "batch",
+ABBREVIATIONS = {"trainer.precision": "",
+                 "optimizer.learning_rate": "lr", "trainer.label_smoothing": "ls", "trainer.batch_size": "batch",
                  "data.seed": "dataseed", "data.dataset": "", "data.features": "", "optimizer.name": "",
                  "init_from.trainer.epochs": "preepochs", "init_from.data.lsmdc_scale": "lsmdc"}
 RUNNING_FILE = ".running"  # the training process's pid while it runs
@@ -374,7 +375,7 @@ def load_model(run_dir, checkpoint="clip_accuracy"):
     relative = state.checkpoint_name(checkpoint)
     if not isinstance(relative, str) or not checkpoint_exists(folder / relative):
         raise UserError(f"{folder / 'state.json'}: the {checkpoint} checkpoint it names ({relative}) is missing")
-    model = build_model(config.model, seed=config.trainer.seed)
+    model = build_model(config.model, seed=config.trainer.seed, precision=config.trainer.precision)
     try:
         restore_weights(model, folder / relative, config)
     except Exception as error:  # a damaged checkpoint fails in many ways (TF errors, short reads, ...)
