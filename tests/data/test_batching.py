@@ -27,3 +27,24 @@ def test_shuffle_and_bucketing_keep_every_episode():
         lengths = batch["action_lengths"].numpy()
         assert batch["actions"].shape[1] == lengths.max()
     assert sorted(seen) == list(range(40))
+
+
+def test_elements_are_dense_and_no_generator_is_kept():
+    """The datasets come from tensors: dense specs (the training step's signature),
+    and nothing left in TensorFlow's registry of Python functions (from_generator's
+    generators, with the arrays they close over, stayed there for the process's life)."""
+    import pytest
+    import tensorflow as tf
+    from tensorflow.python.ops import script_ops
+
+    if not hasattr(script_ops, "_py_funcs"):
+        pytest.skip("this TensorFlow keeps its Python-function registry elsewhere")
+    episodes = [make_episode([0, 0, 1, -1, 2], 3, seed=i) for i in range(5)]
+    before = script_ops._py_funcs.size()
+    for _ in range(3):
+        dataset = make_dataset(episodes, 2, shuffle=True, bucket=True)
+        list(dataset)
+    assert script_ops._py_funcs.size() == before
+    for key, spec in dataset.element_spec.items():
+        assert isinstance(spec, tf.TensorSpec), key
+    assert dataset.element_spec["clip_features"].shape.as_list() == [None, None, 6]
