@@ -95,6 +95,14 @@ def checkout(ref: str) -> pathlib.Path:
     return folder
 
 
+def add_against_arguments(parser, what: str) -> None:
+    """--against REF (``what`` it times of REF) and the hidden --child a run against REF is started with."""
+    import argparse
+
+    parser.add_argument("--against", metavar="REF", help=f"also time git revision REF's {what}, side by side")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+
+
 def run_against(ref: str, script: str, argv: list[str]) -> dict:
     """Runs this checkout's benchmark ``script`` with the tfalign of revision
     ``ref`` (in a fresh process) and returns its figures."""

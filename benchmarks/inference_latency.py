@@ -18,7 +18,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
-from common import child_result, machine, peak_memory_mb, run_against, time_calls, write  # noqa: E402  (first)
+from common import add_against_arguments, child_result, machine, peak_memory_mb, run_against, time_calls, write  # noqa: E402,E501
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -83,9 +83,8 @@ def main(argv=None):
     parser.add_argument("--clips", type=int, default=249)
     parser.add_argument("--texts", type=int, default=95)
     parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--against", metavar="REF", help="also time git revision REF's in-process path")
     parser.add_argument("--json", default="benchmarks/results/inference_latency.json")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    add_against_arguments(parser, "in-process path")
     args = parser.parse_args(argv)
     if args.child:
         child_result(in_process(args))

@@ -19,7 +19,7 @@ import argparse
 import sys
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
-from common import child_result, machine, peak_memory_mb, run_against, time_calls, write  # noqa: E402  (first)
+from common import add_against_arguments, child_result, machine, peak_memory_mb, run_against, time_calls, write  # noqa: E402,E501
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -86,9 +86,8 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
                         help="Keras mixed-precision policy of the model (fp32: none)")
-    parser.add_argument("--against", metavar="REF", help="also time git revision REF (fp32), side by side")
     parser.add_argument("--json", default="benchmarks/results/train_throughput.json")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    add_against_arguments(parser, "training step (fp32)")
     args = parser.parse_args(argv)
     if args.child:
         child_result(measure(args))

@@ -44,10 +44,9 @@ def build_parser():
 
 def main(argv=None) -> int:
     args = cli.parse(build_parser(), argv)
-    from tfalign.data.datasets import load_episodes
+    from tfalign.data.datasets import describe_data, load_episodes
     from tfalign.serving.model_card import export_assets
     from tfalign.serving.push import PushError, push
-    from tfalign.data.datasets import describe_data
     from tfalign.training.run_folder import load_model, run_decoding, run_metrics
 
     if args.name is not None and (not args.name or args.name in (".", "..") or "/" in args.name or args.name.isdigit()):

@@ -181,10 +181,13 @@ class Trainer:
             replicas = context.num_replicas_in_sync
             if replicas > 1:  # Keras's apply() sums over replicas once more
                 grads = [g / replicas for g in grads]
-            if loss_scale is None:
+            def apply():
                 optimizer.apply(grads, variables)
+
+            if loss_scale is None:
+                apply()
             else:  # a step with overflowing gradients is skipped
-                tf.cond(finite, lambda: optimizer.apply(grads, variables) and None, lambda: None)
+                tf.cond(finite, apply, lambda: None)
                 loss_scale.update(finite)
             return loss, norm, step_hits(outputs["logits"], batch)
 

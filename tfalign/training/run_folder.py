@@ -42,6 +42,7 @@ from tfalign.files import atomic_path, pid_alive, read_json_object, remove_lefto
     write_text_atomic
 
 BEST_METRICS = ("clip_accuracy", "sentence_iou")
+WEIGHTS_SUFFIX = ".weights.h5"  # best checkpoints: Keras weights files
 # Left out of the folder's name and hash: a run trained on to more epochs is the same run.
 CONTINUABLE = ("trainer.epochs",)
 MAX_OPTIONS_LENGTH = 60
@@ -311,8 +312,6 @@ class RunFolder:
             file.unlink(missing_ok=True)
 
 
-WEIGHTS_SUFFIX = ".weights.h5"
-
 
 def checkpoint_exists(path) -> bool:
     """A weights file (best checkpoints), or a TF checkpoint (resume; best ones of older runs)."""
@@ -362,7 +361,7 @@ def restore_weights(model, path, config=None) -> None:
 def load_model(run_dir, checkpoint="clip_accuracy"):
     """(config, model) of a run folder, the weights from its ``checkpoint``
     ("last" or a best metric); one-line errors for what is missing or damaged."""
-    from tfalign.model import build_model
+    from tfalign.model import build_model  # here: naming and the index (compare's parent) need no TensorFlow
 
     folder = RunFolder(run_dir)
     if not folder.path.is_dir():
