@@ -35,6 +35,7 @@ from tfalign.data.oracle import MATCH, NUM_ACTIONS, POP_TEXT
 from tfalign.layers import FeatureEncoder, FixedProjection, LayerNormLSTMCell, SequenceBatchNormalization, StackLSTMCell
 from tfalign.layers.initializers import bias_initializer, dense_kernel_initializer
 from tfalign.layers.recurrence import run_stack
+from tfalign.model import lattice_classifier
 from tfalign.model.lattice import best_path, path_nodes
 
 NORMALIZATIONS = ("none", "sbn", "2ln", "4ln")
@@ -42,7 +43,8 @@ DECODINGS = ("greedy", "exact")
 INPUT_KEYS = ("clip_features", "text_features", "clip_lengths", "text_lengths")
 POSITIONS = ("paper", "normalized")
 NUM_POSITION_FEATURES = {"paper": 10, "normalized": 2}
-# The similarity window read at node (i, j): clips i-1..i+2 against texts j-1..j+2.
+# The similarity window read at node (i, j): clips i-1..i+2 against texts j-1..j+2
+# (consecutive offsets: the window is a 4 x 4 patch of the padded maps).
 WINDOW_OFFSETS = (-1, 0, 1, 2)
 NUM_SIMILARITY_FEATURES = len(WINDOW_OFFSETS) ** 2
 # Where the joint embeddings read: the input features (SBN-standardized, linear
@@ -71,15 +73,24 @@ def normalized_position_features(clip_cursor, text_cursor, clip_lengths, text_le
 POSITION_FUNCTIONS = {"paper": position_features, "normalized": normalized_position_features}
 
 
-def similarity_features(similarity):
-    """[B, T_v, T_s] cosine similarities (natural order) -> [B, T_v, T_s, 16]:
-    at node (i, j), sim(i + a, j + b) for a, b in WINDOW_OFFSETS; 0 outside
-    the video (padding positions must hold 0, as ``similarity`` gives them)."""
+def padded_similarity_maps(similarities):
+    """{source: [B, T_v, T_s]} cosine similarities (natural order) -> [B, T_v + 3,
+    T_s + 3, C], a channel per source in sorted order, zero-padded so that the
+    window of node (i, j) is rows i..i+3 and columns j..j+3 (padding positions
+    must hold 0, as ``similarity`` gives them)."""
     low, high = -min(WINDOW_OFFSETS), max(WINDOW_OFFSETS)
-    padded = tf.pad(similarity, [[0, 0], [low, high], [low, high]])
-    clips, texts = tf.shape(similarity)[1], tf.shape(similarity)[2]
-    return tf.stack([padded[:, low + a:low + a + clips, low + b:low + b + texts]
-                     for a in WINDOW_OFFSETS for b in WINDOW_OFFSETS], axis=-1)
+    maps = tf.stack([similarities[k] for k in sorted(similarities)], axis=-1)
+    return tf.pad(maps, [[0, 0], [low, high], [low, high], [0, 0]])
+
+
+def window_features(padded_maps, rows, columns):
+    """The similarity window at node (rows, columns) [B] -> [B, C * 16]: sim(i + a,
+    j + b) of each channel, for a, b in WINDOW_OFFSETS (channel-major, then a, then b)."""
+    offsets = tf.range(len(WINDOW_OFFSETS))
+    window_rows = tf.repeat(rows[:, None] + offsets[None], len(WINDOW_OFFSETS), axis=1)  # [B, 16]: a-major
+    window_columns = tf.tile(columns[:, None] + offsets[None], [1, len(WINDOW_OFFSETS)])
+    values = tf.gather_nd(padded_maps, tf.stack([window_rows, window_columns], axis=-1), batch_dims=1)  # [B, 16, C]
+    return tf.reshape(tf.transpose(values, [0, 2, 1]), [tf.shape(values)[0], -1])
 
 
 def to_natural(sequence, lengths):
@@ -240,8 +251,7 @@ class NeuMatchAligner(keras.Model):
                   "text_lengths": tf.cast(inputs["text_lengths"], tf.int32)}
         if similarities:
             stacks["similarities"] = similarities
-            stacks["similarity_features"] = tf.concat([similarity_features(similarities[k])
-                                                       for k in sorted(similarities)], axis=-1)
+            stacks["similarity_maps"] = padded_similarity_maps(similarities)
         return stacks
 
     @staticmethod
@@ -283,9 +293,8 @@ class NeuMatchAligner(keras.Model):
             parts += [state["action"][0] + state["action"][2], state["matched"][0] + state["matched"][2]]  # h1 + h2
         parts.append(p)
         if self.similarity_units:
-            node = tf.stack([stacks["clip_lengths"] - 1 - state["clip_cursor"],
-                             stacks["text_lengths"] - 1 - state["text_cursor"]], axis=-1)
-            parts.append(tf.gather_nd(stacks["similarity_features"], node, batch_dims=1))
+            parts.append(window_features(stacks["similarity_maps"], stacks["clip_lengths"] - 1 - state["clip_cursor"],
+                                         stacks["text_lengths"] - 1 - state["text_cursor"]))
         return tf.concat(parts, axis=-1), v, s
 
     def lattice_logits(self, stacks):
@@ -294,7 +303,8 @@ class NeuMatchAligner(keras.Model):
 
         The same classifier as ``step_features`` + ``classify``, with its first
         layer split by input block, so that [v_i, s_j, p_ij, sim_ij] is never
-        concatenated: hidden = relu(W_v v_i + W_s s_j + W_p p_ij + W_sim sim_ij + b).
+        concatenated: hidden = relu(W_v v_i + W_s s_j + W_p p_ij + W_sim sim_ij + b),
+        computed a block of rows at a time (model/lattice_classifier.py).
         """
         if self.history:
             raise ValueError("lattice_logits needs a decoder without history (history=False)")
@@ -302,28 +312,22 @@ class NeuMatchAligner(keras.Model):
             raise ValueError("lattice_logits: decoder dropout is per step; use stack_dropout with the lattice")
         clip_lengths, text_lengths = stacks["clip_lengths"], stacks["text_lengths"]
         video, text = to_natural(stacks["video"], clip_lengths), to_natural(stacks["text"], text_lengths)
-        max_clips, max_texts = tf.shape(video)[1], tf.shape(text)[1]
         dtype = video.dtype
         kernel = tf.cast(self.hidden.kernel, dtype)
         units = self.units if self.stack_features else 0
         positions = NUM_POSITION_FEATURES[self.position]
-        hidden = tf.cast(self.hidden.bias, dtype)
+        columns = tf.cast(self.hidden.bias, dtype) * tf.ones_like(text[:, :, :1])
         if self.stack_features:
-            hidden += (tf.matmul(video, kernel[:units])[:, :, None, :]
-                       + tf.matmul(text, kernel[units:2 * units])[:, None])
-        # Cursors of node (i, j): clip_lengths - 1 - i and text_lengths - 1 - j.
-        clip_cursor = clip_lengths[:, None, None] - 1 - tf.range(max_clips)[None, :, None]
-        text_cursor = text_lengths[:, None, None] - 1 - tf.range(max_texts)[None, None, :]
-        clip_cursor, text_cursor = tf.broadcast_to(clip_cursor, [tf.shape(video)[0], max_clips, max_texts]), \
-            tf.broadcast_to(text_cursor, [tf.shape(video)[0], max_clips, max_texts])
-        # Padding nodes get cursors below 0; keep them finite (they are masked later).
-        p = tf.cast(POSITION_FUNCTIONS[self.position](tf.maximum(clip_cursor, 0), tf.maximum(text_cursor, 0),
-                                                      clip_lengths[:, None, None], text_lengths[:, None, None]),
-                    dtype)
-        hidden = hidden + tf.tensordot(p, kernel[2 * units:2 * units + positions], axes=1)
-        if self.similarity_units:
-            hidden += tf.tensordot(stacks["similarity_features"], kernel[2 * units + positions:], axes=1)
-        return self.logits_layer(tf.nn.relu(hidden))
+            rows = tf.matmul(video, kernel[:units])
+            columns += tf.matmul(text, kernel[units:2 * units])
+        else:
+            rows = tf.zeros(tf.concat([tf.shape(video)[:2], [self.hidden_units]], 0), dtype)
+        return lattice_classifier.lattice_logits(
+            rows, columns, stacks.get("similarity_maps"), clip_lengths, text_lengths,
+            POSITION_FUNCTIONS[self.position], kernel[2 * units:2 * units + positions],
+            kernel[2 * units + positions:] if self.similarity_units else None,
+            tf.cast(self.logits_layer.kernel, dtype), tf.cast(self.logits_layer.bias, dtype),
+            window=len(WINDOW_OFFSETS))
 
     def exact_path(self, inputs):
         """The exact best action path (model/lattice.py) of a decoder without history."""

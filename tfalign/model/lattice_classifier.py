@@ -1,0 +1,108 @@
+"""The decoder's classifier at every node of the (clip, text) lattice, a block of rows at a time.
+
+For a decoder without history the classifier's input at node (i, j) is made of
+a part of row i (the video stack's top), a part of column j (the text stack's
+top), the position features of the two cursors and a window of similarities
+around (i, j); its hidden layer is
+
+    hidden_ij = relu(rows_i + columns_j + W_p p_ij + (W_sim * sim)_ij)
+
+where ``W_sim * sim`` is a 2-D correlation of the similarity maps with the
+window's weights. The hidden layer of a whole-video training batch is the
+largest tensor of training ([32, 396, 104, 64] floats: 337 MB) and autodiff
+keeps several of it. Here it exists one block of rows at a time: the forward
+pass keeps only the [B, T_v, T_s, 3] logits, and the backward pass computes
+each block again before differentiating it (as ``tf.recompute_grad`` does for a
+whole function), so memory no longer grows with the lattice's hidden width.
+"""
+
+import tensorflow as tf
+
+# Elements of a block's hidden layer: about 16 MB in float32.
+BLOCK_ELEMENTS = 1 << 22
+
+
+def _window_kernel(kernel, channels, window):
+    """[C * K * K, U] (channel-major, then offset a, then offset b) -> a conv2d kernel [K, K, C, U]."""
+    return tf.transpose(tf.reshape(kernel, [channels, window, window, -1]), [1, 2, 0, 3])
+
+
+def lattice_logits(rows, columns, padded_maps, clip_lengths, text_lengths, position_fn, position_kernel,
+                   window_kernel, out_kernel, out_bias, window=4, block_elements=BLOCK_ELEMENTS):
+    """Logits [B, T_v, T_s, K] at every node (natural order: i clips and j texts consumed).
+
+    Args:
+        rows: [B, T_v, U] what row i adds to the hidden pre-activation.
+        columns: [B, T_s, U] what column j adds (the bias included).
+        padded_maps: [B, T_v + window - 1, T_s + window - 1, C] similarity maps,
+            zero-padded so that node (i, j) reads rows i..i+window-1 and columns
+            j..j+window-1; None without similarity features.
+        clip_lengths, text_lengths: [B] int32; the cursors of node (i, j) are
+            ``clip_lengths - 1 - i`` and ``text_lengths - 1 - j``.
+        position_fn: (clip_cursor, text_cursor, clip_lengths, text_lengths) -> [..., P] float32.
+        position_kernel: [P, U]; window_kernel: [C * window^2, U] or None;
+        out_kernel: [U, K]; out_bias: [K].
+        block_elements: about how many hidden values a block holds.
+    """
+    dtype = rows.dtype
+    num_texts = tf.shape(columns)[1]
+    column_cursor = text_lengths[:, None, None] - 1 - tf.range(num_texts)[None, None, :]
+    # The tensors the logits are differentiated by, by name.
+    names = ["rows", "columns", "position_kernel", "out_kernel", "out_bias"]
+    tensors = [rows, columns, position_kernel, out_kernel, out_bias]
+    if padded_maps is not None:
+        names += ["padded_maps", "window_kernel"]
+        tensors += [padded_maps, window_kernel]
+
+    def block_logits(start, size, t):
+        """The logits of rows start..start+size-1: [B, size, T_s, K] (``t``: the tensors by name)."""
+        row_cursor = clip_lengths[:, None, None] - 1 - (start + tf.range(size))[None, :, None]
+        shape = [tf.shape(t["rows"])[0], size, num_texts]
+        # Padding nodes get cursors below 0; keep them finite (they are masked later).
+        p = position_fn(tf.maximum(tf.broadcast_to(row_cursor, shape), 0),
+                        tf.maximum(tf.broadcast_to(column_cursor, shape), 0),
+                        clip_lengths[:, None, None], text_lengths[:, None, None])
+        hidden = (t["rows"][:, start:start + size, None, :] + t["columns"][:, None, :, :]
+                  + tf.tensordot(tf.cast(p, dtype), t["position_kernel"], axes=1))
+        if "padded_maps" in t:
+            maps = t["padded_maps"][:, start:start + size + window - 1]
+            kernel = _window_kernel(t["window_kernel"], tf.shape(maps)[-1], window)
+            hidden += tf.nn.conv2d(maps, kernel, strides=1, padding="VALID")
+        return tf.tensordot(tf.nn.relu(hidden), t["out_kernel"], axes=1) + t["out_bias"]
+
+    num_rows = tf.shape(rows)[1]
+    block = tf.maximum(1, block_elements // tf.maximum(tf.shape(rows)[0] * num_texts * tf.shape(rows)[2], 1))
+    num_blocks = (num_rows + block - 1) // block
+
+    def block_at(index):
+        start = index * block
+        return start, tf.minimum(block, num_rows - start)
+
+    @tf.custom_gradient
+    def run(*tensors):
+        named = dict(zip(names, tensors))
+
+        def forward(index, outputs):
+            logits = block_logits(*block_at(index), named)
+            return index + 1, outputs.write(index, tf.transpose(logits, [1, 0, 2, 3]))  # rows first, for concat
+
+        _, outputs = tf.while_loop(lambda index, _: index < num_blocks, forward,
+                                   (0, tf.TensorArray(dtype, size=num_blocks, infer_shape=False)))
+
+        def backward(d_logits):
+            def step(index, sums):
+                start, size = block_at(index)
+                with tf.GradientTape() as tape:
+                    tape.watch(tensors)
+                    logits = block_logits(start, size, named)
+                grads = tape.gradient(logits, list(tensors), output_gradients=d_logits[:, start:start + size])
+                return index + 1, [s + tf.cast(g, tf.float32) for s, g in zip(sums, grads)]
+
+            # Summed over the blocks in float32, under mixed precision too.
+            zeros = [tf.zeros_like(t, tf.float32) for t in tensors]
+            _, sums = tf.while_loop(lambda index, _: index < num_blocks, step, (0, zeros))
+            return [tf.cast(s, t.dtype) for s, t in zip(sums, tensors)]
+
+        return tf.transpose(outputs.concat(), [1, 0, 2, 3]), backward
+
+    return run(*tensors)
