@@ -65,8 +65,12 @@ def node_mask(x):
             & (np.arange(num_texts)[None, None, :] < x["text_lengths"][:, None, None]))
 
 
-# 1: a row a block; 100: 3 rows of 5 x 6 x 3; 10**6: all rows in one block.
-@pytest.mark.parametrize("block_elements", [1, 100, 10**6])
+# A row holds 3 x 5 x 6 = 90 hidden values. 1: a row a block; 200: 2 rows, the
+# last of the 5 blocks holds 1; 400: 4 rows, 3 blocks; 10**6: all rows in one block.
+BLOCK_ELEMENTS = [1, 200, 400, 10**6]
+
+
+@pytest.mark.parametrize("block_elements", BLOCK_ELEMENTS)
 def test_logits_equal_the_numpy_reference(block_elements):
     x = {k: tf.constant(v) for k, v in inputs().items()}
     got = blocked(x, block_elements).numpy()
@@ -100,7 +104,7 @@ def unblocked(x, position_fn):
     return tf.tensordot(tf.nn.relu(hidden), x["wo"], 1) + x["bo"]
 
 
-@pytest.mark.parametrize("block_elements", [1, 100, 10**6])
+@pytest.mark.parametrize("block_elements", BLOCK_ELEMENTS)
 def test_gradients_equal_autodiff_of_the_unblocked_classifier(block_elements):
     x = inputs(seed=1, channels=3)
     x["wp"] = x["wp"][:2]
