@@ -88,6 +88,16 @@ def test_logits_without_similarity_maps():
     np.testing.assert_allclose(got.numpy()[mask], want[mask], rtol=1e-5, atol=1e-5)
 
 
+def test_logits_without_rows():
+    x = inputs()
+    padded = tf.pad(x["maps"], [[0, 0], [1, 2], [1, 2], [0, 0]])
+    got = lattice_logits(None, tf.constant(x["columns"]), padded, x["clip_lengths"], x["text_lengths"],
+                         position_features, x["wp"], x["ws"], x["wo"], x["bo"], block_elements=200)
+    want = numpy_logits(**{**x, "rows": np.zeros_like(x["rows"])})
+    mask = node_mask(x)
+    np.testing.assert_allclose(got.numpy()[mask], want[mask], rtol=1e-5, atol=1e-5)
+
+
 def unblocked(x, position_fn):
     """The same classifier in one piece, differentiated by TensorFlow's autodiff."""
     num_clips, num_texts = tf.shape(x["rows"])[1], tf.shape(x["columns"])[1]

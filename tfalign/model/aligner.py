@@ -83,13 +83,15 @@ def padded_similarity_maps(similarities):
     return tf.pad(maps, [[0, 0], [low, high], [low, high], [0, 0]])
 
 
+# The window's (row, column) offsets in the padded maps, a-major: [16, 2].
+_WINDOW_GRID = [[a, b] for a in range(len(WINDOW_OFFSETS)) for b in range(len(WINDOW_OFFSETS))]
+
+
 def window_features(padded_maps, rows, columns):
     """The similarity window at node (rows, columns) [B] -> [B, C * 16]: sim(i + a,
     j + b) of each channel, for a, b in WINDOW_OFFSETS (channel-major, then a, then b)."""
-    offsets = tf.range(len(WINDOW_OFFSETS))
-    window_rows = tf.repeat(rows[:, None] + offsets[None], len(WINDOW_OFFSETS), axis=1)  # [B, 16]: a-major
-    window_columns = tf.tile(columns[:, None] + offsets[None], [1, len(WINDOW_OFFSETS)])
-    values = tf.gather_nd(padded_maps, tf.stack([window_rows, window_columns], axis=-1), batch_dims=1)  # [B, 16, C]
+    indices = tf.stack([rows, columns], axis=-1)[:, None, :] + tf.constant(_WINDOW_GRID, rows.dtype)[None]
+    values = tf.gather_nd(padded_maps, indices, batch_dims=1)  # [B, 16, C]
     return tf.reshape(tf.transpose(values, [0, 2, 1]), [tf.shape(values)[0], -1])
 
 
@@ -317,11 +319,10 @@ class NeuMatchAligner(keras.Model):
         units = self.units if self.stack_features else 0
         positions = NUM_POSITION_FEATURES[self.position]
         columns = tf.cast(self.hidden.bias, dtype) * tf.ones_like(text[:, :, :1])
+        rows = None  # without stack features (the model checks it has similarities then)
         if self.stack_features:
             rows = tf.matmul(video, kernel[:units])
             columns += tf.matmul(text, kernel[units:2 * units])
-        else:
-            rows = tf.zeros(tf.concat([tf.shape(video)[:2], [self.hidden_units]], 0), dtype)
         return lattice_classifier.lattice_logits(
             rows, columns, stacks.get("similarity_maps"), clip_lengths, text_lengths,
             POSITION_FUNCTIONS[self.position], kernel[2 * units:2 * units + positions],

@@ -32,7 +32,8 @@ def lattice_logits(rows, columns, padded_maps, clip_lengths, text_lengths, posit
     """Logits [B, T_v, T_s, K] at every node (natural order: i clips and j texts consumed).
 
     Args:
-        rows: [B, T_v, U] what row i adds to the hidden pre-activation.
+        rows: [B, T_v, U] what row i adds to the hidden pre-activation, or None
+            (nothing: then ``padded_maps`` gives the number of rows).
         columns: [B, T_s, U] what column j adds (the bias included).
         padded_maps: [B, T_v + window - 1, T_s + window - 1, C] similarity maps,
             zero-padded so that node (i, j) reads rows i..i+window-1 and columns
@@ -44,34 +45,35 @@ def lattice_logits(rows, columns, padded_maps, clip_lengths, text_lengths, posit
         out_kernel: [U, K]; out_bias: [K].
         block_elements: about how many hidden values a block holds.
     """
-    dtype = rows.dtype
-    num_texts = tf.shape(columns)[1]
+    if rows is None and padded_maps is None:
+        raise ValueError("lattice_logits needs rows or similarity maps (the number of rows comes from them)")
+    dtype, batch = columns.dtype, tf.shape(columns)[0]
+    num_texts, units = tf.shape(columns)[1], tf.shape(columns)[2]
     column_cursor = text_lengths[:, None, None] - 1 - tf.range(num_texts)[None, None, :]
-    # The tensors the logits are differentiated by, by name.
-    names = ["rows", "columns", "position_kernel", "out_kernel", "out_bias"]
-    tensors = [rows, columns, position_kernel, out_kernel, out_bias]
-    if padded_maps is not None:
-        names += ["padded_maps", "window_kernel"]
-        tensors += [padded_maps, window_kernel]
+    # The tensors the logits are differentiated by, by name (the optional ones when given).
+    given = {"rows": rows, "columns": columns, "position_kernel": position_kernel, "out_kernel": out_kernel,
+             "out_bias": out_bias, "padded_maps": padded_maps, "window_kernel": window_kernel}
+    names = [name for name, tensor in given.items() if tensor is not None]
 
     def block_logits(start, size, t):
         """The logits of rows start..start+size-1: [B, size, T_s, K] (``t``: the tensors by name)."""
         row_cursor = clip_lengths[:, None, None] - 1 - (start + tf.range(size))[None, :, None]
-        shape = [tf.shape(t["rows"])[0], size, num_texts]
+        shape = [batch, size, num_texts]
         # Padding nodes get cursors below 0; keep them finite (they are masked later).
         p = position_fn(tf.maximum(tf.broadcast_to(row_cursor, shape), 0),
                         tf.maximum(tf.broadcast_to(column_cursor, shape), 0),
                         clip_lengths[:, None, None], text_lengths[:, None, None])
-        hidden = (t["rows"][:, start:start + size, None, :] + t["columns"][:, None, :, :]
-                  + tf.tensordot(tf.cast(p, dtype), t["position_kernel"], axes=1))
+        hidden = t["columns"][:, None, :, :] + tf.tensordot(tf.cast(p, dtype), t["position_kernel"], axes=1)
+        if "rows" in t:
+            hidden += t["rows"][:, start:start + size, None, :]
         if "padded_maps" in t:
             maps = t["padded_maps"][:, start:start + size + window - 1]
             kernel = _window_kernel(t["window_kernel"], tf.shape(maps)[-1], window)
             hidden += tf.nn.conv2d(maps, kernel, strides=1, padding="VALID")
         return tf.tensordot(tf.nn.relu(hidden), t["out_kernel"], axes=1) + t["out_bias"]
 
-    num_rows = tf.shape(rows)[1]
-    block = tf.maximum(1, block_elements // tf.maximum(tf.shape(rows)[0] * num_texts * tf.shape(rows)[2], 1))
+    num_rows = tf.shape(padded_maps)[1] - (window - 1) if rows is None else tf.shape(rows)[1]
+    block = tf.maximum(1, block_elements // tf.maximum(batch * num_texts * units, 1))
     num_blocks = (num_rows + block - 1) // block
 
     def block_at(index):
@@ -105,4 +107,4 @@ def lattice_logits(rows, columns, padded_maps, clip_lengths, text_lengths, posit
 
         return tf.transpose(outputs.concat(), [1, 0, 2, 3]), backward
 
-    return run(*tensors)
+    return run(*[given[name] for name in names])
