@@ -223,8 +223,8 @@ CASES = {
                                          "--output-dir", t / "out"], ["text_features", "expected numbers"]),
     "feature widths do not fit": (
         TRAIN, lambda t, f: ["--experiment", "full_adam", "--dataset", f"tfrecord:{f['root'] / 'episodes'}",
-                             "--epochs", "1", "--output-dir", t / "out" / "run"],
-        ["300/300", "2048/768", "full_adam"]),
+                             "--set", "model.clip_dim=2048", "--epochs", "1", "--output-dir", t / "out" / "run"],
+        ["model.clip_dim", "2048", "300 wide"]),
     "yms annotations missing": (TRAIN, lambda t, f: [*QUICK[:2], "--dataset", "yms", "--annotation-dir",
                                                      t / "nowhere", "--output-dir", t / "out"], ["is missing"]),
     "yms annotations garbage": (TRAIN, lambda t, f: [*QUICK[:2], "--dataset", "yms", "--annotation-dir",

@@ -16,12 +16,67 @@ checks it; lazy imports inside functions count too):
 
 A module imports only from its own level or the levels above it in this list,
 and no import cycle remains.
+
+The Python API (README, "Python API"):
+
+    tfalign.Episode           one video's features and ground truth, checked as it is made
+    tfalign.train(...)        trains an experiment on its data or on episodes in memory -> TrainingRun
+    tfalign.Aligner           a trained aligner (from_run, from_saved_model, from_preset); align() -> Alignment
+    tfalign.Alignment         one video's alignment: clip_to_text, actions, spans, to_json()
+    tfalign.evaluate(...)     clip accuracy and sentence IoU of an aligner on labelled episodes
+    tfalign.configure(...)    an experiment's config with fields changed; list_experiments() names them
 """
 
 __version__ = "0.1.0"
 
+import importlib as _importlib
 import os as _os
+import sys as _sys
 
 # TensorFlow's C++ start-up chatter (no GPU found, CPU features) drowns the
 # commands' own output; users can still set the variable themselves.
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# The public names and the modules that define them, imported on first use.
+_API = {
+    "Aligner": "tfalign.serving.aligner", "Alignment": "tfalign.data.alignment", "Episode": "tfalign.data.episode",
+    "EpisodeError": "tfalign.data.episode", "TrainingRun": "tfalign.run", "ExperimentConfig": "tfalign.configs",
+    "configure": "tfalign.experiments", "get_experiment": "tfalign.experiments", "UserError": "tfalign.errors",
+    "NeuMatchAligner": "tfalign.model",
+}
+# tfalign.train and tfalign.evaluate are the command modules, callable as their functions.
+_CALLABLE_MODULES = ("train", "evaluate")
+__all__ = sorted([*_API, *_CALLABLE_MODULES, "list_experiments"])
+
+
+def __getattr__(name):
+    if name in _API:
+        return getattr(_importlib.import_module(_API[name]), name)
+    if name in _CALLABLE_MODULES:
+        return _importlib.import_module(f"tfalign.{name}")
+    raise AttributeError(f"module 'tfalign' has no attribute {name!r}")
+
+
+def list_experiments(family: str | None = None) -> list[str]:
+    """The registered experiments' names: the paper's 13, its stage and tfalign's recipes
+    (``family``: "paper" or "tfalign" for one kind)."""
+    from tfalign.experiments import EXPERIMENTS
+
+    return [name for name, config in EXPERIMENTS.items() if family in (None, config.family)]
+
+
+def _is_command() -> bool:
+    """Whether this process is one of tfalign's commands (``python -m tfalign.X`` or
+    ``pipelines.X``, a tfalign-X console script): they import TensorFlow themselves,
+    quietly, once the command line is read."""
+    first = _sys.argv[0] if _sys.argv else ""
+    spec = getattr(_sys.modules.get("__main__"), "__spec__", None)
+    running = getattr(spec, "name", None) or ""
+    return (first == "-m" or _os.path.basename(first).startswith("tfalign-")
+            or running.split(".")[0] in ("tfalign", "pipelines"))
+
+
+if not _is_command():
+    # The Keras classes register on import, as keras_hub's do, so that
+    # keras.models.load_model reads a saved aligner after ``import tfalign``.
+    _importlib.import_module("tfalign.model")

@@ -61,19 +61,55 @@ def build_parser():
 def main(argv=None) -> int:
     args = cli.parse(build_parser(), argv)
     from tfalign.serving import document
-    from tfalign.serving.client import ServingError, connect
 
     clips, texts = document.load_matrix(args.clips, "clips"), document.load_matrix(args.texts, "texts")
     clip_times = document.load_times(args.clip_times, len(clips))
     labels = document.load_labels(args.texts_file, len(texts))
     truth = document.load_truth(args.ground_truth, len(clips), len(texts)) if args.ground_truth else None
-    console.say(f"loading {args.model}" if args.model else f"connecting to {args.server} (model {args.model_name})")
-    client = connect(args.model, args.server, args.model_name, signature=args.signature)
-    if hasattr(client, "input_widths"):
-        widths = client.input_widths()
-        for name, array, width in (("clips", clips, widths[0]), ("texts", texts, widths[1])):
-            if array.shape[1] != width:
-                raise UserError(f"--{name}: the model expects width {width}, got shape {list(array.shape)}")
+    if args.model:
+        alignment = _align_locally(args, clips, texts, clip_times, labels)
+    else:
+        alignment = _align_on_server(args, clips, texts, clip_times, labels)
+        if alignment is None:
+            return 3
+    result = alignment.to_dict()
+    if truth is not None:
+        result["ground_truth"] = truth.tolist()
+        result["clips_agreeing"] = float(np.mean(truth == alignment.clip_to_text))
+    document.write_outputs(result, clip_times, truth, args.out, args.plot)
+    matched = int((alignment.clip_to_text >= 0).sum())
+    print(f"aligned {matched} of {len(clips)} clips to {len(texts) - len(alignment.unaligned_texts)} of "
+          f"{len(texts)} texts; wrote {args.out}" + (f" and {args.plot}" if args.plot else ""))
+    return 0
+
+
+# --signature names a SavedModel signature; Aligner.align takes the decoding it runs.
+SIGNATURE_DECODINGS = {"serving_default": None, "align_greedy": "greedy", "align_exact": "exact"}
+
+
+def _align_locally(args, clips, texts, clip_times, labels):
+    """Through ``tfalign.Aligner`` on the SavedModel, as from Python."""
+    from tfalign.serving.aligner import Aligner
+
+    if args.signature not in SIGNATURE_DECODINGS:
+        raise UserError(f"--signature: expected one of {list(SIGNATURE_DECODINGS)}, got {args.signature!r}")
+    console.say(f"loading {args.model}")
+    aligner = Aligner.from_saved_model(args.model)
+    decoding = SIGNATURE_DECODINGS[args.signature]
+    if decoding is not None and decoding not in aligner.decodings:
+        raise UserError(f"--signature: {args.model} has no signature {args.signature!r} (its decoder has history: "
+                        f"only greedy decoding applies)")
+    console.say(f"aligning {len(clips)} clips with {len(texts)} texts ({args.signature})")
+    return aligner.align(clips, texts, decoding=decoding, clip_times=clip_times, labels=labels)
+
+
+def _align_on_server(args, clips, texts, clip_times, labels):
+    """Through TF Serving's REST or gRPC API; None when the server refuses the request."""
+    from tfalign.data.alignment import Alignment
+    from tfalign.serving.client import ServingError, connect
+
+    console.say(f"connecting to {args.server} (model {args.model_name})")
+    client = connect(None, args.server, args.model_name, signature=args.signature)
     request = {"clip_features": clips[None], "text_features": texts[None],
                "clip_lengths": np.asarray([len(clips)], np.int32), "text_lengths": np.asarray([len(texts)], np.int32)}
     console.say(f"aligning {len(clips)} clips with {len(texts)} texts ({args.signature})")
@@ -81,18 +117,14 @@ def main(argv=None) -> int:
         out = client.align(request)
     except ServingError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 3
+        return None
     steps = int(np.asarray(out["num_actions"]).reshape(-1)[0])
-    clip_to_text = np.asarray(out["clip_to_text"])[0, : len(clips)]
-    result = document.alignment_document(clip_to_text, clip_times, labels, np.asarray(out["actions"])[0, :steps])
-    if truth is not None:
-        result["ground_truth"] = truth.tolist()
-        result["clips_agreeing"] = float(np.mean(truth == clip_to_text))
-    document.write_outputs(result, clip_times, truth, args.out, args.plot)
-    matched = sum(len(t["clips"]) for t in result["texts"])
-    print(f"aligned {matched} of {len(clips)} clips to {sum(bool(t['clips']) for t in result['texts'])} of "
-          f"{len(texts)} texts; wrote {args.out}" + (f" and {args.plot}" if args.plot else ""))
-    return 0
+    score = out.get("score")
+    probabilities = out.get("probabilities")
+    return Alignment(clip_to_text=np.asarray(out["clip_to_text"])[0, : len(clips)], num_texts=len(texts),
+                     actions=np.asarray(out["actions"])[0, :steps], clip_times=clip_times, texts=labels,
+                     score=None if score is None else float(np.asarray(score).reshape(-1)[0]),
+                     probabilities=None if probabilities is None else np.asarray(probabilities)[0, :steps])
 
 
 if __name__ == "__main__":

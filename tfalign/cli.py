@@ -68,8 +68,16 @@ def make_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
     return parser
 
 
+# The running command's flags by the argument they set (dest -> "--flag"): a library
+# error that names an argument (UserError.field) is shown with the command's flag.
+_FLAGS: dict[str, str] = {}
+
+
 def parse(parser: argparse.ArgumentParser, argv=None, known_only=False):
     """Parses the command line and starts the console (TensorFlow quiet unless --verbose)."""
+    _FLAGS.clear()
+    _FLAGS.update({action.dest: action.option_strings[-1] for action in parser._actions
+                   if action.option_strings and action.option_strings[-1].startswith("--")})
     if known_only:
         args, rest = parser.parse_known_args(argv)
         console.start(args.verbose)
@@ -121,6 +129,9 @@ def error_line(error: BaseException) -> str:
     if isinstance(error, OSError) and error.strerror:
         return f"{error.filename}: {error.strerror}" if error.filename else str(error.strerror)
     first = first_line(error)
+    field = getattr(error, "field", None)
+    if field and field in _FLAGS and first.startswith(f"{field}:"):  # as the command line spells it
+        first = _FLAGS[field] + first[len(field):]
     return first if len(first) <= 600 else first[:600] + " ..."  # one line, whatever the message held
 
 
@@ -170,6 +181,29 @@ compare_script = entry_point("tfalign.compare")
 evaluate_script = entry_point("tfalign.evaluate")
 export_script = entry_point("tfalign.export")
 align_script = entry_point("tfalign.align")
+
+
+def callable_module(module_name: str, target_module: str, function: str) -> None:
+    """Makes a command's module callable as its Python function: ``tfalign.train`` is
+    the module ``python -m tfalign.train`` runs and, called, ``tfalign.run.train``
+    (imported on the first call, so that the command starts without TensorFlow)."""
+    import importlib
+    import types
+
+    def target():
+        return getattr(importlib.import_module(target_module), function)
+
+    class CallableModule(types.ModuleType):
+        def __call__(self, *args, **kwargs):
+            return target()(*args, **kwargs)
+
+        @property
+        def __signature__(self):
+            import inspect
+
+            return inspect.signature(target())
+
+    sys.modules[module_name].__class__ = CallableModule
 
 
 def print_table(rows: list[tuple[str, str]]) -> None:

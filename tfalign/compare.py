@@ -36,6 +36,7 @@ import time
 from tfalign import cli, console, train
 from tfalign.errors import UserError
 from tfalign.files import write_text_atomic
+from tfalign.training.run_folder import check_run_folder, has_run
 
 COLUMNS = ("experiment", "seed", "folder", "status", "epochs_done", "best_epoch", "val_clip_accuracy",
            "test_clip_accuracy", "test_sentence_iou", "wall_seconds", "train_loss_last", "val_loss_min",
@@ -128,7 +129,7 @@ class Run:
             raise UserError(f"{self.folder} is being trained by another process; wait for it or stop it")
         if status == "finished" and self.state().get("epoch", 0) >= self.config.trainer.epochs:
             return None
-        return "resume" if train._has_run(self.folder) else "start"
+        return "resume" if has_run(self.folder) else "start"
 
 
 def run_all(runs: list[Run]) -> list[str]:
@@ -296,7 +297,7 @@ def main(argv=None) -> int:
     if unknown:
         raise UserError(f"--experiments: unknown {', '.join(unknown)}; python -m tfalign.train --list shows them")
     seeds = parse_list(args.seeds, "--seeds", int)
-    train.check_run_folder(pathlib.Path(args.output_dir), resume=False)
+    check_run_folder(pathlib.Path(args.output_dir), resume=False)
     runs = [Run(args, experiment, seed) for seed in seeds for experiment in experiments]
     out = pathlib.Path(args.output_dir)
     command = "python -m tfalign.compare " + " ".join(sys.argv[1:] if argv is None else argv)

@@ -23,6 +23,7 @@ import json
 import typing
 
 from tfalign.data.datasets import DataConfig
+from tfalign.data.features import feature_widths
 from tfalign.errors import UserError
 from tfalign.validation import check_fields, check_ranges
 
@@ -42,6 +43,12 @@ class ModelConfig:
     own techniques (DESIGN.md 6), at the paper's value by default."""
 
     encoder: typing.Literal["full", "rp", "lxmert"] = "rp"
+    # The input feature widths, from the data (None: the encoder's paper widths, full 2048/768,
+    # rp 300/300, lxmert 768/768). RP takes any width: inputs not 300 wide go through the fixed
+    # random projection (seeded by projection_seed; the text side by projection_seed + 1) in the graph.
+    clip_dim: int | None = None
+    text_dim: int | None = None
+    projection_seed: int = 0
     normalization: typing.Literal["none", "sbn", "2ln", "4ln"] = "none"
     dropout: float = 0.0  # on the decoder's dense layers
     encoder_dropout: float = 0.0  # on the encoders' dense layers
@@ -60,7 +67,9 @@ class ModelConfig:
 
     def __post_init__(self):
         check_fields(self, "model.")
-        check_ranges(self, [("dropout", 0, 1, False, True), ("encoder_dropout", 0, 1, False, True),
+        check_ranges(self, [("clip_dim", 1, None, False, False), ("text_dim", 1, None, False, False),
+                            ("projection_seed", 0, None, False, False),
+                            ("dropout", 0, 1, False, True), ("encoder_dropout", 0, 1, False, True),
                             ("similarity_units", 0, None, False, False), ("decoder_units", 1, None, False, False),
                             ("stack_dropout", 0, 1, False, True)], "model.")
         if not self.stack_features and not self.similarity_units:
@@ -71,9 +80,21 @@ class ModelConfig:
                             "model.stack_dropout")
 
     @property
+    def input_widths(self) -> tuple[int, int]:
+        """(clip, text) feature widths the model takes: the recorded ones, else the encoder's paper widths."""
+        clip, text = feature_widths(self.encoder)
+        return (self.clip_dim or clip, self.text_dim or text)
+
+    def with_input_widths(self, clip_dim: int, text_dim: int) -> ModelConfig:
+        """This config with the data's feature widths recorded."""
+        return dataclasses.replace(self, clip_dim=int(clip_dim), text_dim=int(text_dim))
+
+    @property
     def architecture(self) -> dict:
         """The fields that shape the weights (dropout rates aside): equal for stages that share weights."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if "dropout" not in k}
+        values = {k: v for k, v in dataclasses.asdict(self).items() if "dropout" not in k}
+        values["clip_dim"], values["text_dim"] = self.input_widths
+        return values
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,14 +215,15 @@ class ExperimentConfig:
                 raise UserError(f"init_from: expected an experiment config or none, got {first!r}")
             if first.init_from is not None:
                 raise UserError("init_from: a first stage cannot have a first stage of its own")
-            if first.model.architecture != model.architecture or first.data.features != self.data.features:
-                raise UserError(f"init_from: the first stage ({first.name}) must build the same network on the same "
-                                f"features (model fields other than dropout, data.features)")
+            if first.model.architecture != model.architecture:
+                raise UserError(f"init_from: the first stage ({first.name}) must build the same network (model "
+                                f"fields other than dropout, feature widths {first.model.input_widths} against "
+                                f"{model.input_widths})")
 
     @property
     def paper_parameter_count(self) -> int | None:
-        if self.family != "paper":
-            return None
+        if self.family != "paper" or self.model.input_widths != feature_widths(self.model.encoder):
+            return None  # the paper's figures hold at its widths
         return PAPER_PARAMETER_COUNTS.get((self.model.encoder, self.model.normalization))
 
     # ------------------------------------------------------------ dict / JSON

@@ -9,7 +9,16 @@ catch ValueError keep working.
 
 
 class UserError(ValueError):
-    """Bad input: the message is one line naming what is wrong."""
+    """Bad input: the message is one line naming what is wrong.
+
+    ``field``: the argument or config field the message starts with (as a
+    Python caller spells it: ``decoding``, ``base_dir``); the command line
+    shows it as its flag (``--decoding``, ``--base-dir``) where it has one.
+    """
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 def first_line(error: BaseException, default: str = "") -> str:

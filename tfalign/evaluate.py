@@ -8,6 +8,8 @@ After python -m tfalign.train --experiment tfalign_rp_sbn --epochs 40 (its run f
 
 Prints a table and writes {"clip_accuracy", "sentence_iou", "videos", ...}
 (metrics as fractions in [0, 1], averaged over videos).
+
+From Python: tfalign.evaluate(aligner, episodes) (aligner: a tfalign.Aligner).
 """
 
 from __future__ import annotations
@@ -77,6 +79,9 @@ def main(argv=None) -> int:
         print(f"wrote {args.json}")
     return 0
 
+
+# From Python, the module is the function: tfalign.evaluate(aligner, episodes).
+cli.callable_module(__name__, "tfalign.serving.aligner", "evaluate")
 
 if __name__ == "__main__":
     sys.exit(cli.run(main))

@@ -13,8 +13,8 @@ from tfalign.configs import (ExperimentConfig, ModelConfig, OptimizerConfig, Sch
 from tfalign.data.datasets import DataConfig
 from tfalign.errors import UserError
 
-__all__ = ["EXPERIMENTS", "PAPER_EXPERIMENTS", "RECIPES", "STAGES", "ExperimentConfig", "get_experiment",
-           "parse_setting"]
+__all__ = ["EXPERIMENTS", "PAPER_EXPERIMENTS", "RECIPES", "STAGES", "ExperimentConfig", "configure",
+           "get_experiment", "parse_setting"]
 
 
 def _experiment(name, description, encoder, normalization="none", optimizer="adam", learning_rate=1e-3,
@@ -106,3 +106,47 @@ def get_experiment(name: str) -> ExperimentConfig:
     if name not in EXPERIMENTS:
         raise UserError(f"unknown experiment {name!r}; `python -m tfalign.train --list` shows the {len(EXPERIMENTS)}")
     return EXPERIMENTS[name]
+
+
+# The command line's option names that are not a field's own name (the others: a field
+# name alone, or a dotted path, as ``ExperimentConfig.override`` takes them).
+OPTION_FIELDS = {"lr": "optimizer.learning_rate", "optimizer": "optimizer.name", "data_seed": "data.seed",
+                 "pretrain_epochs": "init_from.trainer.epochs", "lsmdc_scale": "init_from.data.lsmdc_scale"}
+# A run's seed and the generated data's seed and difficulty hold for every stage of it.
+SHARED_WITH_FIRST_STAGE = ("trainer.seed", "data.seed", "data.difficulty")
+
+
+def configure(experiment: str | ExperimentConfig, changes: dict | None = None, /, **overrides) -> ExperimentConfig:
+    """A registered experiment (or a config) with fields changed, as the command line changes them.
+
+    Args:
+        experiment: an experiment's name (``python -m tfalign.train --list``) or an ``ExperimentConfig``.
+        changes, **overrides: values by dotted path (``"model.normalization"``), by
+            field name alone (``epochs``, ``seed``, ``learning_rate``) or by the
+            command line's option name (``lr``, ``optimizer``, ``data_seed``,
+            ``pretrain_epochs``, ``lsmdc_scale``); None leaves a field as it is. The
+            run's seed, data seed and difficulty hold for a first stage too.
+
+    Returns:
+        The checked ``ExperimentConfig``; a bad value is a UserError naming its field.
+
+    Example:
+    >>> configure("tfalign_rp_sbn", epochs=2, seed=1, **{"model.decoder_units": 32}).trainer.epochs
+    2
+    """
+    config = get_experiment(experiment) if isinstance(experiment, str) else experiment
+    if not isinstance(config, ExperimentConfig):
+        raise UserError(f"experiment: expected an experiment name or an ExperimentConfig, got "
+                        f"{type(experiment).__name__}", field="experiment")
+    given = {OPTION_FIELDS.get(k, k): v for k, v in {**(changes or {}), **overrides}.items() if v is not None}
+    if config.init_from is not None:
+        paths = {config_path(config, k): v for k, v in given.items()}
+        given.update({f"init_from.{k}": v for k, v in paths.items()
+                      if k in SHARED_WITH_FIRST_STAGE and f"init_from.{k}" not in paths})
+    return config.override(given)
+
+
+def config_path(config: ExperimentConfig, key: str) -> str:
+    from tfalign.configs import resolve_path
+
+    return resolve_path(config, key)

@@ -1,41 +1,65 @@
 """An experiment end to end: its stages, the final test figures, the export.
 
-``run_experiment`` is what ``python -m tfalign.train`` does. It wires the
-parts together: the trainer (training/) gets the evaluation's
-``evaluate_model`` as its validation function, and this is the one module
-besides the command-line tools that imports serving/.
+``train`` is what ``tfalign.train(...)`` and ``python -m tfalign.train`` do:
+``run_experiment`` wires the parts together (the trainer, training/, gets the
+evaluation's ``evaluate_model`` as its validation function), ``train_into``
+adds the run folder's bookkeeping around it. With the command-line tools, this
+is the one module that imports serving/.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import hashlib
 import pathlib
 import shutil
 import tempfile
 
+import numpy as np
+
 from tfalign import console
 from tfalign.configs import ExperimentConfig
-from tfalign.data.datasets import check_widths, describe_data, load_episodes
+from tfalign.data.datasets import MEMORY, describe_data, episode_widths, load_episodes
+from tfalign.errors import UserError
 from tfalign.evaluation.prediction import evaluate_model
-from tfalign.files import write_json_atomic
+from tfalign.data.episode import Episode, validate_episodes
+from tfalign.experiments import configure
+from tfalign.files import removed_on_failure, write_json_atomic
 from tfalign.training import diagnostics
 from tfalign.training.loop import StageData, Trainer
-from tfalign.training.run_folder import BEST_METRICS
+from tfalign.training.run_folder import (BEST_METRICS, RunFolder, RunState, check_run_folder, has_run,
+                                        marked_running, run_folder_name, update_index)
 from tfalign.training.strategy import is_chief
 
 
 def load_stage_data(config: ExperimentConfig, with_test=True) -> StageData:
-    """A stage's splits, checked against the widths its encoders take."""
-    data = StageData(train=load_episodes(config.data, "train"), val=load_episodes(config.data, "val"),
+    """A stage's splits, as its data config names them."""
+    return StageData(train=load_episodes(config.data, "train"), val=load_episodes(config.data, "val"),
                      test=load_episodes(config.data, "test") if with_test else None)
-    check_widths(config.model.encoder, {"train": data.train, "val": data.val, "test": data.test},
-                 config.data.dataset, f"{config.name} (encoder {config.model.encoder!r})")
-    return data
 
 
-def run_experiment(config: ExperimentConfig, run_dir, strategy, resume=False, log=print,
-                   max_steps_per_epoch=None, export=True, runtime: dict | None = None) -> dict:
+def with_data_widths(config: ExperimentConfig, data: StageData) -> ExperimentConfig:
+    """``config`` with its model's feature widths those of the data (every split must
+    share them; a width the config already records must be theirs)."""
+    widths = episode_widths({"train": data.train, "val": data.val, "test": data.test}, config.data.dataset)
+    for field, recorded, found in zip(("clip_dim", "text_dim"), (config.model.clip_dim, config.model.text_dim),
+                                      widths):
+        if recorded is not None and recorded != found:
+            raise UserError(f"model.{field}: {recorded}, but the episodes of {config.data.dataset} are {found} wide")
+    return config.override({"model.clip_dim": widths[0], "model.text_dim": widths[1]})
+
+
+def run_experiment(config: ExperimentConfig, run_dir, strategy=None, resume=False, log=print,
+                   max_steps_per_epoch=None, export=True, runtime: dict | None = None,
+                   data: StageData | None = None) -> dict:
     """Trains the stages of ``config`` into ``run_dir`` (a first stage, ``init_from``,
-    into ``run_dir/pretraining``), tests both best checkpoints, exports the SavedModel."""
+    into ``run_dir/pretraining``), tests both best checkpoints on the test split
+    (when there is one), exports the SavedModel. ``data``: the episodes (default:
+    the splits ``config.data`` names); the model takes their feature widths."""
+    import tensorflow as tf
+
+    strategy = strategy or tf.distribute.get_strategy()
     chief = is_chief(strategy)
     final_dir = pathlib.Path(run_dir)
     # Non-chief workers write into a temporary folder that is removed afterwards.
@@ -44,14 +68,22 @@ def run_experiment(config: ExperimentConfig, run_dir, strategy, resume=False, lo
                            evaluate=evaluate_model, runtime=runtime)
     try:
         # The data first: a missing file or widths that do not fit fail before any model is built.
-        log(f"loading the data: {describe_data(config.data)}")
-        data = load_stage_data(config)
+        if data is None:
+            log(f"loading the data: {describe_data(config.data)}")
+            data = load_stage_data(config)
+        config = with_data_widths(config, data)
         initial_weights = None
         if config.init_from is not None:
             first = config.init_from
             log(f"stage 1/2: {first.name} on {describe_data(first.data)}")
+            first_data = load_stage_data(first, with_test=False)
+            first = with_data_widths(first, first_data)
+            if first.model.architecture != config.model.architecture:
+                raise UserError(f"init_from: the first stage ({first.name}) builds another network than "
+                                f"{config.name} on this data (feature widths {first.model.input_widths} against "
+                                f"{config.model.input_widths})")
             pre = Trainer(first, work_dir / "pretraining", restore_dir=final_dir / "pretraining", **trainer_options)
-            pre.fit(load_stage_data(first, with_test=False), first.trainer.epochs, resume=resume)
+            pre.fit(first_data, first.trainer.epochs, resume=resume)
             pre.load_best("clip_accuracy")
             initial_weights = pre.model.get_weights()
             log(f"stage 2/2: {config.name}")
@@ -67,17 +99,17 @@ def run_experiment(config: ExperimentConfig, run_dir, strategy, resume=False, lo
         summary = {"experiment": config.name, "run_dir": str(final_dir), "epochs_trained": trainer.state.epoch,
                    "decoding": decoding}
         for metric in BEST_METRICS:
+            best = trainer.state.best[metric]
+            summary[f"best_{metric}"] = {"epoch": best.epoch, "val": best.value, "checkpoint": best.path}
+            if not data.test:  # episodes given without a test split
+                continue
             trainer.load_best(metric)
             log(f"testing the best checkpoint by validation {metric} on {len(data.test)} test videos ({decoding})")
             progress = console.Progress(len(data.test), "test videos", enabled=chief)
             test = evaluate_model(trainer.model, data.test, decoding, progress=progress)
             progress.close()
-            best = trainer.state.best[metric]
-            summary[f"best_{metric}"] = {
-                "epoch": best.epoch, "val": best.value, "checkpoint": best.path,
-                "test": {"clip_accuracy": test["clip_accuracy"], "sentence_iou": test["sentence_iou"],
-                         "videos": test["videos"]},
-            }
+            summary[f"best_{metric}"]["test"] = {"clip_accuracy": test["clip_accuracy"],
+                                                 "sentence_iou": test["sentence_iou"], "videos": test["videos"]}
             log(f"best val {metric} (epoch {best.epoch}): test clip accuracy {test['clip_accuracy']:.4f}, "
                 f"sentence IoU {test['sentence_iou']:.4f}")
         if chief:
@@ -110,4 +142,143 @@ def choose_decoding(config, model, val, log=print) -> str:
     return decoding
 
 
-__all__ = ["choose_decoding", "load_stage_data", "run_experiment"]
+def train_into(config: ExperimentConfig, run_dir, strategy=None, resume=False, runs_dir=None, log=print,
+               **options) -> dict:
+    """``run_experiment`` with the run folder's bookkeeping: a fresh folder that fails
+    before its first epoch is saved is removed, the folder says which process trains
+    it, and ``runs_dir``'s index (when given) lists it at the start and the end."""
+    import contextlib
+
+    import tensorflow as tf
+
+    strategy = strategy or tf.distribute.get_strategy()
+    chief = is_chief(strategy)
+    runs_dir = runs_dir if chief else None  # the chief alone marks and indexes the run
+    marking = marked_running(run_dir) if chief else contextlib.nullcontext()
+    try:
+        with removed_on_failure(run_dir, keep=lambda: has_run(run_dir)), marking:
+            if runs_dir:
+                update_index(runs_dir)
+            return run_experiment(config, run_dir, strategy, resume=resume, log=log, **options)
+    finally:
+        if runs_dir and pathlib.Path(runs_dir).is_dir():  # not a runs folder removed with a failed first run
+            update_index(runs_dir)
+
+
+def episodes_digest(*splits) -> str:
+    """A short hash of episodes' contents (features and labels): the name of a run on them."""
+    digest = hashlib.sha1()
+    for split in splits:
+        for e in split or ():
+            for array in (e.clip_features, e.text_features, e.clip_to_text, e.clip_times):
+                digest.update(np.ascontiguousarray(array).tobytes())
+        digest.update(b"|")
+    return digest.hexdigest()[:8]
+
+
+def _checked_split(episodes, name: str) -> list[Episode] | None:
+    if episodes is None:
+        return None
+    if isinstance(episodes, Episode) or not all(isinstance(e, Episode) for e in episodes):
+        raise UserError(f"{name}: expected a list of tfalign.Episode", field=name)
+    return validate_episodes(episodes)
+
+
+@dataclasses.dataclass
+class TrainingRun:
+    """A finished training run.
+
+    Attributes:
+        folder: the run folder (config.json, state.json, checkpoints, tensorboard/, metrics.json).
+        config: the resolved experiment config (feature widths recorded).
+        metrics: the run's figures (metrics.json): per best checkpoint its epoch,
+            validation figure and (with a test split) test clip accuracy and
+            sentence IoU; the decoding chosen.
+        state: the run's state (epochs done, the history of every epoch's figures).
+    """
+
+    folder: pathlib.Path
+    config: ExperimentConfig
+    metrics: dict
+    state: RunState
+
+    @property
+    def history(self) -> list[dict]:
+        """One dict of figures per epoch (loss, validation clip accuracy, ...)."""
+        return self.state.history
+
+    @functools.cached_property
+    def aligner(self):
+        """The ``Aligner`` of the best checkpoint by validation clip accuracy, decoding as the run chose."""
+        return self.load_aligner()
+
+    def load_aligner(self, checkpoint: str = "clip_accuracy"):
+        """The ``Aligner`` of a checkpoint: "clip_accuracy", "sentence_iou" (the best by
+        that validation figure) or "last"."""
+        from tfalign.serving.aligner import Aligner
+
+        return Aligner.from_run(self.folder, checkpoint)
+
+    def __repr__(self) -> str:
+        best = self.metrics.get("best_clip_accuracy", {})
+        return f"TrainingRun({str(self.folder)!r}, epochs={self.state.epoch}, best={best})"
+
+
+def train(experiment, train=None, val=None, test=None, output_dir=None, *, resume: bool = False,
+          export: bool = False, runs_dir="runs", strategy=None, log=print, max_steps_per_epoch: int | None = None,
+          **overrides) -> TrainingRun:
+    """Trains an experiment, on its own data or on episodes in memory.
+
+    Args:
+        experiment: an experiment's name (``tfalign.list_experiments()``;
+            ``"tfalign_rp_sbn"`` is tfalign's recipe) or an ``ExperimentConfig``.
+        train, val: lists of ``tfalign.Episode`` (any feature widths, the same in
+            every split) to train on and to choose checkpoints with; default:
+            the splits the experiment's data config names.
+        test: a list of episodes to report test figures on (default: none with
+            episodes given, the data config's test split otherwise).
+        output_dir: the run folder; default ``runs_dir/<experiment>[-<changed
+            options>]-<hash>`` (the hash covers the config and the episodes).
+        resume: continue the run in the folder (also to more epochs).
+        export: also write the run's SavedModel into ``output_dir/saved_model``.
+        runs_dir: where named run folders go (with ``index.csv`` listing them).
+        strategy: a ``tf.distribute`` strategy (default: the current one).
+        log: where progress lines go (``print``; ``lambda *_: None`` for none).
+        max_steps_per_epoch: cap the steps of an epoch (quick trials).
+        **overrides: config changes as on the command line: ``epochs=2``,
+            ``seed=1``, ``lr=1e-3``, or any field by name or dotted path
+            (``**{"model.decoder_units": 32}``); see ``tfalign.configure``.
+
+    Returns:
+        A ``TrainingRun``: its ``folder``, ``config``, ``metrics``, ``history``
+        and ``aligner`` (the best checkpoint's ``tfalign.Aligner``).
+
+    Example:
+    >>> run = tfalign.train("tfalign_rp_sbn", train=train_episodes, val=val_episodes,  # doctest: +SKIP
+    ...                     output_dir="runs/mine", epochs=2)
+    >>> run.aligner.align(clip_features, text_features).clip_to_text                  # doctest: +SKIP
+    """
+    config = configure(experiment, overrides)
+    train_split, val_split, test_split = (_checked_split(e, n) for e, n in ((train, "train"), (val, "val"),
+                                                                              (test, "test")))
+    data = digest = None
+    if train_split is not None or val_split is not None:
+        if train_split is None or val_split is None:
+            raise UserError("val: give the training and the validation episodes together (validation chooses the "
+                            "checkpoints)", field="val")
+        data = StageData(train=train_split, val=val_split, test=test_split)
+        config = config.override({"data.dataset": MEMORY})
+        digest = episodes_digest(train_split, val_split, test_split)
+    elif test_split is not None:
+        raise UserError("test: test episodes need training and validation episodes beside them", field="test")
+    run_dir = pathlib.Path(output_dir or pathlib.Path(runs_dir) / run_folder_name(config, max_steps_per_epoch,
+                                                                                  data_digest=digest))
+    check_run_folder(run_dir, resume)
+    summary = train_into(config, run_dir, strategy, resume=resume, runs_dir=None if output_dir else runs_dir,
+                         log=log, max_steps_per_epoch=max_steps_per_epoch, export=export, data=data)
+    folder = RunFolder(run_dir)
+    return TrainingRun(folder=run_dir, config=folder.read_config(), metrics=summary, state=folder.read_state())
+
+
+__all__ = ["TrainingRun", "check_run_folder", "choose_decoding", "load_stage_data", "run_experiment", "train",
+           "train_into"]

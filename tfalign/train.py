@@ -17,20 +17,20 @@ config.json, state.json (progress, history, the final weights' digest),
 checkpoints (last, best by validation clip accuracy and by sentence IoU),
 TensorBoard logs (tensorboard --logdir runs), metrics.json with the test
 figures of each best checkpoint, and saved_model/.
+
+From Python, the same as a function (its docstring: help(tfalign.run.train)):
+  tfalign.train("tfalign_rp_sbn", train=episodes, val=val_episodes, output_dir="runs/mine", epochs=2)
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import pathlib
 import sys
-import tempfile
 
 from tfalign import cli, console
 from tfalign.errors import UserError
-from tfalign.files import removed_on_failure
-from tfalign.experiments import EXPERIMENTS, get_experiment
+from tfalign.experiments import EXPERIMENTS, configure, get_experiment
 
 EXIT_TRAINING_ERROR = 3
 
@@ -116,10 +116,6 @@ def print_experiments() -> None:
         print()
 
 
-# A run's seed and the generated data's seed and difficulty hold for every stage of it.
-SHARED_WITH_FIRST_STAGE = ("trainer.seed", "data.seed", "data.difficulty")
-
-
 def resolve_config(args):
     """The registered experiment with the command line's changes, all through
     ``ExperimentConfig.override`` (dotted paths): --set first, then the options."""
@@ -135,36 +131,10 @@ def resolve_config(args):
     options = {"trainer.epochs": args.epochs, "optimizer.learning_rate": args.lr,
                "trainer.batch_size": args.batch_size, "trainer.seed": args.seed,
                "trainer.label_smoothing": args.label_smoothing, "optimizer.name": args.optimizer,
-               "trainer.precision": args.precision,
+               "trainer.precision": args.precision, "init_from.trainer.epochs": args.pretrain_epochs,
+               "init_from.data.lsmdc_scale": args.lsmdc_scale,
                **{f"data.{k}": v for k, v in cli.data_changes_from_args(args).items()}}
-    changes.update({k: v for k, v in options.items() if v is not None})  # an option not given changes nothing
-    if config.init_from is not None:
-        changes.update({f"init_from.{k}": v for k, v in changes.items() if k in SHARED_WITH_FIRST_STAGE})
-        changes.update({k: v for k, v in {"init_from.trainer.epochs": args.pretrain_epochs,
-                                          "init_from.data.lsmdc_scale": args.lsmdc_scale}.items() if v is not None})
-    return config.override(changes)
-
-
-def _has_run(run_dir: pathlib.Path) -> bool:
-    return any((run_dir / stage / "state.json").exists() for stage in ("", "pretraining"))
-
-
-def check_run_folder(run_dir: pathlib.Path, resume: bool) -> None:
-    """Before anything is written: --resume needs a run; the folder must be writable."""
-    if resume and not _has_run(run_dir):
-        raise UserError(f"--resume: {run_dir} holds no run to resume (no state.json); leave out --resume to start one")
-    if not resume and _has_run(run_dir):
-        raise UserError(f"{run_dir} already holds a run of this experiment and data; --resume continues it (with a "
-                        f"larger --epochs, training goes on to it), --output-dir starts another elsewhere")
-    if run_dir.exists() and not run_dir.is_dir():
-        raise UserError(f"--output-dir: {run_dir} exists and is not a folder")
-    existing = next(p for p in (run_dir, *run_dir.absolute().parents) if p.exists())
-    try:  # a real write (and its removal): permission bits say nothing to root or on special filesystems
-        if not existing.is_dir():
-            raise NotADirectoryError(20, "Not a directory", str(existing))
-        os.rmdir(tempfile.mkdtemp(prefix=".tfalign-write-check-", dir=existing))
-    except OSError as error:
-        raise UserError(f"--output-dir: {run_dir} cannot be written ({existing}: {error.strerror})") from None
+    return configure(config, {**changes, **options})  # an option not given (None) changes nothing
 
 
 def main(argv=None) -> int:
@@ -194,34 +164,27 @@ def main(argv=None) -> int:
         print(f"trainable parameters: {count:,}" + (f" (paper code: {expected:,})" if expected else ""))
         return 0
 
-    check_run_folder(pathlib.Path(run_dir), args.resume)
+    from tfalign.training.run_folder import check_run_folder
+
+    check_run_folder(run_dir, args.resume)
     runs_dir = None if args.output_dir else args.runs_dir  # only named runs are indexed
     return train_run(config, run_dir, args, runs_dir)
 
 
 def train_run(config, run_dir, args, runs_dir=None) -> int:
     """Trains ``config`` into ``run_dir``; ``runs_dir``: the runs folder whose index.csv lists it."""
-    import contextlib
-
     import tensorflow as tf
 
-    from tfalign.run import run_experiment
+    from tfalign.run import train_into
     from tfalign.training.loop import TrainingError
-    from tfalign.training.run_folder import marked_running, update_index
-    from tfalign.training.strategy import describe_strategy, is_chief, make_strategy
+    from tfalign.training.strategy import describe_strategy, make_strategy
 
     strategy = make_strategy(args.strategy, args.cpu_replicas, args.collective_timeout)
     console.say(f"experiment {config.name} -> {run_dir} ({strategy.num_replicas_in_sync} replica(s))")
-    if not is_chief(strategy):  # the chief alone marks and indexes the run
-        runs_dir, marked_running = None, lambda _: contextlib.nullcontext()
     try:
-        # A fresh run that fails before its first epoch is saved leaves nothing behind.
-        with removed_on_failure(run_dir, keep=lambda: _has_run(pathlib.Path(run_dir))), marked_running(run_dir):
-            if runs_dir:
-                update_index(runs_dir)
-            summary = run_experiment(config, run_dir, strategy, resume=args.resume,
-                                     max_steps_per_epoch=args.max_steps_per_epoch, export=not args.no_export,
-                                     runtime=describe_strategy(strategy))
+        summary = train_into(config, run_dir, strategy, resume=args.resume, runs_dir=runs_dir,
+                             max_steps_per_epoch=args.max_steps_per_epoch, export=not args.no_export,
+                             runtime=describe_strategy(strategy))
     except TrainingError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_TRAINING_ERROR
@@ -231,12 +194,12 @@ def train_run(config, run_dir, args, runs_dir=None) -> int:
               f"a worker may have died or be unreachable. Restart every worker with --resume to continue from "
               f"the last completed epoch.", file=sys.stderr)
         return EXIT_TRAINING_ERROR
-    finally:
-        if runs_dir and pathlib.Path(runs_dir).is_dir():  # not a runs folder removed with a failed first run
-            update_index(runs_dir)
     console.say(f"wrote {run_dir}/metrics.json")
     return 0 if summary else 1
 
+
+# From Python, the module is the function: tfalign.train(experiment, train=..., val=..., ...).
+cli.callable_module(__name__, "tfalign.run", "train")
 
 if __name__ == "__main__":
     sys.exit(cli.run(main))

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from conftest import make_episode
-from tfalign.data.episode import EpisodeError, validate_episodes
+from tfalign.data.episode import Episode, EpisodeError, validate_episodes
 
 
 def test_valid_episode_passes():
@@ -30,9 +30,8 @@ def test_valid_episode_passes():
     ],
 )
 def test_bad_episodes_name_the_field(change, field, words):
-    episode = change(make_episode([-1, 0, 0, 1, -1, 2], 3))
-    with pytest.raises(EpisodeError) as info:
-        episode.validate(clip_dim=6, text_dim=5)
+    with pytest.raises(EpisodeError) as info:  # an episode is checked as it is made, and against widths
+        change(make_episode([-1, 0, 0, 1, -1, 2], 3)).validate(clip_dim=6, text_dim=5)
     message = str(info.value)
     assert f"'{field}'" in message and words in message and "\n" not in message
 
@@ -42,3 +41,15 @@ def test_collections_must_share_widths():
         validate_episodes([make_episode([0], 1), make_episode([0], 1, clip_dim=4)])
     with pytest.raises(EpisodeError, match="no episodes"):
         validate_episodes([])
+
+
+def test_an_episode_from_features_and_labels_alone_derives_its_times():
+    episode = Episode(video_id="v", clip_features=np.ones((5, 512)), text_features=np.ones((3, 384)),
+                      clip_to_text=[0, 0, -1, 2, 2])
+    assert episode.clip_times.tolist() == [[i, i + 1] for i in range(5)]
+    assert episode.text_spans.tolist() == [[0, 2], [2, 2], [3, 5]]  # text 1 has no clip: a moment
+    assert episode.unmatched_spans.tolist() == [[2, 3]]
+    with pytest.raises(EpisodeError, match="'clip_to_text': required"):
+        Episode(clip_features=np.ones((2, 4)), text_features=np.ones((1, 4)))
+    with pytest.raises(EpisodeError, match="'text_features': expected numbers"):
+        Episode(clip_features=np.ones((2, 4)), text_features=[["a"]], clip_to_text=[0, 0])

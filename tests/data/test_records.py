@@ -65,7 +65,8 @@ def test_truncated_or_unfinished_folders_are_refused(tmp_path):
 
 
 def test_invalid_episodes_are_not_written(tmp_path):
-    bad = episodes()[0].replace(clip_features=np.full((4, 6), np.nan))
+    bad = episodes()[0]
+    bad.clip_features = np.full((4, 6), np.nan)  # spoiled after it was made: the writers check again
     with pytest.raises(EpisodeError, match="'clip_features'"):
         records.write_tfrecords([bad], tmp_path / "eps")
     with pytest.raises(EpisodeError):

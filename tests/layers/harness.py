@@ -113,3 +113,31 @@ def run_layer_test(cls, init_kwargs: dict, inputs: dict, expected_output_shapes,
         assert np.isfinite(history.history["loss"][0])
         assert any(not np.allclose(a, w.numpy()) for a, w in zip(before, trained.trainable_weights))
     return layer, output
+
+
+def run_model_saving_test(model, inputs: dict, request: dict, tmp_path, decodings=("greedy",)):
+    """keras-hub's ``run_model_saving_test`` for the aligner: ``model.save`` to a
+    ``.keras`` file and ``keras.models.load_model`` give a model of the same config
+    (its dtype policy included) whose teacher-forced logits and alignments equal
+    the original's; so does a preset (``Aligner.save_to_preset`` / ``from_preset``).
+
+    ``inputs``: a training batch (reversed, with actions); ``request``: the same
+    videos in natural order, as ``align`` takes them."""
+    from tfalign.serving.aligner import Aligner
+
+    path = tmp_path / "model.keras"
+    model.save(path)
+    reloaded = keras.models.load_model(path)
+    assert type(reloaded) is type(model) and reloaded.get_config() == model.get_config()
+    assert reloaded.dtype_policy.name == model.dtype_policy.name
+    preset = Aligner(model).save_to_preset(tmp_path / "preset")
+    from_preset = Aligner.from_preset(preset).model
+    assert from_preset.get_config() == model.get_config()
+    expected_logits = model(inputs, training=False).numpy()
+    for other in (reloaded, from_preset):
+        np.testing.assert_array_equal(other(inputs, training=False).numpy(), expected_logits)
+        for decoding in decodings:
+            want, got = model.align(request, decoding), other.align(request, decoding)
+            for key in ("actions", "num_actions", "clip_to_text"):
+                np.testing.assert_array_equal(got[key].numpy(), want[key].numpy(), err_msg=f"{decoding} {key}")
+    return reloaded

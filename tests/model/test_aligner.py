@@ -3,8 +3,8 @@ import pytest
 import tensorflow as tf
 
 from conftest import make_episode
-from tfalign.data.batching import make_dataset
-from tfalign.data.oracle import MATCH, POP_TEXT, decoded_length
+from tfalign.data.batching import episodes_request, make_dataset
+from tfalign.data.oracle import MATCH, POP_TEXT, actions_to_alignment, decoded_length
 from tfalign.configs import PAPER_PARAMETER_COUNTS
 from tfalign.model import NeuMatchAligner
 from tfalign.training.losses import masked_cross_entropy
@@ -134,27 +134,44 @@ def test_align_decodes_with_a_cached_compiled_function(history):
         model = NeuMatchAligner(encoder="rp", normalization="sbn", units=16, hidden_units=12, history=False,
                                 position="normalized", similarity_units=8)
         model.build()
-    batch = batch_of(rp_episodes())
-    greedy = model.align(batch)  # XLA on time axes padded to a multiple of 64: the same path
+    episodes = rp_episodes()
+    batch = batch_of(episodes)
+    request = episodes_request(episodes)  # align() takes natural order, as the SavedModel does
+    greedy = model.align(request)  # XLA on time axes padded to a multiple of 64: the same path
     plain = model.greedy_path(batch)
     assert np.array_equal(greedy["num_actions"], plain["num_actions"])
     for b, n in enumerate(plain["num_actions"].numpy()):
         assert np.array_equal(greedy["actions"][b, :n], plain["actions"][b, :n])
     assert model.make_align_function("greedy") is model.make_align_function("greedy")
+    decodings = ["greedy"] if history else ["greedy", "exact"]
     if history:
         with pytest.raises(ValueError, match="without history"):
-            model.align(batch, decoding="exact")
+            model.align(request, decoding="exact")
     else:
-        exact = model.align(batch, decoding="exact")
+        exact = model.align(request, decoding="exact")
         assert np.array_equal(exact["num_actions"], model.exact_path(batch)["num_actions"])
-    with pytest.raises(ValueError, match="decoding must be one of"):
+    for decoding in decodings:  # both decodings give the same outputs, consistent with each other
+        out = {k: v.numpy() for k, v in model.align(request, decoding=decoding).items()}
+        assert sorted(out) == ["actions", "clip_to_text", "num_actions", "probabilities", "score"]
+        for b, e in enumerate(episodes):
+            n = out["num_actions"][b]
+            assert out["clip_to_text"][b, :e.num_clips].tolist() == actions_to_alignment(
+                out["actions"][b, :n], e.num_clips, e.num_texts).tolist()
+            assert np.allclose(out["probabilities"][b, :n].sum(-1), 1.0, atol=1e-5)
+            assert np.all(out["probabilities"][b, n:] == 0)
+        if decoding == "greedy":  # the score is the log-probability of the actions taken
+            chosen = np.take_along_axis(out["probabilities"], np.maximum(out["actions"], 0)[..., None], -1)[..., 0]
+            valid = np.arange(chosen.shape[1])[None] < out["num_actions"][:, None]
+            assert np.allclose(out["score"], np.where(valid, np.log(np.maximum(chosen, 1e-30)), 0).sum(1), atol=1e-4)
+    with pytest.raises(ValueError, match="decoding: expected one of"):
         model.make_align_function("beam")
     with pytest.raises(ValueError, match="actions"):
         model({k: batch[k] for k in ("clip_features", "text_features", "clip_lengths", "text_lengths")})
 
 
 def test_config_round_trip():
-    model = NeuMatchAligner(encoder="rp", normalization="2ln", dropout=0.1, projection_seeds=[3, 4])
+    model = NeuMatchAligner(encoder="rp", normalization="2ln", dropout=0.1, clip_dim=2048, text_dim=768,
+                            projection_seed=3)
     clone = NeuMatchAligner.from_config(model.get_config())
     assert clone.get_config() == model.get_config()
     assert clone.input_widths == (2048, 768)  # the projection runs in the graph

@@ -13,7 +13,8 @@ from tfalign.data.batching import make_dataset
 from tfalign.data.oracle import POP_TEXT, actions_to_alignment, alignment_to_actions
 from tfalign.model import NeuMatchAligner
 from tfalign.model.decoding import greedy, teacher_forced_logits
-from tfalign.model.lattice import best_path, node_labels, path_nodes
+from tfalign.model.lattice import best_path, node_labels
+from tfalign.model.paths import path_nodes
 
 
 def sequence_score(log_probs, actions, num_clips, num_texts):

@@ -12,8 +12,9 @@ from conftest import make_episode
 from tfalign.data.batching import make_dataset
 from tfalign.data.oracle import actions_to_alignment
 from tfalign.model import NeuMatchAligner
-from tfalign.serving.export import assignment_from_actions, export_saved_model
-from tfalign.serving.push import pad_natural
+from tfalign.model.paths import alignment_from_actions
+from tfalign.serving.export import export_saved_model
+from tfalign.data.batching import episodes_request
 
 pytestmark = pytest.mark.large  # subprocesses, servers or training runs
 
@@ -46,7 +47,7 @@ def exported(tmp_path_factory):
 def test_fresh_process_reload_reproduces_the_keras_greedy_alignment(exported, tmp_path):
     model, path = exported
     eps = episodes()
-    data = pad_natural(eps)
+    data = episodes_request(eps)
     np.savez(tmp_path / "inputs.npz", **data)
     done = subprocess.run([sys.executable, "-c", RELOAD, str(path), str(tmp_path / "inputs.npz")],
                           capture_output=True, text=True, timeout=300)
@@ -74,7 +75,7 @@ def test_the_op_by_op_export_aligns_as_the_compiled_one(exported, tmp_path):
     """xla=False (a TF Serving without XLA): the same alignment, decoded op by op."""
     model, path = exported
     plain = export_saved_model(model, tmp_path / "plain", xla=False)
-    request = {k: tf.constant(v) for k, v in pad_natural(episodes()).items()}
+    request = {k: tf.constant(v) for k, v in episodes_request(episodes()).items()}
     compiled = tf.saved_model.load(str(path)).signatures["serving_default"](**request)
     op_by_op = tf.saved_model.load(str(plain)).signatures["serving_default"](**request)
     for key in ("actions", "num_actions", "clip_to_text"):
@@ -89,7 +90,7 @@ def test_in_graph_act2align_matches_numpy():
     actions = rng.integers(0, 3, size=(5, 12)).astype(np.int32)
     counts = rng.integers(1, 13, size=5).astype(np.int32)
     clip_lengths = rng.integers(1, 6, size=5).astype(np.int32)
-    got = assignment_from_actions(tf.constant(actions), tf.constant(counts), tf.constant(clip_lengths), 6).numpy()
+    got = alignment_from_actions(tf.constant(actions), tf.constant(counts), tf.constant(clip_lengths), 6).numpy()
     for b in range(5):
         expected = actions_to_alignment(actions[b, :counts[b]], clip_lengths[b], 100)
         assert got[b, :clip_lengths[b]].tolist() == expected.tolist()
@@ -105,7 +106,7 @@ def test_saved_model_cli_show_and_run(exported, tmp_path):
     assert show.returncode == 0, show.stderr[-2000:]
     assert "serving_default" in show.stdout and "action_probabilities" in show.stdout
     assert "clip_to_text" in show.stdout
-    data = pad_natural(episodes())
+    data = episodes_request(episodes())
     for name, value in data.items():
         np.save(tmp_path / f"{name}.npy", value)
     inputs = ";".join(f"{name}={tmp_path / (name + '.npy')}" for name in data)
@@ -123,9 +124,9 @@ def test_exact_signature_reloads_and_equals_the_in_process_exact_path(tmp_path):
     batch = next(iter(make_dataset(episodes(), 2)))
     model.training_outputs(batch, training=True)  # SBN running statistics off their start values
     path = export_saved_model(model, tmp_path / "model", decoding="exact")
-    np.savez(tmp_path / "inputs.npz", **pad_natural(episodes()))
+    np.savez(tmp_path / "inputs.npz", **episodes_request(episodes()))
     script = RELOAD.replace('signatures["serving_default"]', 'signatures[sys.argv[3]]')
-    expected = model.align(batch, decoding="exact")
+    expected = model.align(episodes_request(episodes()), decoding="exact")
     for signature in ("serving_default", "align_exact"):
         done = subprocess.run([sys.executable, "-c", script, str(path), str(tmp_path / "inputs.npz"), signature],
                               capture_output=True, text=True, timeout=300)

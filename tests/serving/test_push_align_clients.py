@@ -14,7 +14,8 @@ from tfalign.data.batching import make_dataset
 from tfalign.data.datasets import load_episodes
 from tfalign.experiments import get_experiment
 from tfalign.serving.client import GrpcClient, LocalClient, RestClient, ServingError
-from tfalign.serving.push import PushError, pad_natural, push
+from tfalign.data.batching import episodes_request
+from tfalign.serving.push import PushError, push
 from tfalign.evaluation.prediction import predict_alignments
 from tfalign.training.loop import Trainer
 
@@ -40,7 +41,7 @@ def trained(tmp_path_factory):
 def test_push_writes_versions_and_reproduces_the_model(trained):
     model, val, base, path = trained
     assert path == base / "aligner" / "1" and (path / "saved_model.pb").exists()
-    served = LocalClient(base / "aligner").align(pad_natural(val))
+    served = LocalClient(base / "aligner").align(episodes_request(val))
     for i, (episode, local) in enumerate(zip(val, predict_alignments(model, val))):
         assert served["clip_to_text"][i, :episode.num_clips].tolist() == local.tolist()
     second = push(model, val, base_dir=base, name="aligner", log=lambda *_: None)
@@ -65,7 +66,7 @@ def test_a_failed_check_leaves_the_serving_folder_untouched(trained):
 ])
 def test_bad_requests_name_the_input(trained, change, words):
     _, val, base, _ = trained
-    request = pad_natural(val[:2])
+    request = episodes_request(val[:2])
     change(request)
     with pytest.raises(ServingError, match=words):
         LocalClient(base / "aligner").align(request)
@@ -73,7 +74,7 @@ def test_bad_requests_name_the_input(trained, change, words):
 
 def test_grpc_and_rest_clients_against_local_servers(trained):
     model, val, base, _ = trained
-    request = pad_natural(val[:2])
+    request = episodes_request(val[:2])
     expected = LocalClient(base / "aligner").align(request)
     grpc_server, target = start_grpc(base / "aligner", name="aligner")
     rest_server, url = start_rest(base / "aligner", name="aligner")
@@ -182,7 +183,7 @@ def test_the_readme_serving_requests_work_as_written(trained, tmp_path):
         server.shutdown()
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     outputs = json.loads((tmp_path / "response.json").read_text())["outputs"]
-    assert set(outputs) == {"clip_to_text", "actions", "num_actions"}
+    assert set(outputs) == {"clip_to_text", "actions", "num_actions", "score", "probabilities"}
     episode = write_align_inputs(tmp_path, 0)
     assert len(outputs["clip_to_text"][0]) == episode.num_clips
     assert outputs["num_actions"][0] <= episode.num_clips + episode.num_texts

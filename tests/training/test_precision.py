@@ -44,7 +44,7 @@ def test_a_mixed_precision_model_stays_close_to_float32(precision, compute):
     assert got.dtype == tf.float32  # logits and losses stay float32
     mask = np.arange(want.shape[1])[None] < batch["action_lengths"].numpy()[:, None]
     assert np.abs(tf.nn.softmax(got).numpy() - want)[mask].max() < 0.05
-    out = mixed.align(batch)
+    out = mixed.align(_natural(batch))
     assert out["probabilities"].dtype == tf.float32 and np.all(out["num_actions"].numpy() > 0)
 
 
@@ -71,7 +71,7 @@ def test_a_mixed_precision_trainer_steps_and_exports(precision, tmp_path):
     batch = next(iter(data))
     served = tf.saved_model.load(str(path)).signatures["serving_default"](**{
         k: tf.constant(v) for k, v in _natural(batch).items()})
-    local = trainer.model.align(batch)
+    local = trainer.model.align(_natural(batch))
     for i, n in enumerate(local["num_actions"].numpy()):
         assert served["actions"][i, :n].numpy().tolist() == local["actions"][i, :n].numpy().tolist()
 

@@ -117,3 +117,34 @@ def count_batches(episodes, batch_size: int, bucket: bool = False) -> int:
     edges = [0, *bucket_boundaries(lengths), float("inf")]
     sizes = [sum(lo <= n < hi for n in lengths) for lo, hi in zip(edges, edges[1:])]
     return sum(-(-size // batch_size) for size in sizes)
+
+
+def pad_batch(clips: list, texts: list) -> dict:
+    """Videos' features in *natural* order, zero-padded into one request (what
+    ``NeuMatchAligner.align`` and the SavedModel's signatures take): no labels,
+    no oracle.
+
+    Args:
+        clips: one [T_v, D_v] array per video.
+        texts: one [T_s, D_s] array per video.
+
+    Returns:
+        {"clip_features" [B, max T_v, D_v], "text_features" [B, max T_s, D_s]
+        float32, "clip_lengths", "text_lengths" [B] int32}.
+    """
+    def pad(arrays):
+        lengths = np.asarray([len(a) for a in arrays], np.int32)
+        padded = np.zeros((len(arrays), int(lengths.max()), arrays[0].shape[1]), np.float32)
+        for row, array in enumerate(arrays):
+            padded[row, : len(array)] = array
+        return padded, lengths
+
+    clip_features, clip_lengths = pad(clips)
+    text_features, text_lengths = pad(texts)
+    return {"clip_features": clip_features, "text_features": text_features, "clip_lengths": clip_lengths,
+            "text_lengths": text_lengths}
+
+
+def episodes_request(episodes) -> dict:
+    """``pad_batch`` of the episodes' features (their labels are not read)."""
+    return pad_batch([e.clip_features for e in episodes], [e.text_features for e in episodes])

@@ -8,9 +8,12 @@
 | ``synthetic-lsmdc`` | one-to-one, no unmatched clips, about 20x larger: the LSMDC stand-in |
 | ``tfrecord:DIR`` | a folder written by ``records.write_tfrecords`` (``DIR/{split}/`` if present) |
 | ``npz:PATH`` | a file written by ``records.write_npz`` (``PATH`` may hold ``{split}``) |
+| ``memory`` | episodes given from Python (``tfalign.train(..., train=[...], val=[...])``): recorded, not loadable |
 
-Features: ``full`` (2048 video / 768 text), ``rp`` (300/300: the full features
-through the seeded Achlioptas projection), ``lxmert`` (768/768).
+Features of the generated datasets: ``full`` (2048 video / 768 text), ``rp``
+(300/300: the full features through the seeded Achlioptas projection),
+``lxmert`` (768/768). Episodes of records, of a feature file or from Python
+may have any widths: the model takes the widths of its data.
 
 A YMS feature file is an .npz with arrays ``{video_id}/clip_features``
 [T_v, D_v] and ``{video_id}/text_features`` [T_s, D_s], in the order of the
@@ -33,6 +36,7 @@ from tfalign.validation import check_fields, check_ranges
 
 SPLIT_SIZES = {"train": 66, "val": 12, "test": 15}  # YMS's video counts
 NAMES = ("yms-synthetic", "yms", "synthetic", "synthetic-lsmdc")
+MEMORY = "memory"  # episodes given from Python: the name a run records for them
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +64,7 @@ class DataConfig:
         if self.features not in FEATURE_WIDTHS:
             raise UserError(f"data.features: expected one of {sorted(FEATURE_WIDTHS)}, got {self.features!r}")
         kind, sep, location = self.dataset.partition(":")
-        if not (self.dataset in NAMES or (kind in ("tfrecord", "npz") and sep and location)):
+        if not (self.dataset in (*NAMES, MEMORY) or (kind in ("tfrecord", "npz") and sep and location)):
             raise UserError(f"data.dataset: expected one of {list(NAMES)}, tfrecord:DIR or npz:PATH, "
                             f"got {self.dataset!r}")
 
@@ -73,17 +77,24 @@ def describe_data(data: DataConfig) -> str:
     return text + ")"
 
 
-def check_widths(features: str, splits: dict, dataset: str, user: str) -> None:
-    """The episodes of every split ({split: episodes}) must have the widths of
-    ``features``, the features ``user`` (an experiment, a model) takes."""
-    expected = feature_widths(features)
+def episode_widths(splits: dict, dataset: str, expected: tuple[int, int] | None = None) -> tuple[int, int]:
+    """The (clip, text) feature widths that the episodes of every split
+    ({split: episodes}) share; with ``expected`` (a trained model's widths)
+    they must be those."""
+    found = None
     for split, episodes in splits.items():
-        if episodes:
-            found = (episodes[0].clip_features.shape[1], episodes[0].text_features.shape[1])
-            if found != expected:
-                raise UserError(f"the {split} episodes of {dataset} have clip/text feature widths "
-                                f"{found[0]}/{found[1]}, but {user} takes {expected[0]}/{expected[1]}; "
-                                f"choose an experiment for these features")
+        if not episodes:
+            continue
+        widths = (int(episodes[0].clip_features.shape[1]), int(episodes[0].text_features.shape[1]))
+        reference = expected or found
+        if reference is not None and widths != tuple(reference):
+            what = "the model takes" if expected else "the episodes before them have"
+            raise UserError(f"the {split} episodes of {dataset} have clip/text feature widths {widths[0]}/"
+                            f"{widths[1]}, but {what} {reference[0]}/{reference[1]}")
+        found = found or widths
+    if found is None:
+        raise UserError(f"{dataset}: no episodes")
+    return found
 
 
 def projections(config: DataConfig) -> tuple[RandomProjection, RandomProjection]:
@@ -132,7 +143,6 @@ def _skeletons(config: DataConfig, split: str) -> list[dict]:
 
 def _from_feature_file(skeletons, path, config) -> list[Episode]:
     data = records.load_npz(path, "feature .npz")
-    clip_dim, text_dim = feature_widths(config.features)
     episodes = []
     for s in skeletons:
         vid = s["video_id"]
@@ -143,13 +153,16 @@ def _from_feature_file(skeletons, path, config) -> list[Episode]:
                                 text_features=data[f"{vid}/text_features"], clip_times=s["clip_times"],
                                 text_spans=s["text_spans"], clip_to_text=s["clip_to_text"],
                                 unmatched_spans=s["unmatched_spans"]))
-    return validate_episodes(episodes, clip_dim=clip_dim, text_dim=text_dim)
+    return validate_episodes(episodes)  # any widths, the same for every video
 
 
 def load_episodes(config: DataConfig, split: str) -> list[Episode]:
     """Whole videos of one split ("train", "val" or "test"), validated."""
     if split not in SPLIT_SIZES:
         raise UserError(f"split must be one of {list(SPLIT_SIZES)}, got {split!r}")
+    if config.dataset == MEMORY:
+        raise UserError("data.dataset: 'memory': this run was trained on episodes given from Python; pass the "
+                        "episodes again (tfalign.evaluate(aligner, episodes)) or name a dataset")
     kind, _, location = config.dataset.partition(":")
     if kind in ("tfrecord", "npz") and location:
         path = pathlib.Path(location.replace("{split}", split))

@@ -18,42 +18,63 @@ class EpisodeError(UserError):
 
 @dataclasses.dataclass
 class Episode:
-    """One video: its clips, its text units and their ground-truth alignment.
+    """One video: its clips, its texts and their ground-truth alignment.
+
+    Made from arrays in natural order and checked at once: a malformed field is
+    an ``EpisodeError`` (a ``UserError``) naming the episode and the field. The
+    times are optional: without ``clip_times`` clip i spans [i, i + 1) seconds;
+    without ``text_spans`` a text spans its clips (a text with none, a moment
+    at the end of the one before); without ``unmatched_spans`` the unmatched
+    clips' times are the unmatched spans.
 
     Attributes:
         video_id: a name for the video.
-        clip_features: [T_v, D_v] float32, one vector per clip.
-        text_features: [T_s, D_s] float32, one vector per text unit.
+        clip_features: [T_v, D_v] float32, one vector per clip (any width D_v).
+        text_features: [T_s, D_s] float32, one vector per text unit (any width D_s).
         clip_times: [T_v, 2] float seconds, start and end of each clip.
         text_spans: [T_s, 2] float seconds, ground-truth span of each text.
-        clip_to_text: [T_v] int, index of the text of each clip, -1 = unmatched.
+        clip_to_text: [T_v] int, index of the text of each clip, -1 = unmatched,
+            never going back to an earlier text.
         unmatched_spans: [K, 2] float seconds of video that has no text.
+
+    Example:
+    >>> episode = Episode(video_id="v1", clip_features=np.random.rand(5, 512), text_features=np.random.rand(2, 384),
+    ...                   clip_to_text=[0, 0, -1, 1, 1])
+    >>> episode.num_clips, episode.num_texts, episode.text_spans.tolist()
+    (5, 2, [[0.0, 2.0], [3.0, 5.0]])
     """
 
-    video_id: str
-    clip_features: np.ndarray
-    text_features: np.ndarray
-    clip_times: np.ndarray
-    text_spans: np.ndarray
-    clip_to_text: np.ndarray
-    unmatched_spans: np.ndarray
+    video_id: str = "video"
+    clip_features: np.ndarray = None
+    text_features: np.ndarray = None
+    clip_times: np.ndarray | None = None
+    text_spans: np.ndarray | None = None
+    clip_to_text: np.ndarray = None
+    unmatched_spans: np.ndarray | None = None
 
     def __post_init__(self):
         self.video_id = str(self.video_id)
-        for name, dtype in (("clip_features", np.float32), ("text_features", np.float32), ("clip_times", np.float64),
-                            ("text_spans", np.float64), ("clip_to_text", np.int64),
-                            ("unmatched_spans", np.float64)):
-            value = getattr(self, name)
-            if isinstance(value, np.ndarray) and not (np.issubdtype(value.dtype, np.number) or value.dtype == bool):
-                _fail(self.video_id, name, f"expected numbers, got an array of {value.dtype}")
-            try:
-                setattr(self, name, np.asarray(value, dtype))
-            except (TypeError, ValueError) as error:
-                _fail(self.video_id, name, f"expected numbers ({error})")
+        for name in ("clip_features", "text_features", "clip_to_text"):
+            if getattr(self, name) is None:
+                _fail(self.video_id, name, "required" + (" (the ground truth; Aligner.align aligns videos without "
+                                                          "one)" if name == "clip_to_text" else ""))
+        for name, dtype in (("clip_features", np.float32), ("text_features", np.float32), ("clip_to_text", np.int64)):
+            setattr(self, name, _array(self.video_id, name, getattr(self, name), dtype))
+        num_clips = len(self.clip_features) if self.clip_features.ndim else 0
+        if self.clip_times is None:
+            self.clip_times = np.stack([np.arange(num_clips), np.arange(num_clips) + 1.0], axis=1)
+        self.clip_times = _array(self.video_id, "clip_times", self.clip_times, np.float64)
+        if self.text_spans is None:
+            self.text_spans = _spans_of_texts(self)
+        self.text_spans = _array(self.video_id, "text_spans", self.text_spans, np.float64)
+        if self.unmatched_spans is None:
+            self.unmatched_spans = _unmatched_times(self)
+        self.unmatched_spans = _array(self.video_id, "unmatched_spans", self.unmatched_spans, np.float64)
         if self.unmatched_spans.size % 2:
             _fail(self.video_id, "unmatched_spans",
                   f"expected [K, 2] spans, got shape {list(self.unmatched_spans.shape)}")
         self.unmatched_spans = self.unmatched_spans.reshape(-1, 2)
+        validate_episode(self)
 
     @property
     def num_clips(self) -> int:
@@ -77,7 +98,39 @@ class Episode:
 
 
 def _fail(episode_id: str, field: str, message: str):
-    raise EpisodeError(f"episode {episode_id!r}: field {field!r}: {message}")
+    raise EpisodeError(f"episode {episode_id!r}: field {field!r}: {message}", field=field)
+
+
+def _array(episode_id: str, field: str, value, dtype) -> np.ndarray:
+    """``value`` as a NumPy array of ``dtype``, or an EpisodeError naming the field."""
+    if isinstance(value, np.ndarray) and not (np.issubdtype(value.dtype, np.number) or value.dtype == bool):
+        _fail(episode_id, field, f"expected numbers, got an array of {value.dtype}")
+    try:
+        return np.asarray(value, dtype)
+    except (TypeError, ValueError) as error:
+        _fail(episode_id, field, f"expected numbers ({error})")
+
+
+def _spans_of_texts(episode) -> np.ndarray | list:
+    """Each text's span: from its first clip's start to its last clip's end; a text
+    without clips, a moment at the end of the span before it."""
+    assignment, times = episode.clip_to_text, episode.clip_times
+    if assignment.ndim != 1 or times.shape != (len(assignment), 2) or episode.text_features.ndim != 2:
+        return np.zeros((0, 2))  # malformed: validation names the field
+    spans, end = [], float(times[0, 0]) if len(times) else 0.0
+    for text in range(len(episode.text_features)):
+        own = times[assignment == text]
+        start = float(own[0, 0]) if len(own) else end
+        end = float(own[-1, 1]) if len(own) else end
+        spans.append([start, end])
+    return np.asarray(spans).reshape(-1, 2)
+
+
+def _unmatched_times(episode) -> np.ndarray:
+    assignment, times = episode.clip_to_text, episode.clip_times
+    if assignment.ndim != 1 or times.shape != (len(assignment), 2):
+        return np.zeros((0, 2))
+    return times[assignment < 0]
 
 
 def _check_matrix(eid, field, array, width=None, rows=None):

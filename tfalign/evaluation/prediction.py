@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 from tfalign import console
-from tfalign.data.batching import make_dataset
-from tfalign.data.datasets import check_widths, describe_data, load_episodes
-from tfalign.data.oracle import actions_to_alignment
+from tfalign.data.batching import episodes_request
+from tfalign.data.datasets import describe_data, episode_widths, load_episodes
 from tfalign.errors import UserError
 from tfalign.evaluation.metrics import evaluate_alignments
 from tfalign.training.run_folder import load_model, run_decoding
@@ -22,20 +23,17 @@ EVAL_BATCH = 16
 
 def predict_alignments(model, episodes, batch_size=EVAL_BATCH, decoding="greedy", progress=None) -> list:
     """The alignment of every episode, as clip_to_text arrays: greedy, or the
-    exact best action path (a decoder without history). ``progress`` (a
-    console.Progress) counts the videos done."""
+    exact best action path (a decoder without history). The episodes' labels
+    are not read. ``progress`` (a console.Progress) counts the videos done."""
     align = model.make_align_function(decoding)
-    predictions = [None] * len(episodes)
-    done = 0
-    for batch in make_dataset(episodes, batch_size):
-        out = align(batch)
-        actions, counts = out["actions"].numpy(), out["num_actions"].numpy()
-        for row, index in enumerate(batch["index"].numpy()):
-            e = episodes[index]
-            predictions[index] = actions_to_alignment(actions[row, :counts[row]], e.num_clips, e.num_texts)
-        done += len(counts)
+    predictions = []
+    for start in range(0, len(episodes), batch_size):
+        chunk = episodes[start:start + batch_size]
+        out = align(episodes_request(chunk))
+        clip_to_text = out["clip_to_text"].numpy()
+        predictions += [clip_to_text[row, :e.num_clips].astype(np.int64) for row, e in enumerate(chunk)]
         if progress is not None:
-            progress.update(done)
+            progress.update(len(predictions))
     return predictions
 
 
@@ -53,11 +51,11 @@ def evaluate_run(run_dir, split="test", checkpoint="clip_accuracy", data_changes
     data_config = dataclasses.replace(config.data, **(data_changes or {}))
     decoding = decoding or run_decoding(run_dir, config)
     if decoding == "exact" and config.model.decoder_history:
-        raise UserError(f"--decoding exact: {config.name} has a decoder with history; only greedy decoding applies")
+        raise UserError(f"decoding: 'exact' needs a decoder without history, and {config.name} has one; only "
+                        f"greedy decoding applies", field="decoding")
     log(f"loading the {split} split: {describe_data(data_config)}")
     episodes = load_episodes(data_config, split)
-    check_widths(config.model.encoder, {split: episodes}, data_config.dataset,
-                 f"{config.name} (encoder {config.model.encoder!r})")
+    episode_widths({split: episodes}, data_config.dataset, expected=config.model.input_widths)
     log(f"aligning {len(episodes)} {split} videos ({decoding} decoding)")
     progress = console.Progress(len(episodes), f"{split} videos")
     result = evaluate_model(model, episodes, decoding, progress=progress)

@@ -36,7 +36,8 @@ from tfalign.layers import FeatureEncoder, FixedProjection, LayerNormLSTMCell, S
 from tfalign.layers.initializers import bias_initializer, dense_kernel_initializer
 from tfalign.layers.recurrence import run_stack
 from tfalign.model import lattice_classifier
-from tfalign.model.lattice import best_path, path_nodes
+from tfalign.model import paths
+from tfalign.model.lattice import best_path
 
 NORMALIZATIONS = ("none", "sbn", "2ln", "4ln")
 DECODINGS = ("greedy", "exact")
@@ -121,9 +122,9 @@ class NeuMatchAligner(keras.Model):
     ``generate`` does."""
 
     def __init__(self, encoder="rp", normalization="none", units=300, action_units=8, matched_units=20,
-                 hidden_units=300, dropout=0.0, encoder_dropout=0.0, projection_seeds=None, history=True,
-                 position="paper", similarity_units=0, stack_dropout=0.0, similarity_source="encoder",
-                 stack_features=True, **kwargs):
+                 hidden_units=300, dropout=0.0, encoder_dropout=0.0, clip_dim=None, text_dim=None,
+                 projection_seed=0, history=True, position="paper", similarity_units=0, stack_dropout=0.0,
+                 similarity_source="encoder", stack_features=True, **kwargs):
         super().__init__(**kwargs)
         if normalization not in NORMALIZATIONS:
             raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
@@ -139,21 +140,20 @@ class NeuMatchAligner(keras.Model):
         self.encoder_kind, self.normalization = encoder, normalization
         self.units, self.action_units, self.matched_units = units, action_units, matched_units
         self.hidden_units, self.dropout_rate, self.encoder_dropout = hidden_units, dropout, encoder_dropout
-        self.projection_seeds = list(projection_seeds) if projection_seeds else None
-        if self.projection_seeds and encoder != "rp":
-            raise ValueError("projection_seeds (random projection in the graph) needs encoder 'rp'")
+        default_clip, default_text = feature_widths(encoder)
+        self.clip_dim, self.text_dim = int(clip_dim or default_clip), int(text_dim or default_text)
+        self.projection_seed = int(projection_seed)
 
         # Every sublayer computes in the model's dtype policy (mixed precision: float32
         # weights, bfloat16/float16 math); logits and losses are float32 whatever it is.
         policy = self.dtype_policy
         self.encoder = FeatureEncoder(encoder, units, dropout=encoder_dropout, name="encoder", dtype=policy)
-        self.projections = None
-        if self.projection_seeds:
-            clip_in, text_in = feature_widths("full")
-            self.projections = (FixedProjection(clip_in, units, self.projection_seeds[0], name="clip_projection",
-                                                dtype=policy),
-                                FixedProjection(text_in, units, self.projection_seeds[1], name="text_projection",
-                                                dtype=policy))
+        # RP takes any width: an input that is not ``units`` wide goes through the fixed
+        # projection in the graph (the text side seeded one higher, as the data's projection is).
+        project = lambda width, seed, name: (FixedProjection(width, units, seed, name=name, dtype=policy)
+                                             if encoder == "rp" and width != units else None)
+        self.clip_projection = project(self.clip_dim, self.projection_seed, "clip_projection")
+        self.text_projection = project(self.text_dim, self.projection_seed + 1, "text_projection")
         stack_cell = LayerNormLSTMCell if normalization in ("2ln", "4ln") else StackLSTMCell
         small_cell = LayerNormLSTMCell if normalization == "4ln" else StackLSTMCell
         self.video_cells = [stack_cell(units, name=f"video_stack_{i}", dtype=policy) for i in (1, 2)]
@@ -183,15 +183,21 @@ class NeuMatchAligner(keras.Model):
         self.__dict__["_align_functions"] = {}
 
     @property
-    def input_widths(self):
-        return feature_widths("full" if self.projection_seeds else self.encoder_kind)
+    def input_widths(self) -> tuple[int, int]:
+        """The (clip, text) feature widths the model takes."""
+        return self.clip_dim, self.text_dim
+
+    @property
+    def encoder_widths(self) -> tuple[int, int]:
+        """The widths the encoder reads: after the in-graph projection, if any."""
+        return (self.units if self.clip_projection else self.clip_dim,
+                self.units if self.text_projection else self.text_dim)
 
     # ------------------------------------------------------------------ build
     def build(self, input_shape=None):
-        clip_dim, text_dim = self.input_widths
+        clip_dim, text_dim = self.encoder_widths
         encoded = self.units
-        self.encoder.build(((None, encoded if self.projections else clip_dim),
-                            (None, encoded if self.projections else text_dim)))
+        self.encoder.build(((None, clip_dim), (None, text_dim)))
         for cells, dim in ((self.video_cells, encoded), (self.text_cells, encoded),
                            (self.action_cells, NUM_ACTIONS), (self.matched_cells, 2 * self.units)):
             for cell in cells:
@@ -201,11 +207,11 @@ class NeuMatchAligner(keras.Model):
             if norm is not None:
                 norm.build((None, None, self.units))
         for source, heads in self.similarity_heads.items():
-            widths = (clip_dim, text_dim) if source == "input" and not self.projections else (encoded, encoded)
+            widths = (clip_dim, text_dim) if source == "input" else (encoded, encoded)
             for head, width in zip(heads, widths):
                 head.build((None, width))
         if self.input_norms:
-            for norm, width in zip(self.input_norms, (clip_dim, text_dim) if not self.projections else (encoded,) * 2):
+            for norm, width in zip(self.input_norms, (clip_dim, text_dim)):
                 norm.build((None, None, width))
         self.hidden.build((None, self.feature_dim))
         self.logits_layer.build((None, self.hidden_units))
@@ -224,8 +230,10 @@ class NeuMatchAligner(keras.Model):
         """Video- and text-stack outputs [B, T, units], before and after normalization."""
         clips = tf.cast(inputs["clip_features"], self.compute_dtype)
         texts = tf.cast(inputs["text_features"], self.compute_dtype)
-        if self.projections:
-            clips, texts = self.projections[0](clips), self.projections[1](texts)
+        if self.clip_projection is not None:
+            clips = self.clip_projection(clips)
+        if self.text_projection is not None:
+            texts = self.text_projection(texts)
         similarities = {}
         if self.input_norms:
             clip_mask = tf.sequence_mask(inputs["clip_lengths"], tf.shape(clips)[1])
@@ -331,10 +339,14 @@ class NeuMatchAligner(keras.Model):
             window=len(WINDOW_OFFSETS))
 
     def exact_path(self, inputs):
-        """The exact best action path (model/lattice.py) of a decoder without history."""
+        """The exact best action path (model/lattice.py) of a decoder without history, on
+        reversed inputs: {"actions", "num_actions", "clip_to_text", "score", "probabilities"}."""
         stacks = self.encode_stacks(inputs, training=False)
-        return best_path(tf.nn.log_softmax(tf.cast(self.lattice_logits(stacks), tf.float32)), stacks["clip_lengths"],
-                         stacks["text_lengths"])
+        log_probs = tf.nn.log_softmax(tf.cast(self.lattice_logits(stacks), tf.float32))
+        out = best_path(log_probs, stacks["clip_lengths"], stacks["text_lengths"])
+        out["probabilities"] = paths.probabilities_along(log_probs, out["actions"], out["num_actions"],
+                                                         stacks["clip_lengths"], stacks["text_lengths"])
+        return out
 
     def training_outputs(self, inputs, training=False):
         """What the losses need: teacher-forced ``logits`` [B, L, 3], and for a
@@ -348,7 +360,7 @@ class NeuMatchAligner(keras.Model):
             outputs["logits"] = decoding.teacher_forced_logits(self, stacks, inputs["actions"], training=training)
         else:  # the teacher-forced steps are lattice nodes: gather them
             lattice = tf.cast(self.lattice_logits(stacks), tf.float32)
-            clips, texts = path_nodes(inputs["actions"], stacks["clip_lengths"], stacks["text_lengths"])
+            clips, texts = paths.path_nodes(inputs["actions"], stacks["clip_lengths"], stacks["text_lengths"])
             outputs["logits"] = tf.gather_nd(lattice, tf.stack([clips, texts], axis=-1), batch_dims=1)
             outputs["lattice_logits"] = lattice
         if "similarities" in stacks:
@@ -421,10 +433,19 @@ class NeuMatchAligner(keras.Model):
         return tf.cast(decoding.teacher_forced_logits(self, stacks, inputs["actions"], training=training), tf.float32)
 
     def greedy_path(self, inputs):
-        """The greedy alignment: {"actions", "num_actions", "probabilities"} (model/decoding.py)."""
+        """The greedy alignment of reversed inputs: {"actions", "num_actions",
+        "probabilities"} (model/decoding.py); ``complete_greedy`` adds the rest."""
         from tfalign.model import decoding
 
         return decoding.greedy(self, self.encode_stacks(inputs, training=False))
+
+    @staticmethod
+    def complete_greedy(out, clip_lengths, max_clips):
+        """A greedy path's outputs with what the exact path gives too: ``clip_to_text``
+        [B, max_clips] and ``score``, the log-probability of the actions taken."""
+        return {**out, "clip_to_text": paths.alignment_from_actions(out["actions"], out["num_actions"], clip_lengths,
+                                                                     max_clips),
+                "score": paths.greedy_score(out["probabilities"], out["actions"], out["num_actions"])}
 
     # --------------------------------------------------------------- decoding
     def make_align_function(self, decoding="greedy", xla=True, bucket=64):
@@ -444,46 +465,82 @@ class NeuMatchAligner(keras.Model):
         compiled = self.compiled_decoder(decoding, xla)
 
         def align_function(inputs):
-            inputs = {k: tf.convert_to_tensor(inputs[k]) for k in INPUT_KEYS}
-            if decoding == "greedy" and xla:
-                inputs = {**inputs, "clip_features": pad_time(inputs["clip_features"], bucket),
-                          "text_features": pad_time(inputs["text_features"], bucket),
-                          "clip_lengths": tf.cast(inputs["clip_lengths"], tf.int32),
-                          "text_lengths": tf.cast(inputs["text_lengths"], tf.int32)}
-            return compiled(inputs)
+            missing = [k for k in INPUT_KEYS if k not in inputs]
+            if missing:
+                raise ValueError(f"align: the inputs have no {missing[0]!r} (they need {list(INPUT_KEYS)})")
+            clip_lengths = tf.cast(tf.convert_to_tensor(inputs["clip_lengths"]), tf.int32)
+            text_lengths = tf.cast(tf.convert_to_tensor(inputs["text_lengths"]), tf.int32)
+            clips = tf.convert_to_tensor(inputs["clip_features"], tf.float32)
+            texts = tf.convert_to_tensor(inputs["text_features"], tf.float32)
+            # The network reads each sequence last-to-first (reversing is its own inverse).
+            reversed_inputs = {"clip_features": to_natural(clips, clip_lengths),
+                               "text_features": to_natural(texts, text_lengths),
+                               "clip_lengths": clip_lengths, "text_lengths": text_lengths}
+            if decoding == "exact":
+                return compiled(reversed_inputs)
+            if xla:
+                reversed_inputs["clip_features"] = pad_time(reversed_inputs["clip_features"], bucket)
+                reversed_inputs["text_features"] = pad_time(reversed_inputs["text_features"], bucket)
+            return self.complete_greedy(compiled(reversed_inputs), clip_lengths, tf.shape(clips)[1])
 
         self._align_functions[key] = align_function
         return align_function
 
     def compiled_decoder(self, decoding="greedy", xla=True):
         """The tf.function of ``greedy_path`` (XLA-compiled per input shape) or
-        ``exact_path``; callers pad the time axes to a few bucket sizes first
-        (``make_align_function`` eagerly, the SavedModel's signatures in the graph)."""
+        ``exact_path``, on reversed inputs; callers pad the time axes to a few bucket
+        sizes first (``make_align_function`` eagerly, the SavedModel's signatures in the graph)."""
         if decoding not in DECODINGS:
-            raise ValueError(f"decoding must be one of {DECODINGS}, got {decoding!r}")
+            raise ValueError(f"decoding: expected one of {list(DECODINGS)}, got {decoding!r}")
         key = ("compiled", decoding, xla and decoding == "greedy")
         if key not in self._align_functions:
+            # One trace for any shape, but XLA's: it compiles per shape (padded to buckets).
+            signature = [{"clip_features": tf.TensorSpec([None, None, self.clip_dim], tf.float32),
+                          "text_features": tf.TensorSpec([None, None, self.text_dim], tf.float32),
+                          "clip_lengths": tf.TensorSpec([None], tf.int32),
+                          "text_lengths": tf.TensorSpec([None], tf.int32)}]
             if decoding == "exact":
                 if self.history:
-                    raise ValueError("decoding 'exact' needs a decoder without history (history=False)")
-                self._align_functions[key] = tf.function(self.exact_path, reduce_retracing=True)
+                    raise ValueError("decoding: 'exact' needs a decoder without history (history=False)")
+                self._align_functions[key] = tf.function(self.exact_path, input_signature=signature)
+            elif xla:
+                self._align_functions[key] = tf.function(self.greedy_path, jit_compile=True)
             else:
-                self._align_functions[key] = tf.function(self.greedy_path, jit_compile=xla, reduce_retracing=not xla)
+                self._align_functions[key] = tf.function(self.greedy_path, input_signature=signature)
         return self._align_functions[key]
 
     def align(self, inputs, decoding="greedy"):
-        """Reversed padded inputs (as the data pipeline gives) -> {"actions",
-        "num_actions", "probabilities"} (greedy) or {"actions", "num_actions",
-        "clip_to_text"} (exact), trimmed to the steps taken."""
+        """Decodes padded batches in natural order, as the SavedModel's signatures take them.
+
+        Args:
+            inputs: a dict of ``clip_features`` [B, T_v, D_v], ``text_features``
+                [B, T_s, D_s] (zero-padded after each row's length),
+                ``clip_lengths`` and ``text_lengths`` [B].
+            decoding: "greedy" (the paper's) or "exact" (the best complete path
+                over the lattice; a decoder without history).
+
+        Returns:
+            A dict of tensors, the same for both decodings: ``actions`` [B, L]
+            (-1 after a row's end), ``num_actions`` [B], ``clip_to_text``
+            [B, T_v] (-1 = unmatched), ``score`` [B] (the path's log-probability)
+            and ``probabilities`` [B, L, 3] (the decoder's at each step taken).
+        """
         return self.make_align_function(decoding)(inputs)
 
     def get_config(self):
+        """The constructor's arguments on top of Keras's own (name, trainable, dtype policy)."""
         return {
+            **super().get_config(),
             "encoder": self.encoder_kind, "normalization": self.normalization, "units": self.units,
             "action_units": self.action_units, "matched_units": self.matched_units,
             "hidden_units": self.hidden_units, "dropout": self.dropout_rate,
-            "encoder_dropout": self.encoder_dropout, "projection_seeds": self.projection_seeds,
+            "encoder_dropout": self.encoder_dropout, "clip_dim": self.clip_dim, "text_dim": self.text_dim,
+            "projection_seed": self.projection_seed,
             "history": self.history, "position": self.position, "similarity_units": self.similarity_units,
             "stack_dropout": self.stack_dropout, "similarity_source": self.similarity_source,
-            "stack_features": self.stack_features, "name": self.name,
+            "stack_features": self.stack_features,
         }
+
+    def build_from_config(self, config):
+        """A reloaded model (``keras.models.load_model``) builds itself: the widths are in its config."""
+        self.build()

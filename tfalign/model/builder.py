@@ -21,7 +21,9 @@ def build_model(config: ModelConfig, seed: int | None = None, precision: str = "
         raise TypeError(f"build_model takes a ModelConfig (experiment.model), got {type(config).__name__}")
     if seed is not None:
         keras.utils.set_random_seed(seed)
+    clip_dim, text_dim = config.input_widths
     model = NeuMatchAligner(encoder=config.encoder, normalization=config.normalization, dropout=config.dropout,
+                            clip_dim=clip_dim, text_dim=text_dim, projection_seed=config.projection_seed,
                             encoder_dropout=config.encoder_dropout, history=config.decoder_history,
                             position=config.position_features, similarity_units=config.similarity_units,
                             stack_dropout=config.stack_dropout, similarity_source=config.similarity_source,

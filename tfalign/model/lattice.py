@@ -39,16 +39,6 @@ def node_mask(clip_lengths, text_lengths, max_clips, max_texts):
     return clips[:, :, None] & texts[:, None, :]
 
 
-def path_nodes(actions, clip_lengths, text_lengths):
-    """The node before each action of a sequence, clamped to the last clip and
-    text (as the decoder's cursors are once a stack is empty): two [B, L]."""
-    actions = tf.cast(actions, tf.int32)
-    clips = tf.cumsum(tf.cast(tf.not_equal(actions, POP_TEXT), tf.int32), axis=1, exclusive=True)
-    texts = tf.cumsum(tf.cast(tf.equal(actions, POP_TEXT), tf.int32), axis=1, exclusive=True)
-    return (tf.minimum(clips, tf.cast(clip_lengths, tf.int32)[:, None] - 1),
-            tf.minimum(texts, tf.cast(text_lengths, tf.int32)[:, None] - 1))
-
-
 def best_path(log_probs, clip_lengths, text_lengths):
     """The most probable complete action sequence under per-node log-probabilities.
 

@@ -67,7 +67,8 @@ class LocalClient:
             raise UserError(f"{self.path}: not a loadable SavedModel ({type(error).__name__}: "
                             f"{message[0] if message else 'no message'})") from None
         if signature not in signatures:
-            raise UserError(f"--signature: {self.path} has no signature {signature!r}; it has {sorted(signatures)}")
+            raise UserError(f"signature: {self.path} has no signature {signature!r}; it has {sorted(signatures)}",
+                            field="signature")
         self._signature = signatures[signature]
 
     def input_widths(self) -> tuple[int, int]:
@@ -157,10 +158,11 @@ def connect(model=None, server=None, model_name="tfalign", version=None, signatu
             return GrpcClient(server[len("grpc://"):], model_name, version, signature=signature)
         if server.startswith(("http://", "https://")):
             return RestClient(server, model_name, version, signature=signature)
-        raise UserError(f"--server must start with http://, https:// or grpc://, got {server!r}")
+        raise UserError(f"server: expected a URL starting with http://, https:// or grpc://, got {server!r}",
+                        field="server")
     if model:
         return LocalClient(model, signature)
-    raise UserError("give --model PATH or --server URL")
+    raise UserError("model: give a SavedModel folder (model) or a server URL (server)", field="model")
 
 
 def _first_line(text: str) -> str:

@@ -14,68 +14,88 @@ from tfalign.errors import UserError, first_line
 from tfalign.files import atomic_path, new_parents, write_json_atomic
 
 
+def _error(field: str, detail: str) -> UserError:
+    """A bad input file, named by its argument (the command line shows the flag)."""
+    return UserError(f"{field}: {detail}", field=field)
+
+
 def load_matrix(path, field):
-    """A .npy [N, D] of finite numbers as float32; ``field`` names the option in errors."""
+    """A .npy [N, D] of finite numbers as float32; ``field`` names the argument in errors."""
     if not pathlib.Path(path).is_file():
-        raise UserError(f"--{field}: {path}: no such file")
+        raise _error(field, f"{path}: no such file")
     try:
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as error:
-        raise UserError(f"--{field}: cannot read {path} as .npy ({first_line(error, 'truncated')})") from None
+        raise _error(field, f"cannot read {path} as .npy ({first_line(error, 'truncated')})") from None
     if not isinstance(array, np.ndarray):
-        raise UserError(f"--{field}: {path} is an .npz archive; expected one .npy array [N, D]")
+        raise _error(field, f"{path} is an .npz archive; expected one .npy array [N, D]")
     if not (np.issubdtype(array.dtype, np.number) and not np.issubdtype(array.dtype, np.complexfloating)):
-        raise UserError(f"--{field}: {path} holds {array.dtype} values; expected numbers")
+        raise _error(field, f"{path} holds {array.dtype} values; expected numbers")
     if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
-        raise UserError(f"--{field}: expected a non-empty [N, D] array, got shape {list(array.shape)}")
+        raise _error(field, f"expected a non-empty [N, D] array, got shape {list(array.shape)}")
     if not np.all(np.isfinite(array)):
-        raise UserError(f"--{field}: {path} holds NaN or inf")
+        raise _error(field, f"{path} holds NaN or inf")
     return array.astype(np.float32)
+
+
+def default_times(num_clips: int) -> np.ndarray:
+    """Clip i spans [i, i + 1) seconds: the times of clips given none."""
+    return np.stack([np.arange(num_clips), np.arange(num_clips) + 1.0], axis=1)
+
+
+def check_times(times, num_clips: int, field: str = "clip_times", where: str = "line") -> np.ndarray:
+    """[N, 2] start/end seconds, one row a clip: finite, increasing, not overlapping."""
+    times = np.asarray(times, np.float64)
+    if times.shape != (num_clips, 2):
+        raise _error(field, f"expected {num_clips} rows of start,end (one per clip), got shape {list(times.shape)}")
+    if not np.all(np.isfinite(times)):
+        raise _error(field, f"{where} {int(np.argwhere(~np.isfinite(times))[0, 0]) + 1} is not finite")
+    if np.any(times[:, 1] <= times[:, 0]):
+        row = int(np.argmax(times[:, 1] <= times[:, 0])) + 1
+        raise _error(field, f"{where} {row}: the end must be after the start ({times[row - 1].tolist()})")
+    if np.any(np.diff(times[:, 0]) <= 0):
+        raise _error(field, f"{where} {int(np.argmax(np.diff(times[:, 0]) <= 0)) + 2}: clips must start in "
+                            f"increasing order")
+    if np.any(times[:-1, 1] - times[1:, 0] > 1e-3):
+        raise _error(field, f"{where} {int(np.argmax(times[:-1, 1] - times[1:, 0] > 1e-3)) + 2} overlaps the clip "
+                            f"before it")
+    return times
 
 
 def load_times(path, num_clips):
     """[N, 2] start/end seconds from a CSV (clip i spans [i, i+1) without one): increasing, not overlapping."""
     if not path:
-        return np.stack([np.arange(num_clips), np.arange(num_clips) + 1.0], axis=1)
+        return default_times(num_clips)
     if not pathlib.Path(path).is_file():
-        raise UserError(f"--clip-times: {path}: no such file")
+        raise _error("clip_times", f"{path}: no such file")
     try:
         times = np.loadtxt(path, delimiter=",", ndmin=2)
     except (ValueError, UnicodeDecodeError) as error:
-        raise UserError(f"--clip-times: {path}: expected lines of start,end ({first_line(error)})") from None
+        raise _error("clip_times", f"{path}: expected lines of start,end ({first_line(error)})") from None
     if times.shape != (num_clips, 2):
-        raise UserError(f"--clip-times: {path}: expected {num_clips} lines of start,end (one per clip), "
-                        f"got shape {list(times.shape)}")
-    if not np.all(np.isfinite(times)):
-        raise UserError(f"--clip-times: {path}: line {int(np.argwhere(~np.isfinite(times))[0, 0]) + 1} is not finite")
-    if np.any(times[:, 1] <= times[:, 0]):
-        line = int(np.argmax(times[:, 1] <= times[:, 0])) + 1
-        raise UserError(f"--clip-times: {path}: line {line}: the end must be after the start "
-                        f"({times[line - 1].tolist()})")
-    if np.any(np.diff(times[:, 0]) <= 0):
-        line = int(np.argmax(np.diff(times[:, 0]) <= 0)) + 2
-        raise UserError(f"--clip-times: {path}: line {line}: clips must start in increasing order")
-    if np.any(times[:-1, 1] - times[1:, 0] > 1e-3):
-        line = int(np.argmax(times[:-1, 1] - times[1:, 0] > 1e-3)) + 2
-        raise UserError(f"--clip-times: {path}: line {line} overlaps the clip before it")
-    return times
+        raise _error("clip_times", f"{path}: expected {num_clips} lines of start,end (one per clip), got shape "
+                                   f"{list(times.shape)}")
+    try:
+        return check_times(times, num_clips)
+    except UserError as error:
+        raise _error("clip_times", f"{path}: {str(error).removeprefix('clip_times: ')}") from None
 
 
 def load_truth(path, num_clips, num_texts):
     """The true text index of each clip (-1 unmatched), one a line: monotone."""
     if not pathlib.Path(path).is_file():
-        raise UserError(f"--ground-truth: {path}: no such file")
+        raise _error("ground_truth", f"{path}: no such file")
     try:
         truth = np.loadtxt(path, dtype=np.int64, ndmin=1)
     except (ValueError, UnicodeDecodeError) as error:
-        raise UserError(f"--ground-truth: {path}: expected one integer a line ({error})") from None
+        raise _error("ground_truth", f"{path}: expected one integer a line ({error})") from None
     if truth.shape != (num_clips,):
-        raise UserError(f"--ground-truth: expected {num_clips} lines (one per clip), got {truth.size}")
+        raise _error("ground_truth", f"expected {num_clips} lines (one per clip), got {truth.size}")
     if truth.min() < -1 or truth.max() >= num_texts:
-        raise UserError(f"--ground-truth: text indices must be -1 (unmatched) or in 0..{num_texts - 1}")
+        raise _error("ground_truth", f"text indices must be -1 (unmatched) or in 0..{num_texts - 1}")
     matched = truth[truth >= 0]
     if np.any(np.diff(matched) < 0):
-        raise UserError("--ground-truth: the alignment must be monotone (text indices never decrease)")
+        raise _error("ground_truth", "the alignment must be monotone (text indices never decrease)")
     return truth
 
 
@@ -86,9 +106,9 @@ def load_labels(path, num_texts) -> list[str]:
     try:
         labels = [line for line in pathlib.Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
     except UnicodeDecodeError:
-        raise UserError(f"--texts-file: {path}: not a UTF-8 text file") from None
+        raise _error("texts_file", f"{path}: not a UTF-8 text file") from None
     if len(labels) != num_texts:
-        raise UserError(f"--texts-file: {len(labels)} texts, but --texts has {num_texts} rows")
+        raise _error("texts_file", f"{len(labels)} texts, but the text features have {num_texts} rows")
     return labels
 
 

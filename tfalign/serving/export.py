@@ -2,12 +2,14 @@
 
 ``serving_default`` takes padded features in *natural* order and their
 lengths, reverses them inside the graph, runs the encoders, stacks and the
-decoder, and returns the action sequence, its length and the clip-to-text
-assignment (-1 = unmatched). It decodes as the run does: greedily (the
-decoder's tf.while_loop), or, for a decoder without history, by the exact best
-path over the (clip, text) lattice. ``align_greedy`` and (without history)
-``align_exact`` name each decoding; ``action_probabilities`` returns the
-greedy per-step probabilities as well.
+decoder, and returns what ``NeuMatchAligner.align`` returns: the action
+sequence, its length, the clip-to-text assignment (-1 = unmatched), the
+path's log-probability (``score``) and the decoder's action probabilities at
+each step. It decodes as the run does: greedily (the decoder's
+tf.while_loop), or, for a decoder without history, by the exact best path
+over the (clip, text) lattice. ``align_greedy`` and (without history)
+``align_exact`` name each decoding; ``action_probabilities`` is
+``align_greedy`` under the name older clients call.
 """
 
 from __future__ import annotations
@@ -17,28 +19,12 @@ import shutil
 
 import tensorflow as tf
 
-from tfalign.data.oracle import MATCH, POP_TEXT
 from tfalign.files import atomic_path, remove_leftovers, replace_folder
 from tfalign.model.aligner import pad_time, to_natural
 
 DECODER_BUCKET = 64
-
-
-def assignment_from_actions(actions, num_actions, clip_lengths, max_clips):
-    """clip_to_text [B, T_v] from greedy actions, in the graph (act2align)."""
-    steps = tf.shape(actions)[1]
-    valid = tf.sequence_mask(num_actions, steps)
-    pops_clip = valid & tf.not_equal(actions, POP_TEXT)
-    # Before each action: how many clips and texts were consumed.
-    clip_index = tf.cumsum(tf.cast(pops_clip, tf.int32), axis=1, exclusive=True)
-    text_index = tf.cumsum(tf.cast(valid & tf.equal(actions, POP_TEXT), tf.int32), axis=1, exclusive=True)
-    is_match = valid & tf.equal(actions, MATCH) & (clip_index < clip_lengths[:, None])
-    batch = tf.shape(actions)[0]
-    rows = tf.broadcast_to(tf.range(batch)[:, None], tf.shape(actions))
-    indices = tf.stack([tf.boolean_mask(rows, is_match), tf.boolean_mask(clip_index, is_match)], axis=1)
-    updates = tf.boolean_mask(text_index, is_match) + 1
-    shifted = tf.scatter_nd(indices, updates, [batch, max_clips])
-    return shifted - 1
+# What every alignment signature returns, as NeuMatchAligner.align does.
+OUTPUT_KEYS = ("actions", "num_actions", "clip_to_text", "score", "probabilities")
 
 
 def _check_request(widths, clip_features, text_features, clip_lengths, text_lengths):
@@ -82,7 +68,7 @@ class AlignmentModule(tf.Module):
         super().__init__()
         self.xla = xla
         if decoding == "exact" and model.history:
-            raise ValueError("decoding 'exact' needs a decoder without history")
+            raise ValueError("decoding: 'exact' needs a decoder without history")
         self.model, self.decoding = model, decoding
         clip_dim, text_dim = model.input_widths
         spec = (tf.TensorSpec([None, None, clip_dim], tf.float32, "clip_features"),
@@ -92,7 +78,7 @@ class AlignmentModule(tf.Module):
                                  input_signature=spec)
         self.align_greedy = tf.function(self._align_greedy, input_signature=spec)
         self.align_exact = None if model.history else tf.function(self._align_exact, input_signature=spec)
-        self.probabilities = tf.function(self._probabilities, input_signature=spec)
+        self.probabilities = self.align_greedy
 
     def _checked_inputs(self, clip_features, text_features, clip_lengths, text_lengths):
         checks = _check_request(self.model.input_widths, clip_features, text_features, clip_lengths, text_lengths)
@@ -103,27 +89,22 @@ class AlignmentModule(tf.Module):
                 "text_features": to_natural(text_features, text_lengths),
                 "clip_lengths": clip_lengths, "text_lengths": text_lengths}
 
-    def _decode(self, clip_features, text_features, clip_lengths, text_lengths):
+    def _align_greedy(self, clip_features, text_features, clip_lengths, text_lengths):
         inputs = self._checked_inputs(clip_features, text_features, clip_lengths, text_lengths)
         # As in process: the time axes padded to a multiple of 64, then the decoder
         # XLA-compiled for each such shape (on the first request of that shape).
         inputs["clip_features"] = pad_time(inputs["clip_features"], DECODER_BUCKET)
         inputs["text_features"] = pad_time(inputs["text_features"], DECODER_BUCKET)
         out = self.model.compiled_decoder("greedy", xla=self.xla)(inputs)
-        out["clip_to_text"] = assignment_from_actions(out["actions"], out["num_actions"], clip_lengths,
-                                                      tf.shape(clip_features)[1])
-        return out
-
-    def _align_greedy(self, clip_features, text_features, clip_lengths, text_lengths):
-        out = self._decode(clip_features, text_features, clip_lengths, text_lengths)
-        return {"actions": out["actions"], "num_actions": out["num_actions"], "clip_to_text": out["clip_to_text"]}
+        return self._outputs(self.model.complete_greedy(out, clip_lengths, tf.shape(clip_features)[1]))
 
     def _align_exact(self, clip_features, text_features, clip_lengths, text_lengths):
-        out = self.model.exact_path(self._checked_inputs(clip_features, text_features, clip_lengths, text_lengths))
-        return {"actions": out["actions"], "num_actions": out["num_actions"], "clip_to_text": out["clip_to_text"]}
+        return self._outputs(self.model.exact_path(self._checked_inputs(clip_features, text_features, clip_lengths,
+                                                                        text_lengths)))
 
-    def _probabilities(self, clip_features, text_features, clip_lengths, text_lengths):
-        return self._decode(clip_features, text_features, clip_lengths, text_lengths)
+    @staticmethod
+    def _outputs(out):
+        return {key: out[key] for key in OUTPUT_KEYS}
 
 
 def export_saved_model(model, path, decoding="greedy", assets=None, xla=True) -> pathlib.Path:

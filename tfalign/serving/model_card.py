@@ -17,6 +17,7 @@ ACTIONS = "0 POP_CLIP (the current clip is left unmatched), 1 POP_TEXT (the curr
 
 
 def _figures(metrics: dict) -> list[str]:
+    figure = lambda value: "n/a" if value is None else f"{value:.4f}"  # a run without a test split has none
     lines = []
     for metric in ("clip_accuracy", "sentence_iou"):
         best = metrics.get(f"best_{metric}")
@@ -24,8 +25,8 @@ def _figures(metrics: dict) -> list[str]:
             continue
         test = best.get("test", {})
         lines.append(f"| best by validation {metric.replace('_', ' ')} (epoch {best.get('epoch')}) | "
-                     f"{best.get('val', float('nan')):.4f} | {test.get('clip_accuracy', float('nan')):.4f} | "
-                     f"{test.get('sentence_iou', float('nan')):.4f} |")
+                     f"{figure(best.get('val'))} | {figure(test.get('clip_accuracy'))} | "
+                     f"{figure(test.get('sentence_iou'))} |")
     return lines
 
 
@@ -35,19 +36,22 @@ def model_card(config: dict, metrics: dict, input_widths) -> str:
     figures = _figures(metrics)
     table = ["| checkpoint | validation figure | test clip accuracy | test sentence IoU |", "|---|---|---|---|",
              *figures] if figures else ["No figures were recorded for this export."]
-    synthetic = DataConfig(**data).synthetic_features
-    return "\n".join([
-        f"# Model card: tfalign `{config.get('name')}`",
-        "",
-        f"{config.get('description', '')}",
-        "",
-        "## Trained on",
-        f"- data: `{data.get('dataset')}`, `{data.get('features')}` features"
+    synthetic = bool(data) and DataConfig(**data).synthetic_features
+    trained_on = [
+        f"- data: `{data.get('dataset')}`" + (f", `{data.get('features')}` features" if synthetic else "")
         + (f", synthetic features at difficulty {data.get('difficulty')} (data seed {data.get('seed')})"
            if synthetic else ""),
         f"- optimizer `{optimizer.get('name')}`, normalization `{model.get('normalization')}`, initial learning "
         f"rate {optimizer.get('learning_rate')}, {metrics.get('epochs_trained', trainer.get('epochs'))} epochs, "
         f"seed {trainer.get('seed')}",
+    ] if config else ["- not recorded (a model saved without its training config)"]
+    return "\n".join([
+        f"# Model card: tfalign `{config.get('name', 'aligner')}`",
+        "",
+        f"{config.get('description', '')}",
+        "",
+        "## Trained on",
+        *trained_on,
         f"- decoding: `{metrics.get('decoding', trainer.get('decoding'))}` (serving_default)",
         "",
         "## Inputs (signature `serving_default`; `align_greedy` and `align_exact` take the same)",

@@ -28,6 +28,7 @@ import tempfile
 import numpy as np
 
 from tfalign import console
+from tfalign.data.batching import episodes_request
 from tfalign.errors import UserError
 from tfalign.files import remove_leftovers
 from tfalign.serving.export import export_saved_model
@@ -46,19 +47,6 @@ print(json.dumps({"clip_to_text": out["clip_to_text"].numpy().tolist(), "actions
 
 class PushError(RuntimeError):
     """The candidate model failed a check; nothing was pushed."""
-
-
-def pad_natural(episodes) -> dict:
-    """Padded natural-order request arrays for a list of episodes."""
-    clips = np.zeros((len(episodes), max(e.num_clips for e in episodes), episodes[0].clip_features.shape[1]),
-                     np.float32)
-    texts = np.zeros((len(episodes), max(e.num_texts for e in episodes), episodes[0].text_features.shape[1]),
-                     np.float32)
-    for i, e in enumerate(episodes):
-        clips[i, : e.num_clips], texts[i, : e.num_texts] = e.clip_features, e.text_features
-    return {"clip_features": clips, "text_features": texts,
-            "clip_lengths": np.asarray([e.num_clips for e in episodes], np.int32),
-            "text_lengths": np.asarray([e.num_texts for e in episodes], np.int32)}
 
 
 def next_version(model_dir: pathlib.Path) -> int:
@@ -92,7 +80,7 @@ def push(model, validation_episodes, base_dir="saved_models", name="tfalign", mi
 
     model_dir = pathlib.Path(base_dir) / name
     if model_dir.exists() and not model_dir.is_dir():
-        raise UserError(f"--base-dir: {model_dir} exists and is not a folder")
+        raise UserError(f"base_dir: {model_dir} exists and is not a folder", field="base_dir")
     model_dir.mkdir(parents=True, exist_ok=True)
     for leftover in remove_leftovers(model_dir, ".candidate-*"):
         log(f"removed {leftover.name}, left by a push that was killed")
@@ -100,7 +88,7 @@ def push(model, validation_episodes, base_dir="saved_models", name="tfalign", mi
     try:
         log(f"exporting a candidate ({decoding} decoding) under {model_dir}")
         export_saved_model(model, candidate / "model", decoding=decoding, assets=assets, xla=xla)
-        request = pad_natural(validation_episodes)
+        request = episodes_request(validation_episodes)
         np.savez(candidate / "request.npz", **request)
         log(f"reloading the candidate in a fresh process and aligning {len(validation_episodes)} validation videos")
         done = subprocess.run([sys.executable, "-c", _RELOAD, str(candidate / "model"), str(candidate / "request.npz")],

@@ -206,5 +206,5 @@ def write_final_figures(logdir, summary: dict, step: int) -> None:
     best = summary["best_clip_accuracy"]
     with tf.summary.create_file_writer(str(logdir)).as_default():
         tf.summary.scalar("best/val_clip_accuracy", best["val"], step=step)
-        for metric in ("clip_accuracy", "sentence_iou"):
+        for metric in ("clip_accuracy", "sentence_iou") if "test" in best else ():  # a run without a test split
             tf.summary.scalar(f"test/{metric}", best["test"][metric], step=step)

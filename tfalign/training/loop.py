@@ -40,8 +40,8 @@ from tfalign.optimizers import make_optimizer
 from tfalign.training import diagnostics
 from tfalign.training.loss_scale import DynamicLossScale
 from tfalign.training.losses import contrastive_sum, lattice_cross_entropy_sum, masked_cross_entropy_sum
-from tfalign.training.run_folder import (BEST_METRICS, WEIGHTS_SUFFIX, RunFolder, RunState, incompatible_fields,
-                                        restore_weights, save_weights)
+from tfalign.training.run_folder import (BEST_METRICS, WEIGHTS_SUFFIX, RunFolder, RunState, checkpoint_structure,
+                                        incompatible_fields, read_checkpoint, restore_weights, save_weights)
 from tfalign.training.schedules import LinearWarmup, PlateauHalving
 
 HISTOGRAM_BATCH = 16  # validation videos whose stack outputs the feature histograms show
@@ -106,14 +106,10 @@ class Trainer:
         # Dropout draws from seed generators whose state Keras does not put in the
         # model's checkpoint; saved beside it, a resumed run draws the same masks.
         seed_states = [v for v in self.model.non_trainable_variables if "seed_generator" in v.path]
-        # Every weight by position as well: TF's checkpoint does not follow the
-        # model's layer lists (Keras tracks them, TensorFlow does not), so
-        # weights outside the optimizer's reach (the input SBN's statistics) were lost.
         extra = {"dropout_seeds": seed_states} if seed_states else {}
         if self.loss_scale is not None:
             extra.update(loss_scale=self.loss_scale.scale, loss_scale_steps=self.loss_scale.finite_steps)
-        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
-                                              model_weights=list(self.model.weights), **extra)
+        self.checkpoint = checkpoint_structure(self.model, self.optimizer, **extra)
         self.state = RunState()
 
     # ------------------------------------------------------------ run folder
@@ -128,11 +124,12 @@ class Trainer:
             different = incompatible_fields(read_json_object(saved, "run config"), self.config) \
                 if saved.exists() else []
             if different:
-                raise UserError(f"--resume: {folder.restore_dir} was trained with another config (differs in "
-                                f"{', '.join(different[:5])}); only --epochs may change when a run is resumed")
+                raise UserError(f"resume: {folder.restore_dir} was trained with another config (differs in "
+                                f"{', '.join(different[:5])}); only trainer.epochs may change when a run is resumed",
+                                field="resume")
             self.state = folder.read_state()
             if self.state.last_checkpoint:
-                self.checkpoint.read(str(folder.restore_dir / self.state.last_checkpoint)).expect_partial()
+                read_checkpoint(self.checkpoint, folder.restore_dir / self.state.last_checkpoint)
             self.log(f"resuming {folder.restore_dir} after epoch {self.state.epoch}")
         folder.write_config(self.config, self.runtime)
 
@@ -142,11 +139,7 @@ class Trainer:
 
     def load_best(self, metric: str):
         """The model's weights from the best checkpoint by ``metric`` (the last one while there is none)."""
-        path = self.folder.checkpoint_path(self.state.checkpoint_name(metric))
-        if path.endswith(WEIGHTS_SUFFIX):
-            restore_weights(self.model, path)
-        else:  # the last checkpoint, or an older run's best
-            self.checkpoint.read(path).expect_partial()
+        restore_weights(self.model, self.folder.checkpoint_path(self.state.checkpoint_name(metric)), self.config)
 
     # --------------------------------------------------------------- the step
     def _make_train_step(self, element_spec):

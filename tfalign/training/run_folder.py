@@ -4,7 +4,7 @@ and the index of a runs folder.
 A run folder:
     config.json           the resolved experiment (and, under "runtime", the strategy and replicas that ran it)
     state.json            ``RunState``: last completed epoch, schedule state, best checkpoints, history
-    checkpoints/last/     every epoch (two kept): model, optimizer and dropout state, to resume
+    checkpoints/last/     the last epoch's (one kept): model, optimizer and dropout state, to resume
     checkpoints/best_clip_accuracy/, checkpoints/best_sentence_iou/
                           epoch-N.weights.h5: the model's weights alone (Keras's save_weights)
     tensorboard/, tensorboard/train/, tensorboard/val/
@@ -35,6 +35,7 @@ import json
 import os
 import pathlib
 import shutil
+import tempfile
 
 from tfalign.configs import ExperimentConfig
 from tfalign.errors import UserError, first_line
@@ -45,6 +46,9 @@ BEST_METRICS = ("clip_accuracy", "sentence_iou")
 WEIGHTS_SUFFIX = ".weights.h5"  # best checkpoints: Keras weights files
 # Left out of the folder's name and hash: a run trained on to more epochs is the same run.
 CONTINUABLE = ("trainer.epochs",)
+# Fields added after run folders were first named, left out of the hash at these
+# defaults, so that the folders named before keep their names (and --resume finds them).
+LATER_FIELDS = {"model.clip_dim": None, "model.text_dim": None, "model.projection_seed": 0}
 MAX_OPTIONS_LENGTH = 60
 # Short names in folder names (others: the field's last part); the index spells fields out.
 ABBREVIATIONS = {"trainer.precision": "",
@@ -94,14 +98,19 @@ def describe_overrides(config) -> str:
     return " ".join(f"{k}={_short(v)}" for k, v in changed_fields(config).items())
 
 
-def run_folder_name(config, max_steps_per_epoch: int | None = None) -> str:
+def run_folder_name(config, max_steps_per_epoch: int | None = None, data_digest: str | None = None) -> str:
     """``<experiment>[-<changed options>]-<hash>``; equal for configs that differ only in epochs.
     A cap on the steps of an epoch (quick trials) is part of the name: such a
-    run is never continued as a full one."""
-    values = {k: v for k, v in flatten(config.to_dict()).items() if k not in CONTINUABLE}
+    run is never continued as a full one. ``data_digest`` (episodes given from
+    Python) is part of the hash."""
+    values = {k: v for k, v in flatten(config.to_dict()).items()
+              if k not in CONTINUABLE and not (k.removeprefix("init_from.") in LATER_FIELDS
+                                               and LATER_FIELDS[k.removeprefix("init_from.")] == v)}
     changed = {k: v for k, v in changed_fields(config).items() if k not in CONTINUABLE}
     if max_steps_per_epoch:
         values["max_steps_per_epoch"] = changed["steps"] = max_steps_per_epoch
+    if data_digest:
+        values["episodes"] = data_digest
     digest = hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:8]
     options = "_".join(f"{ABBREVIATIONS.get(k, k.rsplit('.', 1)[-1])}{_short(v)}" for k, v in changed.items())
     if len(options) > MAX_OPTIONS_LENGTH:  # the hash tells them apart; the index lists them all
@@ -115,9 +124,52 @@ def incompatible_fields(saved: dict, config) -> list[str]:
         saved = ExperimentConfig.from_dict(saved).to_dict()  # a config.json of an older tfalign, grouped
     except UserError:
         pass  # compared as it is: every differing field is named
-    ours = {k: v for k, v in flatten(config.to_dict()).items() if k not in CONTINUABLE}
-    theirs = {k: v for k, v in flatten(saved).items() if k not in CONTINUABLE and not k.startswith("runtime.")}
+    ours = {k: v for k, v in flatten(_widths_recorded(config.to_dict())).items() if k not in CONTINUABLE}
+    theirs = {k: v for k, v in flatten(_widths_recorded(saved)).items()
+              if k not in CONTINUABLE and not k.startswith("runtime.")}
     return sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
+
+
+def _widths_recorded(values: dict) -> dict:
+    """A config dict with its model's feature widths spelled out (a run of an older
+    tfalign recorded none: its widths were the encoder's)."""
+    try:
+        config = ExperimentConfig.from_dict(values)
+    except UserError:
+        return values
+    changes = {}
+    for prefix, stage in (("", config), ("init_from.", config.init_from)):
+        if stage is not None:
+            changes[f"{prefix}model.clip_dim"], changes[f"{prefix}model.text_dim"] = stage.model.input_widths
+    return {**values, **config.override(changes).to_dict()}
+
+
+def has_run(run_dir) -> bool:
+    """Whether ``run_dir`` holds a run: a saved epoch of a stage (state.json)."""
+    return any((pathlib.Path(run_dir) / stage / "state.json").exists() for stage in ("", "pretraining"))
+
+
+def check_run_folder(run_dir, resume: bool) -> None:
+    """Before anything is written: resuming needs a run; without resume there must be
+    none; the folder must be writable."""
+    run_dir = pathlib.Path(run_dir)
+    if resume and not has_run(run_dir):
+        raise UserError(f"resume: {run_dir} holds no run to resume (no state.json); start one without resuming",
+                        field="resume")
+    if not resume and has_run(run_dir):
+        raise UserError(f"{run_dir} already holds a run of this experiment and data; --resume continues it "
+                        f"(resume=True from Python; with a larger --epochs, training goes on to them), --output-dir "
+                        f"starts another elsewhere")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"output_dir: {run_dir} exists and is not a folder", field="output_dir")
+    existing = next(p for p in (run_dir, *run_dir.absolute().parents) if p.exists())
+    try:  # a real write (and its removal): permission bits say nothing to root or on special filesystems
+        if not existing.is_dir():
+            raise NotADirectoryError(20, "Not a directory", str(existing))
+        os.rmdir(tempfile.mkdtemp(prefix=".tfalign-write-check-", dir=existing))
+    except OSError as error:
+        raise UserError(f"output_dir: {run_dir} cannot be written ({existing}: {error.strerror})",
+                        field="output_dir") from None
 
 
 @contextlib.contextmanager
@@ -339,23 +391,63 @@ def save_weights(model, path, same_as=None) -> str:
     return str(path)
 
 
+def read_checkpoint(checkpoint, path) -> None:
+    """Restores a ``tf.train.Checkpoint`` strictly: every variable of the objects
+    it holds must be in the file (one that is not would silently keep its
+    initial value); what the file holds beyond them (an optimizer's slots) may
+    stay unread. A miss is a UserError naming the variables."""
+    import re
+
+    status = checkpoint.read(str(path))
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError as error:
+        status.expect_partial()  # no warnings about it when it is deleted
+        names = re.findall(r"<(?:tf\.)?Variable (?:path=|')([^,']+)", str(error))
+        count = re.search(r"Found (\d+) Python objects", str(error))
+        missing = (f"{count.group(1) if count else len(names)} of the model's variables, e.g. {names[0]}" if names
+                   else first_line(error))
+        raise UserError(f"{path}: the checkpoint lacks {missing} (a checkpoint of another model or an older "
+                        f"tfalign)") from None
+    status.expect_partial()
+
+
+def checkpoint_structure(model, optimizer=None, **extra):
+    """The objects a run's TF checkpoints hold: the model, its optimizer and every
+    weight by position (TensorFlow's tracking does not reach every weight that
+    Keras tracks: the joint-embedding heads, the input SBN's statistics)."""
+    import tensorflow as tf
+
+    objects = {"model": model, "model_weights": list(model.weights), **extra}
+    if optimizer is not None:
+        objects["optimizer"] = optimizer
+    return tf.train.Checkpoint(**objects)
+
+
 def restore_weights(model, path, config=None) -> None:
-    """Weights into ``model`` from a best checkpoint: a weights file, or the TF
-    checkpoint an older tfalign wrote (its layer lists are reachable only
-    through the optimizer's variables, so an optimizer of the config is built
-    to read them)."""
+    """Weights into ``model`` from a checkpoint, strictly (every weight must be in
+    it): a weights file (best checkpoints), or a run's TF checkpoint (the last
+    one; the best ones of an older tfalign). A TF checkpoint's weights are read
+    with an optimizer of the run's config beside them (an older tfalign reached
+    some layers only through the optimizer's variables)."""
     import tensorflow as tf
 
     path = str(path)
     if path.endswith(WEIGHTS_SUFFIX):
-        model.load_weights(path)
+        try:
+            model.load_weights(path)
+        except ValueError as error:  # Keras: "A total of N objects could not be loaded. ..."
+            raise UserError(f"{path}: the weights do not fit the model ({first_line(error)})") from None
         return
     from tfalign.optimizers import make_optimizer
 
     optimizer = make_optimizer(config.optimizer.name, config.optimizer.learning_rate,
                                weight_averaging=config.optimizer.weight_averaging)
     optimizer.build(model.trainable_variables)
-    tf.train.Checkpoint(model=model, optimizer=optimizer).read(path).expect_partial()
+    has_list = any(name.startswith("model_weights/") for name, _ in tf.train.list_variables(path))
+    checkpoint = checkpoint_structure(model, optimizer) if has_list else tf.train.Checkpoint(model=model,
+                                                                                             optimizer=optimizer)
+    read_checkpoint(checkpoint, path)
 
 
 def load_model(run_dir, checkpoint="clip_accuracy"):
@@ -377,6 +469,8 @@ def load_model(run_dir, checkpoint="clip_accuracy"):
     model = build_model(config.model, seed=config.trainer.seed, precision=config.trainer.precision)
     try:
         restore_weights(model, folder / relative, config)
+    except UserError:
+        raise
     except Exception as error:  # a damaged checkpoint fails in many ways (TF errors, short reads, ...)
         raise UserError(f"{folder / relative}: the checkpoint cannot be read ({first_line(error)})") from None
     return config, model

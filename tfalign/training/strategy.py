@@ -26,7 +26,8 @@ def split_cpu(replicas: int) -> list[str]:
         try:
             tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * replicas)
         except RuntimeError as error:
-            raise UserError(f"--cpu-replicas must be set before TensorFlow starts: {error}") from None
+            raise UserError(f"cpu_replicas: must be set before TensorFlow starts: {error}",
+                            field="cpu_replicas") from None
     return [d.name for d in tf.config.list_logical_devices("CPU")][: max(replicas, 1)]
 
 
@@ -53,7 +54,8 @@ def _multiworker(cpu_replicas, collective_timeout):
     except json.JSONDecodeError as error:
         raise UserError(f"TF_CONFIG is not valid JSON: {error}") from None
     if cpu_replicas > 1:
-        raise UserError("--cpu-replicas does not combine with --strategy multiworker (one CPU device a worker)")
+        raise UserError("cpu_replicas: does not combine with the multiworker strategy (one CPU device a worker)",
+                        field="cpu_replicas")
     options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=collective_timeout)
     return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
 
