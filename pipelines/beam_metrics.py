@@ -14,15 +14,24 @@ def counter_totals(result, namespace: str) -> dict:
 def run_pipeline(pipeline, out_dir, stage: str):
     """Runs the pipeline; a failure inside it (a bad input that got past the
     checks) is one error line, and the output folder it started is removed."""
+    import pathlib
+    import shutil
+
     from tfalign.errors import UserError, first_line
-    from tfalign.files import removed_on_failure
+    from tfalign.files import DiskFullError, disk_full_reason, removed_on_failure
 
     with removed_on_failure(out_dir):
         try:
             result = pipeline.run()
             result.wait_until_finish()
         except Exception as error:  # Beam re-raises a worker's error with the step appended
-            raise UserError(f"{stage} failed: {type(error).__name__}: {first_line(error)[:400]}") from None
+            reason = disk_full_reason(error)
+            if reason is None:
+                raise UserError(f"{stage} failed: {type(error).__name__}: {first_line(error)[:400]}") from None
+            for temp in pathlib.Path(out_dir).glob("**/beam-temp-*"):  # the sinks' unfinished shards
+                shutil.rmtree(temp, ignore_errors=True)
+            raise DiskFullError(f"{stage} could not write its shards in {out_dir}: {reason}; its unfinished shards "
+                                f"were removed: free space and run it again") from None
     return result
 
 

@@ -29,9 +29,13 @@ def write_shard(path, vectors: dict) -> str:
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        np.savez(handle, **{k: np.asarray(v, np.float32) for k, v in vectors.items()})
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **{k: np.asarray(v, np.float32) for k, v in vectors.items()})
+        os.replace(tmp, path)
+    except BaseException:  # a full disk among others: no half-written shard stays
+        tmp.unlink(missing_ok=True)
+        raise
     return str(path)
 
 

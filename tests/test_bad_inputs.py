@@ -398,12 +398,11 @@ def test_a_run_whose_best_epochs_cross_from_1_to_12_keeps_its_best_checkpoint(tm
     trainer = Trainer(get_experiment("rp_adam_sbn").override({"data.dataset": "synthetic"}), tmp_path,
                       log=lambda *_: None)
     trainer.prepare_run_dir(resume=False)
-    trainer._plateau = type("P", (), {"get_state": lambda self: None})()
     for epoch in range(12):
         value = {0: 0.5, 11: 0.6}.get(epoch, 0.1)  # best at epoch 1, then at epoch 12
         logs = {"loss": 1.0, "val_clip_accuracy": value, "val_sentence_iou": value}
-        stale = trainer._save_best(epoch, logs)
-        trainer._end_epoch(epoch, logs, None, None, {}, stale)
+        stale = trainer.checkpoints.save_best(epoch, logs)
+        trainer.checkpoints.end_epoch(epoch, logs, trainer.plateau.get_state(), stale)
     for metric in ("clip_accuracy", "sentence_iou"):
         path = trainer.state.best[metric].path
         assert path.endswith("epoch-12.weights.h5") and (tmp_path / path).exists()

@@ -5,14 +5,13 @@ import json
 
 import pytest
 
-from tfalign.configs import ExperimentConfig, ModelConfig, TrainerConfig, settable_fields
+from tfalign.configs import ExperimentConfig, ModelConfig, TaskConfig, TrainerConfig, settable_fields
 from tfalign.errors import UserError
 from tfalign.experiments import EXPERIMENTS, PAPER_EXPERIMENTS, RECIPES, STAGES, get_experiment, parse_setting
 
 TFALIGN_MODEL_FIELDS = ["decoder_history", "position_features", "similarity_units", "similarity_source",
                         "stack_features", "decoder_units", "stack_dropout"]
-TFALIGN_TRAINER_FIELDS = ["contrastive_weight", "lattice_weight", "sampling", "decoding", "early_stopping_patience",
-                          "whole_video_fraction"]
+TFALIGN_TASK_FIELDS = ["contrastive_weight", "lattice_weight", "sampling", "decoding", "whole_video_fraction"]
 
 
 def test_the_paper_experiments_use_none_of_tfaligns_techniques():
@@ -21,8 +20,9 @@ def test_the_paper_experiments_use_none_of_tfaligns_techniques():
         assert config.family == "paper"
         for name in TFALIGN_MODEL_FIELDS:
             assert getattr(config.model, name) == getattr(ModelConfig(), name), (config.name, name)
-        for name in TFALIGN_TRAINER_FIELDS:
-            assert getattr(config.trainer, name) == getattr(TrainerConfig(), name), (config.name, name)
+        for name in TFALIGN_TASK_FIELDS:
+            assert getattr(config.task, name) == getattr(TaskConfig(), name), (config.name, name)
+        assert config.trainer.early_stopping_patience == 0
         assert config.optimizer.weight_averaging == 0.0
 
 
@@ -55,7 +55,7 @@ def test_a_first_stage_must_build_the_same_network():
     ({"learning_rate": 0.0}, "optimizer.learning_rate"), ({"batch_size": 0}, "trainer.batch_size"),
     ({"decoding": "exact"}, "decoding"), ({"trainer.decoding": "auto"}, "decoding"),
     ({"contrastive_weight": 1.0}, "contrastive_weight"), ({"optimizer.name": "sgd"}, "optimizer.name"),
-    ({"sampling": "random"}, "trainer.sampling"), ({"data.difficulty": 2.0}, "data.difficulty"),
+    ({"sampling": "random"}, "task.sampling"), ({"data.difficulty": 2.0}, "data.difficulty"),
     ({"schedule.warmup_epochs": 3}, "schedule.warmup_start_lr")])
 def test_a_bad_value_fails_at_construction_naming_the_field(changes, field):
     with pytest.raises(UserError, match=field.replace(".", r"\.")):
@@ -115,7 +115,7 @@ def test_a_flat_config_of_an_older_tfalign_is_read_grouped(name):
     config = get_experiment(name)
     flat = {"name": config.name, "description": config.description, "family": config.family,
             "data": dataclasses.asdict(config.data)}
-    for group in ("model", "schedule", "trainer"):
+    for group in ("model", "schedule", "task", "trainer"):  # the task's fields were the trainer's then
         flat.update(dataclasses.asdict(getattr(config, group)))
     optimizer = dataclasses.asdict(config.optimizer)
     flat.update(optimizer=optimizer.pop("name"), **optimizer)

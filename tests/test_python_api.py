@@ -124,21 +124,23 @@ def test_every_checkpoint_restores_exactly_the_weights_that_were_saved(tmp_path)
     from tfalign.evaluation.prediction import evaluate_model
     from tfalign.experiments import configure
     from tfalign.run import with_data_widths
+    from tfalign.training.checkpoints import RunCheckpoints
     from tfalign.training.loop import StageData, Trainer
 
     data = StageData(train=episodes(12, 2), val=episodes(4, 3))
     config = with_data_widths(configure("tfalign_rp_sbn", epochs=3, batch_size=8, dataset="memory"), data)
     saved = {}
 
-    class Recording(Trainer):  # the weights each best checkpoint holds, as they were in process
-        def _save_best(self, epoch, logs):
-            stale = super()._save_best(epoch, logs)
+    class Recording(RunCheckpoints):  # the weights each best checkpoint holds, as they were in process
+        def save_best(self, epoch, logs):
+            stale = super().save_best(epoch, logs)
             for metric, best in self.state.best.items():
                 if best.epoch == epoch + 1:
                     saved[metric] = self.model.get_weights()
             return stale
 
-    trainer = Recording(config, tmp_path / "run", log=lambda *_: None, evaluate=evaluate_model)
+    trainer = Trainer(config, tmp_path / "run", log=lambda *_: None, evaluate=evaluate_model)
+    trainer.checkpoints.__class__ = Recording
     trainer.fit(data, 3)
     saved["last"] = trainer.model.get_weights()
     reference = tfalign.Aligner(trainer.model, decoding="exact")

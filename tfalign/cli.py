@@ -103,6 +103,9 @@ def add_data_arguments(parser: argparse.ArgumentParser, defaults: DataConfig | N
                        help=f"seed of the synthetic features (default {d.seed})")
     group.add_argument("--feature-file", default=None,
                        help="YMS feature .npz ({video_id}/clip_features, ...); default: none, synthetic features")
+    group.add_argument("--train-videos", type=number(int, 1), default=None,
+                       help="train on N videos of the training split, drawn with the data seed (the baselines fit "
+                            "on the same N) (default: all)")
     group.add_argument("--annotation-dir", default=None,
                        help="YMS annotation folder for --dataset yms "
                             "(default: $TFALIGN_YMS_DIR, else ../shared/data/yms)")
@@ -118,6 +121,7 @@ def data_changes_from_args(args) -> dict:
     changes = {
         "dataset": args.dataset, "features": args.features, "difficulty": args.difficulty,
         "seed": args.data_seed, "feature_file": args.feature_file, "annotation_dir": args.annotation_dir,
+        "train_videos": args.train_videos,
     }
     return {k: v for k, v in changes.items() if v is not None}
 
@@ -146,12 +150,21 @@ def user_errors() -> tuple:
     return errors
 
 
+EXIT_PREEMPTED = 75  # as training/preemption.py: stopped by a signal, the same command with --resume continues
+
+
 def run(main_function, argv=None) -> int:
-    """Runs a command; a user error becomes one line on stderr and exit 2.
-    Anything else is a bug and keeps its traceback."""
+    """Runs a command; a user error (a full disk included) becomes one line on
+    stderr and exit 2; a run stopped by a signal, its line and exit 75. Anything
+    else is a bug and keeps its traceback."""
+    from tfalign.files import disk_full_reason
+
     try:
         return main_function(argv) or 0
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as error:
+        if type(error).__name__ == "Preempted":  # training/preemption.py, without importing TensorFlow here
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_PREEMPTED
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # the reader of our output went away (| head): stop quietly
@@ -160,6 +173,10 @@ def run(main_function, argv=None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except Exception as error:
+        reason = None if isinstance(error, user_errors()) else disk_full_reason(error)
+        if reason is not None:  # a write the command did not name ran out of space
+            print(f"error: a write failed: {reason}", file=sys.stderr)
+            return 2
         if not isinstance(error, user_errors()):
             raise
         print(f"error: {error_line(error)}", file=sys.stderr)

@@ -43,8 +43,8 @@ COLUMNS = ("experiment", "seed", "folder", "status", "epochs_done", "best_epoch"
            "val_step_accuracy_max")
 # Train options every run of a comparison shares (the experiment and seed are the comparison's own).
 SHARED_OPTIONS = ("epochs", "lr", "batch_size", "label_smoothing", "optimizer", "precision", "pretrain_epochs",
-                  "lsmdc_scale", "max_steps_per_epoch", "dataset", "features", "difficulty", "data_seed",
-                  "feature_file", "annotation_dir")
+                  "lsmdc_scale", "max_steps_per_epoch", "preemption_grace", "dataset", "features", "difficulty",
+                  "data_seed", "feature_file", "annotation_dir", "train_videos")
 
 
 def paper_experiments() -> list[str]:
@@ -155,6 +155,10 @@ def run_all(runs: list[Run]) -> list[str]:
         if done.returncode:
             lines = [line for line in done.stderr.splitlines() if line.strip()]
             message = lines[-1] if lines else f"the train command exited with {done.returncode}"
+            if done.returncode == cli.EXIT_PREEMPTED:  # stopped by a signal, saved: so does the comparison
+                print(f"error: the comparison stopped with run {number}/{len(todo)} ({message.removeprefix('error: ')}"
+                      f"); the same command continues it", file=sys.stderr)
+                raise SystemExit(cli.EXIT_PREEMPTED)
             failures.append(f"{run.folder.name}: {message}")
             console.warn(f"run {number}/{len(todo)} failed: {message}")
             if done.returncode < 0 or done.returncode == 130:  # interrupted: stop the comparison too

@@ -1,6 +1,6 @@
-"""Typed experiment configs, grouped as Model Garden's are (DESIGN.md 3).
+"""Typed experiment configs, grouped as Model Garden's are (docs/experiments.md).
 
-``ExperimentConfig(model, optimizer, schedule, trainer, data, init_from)``:
+``ExperimentConfig(model, optimizer, schedule, task, trainer, data, init_from)``:
 frozen dataclasses whose fields are typed (``Literal`` for choices) and
 checked when the config is made, so a bad value fails at once with a line
 naming the field (``model.normalization: expected one of [...]``).
@@ -27,7 +27,7 @@ from tfalign.data.features import feature_widths
 from tfalign.errors import UserError
 from tfalign.validation import check_fields, check_ranges
 
-# Trainable parameters of the paper's code (DESIGN.md 2). The first six are the
+# Trainable parameters of the paper's code (docs/network.md). The first six are the
 # paper's figures; the last three follow from the same layers (Full + 2LN/4LN
 # add the LN cells' 12,000 / 12,560; LXMERT's video input is 768-d, not 2048).
 PAPER_PARAMETER_COUNTS = {
@@ -40,7 +40,7 @@ PAPER_PARAMETER_COUNTS = {
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """The network. Every field after ``encoder_dropout`` is one of tfalign's
-    own techniques (DESIGN.md 6), at the paper's value by default."""
+    own techniques (docs/recipe.md), at the paper's value by default."""
 
     encoder: typing.Literal["full", "rp", "lxmert"] = "rp"
     # The input feature widths, from the data (None: the encoder's paper widths, full 2048/768,
@@ -64,6 +64,9 @@ class ModelConfig:
     stack_features: bool = True  # the classifier reads the stack tops v, s (the paper's)
     decoder_units: int = 300  # the classifier's hidden layer (the paper's 300)
     stack_dropout: float = 0.0  # on the stack outputs the decoder reads
+    # The DTW baseline's similarity (a ridge map fitted on the training videos) as a fixed channel
+    # of the classifier's similarity window: the learned model starts from what DTW sees.
+    ridge_similarity: bool = False
 
     def __post_init__(self):
         check_fields(self, "model.")
@@ -132,13 +135,11 @@ class ScheduleConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainerConfig:
-    """Samples, losses, epochs and the choice of checkpoints."""
+class TaskConfig:
+    """What is learned and how it is judged (training/task.py): the samples of an
+    epoch, the loss terms beside the path's cross-entropy, and the decoding that
+    validation, test and export use."""
 
-    epochs: int = 350
-    batch_size: int = 32
-    seed: int = 0
-    label_smoothing: float = 0.03
     max_train_actions: int = 100
     # Samples: "paper" = fixed cuts of <= max_train_actions; "crops" = random
     # crops at text boundaries, drawn anew each epoch, some videos whole.
@@ -151,21 +152,15 @@ class TrainerConfig:
     # For validation, test and export. "auto": checkpoints are selected decoded exactly, then
     # the better of greedy and exact on validation decodes the test split and the export.
     decoding: typing.Literal["greedy", "exact", "auto"] = "greedy"
-    early_stopping_patience: int = 0  # epochs without a better validation clip accuracy; 0 = off
-    # The model's math: fp32, or keras.mixed_precision's bf16 / fp16 (float32 weights; fp16 with loss scaling).
-    precision: typing.Literal["fp32", "bf16", "fp16"] = "fp32"
 
     def __post_init__(self):
-        check_fields(self, "trainer.")
+        check_fields(self, "task.")
         check_ranges(self, [
-            ("epochs", 1, None, False, False), ("batch_size", 1, None, False, False), ("seed", 0, None, False, False),
-            ("label_smoothing", 0, 1, False, True), ("max_train_actions", 2, None, False, False),
-            ("crop_min_actions", 1, None, False, False), ("whole_video_fraction", 0, 1, False, False),
-            ("contrastive_weight", 0, None, False, False), ("contrastive_temperature", 0, None, True, False),
-            ("lattice_weight", 0, None, False, False), ("early_stopping_patience", 0, None, False, False)],
-            "trainer.")
+            ("max_train_actions", 2, None, False, False), ("crop_min_actions", 1, None, False, False),
+            ("whole_video_fraction", 0, 1, False, False), ("contrastive_weight", 0, None, False, False),
+            ("contrastive_temperature", 0, None, True, False), ("lattice_weight", 0, None, False, False)], "task.")
         if self.crop_min_actions > self.max_train_actions:
-            raise UserError(f"trainer.crop_min_actions: expected <= trainer.max_train_actions "
+            raise UserError(f"task.crop_min_actions: expected <= task.max_train_actions "
                             f"({self.max_train_actions}), got {self.crop_min_actions}")
 
     @property
@@ -174,7 +169,32 @@ class TrainerConfig:
         return "exact" if self.decoding == "auto" else self.decoding
 
 
-GROUPS = {"model": ModelConfig, "optimizer": OptimizerConfig, "schedule": ScheduleConfig,
+@dataclasses.dataclass(frozen=True)
+class TrainerConfig:
+    """How the loop runs: epochs, batches, the seed, label smoothing, early stopping, precision."""
+
+    epochs: int = 350
+    batch_size: int = 32
+    seed: int = 0
+    label_smoothing: float = 0.03
+    early_stopping_patience: int = 0  # epochs without a better validation clip accuracy; 0 = off
+    # The model's math: fp32, or keras.mixed_precision's bf16 / fp16 (float32 weights; fp16 with loss scaling).
+    precision: typing.Literal["fp32", "bf16", "fp16"] = "fp32"
+
+    def __post_init__(self):
+        check_fields(self, "trainer.")
+        check_ranges(self, [
+            ("epochs", 1, None, False, False), ("batch_size", 1, None, False, False), ("seed", 0, None, False, False),
+            ("label_smoothing", 0, 1, False, True), ("early_stopping_patience", 0, None, False, False)],
+            "trainer.")
+
+
+# Fields that were the trainer's before the task group existed: their old dotted
+# paths (older config.json files, --set trainer.X) still name them.
+MOVED_TO_TASK = tuple(f.name for f in dataclasses.fields(TaskConfig))
+
+
+GROUPS = {"model": ModelConfig, "optimizer": OptimizerConfig, "schedule": ScheduleConfig, "task": TaskConfig,
           "trainer": TrainerConfig, "data": DataConfig}
 # A field name alone stands for the first group that has it ("seed" is trainer.seed; data.seed is spelled out).
 FIELD_PATHS: dict[str, str] = {}
@@ -193,6 +213,7 @@ class ExperimentConfig:
     model: ModelConfig = ModelConfig()
     optimizer: OptimizerConfig = OptimizerConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    task: TaskConfig = TaskConfig()
     trainer: TrainerConfig = TrainerConfig()
     data: DataConfig = DataConfig()
     init_from: ExperimentConfig | None = None
@@ -202,12 +223,12 @@ class ExperimentConfig:
         for group, cls in GROUPS.items():
             if not isinstance(getattr(self, group), cls):
                 raise UserError(f"{group}: expected a {cls.__name__}, got {getattr(self, group)!r}")
-        model, trainer = self.model, self.trainer
-        if trainer.contrastive_weight and not model.similarity_units:
-            raise UserError("trainer.contrastive_weight: needs model.similarity_units > 0 (the joint embedding it "
+        model, task = self.model, self.task
+        if task.contrastive_weight and not model.similarity_units:
+            raise UserError("task.contrastive_weight: needs model.similarity_units > 0 (the joint embedding it "
                             "trains)")
-        if model.decoder_history and (trainer.lattice_weight or trainer.decoding != "greedy"):
-            raise UserError("trainer.lattice_weight and trainer.decoding 'exact' or 'auto' need "
+        if model.decoder_history and (task.lattice_weight or task.decoding != "greedy"):
+            raise UserError("task.lattice_weight and task.decoding 'exact' or 'auto' need "
                             "model.decoder_history=False (a cursor-only decoder)")
         first = self.init_from
         if first is not None:
@@ -243,6 +264,7 @@ class ExperimentConfig:
         values = {k: v for k, v in values.items() if k != "runtime"}  # what ran it, not what it is
         if "model" not in values and "encoder" in values:
             values = _from_flat(values)
+        values = _task_fields_moved(values)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - known
         if unknown:
@@ -301,6 +323,9 @@ def resolve_path(config: ExperimentConfig, key: str) -> str:
     """A dotted path to a field, or a UserError naming the key and the choices."""
     key = key.strip()
     path = FIELD_PATHS.get(key, key)
+    head, _, name = path.rpartition(".")
+    if head.rpartition(".")[2] == "trainer" and name in MOVED_TO_TASK:  # trainer.sampling: task.sampling now
+        path = f"{head.rpartition('.')[0] + '.' if '.' in head else ''}task.{name}"
     if path.startswith("init_from.") and config.init_from is None:
         raise UserError(f"{key}: {config.name} has no first stage (init_from)")
     if path not in settable_fields(config):
@@ -343,6 +368,15 @@ def parse_setting(config: ExperimentConfig, setting: str) -> dict:
                                                              else "a number")
         raise UserError(f"--set {key}: expected {expected}, got {text!r}") from None
     return {path: value}
+
+
+def _task_fields_moved(values: dict) -> dict:
+    """A config dict of an older tfalign, whose trainer held the task's fields, as today's."""
+    trainer = values.get("trainer")
+    if not isinstance(trainer, dict) or not any(k in MOVED_TO_TASK for k in trainer):
+        return values
+    task = {**{k: v for k, v in trainer.items() if k in MOVED_TO_TASK}, **(values.get("task") or {})}
+    return {**values, "trainer": {k: v for k, v in trainer.items() if k not in MOVED_TO_TASK}, "task": task}
 
 
 # Where each field of the flat config (before the groups) went.

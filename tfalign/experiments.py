@@ -1,4 +1,4 @@
-"""The registry of the paper's experiments and tfalign's recipes (DESIGN.md 3).
+"""The registry of the paper's experiments and tfalign's recipes (docs/experiments.md).
 
 Every experiment: batch 32, halve-on-plateau of the training loss, gradients
 clipped to global norm 2, 350 epochs, best validation checkpoints by clip
@@ -8,8 +8,8 @@ The config types are in ``tfalign.configs``.
 
 from __future__ import annotations
 
-from tfalign.configs import (ExperimentConfig, ModelConfig, OptimizerConfig, ScheduleConfig, TrainerConfig,
-                             parse_setting)
+from tfalign.configs import (ExperimentConfig, ModelConfig, OptimizerConfig, ScheduleConfig, TaskConfig,
+                             TrainerConfig, parse_setting)
 from tfalign.data.datasets import DataConfig
 from tfalign.errors import UserError
 
@@ -87,8 +87,9 @@ def _recipe(name, description, **changes):
                           stack_features=False, position_features="normalized", similarity_units=128,
                           similarity_source="all", decoder_units=64),
         optimizer=OptimizerConfig(name="lars", learning_rate=3e-3, weight_averaging=0.98),
-        trainer=TrainerConfig(epochs=40, contrastive_weight=1.0, lattice_weight=1.0, sampling="crops",
-                              max_train_actions=160, whole_video_fraction=0.1, decoding="auto"),
+        task=TaskConfig(contrastive_weight=1.0, lattice_weight=1.0, sampling="crops", max_train_actions=160,
+                        whole_video_fraction=0.1, decoding="auto"),
+        trainer=TrainerConfig(epochs=40),
         data=DataConfig(features="rp")).override(changes)
 
 

@@ -4,12 +4,19 @@ Every file goes to a temporary name beside its destination and is renamed
 into place; a failure removes the temporary file and the folders this write
 created. A folder (a SavedModel export) replaces an old one by an atomic
 exchange of the two names where the kernel offers it (renameat2).
+
+A write that runs out of space or quota (ENOSPC, EDQUOT, or EFBIG under a
+file-size limit), however the library doing it reports it (an OSError,
+TensorFlow's ResourceExhaustedError, h5py's OSError without an errno, an
+error Beam re-raises), is a ``DiskFullError``: one line naming what could not
+be written. ``writing(what, path)`` makes one of any such failure inside it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import json
 import os
 import pathlib
@@ -18,6 +25,51 @@ import shutil
 import numpy as np
 
 from tfalign.errors import UserError
+
+
+DISK_FULL_ERRNOS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "the disk quota is exceeded",
+                    errno.EFBIG: "the file is too large for the file system or the process's file-size limit"}
+# How libraries that lose the errno say it (TensorFlow's and h5py's messages, Beam's re-raised ones).
+_DISK_FULL_WORDS = {"no space left on device": errno.ENOSPC, "disk quota exceeded": errno.EDQUOT,
+                    "file too large": errno.EFBIG, "errno = 28": errno.ENOSPC}
+
+
+class DiskFullError(UserError):
+    """A write ran out of space or quota: the message names what could not be written."""
+
+
+def disk_full_reason(error: BaseException | None) -> str | None:
+    """Why ``error`` (or an error it was raised from) is a full disk, in words; None if it is not one."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, DiskFullError):
+            return str(error)
+        code = getattr(error, "errno", None)
+        if code in DISK_FULL_ERRNOS:
+            return DISK_FULL_ERRNOS[code]
+        text = str(getattr(error, "message", None) or error).lower()
+        for words, code in _DISK_FULL_WORDS.items():
+            if words in text:
+                return DISK_FULL_ERRNOS[code]
+        error = error.__cause__ or error.__context__
+    return None
+
+
+@contextlib.contextmanager
+def writing(what: str, path=None):
+    """Inside the block, a write that runs out of space is a DiskFullError:
+    "``what`` (``path``) could not be written: no space left on the device"."""
+    try:
+        yield
+    except DiskFullError:
+        raise
+    except Exception as error:
+        reason = disk_full_reason(error)
+        if reason is None:
+            raise
+        where = f" ({path})" if path is not None else ""
+        raise DiskFullError(f"{what}{where} could not be written: {reason}") from None
 
 
 def atomic_path(path: pathlib.Path, suffix: str = "") -> pathlib.Path:
@@ -44,7 +96,7 @@ def new_parents(path):
 
 def write_text_atomic(path, text: str) -> None:
     path = pathlib.Path(path)
-    with new_parents(path):
+    with writing(path.name, path), new_parents(path):
         if path.is_dir():
             raise IsADirectoryError(21, "Is a directory", str(path))
         tmp = atomic_path(path)

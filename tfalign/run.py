@@ -20,14 +20,16 @@ import numpy as np
 
 from tfalign import console
 from tfalign.configs import ExperimentConfig
-from tfalign.data.datasets import MEMORY, describe_data, episode_widths, load_episodes
+from tfalign.data.datasets import MEMORY, describe_data, episode_widths, load_episodes, training_subset
 from tfalign.errors import UserError
 from tfalign.evaluation.prediction import evaluate_model
 from tfalign.data.episode import Episode, validate_episodes
 from tfalign.experiments import configure
-from tfalign.files import removed_on_failure, write_json_atomic
+from tfalign.files import DiskFullError, removed_on_failure, write_json_atomic
 from tfalign.training import diagnostics
+from tfalign.training.checkpoints import intact_line
 from tfalign.training.loop import StageData, Trainer
+from tfalign.training.preemption import DEFAULT_GRACE_SECONDS, Preempted
 from tfalign.training.run_folder import (BEST_METRICS, RunFolder, RunState, check_run_folder, has_run,
                                         marked_running, run_folder_name, update_index)
 from tfalign.training.strategy import is_chief
@@ -52,7 +54,7 @@ def with_data_widths(config: ExperimentConfig, data: StageData) -> ExperimentCon
 
 def run_experiment(config: ExperimentConfig, run_dir, strategy=None, resume=False, log=print,
                    max_steps_per_epoch=None, export=True, runtime: dict | None = None,
-                   data: StageData | None = None) -> dict:
+                   data: StageData | None = None, preemption_grace: float = DEFAULT_GRACE_SECONDS) -> dict:
     """Trains the stages of ``config`` into ``run_dir`` (a first stage, ``init_from``,
     into ``run_dir/pretraining``), tests both best checkpoints on the test split
     (when there is one), exports the SavedModel. ``data``: the episodes (default:
@@ -64,54 +66,21 @@ def run_experiment(config: ExperimentConfig, run_dir, strategy=None, resume=Fals
     final_dir = pathlib.Path(run_dir)
     # Non-chief workers write into a temporary folder that is removed afterwards.
     work_dir = final_dir if chief else pathlib.Path(tempfile.mkdtemp(prefix="tfalign-worker-"))
-    trainer_options = dict(strategy=strategy, chief=chief, log=log, max_steps_per_epoch=max_steps_per_epoch,
-                           evaluate=evaluate_model, runtime=runtime)
+    options = dict(strategy=strategy, chief=chief, log=log, max_steps_per_epoch=max_steps_per_epoch,
+                   evaluate=evaluate_model, runtime=runtime, preemption_grace=preemption_grace)
     try:
         # The data first: a missing file or widths that do not fit fail before any model is built.
         if data is None:
             log(f"loading the data: {describe_data(config.data)}")
             data = load_stage_data(config)
         config = with_data_widths(config, data)
-        initial_weights = None
-        if config.init_from is not None:
-            first = config.init_from
-            log(f"stage 1/2: {first.name} on {describe_data(first.data)}")
-            first_data = load_stage_data(first, with_test=False)
-            first = with_data_widths(first, first_data)
-            if first.model.architecture != config.model.architecture:
-                raise UserError(f"init_from: the first stage ({first.name}) builds another network than "
-                                f"{config.name} on this data (feature widths {first.model.input_widths} against "
-                                f"{config.model.input_widths})")
-            pre = Trainer(first, work_dir / "pretraining", restore_dir=final_dir / "pretraining", **trainer_options)
-            pre.fit(first_data, first.trainer.epochs, resume=resume)
-            pre.load_best("clip_accuracy")
-            initial_weights = pre.model.get_weights()
-            log(f"stage 2/2: {config.name}")
-        log(f"building the model ({config.name})")
-        trainer = Trainer(config, work_dir, restore_dir=final_dir, **trainer_options)
-        if initial_weights is not None and not (resume and (final_dir / "state.json").exists()):
-            trainer.model.set_weights(initial_weights)
-        trainer.fit(data, config.trainer.epochs, resume=resume)
-        if config.trainer.decoding == "auto":
+        trainer = train_stages(config, data, work_dir, final_dir, resume, options)
+        if config.task.decoding == "auto":
             trainer.load_best("clip_accuracy")
             log(f"choosing the decoding on {len(data.val)} validation videos (exact and greedy)")
         decoding = choose_decoding(config, trainer.model, data.val, log)
         summary = {"experiment": config.name, "run_dir": str(final_dir), "epochs_trained": trainer.state.epoch,
-                   "decoding": decoding}
-        for metric in BEST_METRICS:
-            best = trainer.state.best[metric]
-            summary[f"best_{metric}"] = {"epoch": best.epoch, "val": best.value, "checkpoint": best.path}
-            if not data.test:  # episodes given without a test split
-                continue
-            trainer.load_best(metric)
-            log(f"testing the best checkpoint by validation {metric} on {len(data.test)} test videos ({decoding})")
-            progress = console.Progress(len(data.test), "test videos", enabled=chief)
-            test = evaluate_model(trainer.model, data.test, decoding, progress=progress)
-            progress.close()
-            summary[f"best_{metric}"]["test"] = {"clip_accuracy": test["clip_accuracy"],
-                                                 "sentence_iou": test["sentence_iou"], "videos": test["videos"]}
-            log(f"best val {metric} (epoch {best.epoch}): test clip accuracy {test['clip_accuracy']:.4f}, "
-                f"sentence IoU {test['sentence_iou']:.4f}")
+                   "decoding": decoding, **test_best_checkpoints(trainer, data.test, decoding, log, chief)}
         if chief:
             write_json_atomic(work_dir / "metrics.json", summary)
             diagnostics.write_final_figures(work_dir / "tensorboard", summary, step=trainer.state.epoch)
@@ -130,11 +99,57 @@ def run_experiment(config: ExperimentConfig, run_dir, strategy=None, resume=Fals
             shutil.rmtree(work_dir, ignore_errors=True)
 
 
+def train_stages(config, data, work_dir, final_dir, resume, options) -> Trainer:
+    """Trains the first stage (``init_from``), if any, then ``config`` from its best
+    checkpoint; returns the second stage's trainer."""
+    log, initial_weights = options["log"], None
+    if config.init_from is not None:
+        first = config.init_from
+        log(f"stage 1/2: {first.name} on {describe_data(first.data)}")
+        first_data = load_stage_data(first, with_test=False)
+        first = with_data_widths(first, first_data)
+        if first.model.architecture != config.model.architecture:
+            raise UserError(f"init_from: the first stage ({first.name}) builds another network than "
+                            f"{config.name} on this data (feature widths {first.model.input_widths} against "
+                            f"{config.model.input_widths})")
+        pre = Trainer(first, work_dir / "pretraining", restore_dir=final_dir / "pretraining", **options)
+        pre.fit(first_data, first.trainer.epochs, resume=resume)
+        pre.load_best("clip_accuracy")
+        initial_weights = pre.model.get_weights()
+        log(f"stage 2/2: {config.name}")
+    log(f"building the model ({config.name})")
+    trainer = Trainer(config, work_dir, restore_dir=final_dir, **options)
+    if initial_weights is not None and not (resume and (final_dir / "state.json").exists()):
+        trainer.model.set_weights(initial_weights)
+    trainer.fit(data, config.trainer.epochs, resume=resume)
+    return trainer
+
+
+def test_best_checkpoints(trainer, test, decoding, log, chief) -> dict:
+    """{"best_<metric>": its epoch, validation figure, checkpoint and (given test episodes) test figures}."""
+    summary = {}
+    for metric in BEST_METRICS:
+        best = trainer.state.best[metric]
+        summary[f"best_{metric}"] = {"epoch": best.epoch, "val": best.value, "checkpoint": best.path}
+        if not test:  # episodes given without a test split
+            continue
+        trainer.load_best(metric)
+        log(f"testing the best checkpoint by validation {metric} on {len(test)} test videos ({decoding})")
+        progress = console.Progress(len(test), "test videos", enabled=chief)
+        result = evaluate_model(trainer.model, test, decoding, progress=progress)
+        progress.close()
+        summary[f"best_{metric}"]["test"] = {"clip_accuracy": result["clip_accuracy"],
+                                             "sentence_iou": result["sentence_iou"], "videos": result["videos"]}
+        log(f"best val {metric} (epoch {best.epoch}): test clip accuracy {result['clip_accuracy']:.4f}, "
+            f"sentence IoU {result['sentence_iou']:.4f}")
+    return summary
+
+
 def choose_decoding(config, model, val, log=print) -> str:
     """The run's decoding: the config's, or with "auto" the better of greedy and
     exact on the validation split for ``model`` (the best checkpoint; exact on a tie)."""
-    if config.trainer.decoding != "auto":
-        return config.trainer.decoding
+    if config.task.decoding != "auto":
+        return config.task.decoding
     figures = {d: evaluate_model(model, val, d)["clip_accuracy"] for d in ("exact", "greedy")}
     decoding = "greedy" if figures["greedy"] > figures["exact"] else "exact"
     log(f"decoding: {decoding} (validation clip accuracy: exact {figures['exact']:.4f}, "
@@ -144,10 +159,14 @@ def choose_decoding(config, model, val, log=print) -> str:
 
 def train_into(config: ExperimentConfig, run_dir, strategy=None, resume=False, runs_dir=None, log=print,
                **options) -> dict:
-    """``run_experiment`` with the run folder's bookkeeping: a fresh folder that fails
-    before its first epoch is saved is removed, the folder says which process trains
-    it, and ``runs_dir``'s index (when given) lists it at the start and the end."""
+    """``run_experiment`` with the run folder's bookkeeping. The folder's config.json is
+    written first, so that a run stopped before its first save can be resumed by
+    the same command; a fresh folder that fails before its first epoch is saved is
+    removed, unless a signal or a full disk stopped it (then the same command with
+    --resume starts it again). The folder says which process trains it, and
+    ``runs_dir``'s index (when given) lists it at the start and the end."""
     import contextlib
+    import sys
 
     import tensorflow as tf
 
@@ -155,11 +174,19 @@ def train_into(config: ExperimentConfig, run_dir, strategy=None, resume=False, r
     chief = is_chief(strategy)
     runs_dir = runs_dir if chief else None  # the chief alone marks and indexes the run
     marking = marked_running(run_dir) if chief else contextlib.nullcontext()
+    stopped = lambda: isinstance(sys.exc_info()[1], (Preempted, DiskFullError))
     try:
-        with removed_on_failure(run_dir, keep=lambda: has_run(run_dir)), marking:
+        with removed_on_failure(run_dir, keep=lambda: has_run(run_dir) or stopped()), marking:
+            if chief and not has_run(run_dir):
+                RunFolder(run_dir).write_config(config, options.get("runtime"))
             if runs_dir:
                 update_index(runs_dir)
             return run_experiment(config, run_dir, strategy, resume=resume, log=log, **options)
+    except DiskFullError as error:
+        if "the same command" in str(error):  # the trainer said what to do already
+            raise
+        state = RunFolder(run_dir).read_state() if RunFolder(run_dir).has_state() else RunState()
+        raise DiskFullError(f"{error}; {intact_line(state.describe())}") from None
     finally:
         if runs_dir and pathlib.Path(runs_dir).is_dir():  # not a runs folder removed with a failed first run
             update_index(runs_dir)
@@ -226,7 +253,7 @@ class TrainingRun:
 
 def train(experiment, train=None, val=None, test=None, output_dir=None, *, resume: bool = False,
           export: bool = False, runs_dir="runs", strategy=None, log=print, max_steps_per_epoch: int | None = None,
-          **overrides) -> TrainingRun:
+          preemption_grace: float = DEFAULT_GRACE_SECONDS, **overrides) -> TrainingRun:
     """Trains an experiment, on its own data or on episodes in memory.
 
     Args:
@@ -245,6 +272,8 @@ def train(experiment, train=None, val=None, test=None, output_dir=None, *, resum
         strategy: a ``tf.distribute`` strategy (default: the current one).
         log: where progress lines go (``print``; ``lambda *_: None`` for none).
         max_steps_per_epoch: cap the steps of an epoch (quick trials).
+        preemption_grace: on SIGTERM or SIGINT, the seconds left to save a checkpoint at
+            the next step before the run stops without one (it then raises ``Preempted``).
         **overrides: config changes as on the command line: ``epochs=2``,
             ``seed=1``, ``lr=1e-3``, or any field by name or dotted path
             (``**{"model.decoder_units": 32}``); see ``tfalign.configure``.
@@ -266,16 +295,19 @@ def train(experiment, train=None, val=None, test=None, output_dir=None, *, resum
         if train_split is None or val_split is None:
             raise UserError("val: give the training and the validation episodes together (validation chooses the "
                             "checkpoints)", field="val")
-        data = StageData(train=train_split, val=val_split, test=test_split)
+        data = StageData(train=training_subset(train_split, config.data), val=val_split, test=test_split)
         config = config.override({"data.dataset": MEMORY})
         digest = episodes_digest(train_split, val_split, test_split)
     elif test_split is not None:
         raise UserError("test: test episodes need training and validation episodes beside them", field="test")
     run_dir = pathlib.Path(output_dir or pathlib.Path(runs_dir) / run_folder_name(config, max_steps_per_epoch,
                                                                                   data_digest=digest))
-    check_run_folder(run_dir, resume)
+    note = check_run_folder(run_dir, resume, config)
+    if note:
+        log(note)
     summary = train_into(config, run_dir, strategy, resume=resume, runs_dir=None if output_dir else runs_dir,
-                         log=log, max_steps_per_epoch=max_steps_per_epoch, export=export, data=data)
+                         log=log, max_steps_per_epoch=max_steps_per_epoch, export=export, data=data,
+                         preemption_grace=preemption_grace)
     folder = RunFolder(run_dir)
     return TrainingRun(folder=run_dir, config=folder.read_config(), metrics=summary, state=folder.read_state())
 

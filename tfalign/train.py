@@ -96,18 +96,26 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                              "repeatable; --dry-run shows the fields; default: none")
     parser.add_argument("--max-steps-per-epoch", type=cli.number(int, 1),
                         help="cap the steps of an epoch, for quick trials (default: every batch)")
+    parser.add_argument("--preemption-grace", type=cli.number(float, 0, low_open=True), default=20.0,
+                        help="on SIGTERM or SIGINT: seconds to save a checkpoint at the next step before stopping "
+                             "without one; either way the command exits 75 and the same command with --resume "
+                             "continues (keep it below the scheduler's wait before SIGKILL)")
 
 
 def print_experiments() -> None:
-    """The paper's experiments, then tfalign's own recipes: a table as the README's."""
+    """The paper's experiments, the stages they train first, tfalign's own recipes: tables as the README's."""
+    from tfalign.experiments import PAPER_EXPERIMENTS, RECIPES, STAGES
+
     width = max(map(len, EXPERIMENTS))
     header = f"  {'experiment':<{width}}  {'features':<14}  {'optimizer':<9}  {'normalization':<13}  {'lr':<7}  what"
-    for family, title in (("paper", "The paper's experiments (a reproduction: their numerics stay as published)"),
-                          ("tfalign", "tfalign's own recipes (the paper's network plus tfalign's techniques)")):
+    for names, title in ((PAPER_EXPERIMENTS, "The paper's 13 experiments (a reproduction: their numerics stay as "
+                                             "published)"),
+                         (STAGES, "Stages the paper's experiments train first (init_from; each trains alone too)"),
+                         (RECIPES, "tfalign's own recipes (the paper's network plus tfalign's techniques)")):
         print(title)
         print(header)
         for name, e in EXPERIMENTS.items():
-            if e.family == family:
+            if name in names:
                 normalization = e.model.normalization
                 print(f"  {name:<{width}}  {FEATURE_NAMES[e.model.encoder]:<14}  "
                       f"{OPTIMIZER_NAMES[e.optimizer.name]:<9}  "
@@ -166,7 +174,9 @@ def main(argv=None) -> int:
 
     from tfalign.training.run_folder import check_run_folder
 
-    check_run_folder(run_dir, args.resume)
+    note = check_run_folder(run_dir, args.resume, config)
+    if note:
+        console.say(note)
     runs_dir = None if args.output_dir else args.runs_dir  # only named runs are indexed
     return train_run(config, run_dir, args, runs_dir)
 
@@ -184,7 +194,7 @@ def train_run(config, run_dir, args, runs_dir=None) -> int:
     try:
         summary = train_into(config, run_dir, strategy, resume=args.resume, runs_dir=runs_dir,
                              max_steps_per_epoch=args.max_steps_per_epoch, export=not args.no_export,
-                             runtime=describe_strategy(strategy))
+                             runtime=describe_strategy(strategy), preemption_grace=args.preemption_grace)
     except TrainingError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_TRAINING_ERROR

@@ -78,7 +78,7 @@ def test_even_spread_is_monotone_and_uses_every_text_it_can(num_clips, num_texts
 
 
 def test_trivial_references_on_yms_synthetic():
-    """All-unmatched scores the share of unmatched time (0.151 on test, DESIGN.md 6)."""
+    """All-unmatched scores the share of unmatched time (0.151 on test, docs/task.md)."""
     test = load_episodes(DataConfig(), "test")
     unmatched = run_baseline("unmatched", None, None, test)
     assert unmatched["clip_accuracy"] == pytest.approx(0.151, abs=0.002)

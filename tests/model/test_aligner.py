@@ -7,6 +7,7 @@ from tfalign.data.batching import episodes_request, make_dataset
 from tfalign.data.oracle import MATCH, POP_TEXT, actions_to_alignment, decoded_length
 from tfalign.configs import PAPER_PARAMETER_COUNTS
 from tfalign.model import NeuMatchAligner
+from tfalign.model.decoding import two_layer_step
 from tfalign.training.losses import masked_cross_entropy
 
 
@@ -54,13 +55,13 @@ def reference_logits(model, stacks, b, actions):
                           (big_v - a) / (big_s - c), (big_s - c) / (big_v - a)]], tf.float32)
         x = tf.concat([v, s, a_state[0] + a_state[2], m_state[0] + m_state[2], p], -1)
         logits.append(model.classify(x)[0])
-        a_state = model._two_layer_step(model.action_cells, tf.one_hot([action], 3), a_state)
+        a_state = two_layer_step(model.action_cells, tf.one_hot([action], 3), a_state)
         if action == MATCH:
             recorded.setdefault(top_s, []).append(top_v)
             if former != top_s:
                 m_saved, former = m_state, top_s
             mean = tf.reduce_mean(tf.gather(video[0], recorded[top_s]), 0, keepdims=True)
-            m_state = model._two_layer_step(model.matched_cells, tf.concat([mean, s], -1), m_saved)
+            m_state = two_layer_step(model.matched_cells, tf.concat([mean, s], -1), m_saved)
         if action == POP_TEXT:
             top_s = max(top_s - 1, 0)
         else:
@@ -177,3 +178,26 @@ def test_config_round_trip():
     assert clone.input_widths == (2048, 768)  # the projection runs in the graph
     with pytest.raises(ValueError, match="normalization must be one of"):
         NeuMatchAligner(normalization="bn")
+
+
+@pytest.mark.parametrize("history", [True, False])
+def test_keras_fit_trains_the_aligner_with_its_own_loss(history):
+    """compile() + fit() on the data pipeline's batches: compute_loss is the aligner's loss."""
+    from tfalign.model.losses import LossWeights, alignment_loss
+
+    tf.keras.utils.set_random_seed(3)
+    options = {} if history else dict(history=False, position="normalized", similarity_units=8,
+                                      similarity_source="all", stack_features=False)
+    model = NeuMatchAligner(encoder="rp", normalization="sbn", units=16, action_units=4, matched_units=6,
+                            hidden_units=12, **options)
+    model.build()
+    terms = LossWeights(label_smoothing=0.03) if history else LossWeights(0.03, lattice_weight=1.0,
+                                                                          contrastive_weight=1.0)
+    model.compile(optimizer=tf.keras.optimizers.Adam(1e-2), terms=terms)
+    dataset = make_dataset(rp_episodes(), 3)
+    batch = next(iter(dataset))
+    loss = lambda: float(alignment_loss(model.training_outputs(batch, training=False), batch, terms))
+    before = loss()
+    history_ = model.fit(dataset.repeat(15), epochs=1, verbose=0)
+    assert np.isfinite(history_.history["loss"][0])
+    assert loss() < before

@@ -12,7 +12,7 @@ from conftest import make_episode
 from tfalign.data.batching import make_dataset
 from tfalign.data.oracle import actions_to_alignment
 from tfalign.model import NeuMatchAligner
-from tfalign.model.paths import alignment_from_actions
+from tfalign.data.oracle import alignment_from_actions
 from tfalign.serving.export import export_saved_model
 from tfalign.data.batching import episodes_request
 
@@ -90,7 +90,8 @@ def test_in_graph_act2align_matches_numpy():
     actions = rng.integers(0, 3, size=(5, 12)).astype(np.int32)
     counts = rng.integers(1, 13, size=5).astype(np.int32)
     clip_lengths = rng.integers(1, 6, size=5).astype(np.int32)
-    got = alignment_from_actions(tf.constant(actions), tf.constant(counts), tf.constant(clip_lengths), 6).numpy()
+    got = alignment_from_actions(tf.constant(actions), tf.constant(counts), tf.constant(clip_lengths),
+                                 tf.constant([100] * 5), 6).numpy()
     for b in range(5):
         expected = actions_to_alignment(actions[b, :counts[b]], clip_lengths[b], 100)
         assert got[b, :clip_lengths[b]].tolist() == expected.tolist()

@@ -78,7 +78,7 @@ def test_a_mixed_precision_trainer_steps_and_exports(precision, tmp_path):
 
 def _natural(batch):
     """The serving signatures take natural order; the pipeline gives reversed sequences."""
-    from tfalign.model.aligner import to_natural
+    from tfalign.data.batching import to_natural
 
     return {"clip_features": to_natural(batch["clip_features"], batch["clip_lengths"]).numpy(),
             "text_features": to_natural(batch["text_features"], batch["text_lengths"]).numpy(),

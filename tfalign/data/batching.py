@@ -26,6 +26,12 @@ import tensorflow as tf
 from tfalign.data.oracle import alignment_to_actions
 
 
+def to_natural(sequence, lengths):
+    """Reversed, left-aligned [B, T, D] tensors -> natural order (padding stays after);
+    its own inverse, so it also reverses natural-order requests for the network."""
+    return tf.reverse_sequence(sequence, tf.cast(lengths, tf.int32), seq_axis=1, batch_axis=0)
+
+
 def episode_arrays(episode, index: int = 0) -> dict:
     actions = alignment_to_actions(episode.clip_to_text, episode.num_texts)
     return {

@@ -25,6 +25,8 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 
+import numpy as np
+
 
 from tfalign.data import records, yms
 from tfalign.data.features import FEATURE_WIDTHS, feature_widths
@@ -49,6 +51,8 @@ class DataConfig:
     feature_file: str | None = None
     annotation_dir: str | None = None
     lsmdc_scale: float = 20.0  # size of synthetic-lsmdc relative to YMS training clips
+    # Train on this many videos of the training split (a subset drawn with the data seed); None: all.
+    train_videos: int | None = None
 
     @property
     def synthetic_features(self) -> bool:
@@ -59,6 +63,7 @@ class DataConfig:
     def __post_init__(self):
         check_fields(self, "data.")
         check_ranges(self, [("seed", 0, None, False, False), ("difficulty", 0, 1, False, False),
+                            ("train_videos", 1, None, False, False),
                             ("projection_seed", 0, None, False, False), ("lsmdc_scale", 0, None, True, False)],
                      "data.")
         if self.features not in FEATURE_WIDTHS:
@@ -74,6 +79,8 @@ def describe_data(data: DataConfig) -> str:
     text = f"{data.dataset} ({data.features} features"
     if data.synthetic_features:
         text += f", synthetic at difficulty {data.difficulty:g}, data seed {data.seed}"
+    if data.train_videos:
+        text += f"; training on {data.train_videos} of the training videos"
     return text + ")"
 
 
@@ -156,8 +163,27 @@ def _from_feature_file(skeletons, path, config) -> list[Episode]:
     return validate_episodes(episodes)  # any widths, the same for every video
 
 
+def training_subset(episodes: list, config: DataConfig) -> list:
+    """The ``config.train_videos`` training videos to train on: a subset drawn with
+    the data seed (the same for the same seed), in the split's order; all without it."""
+    count = config.train_videos
+    if count is None:
+        return episodes
+    if count > len(episodes):
+        raise UserError(f"data.train_videos: {count}, but the training split holds {len(episodes)} videos",
+                        field="train_videos")
+    chosen = np.random.default_rng([config.seed, 20231]).choice(len(episodes), count, replace=False)
+    return [episodes[i] for i in sorted(chosen)]
+
+
 def load_episodes(config: DataConfig, split: str) -> list[Episode]:
-    """Whole videos of one split ("train", "val" or "test"), validated."""
+    """Whole videos of one split ("train", "val" or "test"), validated; the training
+    split cut to ``config.train_videos`` videos when that is set."""
+    episodes = _load_split(config, split)
+    return training_subset(episodes, config) if split == "train" else episodes
+
+
+def _load_split(config: DataConfig, split: str) -> list[Episode]:
     if split not in SPLIT_SIZES:
         raise UserError(f"split must be one of {list(SPLIT_SIZES)}, got {split!r}")
     if config.dataset == MEMORY:

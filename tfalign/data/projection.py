@@ -1,4 +1,4 @@
-"""Random projection with a fixed sparse Achlioptas matrix (DESIGN.md 2.1).
+"""Random projection with a fixed sparse Achlioptas matrix (docs/network.md).
 
 Entries are sqrt(3) * {-1, 0, +1} with probabilities 1/6, 2/3, 1/6, and, as
 in the paper's code, there is no further 1/sqrt(k) scaling. The matrix is

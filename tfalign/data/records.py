@@ -16,7 +16,7 @@ import numpy as np
 
 from tfalign.data.episode import Episode, EpisodeError, validate_episodes
 from tfalign.errors import first_line
-from tfalign.files import atomic_path, write_json_atomic
+from tfalign.files import atomic_path, write_json_atomic, writing
 
 MANIFEST = "manifest.json"
 _MATRIX_FIELDS = ("clip_features", "text_features", "clip_times", "text_spans", "unmatched_spans")
@@ -90,10 +90,14 @@ def write_tfrecords(episodes, folder, num_shards: int = 1, extra_manifest: dict 
     for shard, name in enumerate(names):
         final = folder / name
         tmp = atomic_path(final)
-        with tf.io.TFRecordWriter(str(tmp)) as writer:
-            for episode in episodes[shard::num_shards]:
-                writer.write(episode_to_example(episode).SerializeToString())
-        os.replace(tmp, final)
+        try:
+            with writing("an episode shard", final), tf.io.TFRecordWriter(str(tmp)) as writer:
+                for episode in episodes[shard::num_shards]:
+                    writer.write(episode_to_example(episode).SerializeToString())
+            os.replace(tmp, final)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
     write_manifest(folder, names, (int(episodes[0].clip_features.shape[1]), int(episodes[0].text_features.shape[1])),
                    len(episodes), int(sum(e.num_clips for e in episodes)), int(sum(e.num_texts for e in episodes)),
                    extra_manifest)
@@ -151,11 +155,15 @@ def read_tfrecords(folder) -> list[Episode]:
         path = folder / name
         if not path.is_file():
             raise EpisodeError(f"{folder}: shard {name} listed in {MANIFEST} is missing")
+        read = 0
         try:
-            for index, record in enumerate(tf.data.TFRecordDataset(str(path)).as_numpy_iterator()):
-                episodes.append(example_to_episode(record, where=f"{path} record {index}"))
-        except (tf.errors.DataLossError, tf.errors.OutOfRangeError) as error:
-            raise EpisodeError(f"{path}: corrupted or truncated TFRecord file ({first_line(error)})") from None
+            for record in tf.data.TFRecordDataset(str(path)).as_numpy_iterator():
+                episodes.append(example_to_episode(record, where=f"{path} record {read}"))
+                read += 1
+        except (tf.errors.DataLossError, tf.errors.OutOfRangeError):
+            # TensorFlow's message is its graph's; the reader needs the file and the record.
+            raise EpisodeError(f"{path}: record {read} (counting from 0) is damaged: a corrupted or truncated "
+                               f"TFRecord file; the {read} record(s) before it are whole") from None
     expected = manifest.get("num_episodes")
     if expected is not None and expected != len(episodes):
         raise EpisodeError(f"{folder / MANIFEST}: field 'num_episodes' is {expected}, but the shards hold "
@@ -181,9 +189,13 @@ def write_npz(episodes, path) -> pathlib.Path:
         for name in _MATRIX_FIELDS + ("clip_to_text",):
             arrays[f"{i}/{name}"] = getattr(e, name)
     tmp = atomic_path(path)
-    with open(tmp, "wb") as handle:
-        np.savez(handle, **arrays)
-    os.replace(tmp, path)
+    try:
+        with writing("the episode file", path), open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

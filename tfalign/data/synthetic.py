@@ -1,4 +1,4 @@
-"""Synthetic features and synthetic alignment structures (DESIGN.md 1).
+"""Synthetic features and synthetic alignment structures (docs/task.md).
 
 Every matched text gets a latent meaning, a weighted mix of a few concepts from
 a vocabulary shared by all videos; both modalities are derived from it

@@ -15,42 +15,12 @@ drop cost (DTW) are chosen on the validation split.
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
+
+from tfalign.data.ridge import RidgeMap
 
 from tfalign.errors import UserError
 from tfalign.evaluation.metrics import evaluate_alignments
-
-
-@dataclasses.dataclass
-class JointEmbedding:
-    """Ridge regression from (standardized) clip features to text features."""
-
-    clip_mean: np.ndarray
-    clip_std: np.ndarray
-    text_mean: np.ndarray
-    weights: np.ndarray
-
-    @classmethod
-    def fit(cls, episodes, ridge: float = 10.0) -> "JointEmbedding":
-        clips = np.concatenate([e.clip_features[e.clip_to_text >= 0] for e in episodes]).astype(np.float64)
-        texts = np.concatenate([e.text_features[e.clip_to_text[e.clip_to_text >= 0]]
-                                for e in episodes]).astype(np.float64)
-        clip_mean, clip_std = clips.mean(0), clips.std(0) + 1e-6
-        text_mean = texts.mean(0)
-        x = (clips - clip_mean) / clip_std
-        gram = x.T @ x + ridge * np.eye(x.shape[1])
-        weights = np.linalg.solve(gram, x.T @ (texts - text_mean))
-        return cls(clip_mean, clip_std, text_mean, weights)
-
-    def similarity(self, episode) -> np.ndarray:
-        """Cosine similarity [T_v, T_s] in the centred text space."""
-        clips = ((episode.clip_features - self.clip_mean) / self.clip_std) @ self.weights
-        texts = episode.text_features - self.text_mean
-        clips /= np.linalg.norm(clips, axis=1, keepdims=True) + 1e-9
-        texts = texts / (np.linalg.norm(texts, axis=1, keepdims=True) + 1e-9)
-        return clips @ texts.T
 
 
 def minimum_distance(similarity: np.ndarray, threshold: float) -> np.ndarray:
@@ -116,7 +86,7 @@ def run_baseline(name: str, train, val, test) -> dict:
         return evaluate_alignments(test, [TRIVIAL[name](e.num_clips, e.num_texts) for e in test])
     if name not in BASELINES:
         raise UserError(f"baseline must be one of {list(METHODS)}, got {name!r}")
-    embedding = JointEmbedding.fit(train)
+    embedding = RidgeMap.fit(train)  # the ridge-regression joint embedding (data/ridge.py)
     parameter = _tune(name, embedding, val)
     predictions = [BASELINES[name](embedding.similarity(e), parameter) for e in test]
     result = evaluate_alignments(test, predictions)

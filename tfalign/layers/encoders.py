@@ -1,4 +1,4 @@
-"""Per-element feature encoders: Full, RP and LXMERT (DESIGN.md 2.1).
+"""Per-element feature encoders: Full, RP and LXMERT (docs/network.md).
 
 Every layer is followed by a ReLU.
 - full:   text 768 -> 300 (no bias) -> 300;  video 2048 -> 300 (no bias) -> 300 -> 300
@@ -11,7 +11,8 @@ Every layer is followed by a ReLU.
 import keras
 import tensorflow as tf
 
-from tfalign.layers.initializers import bias_initializer, dense_kernel_initializer
+from tfalign.layers import initializers
+from tfalign.layers.tracking import CheckpointedCollections
 
 ENCODER_KINDS = ("full", "rp", "lxmert")
 
@@ -31,6 +32,11 @@ class FixedProjection(keras.layers.Layer):
         self.input_dim, self.output_dim, self.seed = input_dim, output_dim, seed
         self._matrix = tf.constant(achlioptas_matrix(input_dim, output_dim, seed))
 
+    @property
+    def matrix(self):
+        """The projection matrix [input_dim, output_dim] (NumPy)."""
+        return self._matrix.numpy()
+
     def call(self, inputs):
         return tf.matmul(inputs, tf.cast(self._matrix, inputs.dtype))  # a constant: cast by hand under mixed precision
 
@@ -41,14 +47,8 @@ class FixedProjection(keras.layers.Layer):
         return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim, "seed": self.seed}
 
 
-def _dense(units, use_bias=True, name=None, dtype=None):
-    return keras.layers.Dense(units, activation="relu", use_bias=use_bias, name=name, dtype=dtype,
-                              kernel_initializer=dense_kernel_initializer(),
-                              bias_initializer=bias_initializer() if use_bias else "zeros")
-
-
 @keras.saving.register_keras_serializable("tfalign")
-class FeatureEncoder(keras.layers.Layer):
+class FeatureEncoder(CheckpointedCollections, keras.layers.Layer):
     """Encodes clip and text features, element by element, to ``units`` dims."""
 
     def __init__(self, kind="rp", units=300, dropout=0.0, **kwargs):
@@ -57,7 +57,7 @@ class FeatureEncoder(keras.layers.Layer):
             raise ValueError(f"encoder kind must be one of {ENCODER_KINDS}, got {kind!r}")
         self.kind, self.units, self.dropout = kind, units, dropout
         policy = self.dtype_policy  # sublayers compute in this layer's dtype (mixed precision)
-        dense = lambda name, use_bias=True: _dense(units, use_bias=use_bias, name=name, dtype=policy)
+        dense = lambda name, use_bias=True: initializers.dense(units, "relu", use_bias, name=name, dtype=policy)
         if kind == "rp":  # the fixed projection stands in for the first, bias-free layer
             self.text_layers = [dense("text_1")]
             self.video_layers = [dense("video_1"), dense("video_2")]

@@ -1,4 +1,4 @@
-"""The layer-norm LSTM cell of the paper's LN baselines (DESIGN.md 2.4).
+"""The layer-norm LSTM cell of the paper's LN baselines (docs/network.md).
 
 The input projection and the recurrent projection are layer-normalized
 separately (their LayerNorm shifts replace the biases), and the new cell

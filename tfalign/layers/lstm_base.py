@@ -10,6 +10,7 @@ import keras
 import tensorflow as tf
 
 from tfalign.layers.initializers import lstm_input_kernel_initializer
+from tfalign.layers.recurrence import lstm_gates
 
 
 class LSTMCellBase(keras.layers.Layer):
@@ -33,8 +34,7 @@ class LSTMCellBase(keras.layers.Layer):
     @staticmethod
     def gates(z):
         """Pre-activations [B, 4H] -> (i, f, g, o) after their nonlinearities."""
-        i, f, g, o = tf.split(z, 4, axis=-1)
-        return tf.sigmoid(i), tf.sigmoid(f), tf.tanh(g), tf.sigmoid(o)
+        return lstm_gates(z)
 
     def input_projection(self, inputs):
         raise NotImplementedError

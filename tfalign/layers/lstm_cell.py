@@ -2,7 +2,7 @@
 
 It keeps two bias vectors, one on the input projection and one on the
 recurrent projection, as torch.nn.LSTMCell does; the paper's parameter counts
-(DESIGN.md 2) depend on it. Gates in the order input, forget, cell, output.
+(docs/network.md) depend on it. Gates in the order input, forget, cell, output.
 Each bias starts N(0, 0.1^2) with its forget slice at 1.0, so the forget gate
 starts at a total bias of 2.0, as in the paper's code.
 """
@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from tfalign.layers.initializers import bias_initializer
 from tfalign.layers.lstm_base import LSTMCellBase
-from tfalign.layers.recurrence import lstm_sequence
+from tfalign.layers.recurrence import lstm_sequence, lstm_update
 
 
 class ForgetBiasInitializer(keras.initializers.Initializer):
@@ -45,10 +45,8 @@ class StackLSTMCell(LSTMCellBase):
 
     def recurrent_step(self, projected, states):
         h, c = states
-        i, f, g, o = self.gates(projected + tf.matmul(h, self.weight(self.recurrent_kernel))
-                                + self.weight(self.recurrent_bias))
-        c = f * c + i * g
-        h = o * tf.tanh(c)
+        h, c, _ = lstm_update(projected + tf.matmul(h, self.weight(self.recurrent_kernel))
+                              + self.weight(self.recurrent_bias), c)
         return h, [h, c]
 
     def run_sequence(self, inputs):

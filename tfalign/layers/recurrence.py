@@ -16,6 +16,20 @@ new padded length).
 import tensorflow as tf
 
 
+def lstm_gates(z):
+    """Pre-activations [B, 4H] -> (i, f, g, o) after their nonlinearities (gates in that order)."""
+    i, f, g, o = tf.split(z, 4, axis=-1)
+    return tf.sigmoid(i), tf.sigmoid(f), tf.tanh(g), tf.sigmoid(o)
+
+
+def lstm_update(z, c):
+    """One LSTM step from the pre-activations ``z`` and the cell state ``c``:
+    (h, c', (i, f, g, o))."""
+    i, f, g, o = lstm_gates(z)
+    c = f * c + i * g
+    return o * tf.tanh(c), c, (i, f, g, o)
+
+
 def scan_sequence(cell, inputs):
     """Any cell with input_projection/recurrent_step: [B, T, D] -> [B, T, units]."""
     projected = tf.transpose(cell.input_projection(inputs), [1, 0, 2])  # time-major
@@ -35,11 +49,8 @@ def _lstm_forward(projected, recurrent_kernel):
 
     def step(carry, x):
         h, c, _ = carry
-        i, f, g, o = tf.split(x + tf.matmul(h, recurrent_kernel), 4, axis=-1)
-        i, f, g, o = tf.sigmoid(i), tf.sigmoid(f), tf.tanh(g), tf.sigmoid(o)
-        c = f * c + i * g
-        h = o * tf.tanh(c)
-        return h, c, tf.concat([i, f, g, o], axis=-1)
+        h, c, gates = lstm_update(x + tf.matmul(h, recurrent_kernel), c)
+        return h, c, tf.concat(gates, axis=-1)
 
     return tf.scan(step, projected, initializer=(zeros, zeros, tf.zeros_like(projected[0])))
 

@@ -2,8 +2,10 @@
 
 Per channel, the mean and the *unbiased* variance are taken over every
 non-padding (batch, time) position of the mini-batch; the same statistics
-normalize in training and feed the running averages (weight ``momentum`` on
-the new batch), which are used at inference. Under a tf.distribute strategy
+normalize in training and feed the running averages, which are used at
+inference. ``momentum`` means what it means for Keras's BatchNormalization:
+the weight of the running value, ``moving = momentum * moving + (1 - momentum)
+* batch``; the paper's (PyTorch's) momentum 0.1 on the new batch is 0.9 here. Under a tf.distribute strategy
 the masked sums, sums of squares and counts are all-reduced across replicas,
 so the statistics are those of the global batch, whatever the replica count.
 """
@@ -41,7 +43,7 @@ class SequenceBatchNormalization(keras.layers.Layer):
     dtype, as Keras's BatchNormalization does (float16 would overflow the sums).
     """
 
-    def __init__(self, momentum=0.1, epsilon=1e-5, **kwargs):
+    def __init__(self, momentum=0.9, epsilon=1e-5, **kwargs):
         super().__init__(**kwargs)
         self.momentum, self.epsilon = momentum, epsilon
         self.supports_masking = True
@@ -63,8 +65,9 @@ class SequenceBatchNormalization(keras.layers.Layer):
         x = tf.cast(inputs, tf.float32)
         if training:
             mean, variance = masked_moments(x, mask)
-            self.moving_mean.assign((1 - self.momentum) * self.moving_mean + self.momentum * mean)
-            self.moving_variance.assign((1 - self.momentum) * self.moving_variance + self.momentum * variance)
+            keep, update = self.momentum, 1.0 - self.momentum  # Keras's meaning of momentum
+            self.moving_mean.assign(keep * self.moving_mean + update * mean)
+            self.moving_variance.assign(keep * self.moving_variance + update * variance)
         else:
             mean, variance = self.moving_mean, self.moving_variance
         out = (x - mean) * tf.math.rsqrt(variance + self.epsilon) * self.gamma + self.beta

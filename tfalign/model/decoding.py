@@ -1,9 +1,91 @@
-"""The decoder loops: teacher-forced (training) and greedy (inference), both a
-tf.while_loop over action steps, vectorized over the batch."""
+"""NeuMATCH's decoder: its state, one step, and the loops that run it.
+
+The state is the two cursors (the tops of the clip and text stacks) and, for
+the paper's decoder with history, the action stack and the matched stack.
+A step is two pure functions of the state, so that training (teacher forcing)
+and greedy inference run the very same step: ``step_features`` reads the
+stacks at the cursors and builds the classifier input; ``advance`` applies an
+action to the cursors, the action stack and the matched stack. Both loops are
+a tf.while_loop over action steps, vectorized over the batch.
+
+A cursor indexes the top of a reversed stack (docs/network.md): it starts at
+``length - 1`` (the first element) and moves towards 0, never below it.
+"""
 
 import tensorflow as tf
 
+from tfalign.data.batching import to_natural
+from tfalign.data.oracle import MATCH, NUM_ACTIONS, POP_TEXT, alignment_from_actions
+from tfalign.model import paths
+from tfalign.model.features import POSITION_FUNCTIONS, pad_time, window_features
 
+DECODINGS = ("greedy", "exact")
+INPUT_KEYS = ("clip_features", "text_features", "clip_lengths", "text_lengths")
+
+
+# ---------------------------------------------------------------- the state
+def initial_state(model, stacks):
+    batch, dtype = tf.shape(stacks["video"])[0], stacks["video"].dtype
+    zeros = lambda units: tf.zeros([batch, units], dtype)
+    action = [zeros(model.action_units) for _ in range(4)] if model.decoder_history else []
+    matched = [zeros(model.matched_units) for _ in range(4)] if model.decoder_history else []
+    return {"clip_cursor": stacks["clip_lengths"] - 1, "text_cursor": stacks["text_lengths"] - 1, "action": action,
+            "matched": matched, "saved": [tf.identity(m) for m in matched], "match_sum": zeros(model.units),
+            "match_count": tf.zeros([batch], dtype), "done": tf.zeros([batch], tf.bool)}
+
+
+def step_features(model, state, stacks):
+    """The classifier's input at the current cursors, and the stack tops v, s."""
+    v = tf.gather(stacks["video"], state["clip_cursor"], batch_dims=1)
+    s = tf.gather(stacks["text"], state["text_cursor"], batch_dims=1)
+    p = tf.cast(POSITION_FUNCTIONS[model.position](state["clip_cursor"], state["text_cursor"],
+                                                   stacks["clip_lengths"], stacks["text_lengths"]), v.dtype)
+    parts = [v, s] if model.stack_features else []
+    if model.decoder_history:
+        parts += [state["action"][0] + state["action"][2], state["matched"][0] + state["matched"][2]]  # h1 + h2
+    parts.append(p)
+    if model.similarity_units:
+        parts.append(window_features(stacks["similarity_maps"], stacks["clip_lengths"] - 1 - state["clip_cursor"],
+                                     stacks["text_lengths"] - 1 - state["text_cursor"]))
+    return tf.concat(parts, axis=-1), v, s
+
+
+def two_layer_step(cells, inputs, states):
+    """One step of a two-layer LSTM stack: states [h1, c1, h2, c2]."""
+    h1, c1, h2, c2 = states
+    h1, (h1, c1) = cells[0](inputs, [h1, c1])
+    h2, (h2, c2) = cells[1](h1, [h2, c2])
+    return [h1, c1, h2, c2]
+
+
+def advance(model, state, action, v, s):
+    """Applies one action per episode: cursors, action stack, matched stack."""
+    action = tf.cast(action, tf.int32)
+    is_match, is_pop_text = tf.equal(action, MATCH), tf.equal(action, POP_TEXT)
+    finishes = tf.where(is_pop_text, tf.equal(state["text_cursor"], 0), tf.equal(state["clip_cursor"], 0))
+    cursors = {"clip_cursor": tf.maximum(state["clip_cursor"] - tf.cast(tf.logical_not(is_pop_text), tf.int32), 0),
+               "text_cursor": tf.maximum(state["text_cursor"] - tf.cast(is_pop_text, tf.int32), 0),
+               "done": state["done"] | finishes}
+    if not model.decoder_history:
+        return {**state, **cursors}
+    new_action = two_layer_step(model.action_cells, tf.one_hot(action, NUM_ACTIONS), state["action"])
+    # Matched stack: one entry per matched text. The first match of a text
+    # saves the state and pushes; a further match restores that saved state
+    # first, then pushes, so the entry is replaced rather than stacked.
+    match_col = is_match[:, None]
+    match_sum = state["match_sum"] + tf.where(match_col, v, tf.zeros_like(v))
+    match_count = state["match_count"] + tf.cast(is_match, state["match_count"].dtype)
+    first_match = is_match & tf.equal(state["match_count"], 0.0)
+    saved = [tf.where(first_match[:, None], m, old) for m, old in zip(state["matched"], state["saved"])]
+    mean = match_sum / tf.maximum(match_count, 1.0)[:, None]
+    pushed = two_layer_step(model.matched_cells, tf.concat([mean, s], axis=-1), saved)
+    matched = [tf.where(match_col, new, old) for new, old in zip(pushed, state["matched"])]
+    return {**cursors, "action": new_action, "matched": matched, "saved": saved,
+            "match_sum": tf.where(is_pop_text[:, None], tf.zeros_like(match_sum), match_sum),
+            "match_count": tf.where(is_pop_text, tf.zeros_like(match_count), match_count)}
+
+
+# ---------------------------------------------------------------- the loops
 def teacher_forced_logits(model, stacks, actions, training=False):
     """Logits [B, L, 3] for the ground-truth actions [B, L] (padding: any action).
 
@@ -14,10 +96,10 @@ def teacher_forced_logits(model, stacks, actions, training=False):
     features = tf.TensorArray(stacks["video"].dtype, size=steps)
 
     def body(t, state, features):
-        x, v, s = model.step_features(state, stacks)
-        return t + 1, model.advance(state, actions[:, t], v, s), features.write(t, x)
+        x, v, s = step_features(model, state, stacks)
+        return t + 1, advance(model, state, actions[:, t], v, s), features.write(t, x)
 
-    _, _, features = tf.while_loop(lambda t, *_: t < steps, body, (0, model.initial_state(stacks), features))
+    _, _, features = tf.while_loop(lambda t, *_: t < steps, body, (0, initial_state(model, stacks), features))
     return model.classify(tf.transpose(features.stack(), [1, 0, 2]), training=training)
 
 
@@ -43,18 +125,90 @@ def greedy(model, stacks, max_steps=None):
         return (t < limit) & tf.logical_not(tf.reduce_all(state["done"]))
 
     def body(t, state, num_actions, actions_ta, probs_ta):
-        x, v, s = model.step_features(state, stacks)
+        x, v, s = step_features(model, state, stacks)
         probs = tf.nn.softmax(tf.cast(model.classify(x), tf.float32))
         action = tf.argmax(probs, axis=-1, output_type=tf.int32)
         running = tf.logical_not(state["done"])
         actions_ta = actions_ta.write(t, tf.where(running, action, -1))
         probs_ta = probs_ta.write(t, tf.where(running[:, None], probs, 0.0))
         num_actions += tf.cast(running, tf.int32)
-        return t + 1, model.advance(state, action, v, s), num_actions, actions_ta, probs_ta
+        return t + 1, advance(model, state, action, v, s), num_actions, actions_ta, probs_ta
 
     steps, _, num_actions, actions_ta, probs_ta = tf.while_loop(
-        cond, body, (0, model.initial_state(stacks), tf.zeros([batch], tf.int32), actions_ta, probs_ta),
+        cond, body, (0, initial_state(model, stacks), tf.zeros([batch], tf.int32), actions_ta, probs_ta),
         maximum_iterations=bound)
     actions = tf.transpose(actions_ta.stack(), [1, 0])[:, :steps]
     probs = tf.transpose(probs_ta.stack(), [1, 0, 2])[:, :steps]
     return {"actions": actions, "num_actions": num_actions, "probabilities": probs}
+
+
+def complete_greedy(out, clip_lengths, text_lengths, max_clips):
+    """A greedy path's outputs with what the exact path gives too: ``clip_to_text``
+    [B, max_clips] and ``score``, the log-probability of the actions taken."""
+    return {**out, "clip_to_text": alignment_from_actions(out["actions"], out["num_actions"], clip_lengths,
+                                                           text_lengths, max_clips),
+            "score": paths.greedy_score(out["probabilities"], out["actions"], out["num_actions"])}
+
+
+# ------------------------------------------------------ compiled alignment
+def compiled_decoder(model, decoding="greedy", xla=True):
+    """The tf.function of the model's ``greedy_path`` (XLA-compiled per input shape)
+    or ``exact_path``, on reversed inputs; built once per model and decoding."""
+    if decoding not in DECODINGS:
+        raise ValueError(f"decoding: expected one of {list(DECODINGS)}, got {decoding!r}")
+    if decoding == "exact" and model.decoder_history:
+        raise ValueError("decoding: 'exact' needs a decoder without history (history=False)")
+    key = ("compiled", decoding, xla and decoding == "greedy")
+    cache = model.__dict__["_align_functions"]  # out of Keras's and the SavedModel's tracking
+    if key not in cache:
+        # One trace for any shape, but XLA's: it compiles per shape (padded to buckets).
+        signature = [{"clip_features": tf.TensorSpec([None, None, model.clip_dim], tf.float32),
+                      "text_features": tf.TensorSpec([None, None, model.text_dim], tf.float32),
+                      "clip_lengths": tf.TensorSpec([None], tf.int32), "text_lengths": tf.TensorSpec([None], tf.int32)}]
+        if decoding == "exact":
+            cache[key] = tf.function(model.exact_path, input_signature=signature)
+        elif xla:
+            cache[key] = tf.function(model.greedy_path, jit_compile=True)
+        else:
+            cache[key] = tf.function(model.greedy_path, input_signature=signature)
+    return cache[key]
+
+
+def align_function(model, decoding="greedy", xla=True, bucket=64):
+    """The model's ``align`` for one decoding, on padded natural-order inputs.
+
+    Greedy: XLA compiles the decoder's while loop into one kernel (about 2.5x
+    faster on CPU), but once per input shape; the time axes are therefore
+    padded to a multiple of ``bucket`` first, which changes nothing (padding
+    follows the valid positions and the loop stops on the true lengths) and
+    bounds the compilations. The padding runs eagerly: called from inside
+    another tf.function with unknown shapes, TF 2.21's XLA path aborted the
+    process here. Exact: the best path over the lattice (model/lattice.py).
+    """
+    key = (decoding, xla, bucket)
+    cache = model.__dict__["_align_functions"]
+    if key in cache:
+        return cache[key]
+    compiled = compiled_decoder(model, decoding, xla)
+
+    def align(inputs):
+        missing = [k for k in INPUT_KEYS if k not in inputs]
+        if missing:
+            raise ValueError(f"align: the inputs have no {missing[0]!r} (they need {list(INPUT_KEYS)})")
+        clip_lengths = tf.cast(tf.convert_to_tensor(inputs["clip_lengths"]), tf.int32)
+        text_lengths = tf.cast(tf.convert_to_tensor(inputs["text_lengths"]), tf.int32)
+        clips = tf.convert_to_tensor(inputs["clip_features"], tf.float32)
+        texts = tf.convert_to_tensor(inputs["text_features"], tf.float32)
+        # The network reads each sequence last-to-first (reversing is its own inverse).
+        network_inputs = {"clip_features": to_natural(clips, clip_lengths),
+                          "text_features": to_natural(texts, text_lengths),
+                          "clip_lengths": clip_lengths, "text_lengths": text_lengths}
+        if decoding == "exact":
+            return compiled(network_inputs)
+        if xla:
+            network_inputs["clip_features"] = pad_time(network_inputs["clip_features"], bucket)
+            network_inputs["text_features"] = pad_time(network_inputs["text_features"], bucket)
+        return complete_greedy(compiled(network_inputs), clip_lengths, text_lengths, tf.shape(clips)[1])
+
+    cache[key] = align
+    return align

@@ -14,7 +14,7 @@ Everything here is batched TensorFlow, so the SavedModel runs it in-graph.
 
 import tensorflow as tf
 
-from tfalign.data.oracle import MATCH, POP_CLIP, POP_TEXT
+from tfalign.data.oracle import MATCH, POP_CLIP, POP_TEXT, alignment_from_actions
 
 _NEG = -1e9  # "unreachable": finite, so that differences of scores stay defined
 
@@ -65,8 +65,30 @@ def best_path(log_probs, clip_lengths, text_lengths):
     with P the running sum of the row's POP_TEXT log-probabilities. The
     maximizing k is kept for the backtrack.
     """
-    clip_lengths = tf.cast(clip_lengths, tf.int32)
-    text_lengths = tf.cast(text_lengths, tf.int32)
+    clip_lengths, text_lengths = tf.cast(clip_lengths, tf.int32), tf.cast(text_lengths, tf.int32)
+    arguments, end_scores, final_enter = _forward(log_probs, clip_lengths, text_lengths)
+    # Either the last text is popped in some row r (r clips consumed), or the
+    # last clip is consumed at some column j.
+    best_row = tf.argmax(end_scores, axis=1, output_type=tf.int32)
+    by_text, by_clip = tf.reduce_max(end_scores, axis=1), tf.reduce_max(final_enter, axis=1)
+    ends_by_text = by_text >= by_clip
+    consumed = tf.where(ends_by_text, best_row, clip_lengths)  # clips that received an action
+    last_column = tf.where(ends_by_text, tf.gather(tf.gather(arguments, tf.maximum(best_row, 0), batch_dims=1),
+                                                   text_lengths, batch_dims=1),
+                           tf.argmax(final_enter, axis=1, output_type=tf.int32))
+    clip_column = _backtrack(arguments, consumed, last_column)
+    num_actions = consumed + tf.where(ends_by_text, text_lengths, last_column)
+    actions = _actions(log_probs, clip_column, consumed, num_actions)
+    clip_to_text = alignment_from_actions(actions, num_actions, clip_lengths, text_lengths, tf.shape(log_probs)[1])
+    return {"actions": actions, "num_actions": num_actions, "clip_to_text": clip_to_text,
+            "score": tf.maximum(by_text, by_clip)}
+
+
+def _forward(log_probs, clip_lengths, text_lengths):
+    """The row-by-row dynamic programme: for every row its best entry column of
+    each column (``arguments`` [B, T_v, T_s + 1]), the best score of ending by
+    popping the last text in that row (``end_scores`` [B, T_v]), and of ending by
+    consuming the last clip at each column (``final_enter`` [B, T_s + 1])."""
     batch, max_clips, max_texts = tf.shape(log_probs)[0], tf.shape(log_probs)[1], tf.shape(log_probs)[2]
     columns = tf.range(max_texts + 1)
     text_ok = columns[None, :] < text_lengths[:, None]  # [B, T_s + 1]: a node column
@@ -78,9 +100,8 @@ def best_path(log_probs, clip_lengths, text_lengths):
     last_text = tf.gather(log_probs[..., POP_CLIP], tf.maximum(text_lengths - 1, 0), axis=2, batch_dims=1)
     clip_tail = tf.cumsum(tf.where(clip_valid, last_text, 0.0), axis=1, reverse=True)  # [B, T_v]: rows r..
     last_clip = tf.gather(log_probs[..., POP_TEXT], tf.maximum(clip_lengths - 1, 0), axis=1, batch_dims=1)
-    text_tail = tf.cumsum(tf.where(tf.sequence_mask(text_lengths, max_texts), last_clip, 0.0), axis=1,
-                          reverse=True)  # [B, T_s]: texts j..
-    text_tail = tf.pad(text_tail, pad)
+    text_tail = tf.pad(tf.cumsum(tf.where(tf.sequence_mask(text_lengths, max_texts), last_clip, 0.0), axis=1,
+                                 reverse=True), pad)  # [B, T_s + 1]: texts j..
 
     def row(i, enter, arguments, end_scores, final_enter):
         lp = log_probs[:, i]  # [B, T_s, 3]
@@ -88,13 +109,10 @@ def best_path(log_probs, clip_lengths, text_lengths):
         prefix = tf.cumsum(pop_text, axis=1, exclusive=True)  # P[j], j = 0..T_s
         candidates = tf.where(before, (enter - prefix)[:, None, :], 2 * _NEG)  # [B, j, k]
         argument = tf.argmax(candidates, axis=2, output_type=tf.int32)
-        scores = prefix + tf.reduce_max(candidates, axis=2)
-        scores = tf.where(text_ok | at_end, scores, _NEG)
-        live = i < clip_lengths
+        scores = tf.where(text_ok | at_end, prefix + tf.reduce_max(candidates, axis=2), _NEG)
         ended = tf.reduce_max(tf.where(at_end, scores, _NEG), axis=1) + clip_tail[:, i]
-        end_scores = end_scores.write(i, tf.where(live, ended, _NEG))
-        clip_step = tf.pad(tf.maximum(lp[:, :, MATCH], lp[:, :, POP_CLIP]), pad)
-        next_enter = tf.where(text_ok, scores + clip_step, _NEG)
+        end_scores = end_scores.write(i, tf.where(i < clip_lengths, ended, _NEG))
+        next_enter = tf.where(text_ok, scores + tf.pad(tf.maximum(lp[:, :, MATCH], lp[:, :, POP_CLIP]), pad), _NEG)
         final_enter = tf.where((i == clip_lengths - 1)[:, None], next_enter + text_tail, final_enter)
         return i + 1, next_enter, arguments.write(i, argument), end_scores, final_enter
 
@@ -103,21 +121,13 @@ def best_path(log_probs, clip_lengths, text_lengths):
         lambda i, *_: i < max_clips, row,
         (0, start, tf.TensorArray(tf.int32, size=max_clips), tf.TensorArray(tf.float32, size=max_clips),
          tf.fill([batch, max_texts + 1], _NEG)))
-    arguments = tf.transpose(arguments.stack(), [1, 0, 2])  # [B, T_v, T_s + 1]
-    end_scores = tf.transpose(end_scores.stack())  # [B, T_v]: ended by popping the last text in row i
+    return tf.transpose(arguments.stack(), [1, 0, 2]), tf.transpose(end_scores.stack()), final_enter
 
-    # Either the last text is popped in some row r (r clips consumed), or the
-    # last clip is consumed at some column j.
-    best_row = tf.argmax(end_scores, axis=1, output_type=tf.int32)
-    by_text = tf.reduce_max(end_scores, axis=1)
-    best_column = tf.argmax(final_enter, axis=1, output_type=tf.int32)
-    by_clip = tf.reduce_max(final_enter, axis=1)
-    ends_by_text = by_text >= by_clip
-    consumed = tf.where(ends_by_text, best_row, clip_lengths)  # clips that received an action
-    last_column = tf.where(ends_by_text, tf.gather(tf.gather(arguments, tf.maximum(best_row, 0), batch_dims=1),
-                                                   text_lengths, batch_dims=1), best_column)
 
-    # Backtrack the column at which each consumed clip was consumed.
+def _backtrack(arguments, consumed, last_column):
+    """The column [B, T_v] at which each consumed clip was consumed (0 for the others)."""
+    max_clips = tf.shape(arguments)[1]
+
     def back(i, column, columns_ta):
         live = i < consumed
         columns_ta = columns_ta.write(i, tf.where(live, column, 0))
@@ -128,21 +138,20 @@ def best_path(log_probs, clip_lengths, text_lengths):
     initial_column = tf.where(max_clips - 1 < consumed, last_column, 0)
     _, _, columns_ta = tf.while_loop(lambda i, *_: i >= 0, back,
                                      (max_clips - 1, initial_column, tf.TensorArray(tf.int32, size=max_clips)))
-    clip_column = tf.transpose(columns_ta.stack())  # [B, T_v]
+    return tf.transpose(columns_ta.stack())
+
+
+def _actions(log_probs, clip_column, consumed, num_actions):
+    """The action sequence [B, T_v + T_s] (-1 after ``num_actions``): before clip i's
+    action come the POP_TEXTs that lead to its column; a consumed clip is matched
+    where MATCH scores at least POP_CLIP at its node."""
+    batch, max_clips, max_texts = tf.shape(log_probs)[0], tf.shape(log_probs)[1], tf.shape(log_probs)[2]
     clip_live = tf.sequence_mask(consumed, max_clips)
     chosen = tf.gather(log_probs, clip_column, axis=2, batch_dims=2)  # [B, T_v, 3]
     is_match = clip_live & (chosen[:, :, MATCH] >= chosen[:, :, POP_CLIP])
-    clip_to_text = tf.where(is_match, clip_column, -1)
-
-    # The action sequence: before clip i's action come the POP_TEXTs that lead to its column.
-    num_actions = consumed + tf.where(ends_by_text, text_lengths, last_column)
-    max_steps = max_clips + max_texts
-    steps = tf.range(max_steps)[None, :]
-    actions = tf.where(steps < num_actions[:, None], POP_TEXT, -1)
+    actions = tf.where(tf.range(max_clips + max_texts)[None, :] < num_actions[:, None], POP_TEXT, -1)
     positions = tf.range(max_clips)[None, :] + clip_column
     rows = tf.broadcast_to(tf.range(batch)[:, None], tf.shape(clip_column))
     indices = tf.stack([tf.boolean_mask(rows, clip_live), tf.boolean_mask(positions, clip_live)], axis=1)
-    clip_actions = tf.boolean_mask(tf.where(is_match, MATCH, POP_CLIP), clip_live)
-    actions = tf.tensor_scatter_nd_update(actions, indices, clip_actions)
-    return {"actions": actions, "num_actions": num_actions, "clip_to_text": clip_to_text,
-            "score": tf.maximum(by_text, by_clip)}
+    return tf.tensor_scatter_nd_update(actions, indices, tf.boolean_mask(tf.where(is_match, MATCH, POP_CLIP),
+                                                                          clip_live))

@@ -47,33 +47,44 @@ def lattice_logits(rows, columns, padded_maps, clip_lengths, text_lengths, posit
     """
     if rows is None and padded_maps is None:
         raise ValueError("lattice_logits needs rows or similarity maps (the number of rows comes from them)")
-    dtype, batch = columns.dtype, tf.shape(columns)[0]
-    num_texts, units = tf.shape(columns)[1], tf.shape(columns)[2]
-    column_cursor = text_lengths[:, None, None] - 1 - tf.range(num_texts)[None, None, :]
     # The tensors the logits are differentiated by, by name (the optional ones when given).
     given = {"rows": rows, "columns": columns, "position_kernel": position_kernel, "out_kernel": out_kernel,
              "out_bias": out_bias, "padded_maps": padded_maps, "window_kernel": window_kernel}
-    names = [name for name, tensor in given.items() if tensor is not None]
-
-    def block_logits(start, size, t):
-        """The logits of rows start..start+size-1: [B, size, T_s, K] (``t``: the tensors by name)."""
-        row_cursor = clip_lengths[:, None, None] - 1 - (start + tf.range(size))[None, :, None]
-        shape = [batch, size, num_texts]
-        # Padding nodes get cursors below 0; keep them finite (they are masked later).
-        p = position_fn(tf.maximum(tf.broadcast_to(row_cursor, shape), 0),
-                        tf.maximum(tf.broadcast_to(column_cursor, shape), 0),
-                        clip_lengths[:, None, None], text_lengths[:, None, None])
-        hidden = t["columns"][:, None, :, :] + tf.tensordot(tf.cast(p, dtype), t["position_kernel"], axes=1)
-        if "rows" in t:
-            hidden += t["rows"][:, start:start + size, None, :]
-        if "padded_maps" in t:
-            maps = t["padded_maps"][:, start:start + size + window - 1]
-            kernel = _window_kernel(t["window_kernel"], tf.shape(maps)[-1], window)
-            hidden += tf.nn.conv2d(maps, kernel, strides=1, padding="VALID")
-        return tf.tensordot(tf.nn.relu(hidden), t["out_kernel"], axes=1) + t["out_bias"]
-
+    given = {name: tensor for name, tensor in given.items() if tensor is not None}
+    batch, num_texts, units = tf.shape(columns)[0], tf.shape(columns)[1], tf.shape(columns)[2]
     num_rows = tf.shape(padded_maps)[1] - (window - 1) if rows is None else tf.shape(rows)[1]
     block = tf.maximum(1, block_elements // tf.maximum(batch * num_texts * units, 1))
+    rows_of = lambda start, size, t: _block_logits(start, size, t, clip_lengths, text_lengths, position_fn, window)
+    return blocked_rows(rows_of, given, num_rows, block)
+
+
+def _block_logits(start, size, t, clip_lengths, text_lengths, position_fn, window):
+    """The logits of rows start..start+size-1: [B, size, T_s, K] (``t``: the tensors by name)."""
+    columns = t["columns"]
+    batch, num_texts = tf.shape(columns)[0], tf.shape(columns)[1]
+    row_cursor = clip_lengths[:, None, None] - 1 - (start + tf.range(size))[None, :, None]
+    column_cursor = text_lengths[:, None, None] - 1 - tf.range(num_texts)[None, None, :]
+    shape = [batch, size, num_texts]
+    # Padding nodes get cursors below 0; keep them finite (they are masked later).
+    p = position_fn(tf.maximum(tf.broadcast_to(row_cursor, shape), 0),
+                    tf.maximum(tf.broadcast_to(column_cursor, shape), 0),
+                    clip_lengths[:, None, None], text_lengths[:, None, None])
+    hidden = columns[:, None, :, :] + tf.tensordot(tf.cast(p, columns.dtype), t["position_kernel"], axes=1)
+    if "rows" in t:
+        hidden += t["rows"][:, start:start + size, None, :]
+    if "padded_maps" in t:
+        maps = t["padded_maps"][:, start:start + size + window - 1]
+        kernel = _window_kernel(t["window_kernel"], tf.shape(maps)[-1], window)
+        hidden += tf.nn.conv2d(maps, kernel, strides=1, padding="VALID")
+    return tf.tensordot(tf.nn.relu(hidden), t["out_kernel"], axes=1) + t["out_bias"]
+
+
+def blocked_rows(rows_of, tensors: dict, num_rows, block):
+    """``rows_of(start, size, tensors)`` -> [B, size, ...] for every block of ``block``
+    rows, concatenated along axis 1; its gradient recomputes each block under a
+    tape (only the outputs are kept between the passes). Gradients are summed in
+    float32, under mixed precision too."""
+    names = list(tensors)
     num_blocks = (num_rows + block - 1) // block
 
     def block_at(index):
@@ -81,30 +92,55 @@ def lattice_logits(rows, columns, padded_maps, clip_lengths, text_lengths, posit
         return start, tf.minimum(block, num_rows - start)
 
     @tf.custom_gradient
-    def run(*tensors):
-        named = dict(zip(names, tensors))
+    def run(*values):
+        named = dict(zip(names, values))
 
         def forward(index, outputs):
-            logits = block_logits(*block_at(index), named)
-            return index + 1, outputs.write(index, tf.transpose(logits, [1, 0, 2, 3]))  # rows first, for concat
+            out = rows_of(*block_at(index), named)
+            return index + 1, outputs.write(index, tf.transpose(out, [1, 0, 2, 3]))  # rows first, for concat
 
+        dtype = named[names[0]].dtype
         _, outputs = tf.while_loop(lambda index, _: index < num_blocks, forward,
                                    (0, tf.TensorArray(dtype, size=num_blocks, infer_shape=False)))
 
-        def backward(d_logits):
+        def backward(d_outputs):
             def step(index, sums):
                 start, size = block_at(index)
                 with tf.GradientTape() as tape:
-                    tape.watch(tensors)
-                    logits = block_logits(start, size, named)
-                grads = tape.gradient(logits, list(tensors), output_gradients=d_logits[:, start:start + size])
+                    tape.watch(values)
+                    out = rows_of(start, size, named)
+                grads = tape.gradient(out, list(values), output_gradients=d_outputs[:, start:start + size])
                 return index + 1, [s + tf.cast(g, tf.float32) for s, g in zip(sums, grads)]
 
-            # Summed over the blocks in float32, under mixed precision too.
-            zeros = [tf.zeros_like(t, tf.float32) for t in tensors]
+            zeros = [tf.zeros_like(v, tf.float32) for v in values]
             _, sums = tf.while_loop(lambda index, _: index < num_blocks, step, (0, zeros))
-            return [tf.cast(s, t.dtype) for s, t in zip(sums, tensors)]
+            return [tf.cast(s, v.dtype) for s, v in zip(sums, values)]
 
         return tf.transpose(outputs.concat(), [1, 0, 2, 3]), backward
 
-    return run(*[given[name] for name in names])
+    return run(*[tensors[name] for name in names])
+
+
+def of_model(model, stacks):
+    """The lattice logits of a NeuMatchAligner without history: its classifier's first
+    layer split by input block (stack tops, positions, similarity window) so that
+    [v_i, s_j, p_ij, sim_ij] is never concatenated."""
+    from tfalign.data.batching import to_natural
+    from tfalign.model.features import NUM_POSITION_FEATURES, POSITION_FUNCTIONS, WINDOW_OFFSETS
+
+    clip_lengths, text_lengths = stacks["clip_lengths"], stacks["text_lengths"]
+    video, text = to_natural(stacks["video"], clip_lengths), to_natural(stacks["text"], text_lengths)
+    dtype = video.dtype
+    kernel = tf.cast(model.hidden.kernel, dtype)
+    units = model.units if model.stack_features else 0
+    positions = NUM_POSITION_FEATURES[model.position]
+    columns = tf.cast(model.hidden.bias, dtype) * tf.ones_like(text[:, :, :1])
+    rows = None  # without stack features (the model checks it has similarities then)
+    if model.stack_features:
+        rows = tf.matmul(video, kernel[:units])
+        columns += tf.matmul(text, kernel[units:2 * units])
+    return lattice_logits(rows, columns, stacks.get("similarity_maps"), clip_lengths, text_lengths,
+                          POSITION_FUNCTIONS[model.position], kernel[2 * units:2 * units + positions],
+                          kernel[2 * units + positions:] if model.similarity_units else None,
+                          tf.cast(model.logits_layer.kernel, dtype), tf.cast(model.logits_layer.bias, dtype),
+                          window=len(WINDOW_OFFSETS))

@@ -1,14 +1,19 @@
 """AdamLARS: Adam's step direction, rescaled per variable as LARS does.
 
-For each variable w with gradient g (Wang et al., WACV 2021; DESIGN.md 3):
+For each variable w with gradient g (Wang et al., WACV 2021; docs/training.md):
     m <- b1 m + (1 - b1) g;   v <- b2 v + (1 - b2) g^2
     u  = m_hat / (sqrt(v_hat) + eps)          (Adam's bias-corrected direction)
     w <- w - lr * ||w|| / ||u|| * u           (w <- w - lr * u if ||w|| or ||u|| is 0)
 so every variable moves by the same fraction ``lr`` of its own norm, which is
 what equalizes the update-to-weight ratios across layers. Every variable is
 its own group, none is excluded. ``lr`` is the product lr * eta of the paper's
-Table 7. Gradients are clipped to global norm 2 (``global_clipnorm``) as in
-the paper's training loop.
+Table 7.
+
+The paper clips the gradients to global norm 2. tfalign's trainer does it
+itself, after the gradients are all-reduced across replicas, and builds this
+optimizer with ``global_clipnorm=None`` (the default): Keras's own clipping
+(``global_clipnorm=2.0`` here) would clip inside ``apply``, per replica under a
+distribution strategy, before the all-reduce.
 """
 
 import keras
@@ -17,7 +22,7 @@ from keras import ops
 
 @keras.saving.register_keras_serializable("tfalign")
 class AdamLARS(keras.optimizers.Optimizer):
-    def __init__(self, learning_rate=5e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-8, global_clipnorm=2.0,
+    def __init__(self, learning_rate=5e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-8, global_clipnorm=None,
                  name="adam_lars", **kwargs):
         super().__init__(learning_rate=learning_rate, global_clipnorm=global_clipnorm, name=name, **kwargs)
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon

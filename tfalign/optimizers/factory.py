@@ -19,7 +19,7 @@ def make_optimizer(name: str, learning_rate: float, weight_averaging: float = 0.
     the paper's experiments)."""
     ema = {"use_ema": True, "ema_momentum": weight_averaging} if weight_averaging else {}
     if name == "lars":
-        return AdamLARS(learning_rate=learning_rate, global_clipnorm=None, **ema)
+        return AdamLARS(learning_rate=learning_rate, **ema)
     if name == "adam":
         return keras.optimizers.Adam(learning_rate=learning_rate, epsilon=1e-8, **ema)  # PyTorch's eps
     if name == "lamb":

@@ -13,21 +13,18 @@ or a Keras model (``Aligner(model)``).
 
 from __future__ import annotations
 
-import datetime
 import pathlib
-import shutil
 
 import numpy as np
 
 from tfalign.data.alignment import Alignment
 from tfalign.data.batching import pad_batch
 from tfalign.errors import UserError, first_line
-from tfalign.files import atomic_path, dumps_strict, read_json_object, remove_leftovers, replace_folder
+from tfalign.files import read_json_object
 from tfalign.serving.document import check_times
+from tfalign.serving.preset import load_preset, save_preset
 
 DECODINGS = ("greedy", "exact")
-PRESET_CONFIG, PRESET_WEIGHTS, PRESET_METADATA, PRESET_CARD = ("config.json", "model.weights.h5", "metadata.json",
-                                                               "MODEL_CARD.md")
 BATCH = 16  # videos a request, at most
 
 
@@ -37,7 +34,7 @@ class _KerasBackend:
     def __init__(self, model):
         self.model = model
         self.input_widths = tuple(int(w) for w in model.input_widths)
-        self.decodings = ("greedy",) if model.history else DECODINGS
+        self.decodings = ("greedy",) if model.decoder_history else DECODINGS
 
     def run(self, request: dict, decoding: str) -> dict:
         return {k: v.numpy() for k, v in self.model.align(request, decoding).items()}
@@ -145,35 +142,9 @@ class Aligner:
 
     @classmethod
     def from_preset(cls, folder) -> Aligner:
-        """A preset folder written by ``save_to_preset``: the Keras config of the
-        model, its weights (restored strictly: every weight must be there), its
-        metadata and model card."""
-        import keras
-
-        from tfalign.model import NeuMatchAligner
-
-        folder = pathlib.Path(folder)
-        if not folder.is_dir():
-            raise UserError(f"preset: {folder}: no such folder", field="preset")
-        for name in (PRESET_CONFIG, PRESET_WEIGHTS):
-            if not (folder / name).is_file():
-                raise UserError(f"preset: {folder}: no {name}: not a tfalign preset", field="preset")
-        config = read_json_object(folder / PRESET_CONFIG, "preset config")
-        try:
-            model = keras.saving.deserialize_keras_object(config)
-        except Exception as error:  # Keras raises TypeError, ValueError, ... for a foreign config
-            raise UserError(f"preset: {folder / PRESET_CONFIG}: not a model config Keras can build "
-                            f"({first_line(error)})", field="preset") from None
-        if not isinstance(model, NeuMatchAligner):
-            raise UserError(f"preset: {folder / PRESET_CONFIG} builds a {type(model).__name__}, not a "
-                            f"NeuMatchAligner", field="preset")
-        if not model.built:  # Keras builds it from the config's build_config
-            model.build()
-        from tfalign.training.run_folder import restore_weights
-
-        restore_weights(model, folder / PRESET_WEIGHTS)
-        metadata = read_json_object(folder / PRESET_METADATA, "preset metadata") \
-            if (folder / PRESET_METADATA).is_file() else {}
+        """A preset folder written by ``save_to_preset`` (serving/preset.py): the model
+        built from its Keras config, its weights restored strictly, its metadata."""
+        model, metadata = load_preset(folder)
         return cls(model, metadata={**metadata, "source": str(folder)})
 
     # -------------------------------------------------------------- saving
@@ -181,7 +152,7 @@ class Aligner:
         """Writes a preset folder, all or nothing, as keras-hub's presets are:
         ``config.json`` (the model's Keras config), ``model.weights.h5``,
         ``metadata.json`` (versions, widths, decoding, the training config and
-        figures) and ``MODEL_CARD.md``. ``Aligner.from_preset`` reads it back.
+        figures) and ``MODEL_CARD.md``; ``Aligner.from_preset`` reads it back.
 
         Args:
             folder: the preset folder (replaced if it exists).
@@ -189,33 +160,9 @@ class Aligner:
         Returns:
             The folder's path.
         """
-        import keras
-
-        import tfalign
-
-        model = self.model
-        folder = pathlib.Path(folder)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        remove_leftovers(folder.parent, f".{folder.name}.tmp-*")  # of a killed earlier save
-        tmp = atomic_path(folder)
-        shutil.rmtree(tmp, ignore_errors=True)
-        try:
-            tmp.mkdir()
-            (tmp / PRESET_CONFIG).write_text(dumps_strict(keras.saving.serialize_keras_object(model)),
-                                             encoding="utf-8")
-            model.save_weights(str(tmp / PRESET_WEIGHTS))
-            metadata = {**{k: v for k, v in self.metadata.items() if k != "source"},
-                        "tfalign_version": tfalign.__version__, "keras_version": keras.__version__,
-                        "parameter_count": int(model.count_params()), "input_widths": list(self.input_widths),
-                        "decoding": self.decoding,
-                        "date_saved": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-            (tmp / PRESET_METADATA).write_text(dumps_strict(metadata), encoding="utf-8")
-            (tmp / PRESET_CARD).write_text(self.model_card(), encoding="utf-8")
-            replace_folder(tmp, folder)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return folder
+        metadata = {**{k: v for k, v in self.metadata.items() if k != "source"},
+                    "input_widths": list(self.input_widths), "decoding": self.decoding}
+        return save_preset(self.model, folder, metadata, self.model_card())
 
     def export(self, path, decoding: str | None = None, xla: bool = True) -> pathlib.Path:
         """Writes a SavedModel for TF Serving at ``path`` (all or nothing; see

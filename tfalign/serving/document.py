@@ -11,7 +11,7 @@ import pathlib
 import numpy as np
 
 from tfalign.errors import UserError, first_line
-from tfalign.files import atomic_path, new_parents, write_json_atomic
+from tfalign.files import atomic_path, new_parents, write_json_atomic, writing
 
 
 def _error(field: str, detail: str) -> UserError:
@@ -196,7 +196,7 @@ def write_outputs(document, clip_times, truth, out, plot=None) -> None:
         return
     plot = pathlib.Path(plot)
     plot_tmp = atomic_path(plot, ".png")
-    with new_parents(plot):
+    with writing("the alignment's picture and JSON", plot), new_parents(plot):
         try:
             if plot.is_dir():
                 raise IsADirectoryError(21, "Is a directory", str(plot))

@@ -19,8 +19,10 @@ import shutil
 
 import tensorflow as tf
 
-from tfalign.files import atomic_path, remove_leftovers, replace_folder
-from tfalign.model.aligner import pad_time, to_natural
+from tfalign.files import atomic_path, remove_leftovers, replace_folder, writing
+from tfalign.data.batching import to_natural
+from tfalign.model import decoding
+from tfalign.model.features import pad_time
 
 DECODER_BUCKET = 64
 # What every alignment signature returns, as NeuMatchAligner.align does.
@@ -67,7 +69,7 @@ class AlignmentModule(tf.Module):
     def __init__(self, model, decoding="greedy", xla=True):
         super().__init__()
         self.xla = xla
-        if decoding == "exact" and model.history:
+        if decoding == "exact" and model.decoder_history:
             raise ValueError("decoding: 'exact' needs a decoder without history")
         self.model, self.decoding = model, decoding
         clip_dim, text_dim = model.input_widths
@@ -77,7 +79,7 @@ class AlignmentModule(tf.Module):
         self.align = tf.function(self._align_greedy if decoding == "greedy" else self._align_exact,
                                  input_signature=spec)
         self.align_greedy = tf.function(self._align_greedy, input_signature=spec)
-        self.align_exact = None if model.history else tf.function(self._align_exact, input_signature=spec)
+        self.align_exact = None if model.decoder_history else tf.function(self._align_exact, input_signature=spec)
         self.probabilities = self.align_greedy
 
     def _checked_inputs(self, clip_features, text_features, clip_lengths, text_lengths):
@@ -96,7 +98,7 @@ class AlignmentModule(tf.Module):
         inputs["clip_features"] = pad_time(inputs["clip_features"], DECODER_BUCKET)
         inputs["text_features"] = pad_time(inputs["text_features"], DECODER_BUCKET)
         out = self.model.compiled_decoder("greedy", xla=self.xla)(inputs)
-        return self._outputs(self.model.complete_greedy(out, clip_lengths, tf.shape(clip_features)[1]))
+        return self._outputs(decoding.complete_greedy(out, clip_lengths, text_lengths, tf.shape(clip_features)[1]))
 
     def _align_exact(self, clip_features, text_features, clip_lengths, text_lengths):
         return self._outputs(self.model.exact_path(self._checked_inputs(clip_features, text_features, clip_lengths,
@@ -128,7 +130,8 @@ def export_saved_model(model, path, decoding="greedy", assets=None, xla=True) ->
     tmp = atomic_path(path)
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        _write_archive(model, tmp, decoding, assets, xla)
+        with writing("the SavedModel", path):
+            _write_archive(model, tmp, decoding, assets, xla)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

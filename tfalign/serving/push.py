@@ -30,7 +30,7 @@ import numpy as np
 from tfalign import console
 from tfalign.data.batching import episodes_request
 from tfalign.errors import UserError
-from tfalign.files import remove_leftovers
+from tfalign.files import remove_leftovers, writing
 from tfalign.serving.export import export_saved_model
 
 _RELOAD = """
@@ -89,7 +89,8 @@ def push(model, validation_episodes, base_dir="saved_models", name="tfalign", mi
         log(f"exporting a candidate ({decoding} decoding) under {model_dir}")
         export_saved_model(model, candidate / "model", decoding=decoding, assets=assets, xla=xla)
         request = episodes_request(validation_episodes)
-        np.savez(candidate / "request.npz", **request)
+        with writing("the push's validation request", candidate / "request.npz"):
+            np.savez(candidate / "request.npz", **request)
         log(f"reloading the candidate in a fresh process and aligning {len(validation_episodes)} validation videos")
         done = subprocess.run([sys.executable, "-c", _RELOAD, str(candidate / "model"), str(candidate / "request.npz")],
                               capture_output=True, text=True, timeout=900, preexec_fn=_die_with_parent)

@@ -208,3 +208,36 @@ def write_final_figures(logdir, summary: dict, step: int) -> None:
         tf.summary.scalar("best/val_clip_accuracy", best["val"], step=step)
         for metric in ("clip_accuracy", "sentence_iou") if "test" in best else ():  # a run without a test split
             tf.summary.scalar(f"test/{metric}", best["test"][metric], step=step)
+
+
+class RunSummaries:
+    """A run's TensorBoard event files: its HParams session and the Custom Scalars
+    layout (written at the start), then each epoch's figures in ``train/`` and ``val/``.
+
+    Args:
+        logdir: the run folder's ``tensorboard/``.
+        config_dict: the resolved config (the HParams row).
+        trial_id: the run's name in the HParams table.
+        model: the model whose variables and stack features are shown.
+        zero_init: the paths of the variables that start at zero (``zero_initialized``).
+    """
+
+    def __init__(self, logdir, config_dict: dict, trial_id: str, model, zero_init=frozenset()):
+        self.model, self.zero_init = model, zero_init
+        write_hparams(logdir, config_dict, trial_id=trial_id)
+        write_layout(logdir, [v.path for v in model.trainable_variables], normalized=model.video_norm is not None)
+        self.writers = {k: tf.summary.create_file_writer(str(logdir / k)) for k in ("train", "val")}
+
+    def write_epoch(self, epoch: int, logs: dict, ratios: dict, histogram_batch) -> None:
+        """Epoch ``epoch`` (1-based)'s figures: ``logs`` as the trainer makes them."""
+        with self.writers["train"].as_default():
+            for name in ("loss", "learning_rate", "sequences_per_second", "step_accuracy", "gradient_norm"):
+                if name in logs:
+                    tf.summary.scalar(name, logs[name], step=epoch)
+            write_update_ratios(ratios, step=epoch, zero_init=self.zero_init)
+        with self.writers["val"].as_default():
+            for metric in ("clip_accuracy", "sentence_iou", "loss", "step_accuracy"):
+                tf.summary.scalar(metric, logs[f"val_{metric}"], step=epoch)
+            write_feature_distributions(self.model, histogram_batch, step=epoch)
+        for writer in self.writers.values():
+            writer.flush()

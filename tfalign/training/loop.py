@@ -1,19 +1,20 @@
-"""One custom training loop for every tf.distribute strategy.
+"""The training loop, for every tf.distribute strategy: ``Trainer``.
 
 Keras 3's ``fit`` does not run under MultiWorkerMirroredStrategy (keras
-issue 20585), so the loop is written out: ``strategy.run`` for the step,
-Keras callbacks for the schedules, and a run folder that makes every epoch
-resumable.
-
-A step, on every replica: the loss is the label-smoothed cross-entropy summed
-over the replica's valid steps, divided by the *global* count of valid steps;
-gradients are all-reduced, clipped to global norm 2, L2 weight decay is added
-(after clipping, as PyTorch's Adam does), and the optimizer is applied. So a
-step on N replicas equals a step on one device with the same global batch.
+issue 20585), so the loop is written out: ``strategy.run`` for the task's step
+(training/task.py: the inputs, the losses, the step's maths), Keras callbacks
+for the schedules, a run folder that makes every epoch resumable, and
+TensorBoard summaries. A single-device model can also be trained with
+``model.fit`` (``NeuMatchAligner.compute_loss``).
 
 Validation decodes whole videos each epoch with the ``evaluate`` function the
 trainer is given (``tfalign.evaluation.prediction.evaluate_model``): training/
 does not import evaluation/. The run folder and its state: run_folder.py.
+
+Faults: SIGTERM or SIGINT saves a checkpoint at the next step (mid-epoch
+included; training/preemption.py) and ends with ``Preempted``; a write that
+runs out of space removes what the epoch wrote and ends with ``DiskFullError``
+naming the last complete checkpoint, which stays intact.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import contextlib
 import dataclasses
 import hashlib
 import math
-import os
 import time
 from typing import Callable
 
@@ -31,32 +31,26 @@ import numpy as np
 import tensorflow as tf
 
 from tfalign import console
-from tfalign.data.batching import count_batches, make_dataset
-from tfalign.data.cutting import cut_at_text_boundaries, random_crops
+from tfalign.data.batching import make_dataset
 from tfalign.errors import UserError
-from tfalign.files import read_json_object
+from tfalign.files import writing
 from tfalign.model import build_model, count_trainable
 from tfalign.optimizers import make_optimizer
 from tfalign.training import diagnostics
+from tfalign.optimizers.weight_average import averaged_weights
+from tfalign.training.checkpoints import RunCheckpoints
 from tfalign.training.loss_scale import DynamicLossScale
-from tfalign.training.losses import contrastive_sum, lattice_cross_entropy_sum, masked_cross_entropy_sum
-from tfalign.training.run_folder import (BEST_METRICS, WEIGHTS_SUFFIX, RunFolder, RunState, checkpoint_structure,
-                                        incompatible_fields, read_checkpoint, restore_weights, save_weights)
+from tfalign.training.preemption import DEFAULT_GRACE_SECONDS, Preempted, PreemptionWatch
+from tfalign.training.run_folder import BEST_METRICS, RunFolder, RunState, restore_weights
 from tfalign.training.schedules import LinearWarmup, PlateauHalving
+from tfalign.training.task import AlignmentTask, step_hits
 
 HISTOGRAM_BATCH = 16  # validation videos whose stack outputs the feature histograms show
+__all__ = ["EpochTally", "StageData", "Trainer", "TrainingError", "step_hits"]
 
 
 class TrainingError(RuntimeError):
     """Training cannot go on (a NaN loss, a run folder in the way, ...)."""
-
-
-def step_hits(logits, batch):
-    """[correct, valid] action steps of a teacher-forced batch: the step accuracy's counts."""
-    mask = tf.sequence_mask(batch["action_lengths"], tf.shape(batch["actions"])[1], dtype=tf.float32)
-    correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), tf.cast(batch["actions"], tf.int32)),
-                      tf.float32)
-    return tf.stack([tf.reduce_sum(correct * mask), tf.reduce_sum(mask)])
 
 
 @dataclasses.dataclass
@@ -75,23 +69,65 @@ class ScheduleTarget:
         self.optimizer = optimizer
 
 
+@dataclasses.dataclass
+class EpochTally:
+    """What an epoch's steps add up (saved in state.json when a run stops mid-epoch)."""
+
+    steps: int = 0
+    losses: list = dataclasses.field(default_factory=list)
+    hits: list = dataclasses.field(default_factory=lambda: [0.0, 0.0])
+    sequences: int = 0
+    gradient_norms: list = dataclasses.field(default_factory=list)
+    ratios: dict = dataclasses.field(default_factory=dict)  # update-to-weight ratios of the first step
+    seconds: float = 0.0
+
+    def add(self, loss: float, norm: float, hits, sequences: int) -> None:
+        self.steps += 1
+        self.losses.append(loss)
+        self.gradient_norms.append(norm)
+        self.hits = [self.hits[0] + float(hits[0]), self.hits[1] + float(hits[1])]
+        self.sequences += sequences
+
+    def logs(self, learning_rate: float) -> dict:
+        return {"loss": float(np.mean(self.losses)), "learning_rate": learning_rate,
+                "sequences_per_second": self.sequences / max(self.seconds, 1e-9), "seconds": self.seconds,
+                "step_accuracy": self.hits[0] / max(self.hits[1], 1.0),
+                "gradient_norm": float(np.mean(self.gradient_norms))}
+
+
+def report_epoch(log, epoch, epochs, logs, durations, new_lr, schedule) -> None:
+    """The epoch's summary line, with the time left for the run, and a halving of the rate."""
+    left = np.mean((durations[1:] or durations)[-5:]) * (epochs - epoch - 1)  # the first compiles
+    log(f"epoch {epoch + 1}/{epochs}  loss {logs['loss']:.4f}  lr {logs['learning_rate']:.2e}  "
+        f"step acc {logs['step_accuracy']:.3f}  val loss {logs['val_loss']:.4f}  "
+        f"val step acc {logs['val_step_accuracy']:.3f}  "
+        f"val clip acc {logs['val_clip_accuracy']:.4f}  val sentence IoU {logs['val_sentence_iou']:.4f}  "
+        f"({logs['seconds']:.1f} s, {logs['sequences_per_second']:.0f} seq/s"
+        + (f"; ~{console.duration(left)} left)" if epoch + 1 < epochs else ")"))
+    if new_lr < logs["learning_rate"]:
+        log(f"learning rate halved to {new_lr:.2e}: the training loss has not improved by a relative "
+            f"{schedule.plateau_threshold:g} for {schedule.plateau_patience} epochs")
+
+
 class Trainer:
-    """Trains one stage of an experiment into ``run_dir``.
+    """Trains one stage of an experiment into ``run_dir``, running its ``task`` (default: ``AlignmentTask``).
 
     ``evaluate(model, episodes, decoding) -> {"clip_accuracy", "sentence_iou", ...}``
     scores the validation videos each epoch (the best checkpoints follow it);
-    ``runtime`` (the strategy and replicas) is recorded in config.json.
+    ``runtime`` (the strategy and replicas) is recorded in config.json;
+    ``preemption_grace``: the seconds a signal leaves to save at the next step.
     """
 
     def __init__(self, config, run_dir, strategy=None, chief=True, log=print, max_steps_per_epoch=None,
-                 restore_dir=None, evaluate: Callable | None = None, runtime: dict | None = None):
-        self.config = config
+                 restore_dir=None, evaluate: Callable | None = None, runtime: dict | None = None, task=None,
+                 preemption_grace: float = DEFAULT_GRACE_SECONDS):
+        self.config, self.task = config, task or AlignmentTask(config)
         # Non-chief workers write into a temporary run_dir but resume from the chief's.
         self.folder = RunFolder(run_dir, restore_dir)
         self.run_dir = self.folder.path
         self.strategy = strategy or tf.distribute.get_strategy()
         self.chief, self.log, self.evaluate, self.runtime = chief, log, evaluate, runtime
-        self.max_steps_per_epoch = max_steps_per_epoch
+        self.max_steps_per_epoch, self.preemption_grace = max_steps_per_epoch, preemption_grace
         with self.strategy.scope():
             self.model = build_model(config.model, seed=config.trainer.seed, precision=config.trainer.precision)
             self.zero_init = diagnostics.zero_initialized(self.model.trainable_variables)
@@ -103,14 +139,12 @@ class Trainer:
         if self.loss_scale is not None and self.strategy.num_replicas_in_sync > 1:
             raise UserError("trainer.precision fp16: one replica only (its skipped steps are not synchronized "
                             "across replicas); use bf16 with several")
-        # Dropout draws from seed generators whose state Keras does not put in the
-        # model's checkpoint; saved beside it, a resumed run draws the same masks.
-        seed_states = [v for v in self.model.non_trainable_variables if "seed_generator" in v.path]
-        extra = {"dropout_seeds": seed_states} if seed_states else {}
-        if self.loss_scale is not None:
-            extra.update(loss_scale=self.loss_scale.scale, loss_scale_steps=self.loss_scale.finite_steps)
-        self.checkpoint = checkpoint_structure(self.model, self.optimizer, **extra)
-        self.state = RunState()
+        self.checkpoints = RunCheckpoints.of_training(self.folder, self.model, self.optimizer, self.loss_scale)
+        self.checkpoint = self.checkpoints.checkpoint
+        schedule = config.schedule
+        self.plateau = PlateauHalving("loss", schedule.plateau_factor, schedule.plateau_patience,
+                                      schedule.plateau_threshold, start_epoch=schedule.warmup_epochs)
+        self._train_step = self._eval_step = None  # traced on the first batch's spec
 
     # ------------------------------------------------------------ run folder
     def prepare_run_dir(self, resume: bool):
@@ -120,18 +154,16 @@ class Trainer:
                                 f"or --output-dir for a new one")
         folder.clean(self.log)
         if resume and folder.has_state():
-            saved = folder.restore_dir / "config.json"
-            different = incompatible_fields(read_json_object(saved, "run config"), self.config) \
-                if saved.exists() else []
-            if different:
-                raise UserError(f"resume: {folder.restore_dir} was trained with another config (differs in "
-                                f"{', '.join(different[:5])}); only trainer.epochs may change when a run is resumed",
-                                field="resume")
-            self.state = folder.read_state()
-            if self.state.last_checkpoint:
-                read_checkpoint(self.checkpoint, folder.restore_dir / self.state.last_checkpoint)
-            self.log(f"resuming {folder.restore_dir} after epoch {self.state.epoch}")
+            self.checkpoints.resume(self.config)
+            if self.state.plateau:
+                self.plateau.set_state(self.state.plateau)
+            where = f"at {self.state.describe()}" if self.state.partial else f"after epoch {self.state.epoch}"
+            self.log(f"resuming {folder.restore_dir} {where}")
         folder.write_config(self.config, self.runtime)
+
+    @property
+    def state(self) -> RunState:
+        return self.checkpoints.state
 
     @property
     def trial_id(self) -> str:
@@ -141,48 +173,11 @@ class Trainer:
         """The model's weights from the best checkpoint by ``metric`` (the last one while there is none)."""
         restore_weights(self.model, self.folder.checkpoint_path(self.state.checkpoint_name(metric)), self.config)
 
-    # --------------------------------------------------------------- the step
+    # -------------------------------------------------------------- the steps
     def _make_train_step(self, element_spec):
-        model, optimizer, config, loss_scale = self.model, self.optimizer, self.config, self.loss_scale
-        variables = model.trainable_variables
-
+        """The task's step on every replica, compiled: (loss, gradient norm, [correct, valid] steps)."""
         def replica_step(batch):
-            context = tf.distribute.get_replica_context()
-            mean = lambda total, count: total / tf.maximum(context.all_reduce(tf.distribute.ReduceOp.SUM, count), 1.0)
-            with tf.GradientTape() as tape:
-                outputs = model.training_outputs(batch, training=True)
-                loss = mean(*masked_cross_entropy_sum(outputs["logits"], batch["actions"], batch["action_lengths"],
-                                                      config.trainer.label_smoothing))
-                if config.trainer.lattice_weight:  # tfalign's own terms; off in the paper's experiments
-                    loss += config.trainer.lattice_weight * mean(*lattice_cross_entropy_sum(
-                        outputs["lattice_logits"], batch["clip_to_text"], batch["clip_lengths"],
-                        batch["text_lengths"], config.trainer.label_smoothing))
-                if config.trainer.contrastive_weight:
-                    for similarity in outputs["similarities"].values():
-                        loss += config.trainer.contrastive_weight * mean(*contrastive_sum(
-                            similarity, batch["clip_to_text"], batch["clip_lengths"], batch["text_lengths"],
-                            config.trainer.contrastive_temperature))
-                differentiated = loss if loss_scale is None else loss_scale.scaled(loss)  # on the tape
-            grads = tape.gradient(differentiated, variables)
-            grads = [tf.zeros_like(v) if g is None else tf.cast(g, v.dtype) for g, v in zip(grads, variables)]
-            grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
-            if loss_scale is not None:
-                grads, finite = loss_scale.unscaled(grads)
-            grads, norm = tf.clip_by_global_norm(grads, config.optimizer.clip_global_norm)
-            if config.optimizer.weight_decay:
-                grads = [g + config.optimizer.weight_decay * v for g, v in zip(grads, variables)]
-            replicas = context.num_replicas_in_sync
-            if replicas > 1:  # Keras's apply() sums over replicas once more
-                grads = [g / replicas for g in grads]
-            def apply():
-                optimizer.apply(grads, variables)
-
-            if loss_scale is None:
-                apply()
-            else:  # a step with overflowing gradients is skipped
-                tf.cond(finite, apply, lambda: None)
-                loss_scale.update(finite)
-            return loss, norm, step_hits(outputs["logits"], batch)
+            return self.task.train_step(self.model, self.optimizer, batch, self.loss_scale)
 
         @tf.function(input_signature=[element_spec])
         def train_step(batch):
@@ -193,19 +188,9 @@ class Trainer:
         return train_step
 
     def _make_eval_step(self, element_spec):
-        """Teacher-forced, without dropout: the path's cross-entropy (label-smoothed
-        as in training) summed, and [correct, valid] action steps."""
-        model, config = self.model, self.config
-
-        def replica_step(batch):
-            logits = model.training_outputs(batch, training=False)["logits"]
-            total, count = masked_cross_entropy_sum(logits, batch["actions"], batch["action_lengths"],
-                                                    config.trainer.label_smoothing)
-            return total, step_hits(logits, batch)
-
         @tf.function(input_signature=[element_spec])
         def eval_step(batch):
-            total, hits = self.strategy.run(replica_step, args=(batch,))
+            total, hits = self.strategy.run(lambda b: self.task.validation_step(self.model, b), args=(batch,))
             return (self.strategy.reduce(tf.distribute.ReduceOp.SUM, total, axis=None),
                     self.strategy.reduce(tf.distribute.ReduceOp.SUM, hits, axis=None))
 
@@ -221,24 +206,6 @@ class Trainer:
             total, hits = total + float(loss), hits + batch_hits.numpy()
         return {"loss": total / max(hits[1], 1.0), "step_accuracy": hits[0] / max(hits[1], 1.0)}
 
-    def _epoch_samples(self, videos, epoch):
-        """The paper's fixed cuts, or (sampling="crops") random crops drawn anew
-        each epoch, reproducibly from (seed, epoch)."""
-        trainer = self.config.trainer
-        if trainer.sampling == "paper":
-            if self._fixed_samples is None:
-                self._fixed_samples = [s for e in videos for s in cut_at_text_boundaries(e, trainer.max_train_actions)]
-            return self._fixed_samples
-        rng = np.random.default_rng([trainer.seed, epoch, 7])
-        return random_crops(videos, rng, trainer.crop_min_actions, trainer.max_train_actions,
-                            trainer.whole_video_fraction)
-
-    def _epoch_dataset(self, samples, epoch):
-        trainer = self.config.trainer
-        dataset = make_dataset(samples, trainer.batch_size, shuffle=True, seed=trainer.seed * 100003 + epoch,
-                               bucket=True)
-        return self.strategy.experimental_distribute_dataset(dataset)
-
     # -------------------------------------------------------------- training
     def fit(self, data: StageData, epochs: int, resume=False) -> RunState:
         if self.evaluate is None:
@@ -250,187 +217,141 @@ class Trainer:
         if self.state.finished:  # resumed with more epochs: training goes on to them
             self.log(f"training on from epoch {self.state.epoch} to {epochs}")
             self.state.finished = False
-        self._fixed_samples = None
         if self.max_steps_per_epoch:  # a quick trial: the index says so
             self.state.max_steps_per_epoch = self.max_steps_per_epoch
-        samples = self._epoch_samples(data.train, self.state.epoch)
-        # Every batch of the epoch: the length buckets end in partial batches, so
-        # there are more batches than ceil(samples / batch size).
-        steps = count_batches(samples, self.config.trainer.batch_size, bucket=True)
-        if self.max_steps_per_epoch:
-            steps = min(steps, self.max_steps_per_epoch)
-        self.log(f"{len(samples)} training samples from {len(data.train)} videos "
-                 f"(max {max(s.num_actions for s in samples)} actions), {len(data.val)} validation videos, "
-                 f"about {steps} steps an epoch, {count_trainable(self.model):,} trainable parameters")
-        callbacks = self._callbacks(steps)
-        train_step = None
-        writers = None
-        if self.chief:  # other workers' event files would be thrown away anyway
-            logdir = self.folder / "tensorboard"
-            writers = {k: tf.summary.create_file_writer(str(logdir / k)) for k in ("train", "val")}
-            diagnostics.write_hparams(logdir, self.config.to_dict(), trial_id=self.trial_id)
-            diagnostics.write_layout(logdir, [v.path for v in self.model.trainable_variables],
-                                     normalized=self.model.video_norm is not None)
-        histogram_batch = next(iter(make_dataset(data.val[:HISTOGRAM_BATCH], HISTOGRAM_BATCH)))
-        # The validation videos cut as the training videos are: the teacher-forced loss and step accuracy.
-        self._eval_step = None
-        val_cuts = self.strategy.experimental_distribute_dataset(make_dataset(
-            [s for e in data.val for s in cut_at_text_boundaries(e, self.config.trainer.max_train_actions)],
-            self.config.trainer.batch_size))
-
+        if self.state.epoch == 0 and not self.state.partial:  # a run's start, not a resumed one
+            self.task.prepare(self.model, data.train)
+        context = self._begin(data)
         durations = []  # of this process's epochs: the time left for the run
-        for epoch in range(self.state.epoch, epochs):
-            started = time.time()
-            samples = self._epoch_samples(data.train, epoch)
-            epoch_steps = count_batches(samples, self.config.trainer.batch_size, bucket=True)
-            if self.max_steps_per_epoch:
-                epoch_steps = min(epoch_steps, self.max_steps_per_epoch)
-            dataset = self._epoch_dataset(samples, epoch)
-            if train_step is None:
-                train_step = self._make_train_step(dataset.element_spec)
-                self.log(f"epoch {epoch + 1}/{epochs}: tracing and compiling the training step (the first steps "
-                         f"take longer)")
-            callbacks.on_epoch_begin(epoch)
-            # A bar on a terminal; a line now and then in a log file; the epoch summary line after it.
-            progress = console.Progress(epoch_steps, f"epoch {epoch + 1}/{epochs}", enabled=self.chief)
-            losses, ratios, sequences, hits = [], {}, 0, np.zeros(2)
-            for step, batch in enumerate(dataset):
-                if step >= epoch_steps:
+        timeout = lambda: (f"error: stopped by a signal: no checkpoint could be saved within "
+                           f"{self.preemption_grace:g} s; the last complete checkpoint ({self.state.describe()}) "
+                           f"is intact: --resume continues from it")
+        with PreemptionWatch(self.preemption_grace, on_timeout=timeout) as watch:
+            for epoch in range(self.state.epoch, epochs):
+                started = time.time()
+                tally = self._train_epoch(epoch, epochs, data.train, watch, context["callbacks"])
+                logs = self._finish_epoch(epoch, tally, data, context)
+                durations.append(time.time() - started)
+                report_epoch(self.log, epoch, epochs, logs, durations, float(self.optimizer.learning_rate.numpy()),
+                             self.config.schedule)
+                patience = self.config.trainer.early_stopping_patience
+                if patience and self.state.since_best >= patience:
+                    self.log(f"early stopping: no better validation clip accuracy for {self.state.since_best} epochs")
                     break
-                callbacks.on_train_batch_begin(step)
-                before = diagnostics.snapshot(self.model.trainable_variables) if step == 0 else None
-                loss, _, batch_hits = train_step(batch)
-                loss, hits = float(loss), hits + batch_hits.numpy()
-                if not math.isfinite(loss):
-                    raise TrainingError(f"the training loss became {loss} at epoch {epoch + 1}, step {step + 1}; "
-                                        f"nothing of this epoch was saved (try a lower --lr); --resume restarts "
-                                        f"from epoch {self.state.epoch}")
-                if before is not None:
-                    ratios = diagnostics.update_ratios(self.model.trainable_variables, before)
-                losses.append(loss)
-                sequences += int(self.strategy.experimental_local_results(batch["clip_lengths"])[0].shape[0]) * \
-                    self.strategy.num_replicas_in_sync
-                progress.update(step + 1, loss=float(np.mean(losses)),  # the epoch's mean so far, as the summary
-                                lr=f"{float(self.optimizer.learning_rate.numpy()):.2e}")
-            progress.close()
-            train_loss = float(np.mean(losses))
-            seconds = time.time() - started
-            logs = {"loss": train_loss, "learning_rate": float(self.optimizer.learning_rate.numpy()),
-                    "sequences_per_second": sequences / seconds, "seconds": seconds,
-                    "step_accuracy": hits[0] / max(hits[1], 1.0)}
-            with self.averaged_weights():  # validation and best checkpoints see the averaged weights
-                logs.update({f"val_{k}": v for k, v in self.teacher_forced(val_cuts).items()})
-                val = self.evaluate(self.model, data.val, self.config.trainer.validation_decoding)
-                logs.update({f"val_{m}": val[m] for m in BEST_METRICS})
-                stale = self._save_best(epoch, logs)
-            callbacks.on_epoch_end(epoch, logs)
-            # Training and validation, over every session of the run (the run's wall time, saving aside).
-            self.state.wall_seconds += time.time() - started
-            self._end_epoch(epoch, logs, writers, histogram_batch, ratios, stale)
-            durations.append(time.time() - started)
-            left = np.mean((durations[1:] or durations)[-5:]) * (epochs - epoch - 1)  # the first compiles
-            self.log(f"epoch {epoch + 1}/{epochs}  loss {train_loss:.4f}  lr {logs['learning_rate']:.2e}  "
-                     f"step acc {logs['step_accuracy']:.3f}  val loss {logs['val_loss']:.4f}  "
-                     f"val step acc {logs['val_step_accuracy']:.3f}  "
-                     f"val clip acc {val['clip_accuracy']:.4f}  val sentence IoU {val['sentence_iou']:.4f}  "
-                     f"({seconds:.1f} s, {logs['sequences_per_second']:.0f} seq/s"
-                     + (f"; ~{console.duration(left)} left)" if epoch + 1 < epochs else ")"))
-            new_lr = float(self.optimizer.learning_rate.numpy())
-            if new_lr < logs["learning_rate"]:
-                self.log(f"learning rate halved to {new_lr:.2e}: the training loss has not improved by a relative "
-                         f"{self.config.schedule.plateau_threshold:g} for {self.config.schedule.plateau_patience} "
-                         f"epochs")
-            patience = self.config.trainer.early_stopping_patience
-            if patience and self.state.since_best >= patience:
-                self.log(f"early stopping: no better validation clip accuracy for {self.state.since_best} epochs")
-                break
+            if watch.requested:  # a signal during the last validation: its epoch is saved
+                self._preempt(None, None, watch)
         self.state.finished = True
         # Equal on every worker of a synchronous run, and between a run and its resumed twin.
         self.state.weights_digest = self.weights_digest()
-        self.folder.write_state(self.state)
+        self.checkpoints.write_state()
         console.detail(f"final weights digest: {self.state.weights_digest}")
         return self.state
 
-    def _callbacks(self, steps):
-        config = self.config
-        schedule = config.schedule
-        plateau = PlateauHalving("loss", schedule.plateau_factor, schedule.plateau_patience, schedule.plateau_threshold,
-                                 start_epoch=config.schedule.warmup_epochs)
-        if self.state.plateau:
-            plateau.set_state(self.state.plateau)
-        callbacks = [plateau]
-        if config.schedule.warmup_epochs:
-            callbacks.append(LinearWarmup(config.schedule.warmup_start_lr, config.optimizer.learning_rate,
-                                          config.schedule.warmup_epochs, steps))
-        self._plateau = plateau
-        return keras.callbacks.CallbackList(callbacks, model=ScheduleTarget(self.optimizer))
+    def _begin(self, data) -> dict:
+        """What every epoch shares: the schedule callbacks, the summaries, the validation batches."""
+        samples = self.task.epoch_samples(data.train, self.state.epoch)
+        steps = self._steps(samples)
+        self.log(f"{len(samples)} training samples from {len(data.train)} videos "
+                 f"(max {max(s.num_actions for s in samples)} actions), {len(data.val)} validation videos, "
+                 f"about {steps} steps an epoch, {count_trainable(self.model):,} trainable parameters")
+        callbacks = [self.plateau]
+        if self.config.schedule.warmup_epochs:
+            callbacks.append(LinearWarmup(self.config.schedule.warmup_start_lr, self.config.optimizer.learning_rate,
+                                          self.config.schedule.warmup_epochs, steps))
+        summaries = None
+        if self.chief:  # other workers' event files would be thrown away anyway
+            with writing("the TensorBoard events", self.folder / "tensorboard"):
+                summaries = diagnostics.RunSummaries(self.folder / "tensorboard", self.config.to_dict(),
+                                                     self.trial_id, self.model, self.zero_init)
+        return {"callbacks": keras.callbacks.CallbackList(callbacks, model=ScheduleTarget(self.optimizer)),
+                "summaries": summaries,
+                "histogram_batch": next(iter(make_dataset(data.val[:HISTOGRAM_BATCH], HISTOGRAM_BATCH))),
+                "val_cuts": self.strategy.experimental_distribute_dataset(self.task.validation_dataset(data.val))}
+
+    def _steps(self, samples) -> int:
+        steps = self.task.steps(samples)
+        return min(steps, self.max_steps_per_epoch) if self.max_steps_per_epoch else steps
+
+    def _train_epoch(self, epoch, epochs, videos, watch, callbacks) -> EpochTally:
+        """The epoch's steps, from where a run stopped mid-epoch left it."""
+        samples = self.task.epoch_samples(videos, epoch)
+        steps = self._steps(samples)
+        partial = self.state.partial if self.state.partial and self.state.partial["epoch"] == epoch else None
+        tally = EpochTally(**{k: v for k, v in partial.items() if k != "epoch"}) if partial else EpochTally()
+        dataset = self.strategy.experimental_distribute_dataset(
+            self.task.epoch_dataset(samples, epoch, skip=tally.steps))
+        if self._train_step is None:
+            self._train_step = self._make_train_step(dataset.element_spec)
+            self.log(f"epoch {epoch + 1}/{epochs}: tracing and compiling the training step (the first steps "
+                     f"take longer)")
+        callbacks.on_epoch_begin(epoch)
+        # A bar on a terminal; a line now and then in a log file; the epoch summary line after it.
+        progress = console.Progress(steps, f"epoch {epoch + 1}/{epochs}", enabled=self.chief)
+        started = time.time() - tally.seconds
+        for step, batch in enumerate(dataset, start=tally.steps):
+            if step >= steps:
+                break
+            if watch.requested:
+                progress.close()
+                self._preempt(epoch, tally, watch)
+            callbacks.on_train_batch_begin(step)
+            before = diagnostics.snapshot(self.model.trainable_variables) if step == 0 else None
+            loss, norm, hits = self._train_step(batch)
+            loss = float(loss)
+            if not math.isfinite(loss):
+                raise TrainingError(f"the training loss became {loss} at epoch {epoch + 1}, step {step + 1}; "
+                                    f"nothing of this epoch was saved (try a lower --lr); --resume restarts "
+                                    f"from {self.state.describe()}")
+            if before is not None:
+                tally.ratios = diagnostics.update_ratios(self.model.trainable_variables, before)
+            replicas = self.strategy.num_replicas_in_sync
+            tally.add(loss, float(norm), hits.numpy(),
+                      int(self.strategy.experimental_local_results(batch["clip_lengths"])[0].shape[0]) * replicas)
+            tally.seconds = time.time() - started
+            progress.update(step + 1, loss=float(np.mean(tally.losses)),  # the epoch's mean so far
+                            lr=f"{float(self.optimizer.learning_rate.numpy()):.2e}")
+        progress.close()
+        if watch.requested:  # after the epoch's last step, before its validation
+            self._preempt(epoch, tally, watch)
+        return tally
+
+    def _finish_epoch(self, epoch, tally, data, context) -> dict:
+        """Validation, the schedule, and everything of the epoch saved (state.json last)."""
+        logs = tally.logs(float(self.optimizer.learning_rate.numpy()))
+        started, summaries = time.time(), context["summaries"]
+
+        def write_summaries():
+            if summaries is not None:
+                with writing("the TensorBoard events", self.folder / "tensorboard"):
+                    summaries.write_epoch(epoch + 1, logs, tally.ratios, context["histogram_batch"])
+
+        with self.checkpoints.saving():  # out of space: nothing of this epoch stays
+            with self.averaged_weights():  # validation and best checkpoints see the averaged weights
+                logs.update({f"val_{k}": v for k, v in self.teacher_forced(context["val_cuts"]).items()})
+                val = self.evaluate(self.model, data.val, self.config.task.validation_decoding)
+                logs.update({f"val_{m}": val[m] for m in BEST_METRICS})
+                stale = self.checkpoints.save_best(epoch, logs)
+            context["callbacks"].on_epoch_end(epoch, logs)
+            # Training and validation, over every session of the run (the run's wall time, saving aside).
+            self.state.wall_seconds += tally.seconds + time.time() - started
+            self.checkpoints.end_epoch(epoch, logs, self.plateau.get_state(), stale, before_commit=write_summaries)
+        return logs
+
+    def _preempt(self, epoch, tally, watch):
+        """Stops for a signal: saves a checkpoint at this step (unless the epoch just ended
+        was saved whole, or other workers would have to save with us) and raises ``Preempted``."""
+        name = {2: "SIGINT", 15: "SIGTERM"}.get(watch.requested, f"signal {watch.requested}")
+        multiworker = getattr(self.strategy.extended, "_in_multi_worker_mode", lambda: False)()
+        if tally is not None and tally.steps and not multiworker:
+            self.checkpoints.save_partial(epoch, dataclasses.asdict(tally))
+        raise Preempted(watch.requested, f"stopped by {name}: the last complete checkpoint is at "
+                                         f"{self.state.describe()}; the same command with --resume continues from it")
 
     @contextlib.contextmanager
     def averaged_weights(self):
-        """With weight averaging on (``weight_averaging``: the EMA momentum), the
-        model holds the optimizer's moving averages inside the block, and its
-        own weights again after it; without, nothing changes."""
-        if not self.config.optimizer.weight_averaging:
+        """With weight averaging on, the model holds the optimizer's moving averages inside the block."""
+        with averaged_weights(self.model, self.optimizer, self.config.optimizer.weight_averaging):
             yield
-            return
-        variables = self.model.trainable_variables
-        raw = [v.numpy() for v in variables]
-        self.optimizer.finalize_variable_values(variables)
-        try:
-            yield
-        finally:
-            for variable, value in zip(variables, raw):
-                variable.assign(value)
-
-    def _save_best(self, epoch, logs) -> list:
-        """Writes the best checkpoints this epoch improved; returns the ones they replace."""
-        improved, stale, written = False, [], None
-        for metric in BEST_METRICS:
-            value, best = logs[f"val_{metric}"], self.state.best[metric]
-            if value > best.value:
-                improved |= metric == "clip_accuracy"
-                stale.append(best.path)
-                # The weights alone: a best checkpoint is for testing and export, never for resuming.
-                path = self.folder / "checkpoints" / f"best_{metric}" / f"epoch-{epoch + 1}{WEIGHTS_SUFFIX}"
-                best.value, best.epoch = value, epoch + 1
-                best.path = os.path.relpath(save_weights(self.model, path, same_as=written), self.run_dir)
-                written = path
-        self.state.since_best = 0 if improved else self.state.since_best + 1
-        return stale
-
-    def _end_epoch(self, epoch, logs, writers, histogram_batch, ratios, stale):
-        """Saves everything of a finished epoch; state.json, written last, commits it.
-        One resume checkpoint is kept: the one before goes once state.json names the new one."""
-        state = self.state
-        # Every worker saves (saving distributed variables is collective); non-chief
-        # workers save into their own temporary run_dir.
-        previous = state.last_checkpoint
-        last = self.checkpoint.write(str(self.folder / "checkpoints" / "last" / f"ckpt-{epoch + 1}"))
-        state.last_checkpoint = os.path.relpath(last, self.run_dir)
-        if previous != state.last_checkpoint:
-            stale = [*stale, previous]
-        state.epoch = epoch + 1
-        state.plateau = self._plateau.get_state()
-        state.history.append({"epoch": epoch + 1, **logs})
-        if writers:
-            self._write_summaries(epoch, logs, writers, histogram_batch, ratios)
-        self.folder.write_state(state)
-        for old in filter(None, stale):  # old best checkpoints go only once state.json no longer names them
-            self.folder.remove_checkpoint(old)
-
-    def _write_summaries(self, epoch, logs, writers, histogram_batch, ratios):
-        with writers["train"].as_default():
-            tf.summary.scalar("loss", logs["loss"], step=epoch + 1)
-            tf.summary.scalar("learning_rate", logs["learning_rate"], step=epoch + 1)
-            tf.summary.scalar("sequences_per_second", logs["sequences_per_second"], step=epoch + 1)
-            tf.summary.scalar("step_accuracy", logs["step_accuracy"], step=epoch + 1)
-            diagnostics.write_update_ratios(ratios, step=epoch + 1, zero_init=self.zero_init)
-        with writers["val"].as_default():
-            for metric in (*BEST_METRICS, "loss", "step_accuracy"):
-                tf.summary.scalar(metric, logs[f"val_{metric}"], step=epoch + 1)
-            diagnostics.write_feature_distributions(self.model, histogram_batch, step=epoch + 1)
-        for writer in writers.values():
-            writer.flush()
 
     def weights_digest(self) -> str:
         """A hash of all weights: equal on every worker of a synchronous run."""

@@ -1,73 +1,8 @@
-"""Label-smoothed cross-entropy over the valid action steps."""
+"""The losses a training task assembles; they are defined with the model
+(model/losses.py), whose ``compute_loss`` uses them too."""
 
-import keras
-import tensorflow as tf
+from tfalign.model.losses import (LossWeights, alignment_loss, contrastive_sum, lattice_cross_entropy_sum,
+                                  masked_cross_entropy, masked_cross_entropy_sum, smoothed_targets)
 
-from tfalign.data.oracle import NUM_ACTIONS
-
-
-def smoothed_targets(actions, label_smoothing):
-    """(1 - eps) * one_hot + eps / K."""
-    return tf.one_hot(actions, NUM_ACTIONS) * (1.0 - label_smoothing) + label_smoothing / NUM_ACTIONS
-
-
-def masked_cross_entropy_sum(logits, actions, action_lengths, label_smoothing=0.0):
-    """Sum of per-step cross-entropies over valid steps, and the step count.
-
-    Dividing the sum by the (global) count gives the loss averaged over all
-    valid action steps of the batch; the trainer all-reduces the count so a
-    step on N replicas equals one on a single device.
-    """
-    mask = tf.sequence_mask(action_lengths, tf.shape(actions)[1], dtype=logits.dtype)
-    # Keras's loss smooths the one-hot targets as the paper does: (1 - eps) * one_hot + eps / K.
-    loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=label_smoothing, reduction="sum")
-    total = loss(tf.one_hot(tf.cast(actions, tf.int32), NUM_ACTIONS), logits, sample_weight=mask)
-    return tf.cast(total, logits.dtype), tf.reduce_sum(mask)
-
-
-def masked_cross_entropy(logits, actions, action_lengths, label_smoothing=0.0):
-    total, count = masked_cross_entropy_sum(logits, actions, action_lengths, label_smoothing)
-    return total / tf.maximum(count, 1.0)
-
-
-def lattice_cross_entropy_sum(lattice_logits, clip_to_text, clip_lengths, text_lengths, label_smoothing=0.0):
-    """Cross-entropy of the oracle's action at *every* lattice node (not only on
-    the ground-truth path), summed, and the node count: a decoder that is
-    searched over the whole lattice must also score the states off the path."""
-    from tfalign.model.lattice import node_labels, node_mask
-
-    max_clips, max_texts = tf.shape(lattice_logits)[1], tf.shape(lattice_logits)[2]
-    labels = node_labels(clip_to_text[:, :max_clips], max_texts)
-    mask = tf.cast(node_mask(clip_lengths, text_lengths, max_clips, max_texts), lattice_logits.dtype)
-    per_node = -tf.reduce_sum(smoothed_targets(labels, label_smoothing) * tf.nn.log_softmax(lattice_logits), axis=-1)
-    return tf.reduce_sum(per_node * mask), tf.reduce_sum(mask)
-
-
-def contrastive_sum(similarity, clip_to_text, clip_lengths, text_lengths, temperature=0.1):
-    """InfoNCE within each video on cosine similarities [B, T_v, T_s], summed,
-    and the count of terms.
-
-    Clip -> text: each matched clip against all texts of its video. Text ->
-    clip: each text with clips against all clips of its video, its own clips
-    all counting as positives. Unmatched clips take part only as negatives.
-    """
-    max_clips, max_texts = tf.shape(similarity)[1], tf.shape(similarity)[2]
-    c2t = tf.cast(clip_to_text[:, :max_clips], tf.int32)
-    clip_valid = tf.sequence_mask(clip_lengths, max_clips)
-    text_valid = tf.sequence_mask(text_lengths, max_texts)
-    logits = similarity / temperature
-    very_negative = tf.constant(-1e9, logits.dtype)
-    positive = tf.equal(c2t[:, :, None], tf.range(max_texts)[None, None, :]) & clip_valid[:, :, None]
-
-    to_text = tf.where(text_valid[:, None, :], logits, very_negative)
-    matched = clip_valid & (c2t >= 0)
-    clip_terms = tf.reduce_logsumexp(to_text, axis=2) - tf.reduce_sum(tf.where(positive, logits, 0.0), axis=2)
-    clip_sum = tf.reduce_sum(tf.where(matched, clip_terms, 0.0))
-
-    to_clip = tf.where(clip_valid[:, :, None], logits, very_negative)
-    has_clips = tf.reduce_any(positive, axis=1)
-    text_terms = (tf.reduce_logsumexp(to_clip, axis=1)
-                  - tf.reduce_logsumexp(tf.where(positive, logits, very_negative), axis=1))
-    text_sum = tf.reduce_sum(tf.where(has_clips, text_terms, 0.0))
-    count = tf.reduce_sum(tf.cast(matched, logits.dtype)) + tf.reduce_sum(tf.cast(has_clips, logits.dtype))
-    return clip_sum + text_sum, count
+__all__ = ["LossWeights", "alignment_loss", "contrastive_sum", "lattice_cross_entropy_sum", "masked_cross_entropy",
+           "masked_cross_entropy_sum", "smoothed_targets"]

@@ -48,7 +48,8 @@ WEIGHTS_SUFFIX = ".weights.h5"  # best checkpoints: Keras weights files
 CONTINUABLE = ("trainer.epochs",)
 # Fields added after run folders were first named, left out of the hash at these
 # defaults, so that the folders named before keep their names (and --resume finds them).
-LATER_FIELDS = {"model.clip_dim": None, "model.text_dim": None, "model.projection_seed": 0}
+LATER_FIELDS = {"model.clip_dim": None, "model.text_dim": None, "model.projection_seed": 0,
+                "data.train_videos": None, "model.ridge_similarity": False}
 MAX_OPTIONS_LENGTH = 60
 # Short names in folder names (others: the field's last part); the index spells fields out.
 ABBREVIATIONS = {"trainer.precision": "",
@@ -103,7 +104,7 @@ def run_folder_name(config, max_steps_per_epoch: int | None = None, data_digest:
     A cap on the steps of an epoch (quick trials) is part of the name: such a
     run is never continued as a full one. ``data_digest`` (episodes given from
     Python) is part of the hash."""
-    values = {k: v for k, v in flatten(config.to_dict()).items()
+    values = {_named_before_task_group(k): v for k, v in flatten(config.to_dict()).items()
               if k not in CONTINUABLE and not (k.removeprefix("init_from.") in LATER_FIELDS
                                                and LATER_FIELDS[k.removeprefix("init_from.")] == v)}
     changed = {k: v for k, v in changed_fields(config).items() if k not in CONTINUABLE}
@@ -116,6 +117,11 @@ def run_folder_name(config, max_steps_per_epoch: int | None = None, data_digest:
     if len(options) > MAX_OPTIONS_LENGTH:  # the hash tells them apart; the index lists them all
         options = options[:MAX_OPTIONS_LENGTH].rstrip("_") + "+"
     return f"{config.name}-{options}-{digest}" if options else f"{config.name}-{digest}"
+
+
+def _named_before_task_group(key: str) -> str:
+    """task.X was trainer.X when run folders were first named: hashed under that name, names stay."""
+    return key.replace("task.", "trainer.", 1) if key.removeprefix("init_from.").startswith("task.") else key
 
 
 def incompatible_fields(saved: dict, config) -> list[str]:
@@ -149,13 +155,21 @@ def has_run(run_dir) -> bool:
     return any((pathlib.Path(run_dir) / stage / "state.json").exists() for stage in ("", "pretraining"))
 
 
-def check_run_folder(run_dir, resume: bool) -> None:
+def check_run_folder(run_dir, resume: bool, config=None) -> str | None:
     """Before anything is written: resuming needs a run; without resume there must be
-    none; the folder must be writable."""
+    none; the folder must be writable. Resuming a folder that ``config``'s run
+    created but that holds no saved epoch yet (killed before its first save: its
+    config.json is there and matches) starts the run from the beginning: a
+    scheduler can run the same command line every time. Returns the line that
+    says so (None otherwise)."""
     run_dir = pathlib.Path(run_dir)
+    note = None
     if resume and not has_run(run_dir):
-        raise UserError(f"resume: {run_dir} holds no run to resume (no state.json); start one without resuming",
-                        field="resume")
+        if not _started_by(run_dir, config):
+            raise UserError(f"resume: {run_dir} holds no run to resume (no state.json); start one without resuming",
+                            field="resume")
+        note = (f"{run_dir} holds no saved epoch yet (stopped before its first save): starting the run from the "
+                f"beginning")
     if not resume and has_run(run_dir):
         raise UserError(f"{run_dir} already holds a run of this experiment and data; --resume continues it "
                         f"(resume=True from Python; with a larger --epochs, training goes on to them), --output-dir "
@@ -170,6 +184,26 @@ def check_run_folder(run_dir, resume: bool) -> None:
     except OSError as error:
         raise UserError(f"output_dir: {run_dir} cannot be written ({existing}: {error.strerror})",
                         field="output_dir") from None
+    return note
+
+
+def _started_by(run_dir: pathlib.Path, config) -> bool:
+    """Whether ``run_dir`` holds the start of ``config``'s run and nothing more: its config.json
+    (the same config but for the epochs and the feature widths, which come from the data)."""
+    saved = run_dir / "config.json"
+    if config is None or not saved.is_file():
+        return False
+    try:
+        different = incompatible_fields(read_json_object(saved, "run config"), config)
+    except UserError:
+        return False
+    widths = {f"{stage}model.{field}" for stage in ("", "init_from.") for field in ("clip_dim", "text_dim")}
+    different = [k for k in different if k not in widths]
+    if different:
+        raise UserError(f"resume: {run_dir} holds the start of another run (its config differs in "
+                        f"{', '.join(different[:5])}); name the run's own options, or another --output-dir",
+                        field="resume")
+    return True
 
 
 @contextlib.contextmanager
@@ -267,7 +301,8 @@ class BestCheckpoint:
 
 @dataclasses.dataclass
 class RunState:
-    """What state.json holds: enough to resume a run after its last epoch."""
+    """What state.json holds: enough to resume a run after its last epoch, or in
+    the middle of an epoch (``partial``: a run stopped by a signal saved at a step)."""
 
     epoch: int = 0  # epochs completed
     history: list = dataclasses.field(default_factory=list)  # one dict of figures per epoch
@@ -279,6 +314,15 @@ class RunState:
     wall_seconds: float = 0.0  # training and validation, over every session of the run
     max_steps_per_epoch: int | None = None  # a quick trial's cap
     weights_digest: str | None = None  # of the final weights: equal on every worker
+    # An epoch stopped at a step: {"epoch": e (0-based), "steps": steps done, "losses", "hits", "sequences",
+    # "gradient_norms", "ratios", "seconds"}; None between epochs.
+    partial: dict | None = None
+
+    def describe(self) -> str:
+        """Where the run's last complete checkpoint stands, in words."""
+        if self.partial:
+            return f"epoch {self.partial['epoch'] + 1}, step {self.partial['steps']}"
+        return f"epoch {self.epoch}" if self.epoch else "none yet"
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -380,9 +424,14 @@ def save_weights(model, path, same_as=None) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = atomic_path(path, WEIGHTS_SUFFIX)
     try:
-        try:
-            os.link(same_as, tmp) if same_as else model.save_weights(str(tmp))
-        except OSError:  # a file system without hard links
+        linked = False
+        if same_as:
+            try:
+                os.link(same_as, tmp)
+                linked = True
+            except OSError:  # a file system without hard links: written again
+                pass
+        if not linked:
             model.save_weights(str(tmp))
         os.replace(tmp, path)
     except BaseException:
@@ -395,7 +444,27 @@ def read_checkpoint(checkpoint, path) -> None:
     """Restores a ``tf.train.Checkpoint`` strictly: every variable of the objects
     it holds must be in the file (one that is not would silently keep its
     initial value); what the file holds beyond them (an optimizer's slots) may
-    stay unread. A miss is a UserError naming the variables."""
+    stay unread. A miss is a UserError naming the variables. A checkpoint of an
+    older tfalign (no format mark) is read as that tfalign wrote it: the layers'
+    collections untracked, the weights by position where it listed them so."""
+    import tensorflow as tf
+
+    from tfalign.layers.tracking import collections_untracked
+
+    names = {name.split("/")[0] for name, _ in tf.train.list_variables(str(path))}
+    model = getattr(checkpoint, "model", None)
+    if model is None or "format" in names:
+        return _read_strictly(checkpoint, path)
+    objects = {name: getattr(checkpoint, name) for name in ("optimizer", "dropout_seeds", "loss_scale",
+                                                            "loss_scale_steps") if hasattr(checkpoint, name)}
+    objects["model"] = model
+    if "model_weights" in names:
+        objects["model_weights"] = list(model.weights)
+    with collections_untracked(model):
+        _read_strictly(tf.train.Checkpoint(**objects), path)
+
+
+def _read_strictly(checkpoint, path) -> None:
     import re
 
     status = checkpoint.read(str(path))
@@ -412,13 +481,15 @@ def read_checkpoint(checkpoint, path) -> None:
     status.expect_partial()
 
 
+CHECKPOINT_FORMAT = 2  # 2: every weight reached by name; before: some only by position ("model_weights")
+
+
 def checkpoint_structure(model, optimizer=None, **extra):
-    """The objects a run's TF checkpoints hold: the model, its optimizer and every
-    weight by position (TensorFlow's tracking does not reach every weight that
-    Keras tracks: the joint-embedding heads, the input SBN's statistics)."""
+    """The objects a run's TF checkpoints hold: the model (every weight reached by
+    name, layers/tracking.py), its optimizer, ``extra`` state and the format mark."""
     import tensorflow as tf
 
-    objects = {"model": model, "model_weights": list(model.weights), **extra}
+    objects = {"model": model, "format": tf.Variable(CHECKPOINT_FORMAT, trainable=False, name="format"), **extra}
     if optimizer is not None:
         objects["optimizer"] = optimizer
     return tf.train.Checkpoint(**objects)
@@ -430,7 +501,6 @@ def restore_weights(model, path, config=None) -> None:
     one; the best ones of an older tfalign). A TF checkpoint's weights are read
     with an optimizer of the run's config beside them (an older tfalign reached
     some layers only through the optimizer's variables)."""
-    import tensorflow as tf
 
     path = str(path)
     if path.endswith(WEIGHTS_SUFFIX):
@@ -444,10 +514,7 @@ def restore_weights(model, path, config=None) -> None:
     optimizer = make_optimizer(config.optimizer.name, config.optimizer.learning_rate,
                                weight_averaging=config.optimizer.weight_averaging)
     optimizer.build(model.trainable_variables)
-    has_list = any(name.startswith("model_weights/") for name, _ in tf.train.list_variables(path))
-    checkpoint = checkpoint_structure(model, optimizer) if has_list else tf.train.Checkpoint(model=model,
-                                                                                             optimizer=optimizer)
-    read_checkpoint(checkpoint, path)
+    read_checkpoint(checkpoint_structure(model, optimizer), path)
 
 
 def load_model(run_dir, checkpoint="clip_accuracy"):
@@ -484,4 +551,4 @@ def run_metrics(run_dir) -> dict:
 
 def run_decoding(run_dir, config) -> str:
     """How a finished run decodes: as chosen at its end (metrics.json), else as configured."""
-    return run_metrics(run_dir).get("decoding") or config.trainer.validation_decoding
+    return run_metrics(run_dir).get("decoding") or config.task.validation_decoding

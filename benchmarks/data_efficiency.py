@@ -1,0 +1,170 @@
+"""Data efficiency: test figures against the number of training videos.
+
+Trains tfalign's recipe (and the paper's ``rp_lars_sbn`` at the same budget) on
+subsets of the training split (``data.train_videos``: a subset drawn with the
+data seed), fits the DTW and MD baselines on the very same subsets, and writes
+the learning curve: ``data_efficiency.json``, ``data_efficiency.md`` (a table)
+and ``data_efficiency.png`` (clip accuracy and sentence IoU against training
+videos).
+
+    python benchmarks/data_efficiency.py --sizes 8,16,33,66 --seeds 0,1 --data-seeds 0,1 \\
+        --results benchmarks/results
+
+Two model seeds at every size; below the whole split, every data seed draws
+another subset (at the whole split the data seeds would only change the
+synthetic features, so the first alone is used). Runs land in
+``--output-dir`` (default runs/data-efficiency), one folder each; a rerun
+skips the finished ones, so the curve can be built up piece by piece.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import pathlib
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import machine  # noqa: E402
+from quality import run_one  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from tfalign.files import write_json_atomic  # noqa: E402
+
+METRICS = ("clip_accuracy", "sentence_iou")
+
+
+def baselines(data, size):
+    """DTW and MD fitted on the subset of ``size`` training videos, tuned on validation."""
+    from tfalign.data.datasets import load_episodes
+    from tfalign.evaluation.baselines import run_baseline
+
+    data = dataclasses.replace(data, train_videos=size)
+    splits = {s: load_episodes(data, s) for s in ("train", "val", "test")}
+    return {name: {m: run_baseline(name, splits["train"], splits["val"], splits["test"])[m] for m in METRICS}
+            for name in ("dtw", "md")}
+
+
+def stats(values) -> dict:
+    values = np.asarray(values, float)
+    return {"mean": float(values.mean()), "std": float(values.std()), "n": len(values)}
+
+
+def curve(args, recipe, paper, full_size) -> dict:
+    """Every run and baseline of the curve, by size."""
+    sizes, seeds, data_seeds = (_ints(args.sizes), _ints(args.seeds), _ints(args.data_seeds))
+    jobs = [(size, ds) for size in sizes for ds in (data_seeds if size < full_size else data_seeds[:1])]
+    total = len(jobs) * (len(seeds) + (1 if paper else 0))
+    done, started, rows = 0, time.time(), {}
+    for size, data_seed in jobs:
+        row = rows.setdefault(size, {"recipe": [], "paper": [], "dtw": [], "md": []})
+        videos = None if size >= full_size else size
+        data = dataclasses.replace(recipe.data, seed=data_seed, train_videos=videos)
+        for name, figures in baselines(data, videos).items():
+            row[name].append(figures)
+        runs = [("recipe", recipe, seed) for seed in seeds] + ([("paper", paper, seeds[0])] if paper else [])
+        for name, base, seed in runs:
+            left = f", about {(time.time() - started) / done * (total - done) / 60:.0f} min left" if done else ""
+            print(f"[{done + 1}/{total}] {name} on {size} videos, data seed {data_seed}, seed {seed}{left}", flush=True)
+            config = base.override({"data.seed": data_seed, "data.train_videos": videos}, epochs=args.epochs,
+                                   seed=seed)
+            folder = pathlib.Path(args.output_dir) / f"{name}-v{size}-d{data_seed}-e{args.epochs}-seed{seed}"
+            result = run_one(config, folder, print)
+            row[name].append({m: result["chosen"][m] for m in METRICS})
+            done += 1
+    return {size: {name: {m: stats([r[m] for r in results]) for m in METRICS} for name, results in row.items()
+                   if results} for size, row in rows.items()}
+
+
+def markdown(report) -> str:
+    cell = lambda s: f"{s['mean']:.3f} ± {s['std']:.3f}" if s["n"] > 1 else f"{s['mean']:.3f}"
+    names = [n for n in ("recipe", "dtw", "md", "paper") if any(n in r for r in report["curve"].values())]
+    labels = {"recipe": report["experiment"], "dtw": "DTW", "md": "MD", "paper": report["paper"] or ""}
+    lines = [f"Test split of `{report['data']['dataset']}` (difficulty {report['data']['difficulty']}); "
+             f"{report['epochs']} epochs; clip accuracy / sentence IoU, mean ± standard deviation over the model "
+             f"seeds {report['seeds']} and (below the whole split) the data seeds {report['data_seeds']}, each "
+             "drawing another subset. The baselines are fitted on the same subsets.", "",
+             "| training videos | " + " | ".join(f"{labels[n]} clip acc | {labels[n]} IoU" for n in names) + " |",
+             "|---|" + "---|---|" * len(names)]
+    for size, row in sorted(report["curve"].items(), key=lambda kv: int(kv[0])):
+        lines.append(f"| {size} | " + " | ".join(f"{cell(row[n]['clip_accuracy'])} | {cell(row[n]['sentence_iou'])}"
+                                                 if n in row else "- | -" for n in names) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(report, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = sorted(int(s) for s in report["curve"])
+    figure, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    styles = {"recipe": ("tab:blue", "o-"), "dtw": ("tab:orange", "s--"), "md": ("tab:green", "^:"),
+              "paper": ("tab:red", "d-.")}
+    labels = {"recipe": report["experiment"], "dtw": "DTW", "md": "MD", "paper": report["paper"]}
+    for ax, metric in zip(axes, METRICS):
+        for name, (color, style) in styles.items():
+            points = [(s, report["curve"][str(s)][name][metric]) for s in sizes if name in report["curve"][str(s)]]
+            if not points:
+                continue
+            means = np.array([p[1]["mean"] for p in points])
+            stds = np.array([p[1]["std"] for p in points])
+            xs = [p[0] for p in points]
+            ax.plot(xs, means, style, color=color, label=labels[name])
+            ax.fill_between(xs, means - stds, means + stds, color=color, alpha=0.15)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sizes, [str(s) for s in sizes])
+        ax.set_xlabel("training videos")
+        ax.set_title(f"test {metric.replace('_', ' ')}")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def _ints(text: str) -> list[int]:
+    return [int(v) for v in text.split(",") if v.strip()]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--experiment", default="tfalign_rp_sbn", help="the recipe")
+    parser.add_argument("--paper", default="rp_lars_sbn", help="the paper's experiment beside it ('' for none)")
+    parser.add_argument("--sizes", default="8,16,33,66", help="training videos, comma-separated")
+    parser.add_argument("--seeds", default="0,1", help="model seeds")
+    parser.add_argument("--data-seeds", default="0,1", help="data seeds (each draws another subset)")
+    parser.add_argument("--epochs", type=int, help="epochs of every run (default: each experiment's)")
+    parser.add_argument("--difficulty", type=float, help="synthetic feature difficulty (default: the recipe's)")
+    parser.add_argument("--output-dir", default="runs/data-efficiency", help="where the runs and results go")
+    parser.add_argument("--results", help="also copy the results into this folder (e.g. benchmarks/results)")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+    from tfalign.data.datasets import SPLIT_SIZES
+    from tfalign.experiments import get_experiment
+
+    recipe = get_experiment(args.experiment)
+    if args.difficulty is not None:
+        recipe = recipe.override({"data.difficulty": args.difficulty})
+    args.epochs = args.epochs or recipe.trainer.epochs
+    paper = get_experiment(args.paper).override({"data.difficulty": recipe.data.difficulty}) if args.paper else None
+    report = {"experiment": recipe.name, "paper": args.paper or None, "data": dataclasses.asdict(recipe.data),
+              "epochs": args.epochs, "seeds": _ints(args.seeds), "data_seeds": _ints(args.data_seeds),
+              "machine": machine(), "command": " ".join(["python", "benchmarks/data_efficiency.py", *sys.argv[1:]])}
+    report["curve"] = {str(k): v for k, v in curve(args, recipe, paper, SPLIT_SIZES["train"]).items()}
+    table = markdown(report)
+    for folder in filter(None, [pathlib.Path(args.output_dir), args.results and pathlib.Path(args.results)]):
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(folder / "data_efficiency.json", report)
+        (folder / "data_efficiency.md").write_text(table)
+        plot(report, folder / "data_efficiency.png")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+"""Validating, testing and exporting the moving average of the weights (tfalign's
+``optimizer.weight_averaging``; Keras's ``use_ema``)."""
+
+import contextlib
+
+
+@contextlib.contextmanager
+def averaged_weights(model, optimizer, momentum: float):
+    """Inside the block the model holds the optimizer's exponential moving averages
+    of its weights, and its own weights again after it; with ``momentum`` 0 (no
+    averaging) nothing changes."""
+    if not momentum:
+        yield
+        return
+    variables = model.trainable_variables
+    raw = [v.numpy() for v in variables]
+    optimizer.finalize_variable_values(variables)
+    try:
+        yield
+    finally:
+        for variable, value in zip(variables, raw):
+            variable.assign(value)
