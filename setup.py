@@ -30,9 +30,14 @@ setup(
         # tensorflow-hub: --image-hub / --text-hub (TF-Hub SavedModels from a local folder).
         "pipelines": ["apache-beam[tfrecord]>=2.77,<2.78", "keras-hub>=0.32,<0.33", "tensorflow-text>=2.21,<2.22",
                       "pillow>=10", "tensorflow-hub>=0.16,<0.17"],
+        # Media in, subtitles out (tfalign.media, pipelines.videos, tfalign.align --video): PyAV decodes
+        # (FFmpeg is inside its wheels), PySceneDetect finds shots, srt / webvtt-py / pysbd read narrations.
+        "media": ["av>=18,<19", "scenedetect>=0.7,<0.8", "srt>=3.5,<4", "webvtt-py>=0.6,<0.7", "pysbd>=0.3.4,<0.4",
+                  "keras-hub>=0.32,<0.33", "tensorflow-text>=2.21,<2.22", "pillow>=10"],
         "test": ["pytest>=8,<10", "hypothesis>=6.100,<7", "ruff>=0.6,<1", "tensorflow-serving-api>=2.21,<2.22",
                  "apache-beam[tfrecord]>=2.77,<2.78", "keras-hub>=0.32,<0.33", "tensorflow-text>=2.21,<2.22",
-                 "pillow>=10", "tensorflow-hub>=0.16,<0.17"],
+                 "pillow>=10", "tensorflow-hub>=0.16,<0.17",
+                 "av>=18,<19", "scenedetect>=0.7,<0.8", "srt>=3.5,<4", "webvtt-py>=0.6,<0.7", "pysbd>=0.3.4,<0.4"],
     },
     entry_points={
         "console_scripts": [

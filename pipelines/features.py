@@ -8,8 +8,13 @@
 
 elements.jsonl holds one element a line:
   {"id": "v1/clip/00000", "kind": "clip", "image": "frames/v1_00000.png"}   (the clip's central frame)
+  {"id": "v1/clip/00001", "kind": "clip", "video": "v1.mp4", "start": 1.5, "end": 4.0}   (frames decoded)
   {"id": "v1/text/00000", "kind": "text", "text": "A man walks in."}
-Relative image paths are read from beside elements.jsonl. The output is
+Relative paths are read from beside elements.jsonl. A clip of a video is read
+with PyAV (the media extra), --frames-per-clip frames spread inside it,
+encoded and averaged (pipelines.videos writes such elements from a folder of
+videos). OUT/feature_extractors.json records the encoders (the preparation
+pipeline and exports carry it on, so tfalign.align --video encodes alike). The output is
 ``OUT/features-SSSSS-of-NNNNN.npz`` mapping each id to its vector (see
 pipelines.feature_store), and ``OUT/rejected.jsonl`` for elements that could
 not be encoded, with the reason. Nothing is downloaded unless a named preset,
@@ -36,12 +41,12 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.beam_metrics import check_beam_flags, counter_totals, run_pipeline
-from pipelines.encoders import IMAGE_MODELS, ImageEncoder, TextEncoder
 from pipelines.feature_store import write_shard
 from pipelines.progress import ReportProgress, finish
 from tfalign import cli, console
-from tfalign.files import read_json_object
 from tfalign.errors import UserError
+from tfalign.files import write_json_atomic
+from tfalign.media.encoders import EXTRACTORS_FILE, IMAGE_MODELS, FeatureExtractors, encode_clips
 
 NAMESPACE = "tfalign.features"
 REJECTED = "rejected"
@@ -53,11 +58,15 @@ def parse_element(line, base_dir):
         if not isinstance(element, dict) or element.get("kind") not in ("clip", "text") or \
                 not isinstance(element.get("id"), str):
             raise ValueError("expected an object {'id': '...', 'kind': 'clip' | 'text', ...}")
-        if element["kind"] == "clip" and not isinstance(element.get("image"), str):
-            raise ValueError("a clip element needs a string field 'image' (the frame's path)")
         if element["kind"] == "clip":
-            path = pathlib.Path(element["image"])
-            element["image"] = str(path if path.is_absolute() else pathlib.Path(base_dir) / path)
+            source = "video" if "video" in element else "image"
+            if not isinstance(element.get(source), str):
+                raise ValueError("a clip element needs a string field 'image' (the frame's path) or 'video'")
+            if source == "video" and not all(isinstance(element.get(k), (int, float)) and
+                                             not isinstance(element.get(k), bool) for k in ("start", "end")):
+                raise ValueError("a clip of a video needs number fields 'start' and 'end' (seconds)")
+            path = pathlib.Path(element[source])
+            element[source] = str(path if path.is_absolute() else pathlib.Path(base_dir) / path)
         elif not isinstance(element.get("text"), str):
             raise ValueError("a text element needs a string field 'text'")
         yield element
@@ -69,16 +78,37 @@ def parse_element(line, base_dir):
 class EncodeBatch(beam.DoFn):
     """A batch of elements -> (id, vector); models load once a worker (setup)."""
 
-    def __init__(self, image_args: dict, text_args: dict):
-        self.image_args, self.text_args = image_args, text_args
+    def __init__(self, extractors: dict):
+        self.extractors = extractors
 
     def setup(self):
-        self.images = ImageEncoder(**self.image_args)
-        self.texts = TextEncoder(**self.text_args)
+        extractors = FeatureExtractors.from_dict(self.extractors)
+        self.frames_per_clip = extractors.frames_per_clip
+        self.images, self.texts = extractors.image_encoder(), extractors.text_encoder()
+
+    def _video_clips(self, elements):
+        """Clips of videos: each video's clips decoded in one forward pass."""
+        by_video = {}
+        for element in elements:
+            by_video.setdefault(element["video"], []).append(element)
+        for video, clips in by_video.items():
+            clips.sort(key=lambda e: e["start"])
+            try:
+                vectors = encode_clips(video, [[e["start"], e["end"]] for e in clips], self.images,
+                                       self.frames_per_clip)
+            except (OSError, ValueError) as error:
+                for element in clips:
+                    Metrics.counter(NAMESPACE, "rejected").inc()
+                    yield beam.pvalue.TaggedOutput(REJECTED, {"id": element["id"], "reason": f"video: {error}"})
+                continue
+            for element, vector in zip(clips, vectors):
+                Metrics.counter(NAMESPACE, "clips_encoded").inc()
+                yield element["id"], vector
 
     def process(self, batch):
+        yield from self._video_clips([e for e in batch if e["kind"] == "clip" and "video" in e])
         clips, frames = [], []
-        for element in (e for e in batch if e["kind"] == "clip"):
+        for element in (e for e in batch if e["kind"] == "clip" and "image" in e):
             try:
                 frames.append(self.images.load(element["image"]))
                 clips.append(element["id"])
@@ -96,12 +126,12 @@ class EncodeBatch(beam.DoFn):
                 yield element["id"], vector
 
 
-def build(pipeline, elements_path, out_dir, image_args, text_args, num_shards=1, batch_size=32, total=0):
+def build(pipeline, elements_path, out_dir, extractors: FeatureExtractors, num_shards=1, batch_size=32, total=0):
     base_dir = str(pathlib.Path(elements_path).parent)
     parsed = (pipeline | "Read" >> beam.io.ReadFromText(str(elements_path))
               | "Parse" >> beam.FlatMap(parse_element, base_dir).with_outputs(REJECTED, main="ok"))
     encoded = (parsed.ok | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=batch_size)
-               | "Encode" >> beam.ParDo(EncodeBatch(image_args, text_args)).with_outputs(REJECTED, main="vectors"))
+               | "Encode" >> beam.ParDo(EncodeBatch(extractors.to_dict())).with_outputs(REJECTED, main="vectors"))
     (encoded.vectors
      | "Progress" >> beam.ParDo(ReportProgress("encoded", total))
      | "Shard" >> beam.Map(lambda kv: (zlib.crc32(kv[0].encode()) % num_shards, kv))
@@ -128,44 +158,25 @@ def build_parser():
                         help="frames are resized to this square size")
     text = parser.add_mutually_exclusive_group(required=True)
     text.add_argument("--text-preset", help="a keras-hub preset folder (a preset name downloads)")
-    text.add_argument("--text-config", help="JSON config of a small BERT (see pipelines.encoders)")
+    text.add_argument("--text-config", help="JSON config of a small BERT (see tfalign.media.encoders)")
     text.add_argument("--text-hub", metavar="PATH",
                       help="a TF-Hub text embedding SavedModel folder (strings -> [B, D])")
+    parser.add_argument("--frames-per-clip", type=cli.number(int, 1), default=1,
+                        help="for clips of videos: frames spread inside each clip, encoded and averaged "
+                             "(1: the centre frame)")
     parser.add_argument("--num-shards", type=cli.number(int, 1), default=1, help="feature shards to write")
     parser.add_argument("--batch-size", type=cli.number(int, 1), default=32, help="elements encoded together")
     return parser
 
 
-def check_encoder_files(args) -> None:
-    """The encoders load inside the pipeline's workers; their files are checked here first."""
-    from pipelines.encoders import _hub_handle
-
-    for option, handle in (("--image-hub", args.image_hub), ("--text-hub", args.text_hub)):
-        if handle:
-            _hub_handle(handle, option)
-    if not args.image_hub and args.image_weights not in ("none", "imagenet") and \
-            not pathlib.Path(args.image_weights).is_file():
-        raise UserError(f"--image-weights: {args.image_weights}: no such file")
-    if args.text_preset and ("/" in args.text_preset or pathlib.Path(args.text_preset).exists()) and \
-            not pathlib.Path(args.text_preset).is_dir():
-        raise UserError(f"--text-preset: {args.text_preset}: no such preset folder")
-    if args.text_config:
-        spec = read_json_object(args.text_config, "text config")
-        vocabulary = spec.get("vocabulary")
-        if isinstance(vocabulary, str):
-            if not (pathlib.Path(args.text_config).parent / vocabulary).is_file():
-                raise UserError(f"--text-config: {args.text_config}: field 'vocabulary' names a missing file "
-                                f"{vocabulary!r}")
-        elif not (isinstance(vocabulary, list) and vocabulary and all(isinstance(w, str) for w in vocabulary)):
-            raise UserError(f"--text-config: {args.text_config}: field 'vocabulary': expected a list of words "
-                            f"or a vocab.txt file name")
-        for key in ("num_layers", "num_heads", "hidden_dim", "intermediate_dim", "sequence_length"):
-            if key in spec and not (isinstance(spec[key], int) and not isinstance(spec[key], bool) and spec[key] >= 1):
-                raise UserError(f"--text-config: {args.text_config}: field {key!r}: expected an integer >= 1, "
-                                f"got {spec[key]!r}")
-        if spec.get("weights") and not (pathlib.Path(args.text_config).parent / spec["weights"]).is_file():
-            raise UserError(f"--text-config: {args.text_config}: field 'weights' names a missing file "
-                            f"{spec['weights']!r}")
+def extractors_from_args(args) -> FeatureExtractors:
+    """The encoders the options name; their files checked here (they load inside the workers)."""
+    extractors = FeatureExtractors(image_model=args.image_model, image_weights=args.image_weights,
+                                   image_size=args.image_size, image_hub=args.image_hub, text_preset=args.text_preset,
+                                   text_config=args.text_config, text_hub=args.text_hub,
+                                   frames_per_clip=args.frames_per_clip)
+    extractors.check_files()
+    return extractors.resolved()
 
 
 def warn_random_weights(args) -> None:
@@ -189,19 +200,17 @@ def main(argv=None) -> int:
     elements = pathlib.Path(args.elements)
     if not elements.is_file():
         raise UserError(f"--elements: {args.elements}: no such file")
-    check_encoder_files(args)
+    extractors = extractors_from_args(args)
     warn_random_weights(args)
     total = sum(1 for line in elements.open(encoding="utf-8", errors="replace") if line.strip())
-    image_args = {"model": args.image_model, "weights": args.image_weights, "image_size": args.image_size,
-                  "hub": args.image_hub}
-    text_args = {"preset": args.text_preset, "config": args.text_config, "hub": args.text_hub}
     options = beam_args or ["--runner", "DirectRunner"]
     pipeline = beam.Pipeline(options=PipelineOptions(options))
-    build(pipeline, args.elements, args.out, image_args, text_args, args.num_shards, args.batch_size, total)
+    build(pipeline, args.elements, args.out, extractors, args.num_shards, args.batch_size, total)
     console.say(f"encoding {total} elements of {args.elements} into {args.out} ({' '.join(options)}); the encoders "
                 f"load first")
     result = run_pipeline(pipeline, args.out, "the features pipeline")
     finish("encoded")
+    write_json_atomic(pathlib.Path(args.out) / EXTRACTORS_FILE, extractors.to_dict())
     counts = counter_totals(result, NAMESPACE)
     print(f"clips encoded: {counts.get('clips_encoded', 0)}, texts encoded: {counts.get('texts_encoded', 0)}, "
           f"rejected: {counts.get('rejected', 0)} (see {args.out}/rejected.jsonl)")

@@ -28,6 +28,7 @@ Options this command does not know are passed to Beam (--runner, ...).
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import json
 import pathlib
@@ -46,6 +47,7 @@ from tfalign import cli, console
 from tfalign.data import records
 from tfalign.data.episode import Episode, EpisodeError
 from tfalign.data.projection import RandomProjection
+from tfalign.media.encoders import EXTRACTORS_FILE, FeatureExtractors
 from tfalign.errors import UserError
 
 SPLITS = ("train", "val", "test")
@@ -177,6 +179,18 @@ def write_manifests(out_dir, counts: dict, extra: dict) -> None:
                                counts.get(f"clips_{split}", 0), counts.get(f"texts_{split}", 0), extra)
 
 
+def features_extractors(paths) -> FeatureExtractors | None:
+    """The encoders recorded beside the feature shards (pipelines.features writes them); None if none."""
+    records = {}
+    for folder in sorted({pathlib.Path(p).parent for p in paths}):
+        if (folder / EXTRACTORS_FILE).is_file():
+            records[str(folder)] = FeatureExtractors.read(folder / EXTRACTORS_FILE)
+    if len({json.dumps(r.to_dict(), sort_keys=True) for r in records.values()}) > 1:
+        raise UserError(f"--features: the shards come from different encoders ({', '.join(records)}: see their "
+                        f"{EXTRACTORS_FILE})")
+    return next(iter(records.values()), None)
+
+
 def build_parser():
     parser = cli.make_parser("python -m pipelines.prepare", __doc__)
     parser.add_argument("--annotations", required=True,
@@ -205,6 +219,7 @@ def main(argv=None) -> int:
     paths = sorted({p for pattern in args.features for p in glob.glob(pattern)})
     if not paths:
         raise UserError(f"--features: no file matches {args.features}")
+    extractors = features_extractors(paths)
     options = beam_args or ["--runner", "DirectRunner"]
     pipeline = beam.Pipeline(options=PipelineOptions(options))
     total = count_videos(args.annotations)
@@ -216,8 +231,11 @@ def main(argv=None) -> int:
     finish("videos assembled")
     console.say("writing the manifests")
     counts = counter_totals(result, NAMESPACE)
-    extra = {"projection": {"output_dim": args.project, "clip_seed": args.projection_seed,
-                            "text_seed": args.projection_seed + 1}} if args.project else {}
+    projection = {"output_dim": args.project, "clip_seed": args.projection_seed,
+                  "text_seed": args.projection_seed + 1} if args.project else None
+    extra = {"projection": projection} if projection else {}
+    if extractors is not None:  # carried on to exports: tfalign.align --video encodes as the features were
+        extra["feature_extractors"] = dataclasses.replace(extractors, projection=projection).to_dict()
     write_manifests(args.out, counts, extra)
     written = {s: counts.get(f"episodes_{s}", 0) for s in SPLITS}
     print(f"episodes written: {written} ({sum(written.values())} in all); rejected: "

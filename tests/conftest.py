@@ -12,6 +12,14 @@ settings.register_profile("tfalign", deadline=None)
 settings.load_profile("tfalign")
 
 from tfalign.data import yms
+
+# The media tests need the [media] extra (PyAV, PySceneDetect, srt, webvtt-py, pysbd);
+# `pip install -e ".[test]"` brings it, a bare checkout skips them.
+try:
+    import av, pysbd, scenedetect, srt, webvtt  # noqa: F401, E401
+except ImportError:
+    collect_ignore_glob = ["media/*", "test_readme_media.py"]
+
 from tfalign.data.episode import Episode
 
 
@@ -40,3 +48,30 @@ def make_episode(clip_to_text, num_texts, clip_dim=6, text_dim=5, seed=0, video_
     return Episode(video_id=video_id, clip_features=rng.normal(size=(len(c2t), clip_dim)),
                    text_features=rng.normal(size=(num_texts, text_dim)), clip_times=times,
                    text_spans=spans, clip_to_text=c2t, unmatched_spans=times[c2t == -1])
+
+
+# Media fixtures (tests/media): here, since a second conftest.py in a folder
+# without __init__.py would shadow this one's helpers (make_episode).
+@pytest.fixture(scope="session")
+def extractors(tmp_path_factory):
+    """Random-weight encoders saved to files (tfalign.media.samples.sample_encoders)."""
+    pytest.importorskip("av")
+    pytest.importorskip("keras_hub")
+    from tfalign.media.samples import sample_encoders
+
+    return sample_encoders(tmp_path_factory.mktemp("encoders"))
+
+
+@pytest.fixture(scope="session")
+def video_folder(tmp_path_factory):
+    """Six generated videos with their .srt beside them (tests/media)."""
+    pytest.importorskip("av")
+    from tfalign.media.samples import sample_video
+
+    folder = tmp_path_factory.mktemp("videos")
+    rng = np.random.default_rng(3)
+    made = {}
+    for i in range(6):
+        path, scenes, cues = sample_video(folder / f"clip{i}.mp4", rng)
+        made[path.stem] = (path, scenes, cues)
+    return folder, made

@@ -10,6 +10,7 @@ PACKAGE = pathlib.Path(tfalign.__file__).parent
 LEVELS = [
     ("helpers", ["tfalign.errors", "tfalign.files", "tfalign.validation", "tfalign.console"]),
     ("data", ["tfalign.data"]),
+    ("media", ["tfalign.media"]),
     ("configs", ["tfalign.configs", "tfalign.experiments"]),
     ("layers", ["tfalign.layers", "tfalign.optimizers"]),
     ("model", ["tfalign.model"]),

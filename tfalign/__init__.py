@@ -5,6 +5,7 @@ checks it; lazy imports inside functions count too):
 
     errors, files, validation, console      shared helpers
     data                                    episodes, the oracle, datasets, feature widths
+    media                                   videos and narrations in, subtitles out (the media extra)
     configs, experiments                    the typed configs and their registry
     layers, optimizers                      Keras layers, AdamLARS
     model                                   NeuMATCH, built from its config; align() decodes
@@ -21,7 +22,8 @@ The Python API (README, "Python API"):
 
     tfalign.Episode           one video's features and ground truth, checked as it is made
     tfalign.train(...)        trains an experiment on its data or on episodes in memory -> TrainingRun
-    tfalign.Aligner           a trained aligner (from_run, from_saved_model, from_preset); align() -> Alignment
+    tfalign.Aligner           a trained aligner (from_run, from_saved_model, from_preset); align() -> Alignment;
+                              align_video(video, narration) from media files
     tfalign.Alignment         one video's alignment: clip_to_text, actions, spans, to_json()
     tfalign.evaluate(...)     clip accuracy and sentence IoU of an aligner on labelled episodes
     tfalign.configure(...)    an experiment's config with fields changed; list_experiments() names them

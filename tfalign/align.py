@@ -20,6 +20,19 @@ tfalign_rp_sbn --epochs 40 (scripts/dump_episode.py writes a test video's files)
       --texts episode/texts.npy --clip-times episode/times.csv --texts-file episode/texts.txt \
       --ground-truth episode/truth.csv --out alignment.json --plot timeline.png
 
+From a video file and its narration (the media extra: pip install -e ".[media]"):
+  python -m tfalign.align --model saved_models/NAME --video movie.mp4 --narration script.txt \
+      --out alignment.json --srt aligned.srt --vtt aligned.vtt [--plot timeline.png]
+cuts the video into shots (PySceneDetect; --clip-seconds for fixed windows),
+encodes each clip's centre frame and each text with the encoders the model was
+trained with (its assets/feature_extractors.json; --image-model, --text-config
+etc. override), aligns, and writes the JSON, the picture and the narration
+retimed to the video (each text from its first clip's start to its last
+clip's end; a text no clip is aligned to gets no cue and is listed in the
+JSON's texts with span null). --narration is a .srt or .vtt file (its cues are
+the texts) or a plain-text script (sentences, or one text a line with
+--split lines).
+
 --ground-truth truth.csv (one integer a line: the text index of each clip, -1
 for unmatched; scripts/dump_episode.py writes one) adds the true alignment to
 the JSON (with the share of clips that agree) and draws it in the picture as a
@@ -28,6 +41,9 @@ second row under the prediction, wrong clips marked.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import pathlib
 import sys
 
 import numpy as np
@@ -42,8 +58,33 @@ def build_parser():
     source.add_argument("--model", help="a SavedModel folder, or saved_models/NAME (its highest version)")
     source.add_argument("--server", help="TF Serving: http://HOST:PORT (REST) or grpc://HOST:PORT")
     parser.add_argument("--model-name", default="tfalign", help="the model's name on the server")
-    parser.add_argument("--clips", required=True, help=".npy of clip features [T_v, D_v]")
-    parser.add_argument("--texts", required=True, help=".npy of text features [T_s, D_s]")
+    parser.add_argument("--clips", help=".npy of clip features [T_v, D_v] (or --video)")
+    parser.add_argument("--texts", help=".npy of text features [T_s, D_s] (or --narration)")
+    media = parser.add_argument_group("from media (instead of --clips and --texts)")
+    media.add_argument("--video", help="a video file: cut into clips, each clip's frames encoded")
+    media.add_argument("--narration", help="a .srt or .vtt file (its cues) or a plain-text script (its sentences)")
+    media.add_argument("--split", choices=("sentences", "lines"), default="sentences",
+                       help="a plain-text script's texts: its sentences (pysbd) or its non-empty lines")
+    media.add_argument("--clip-seconds", type=cli.number(float, 0, low_open=True),
+                       help="fixed clips of this length instead of shots (default: shots)")
+    media.add_argument("--shot-threshold", type=cli.number(float, 0, low_open=True), default=27.0,
+                       help="PySceneDetect's content threshold (lower finds more cuts)")
+    media.add_argument("--min-clip-seconds", type=cli.number(float, 0, low_open=True), default=0.5,
+                       help="the shortest shot")
+    media.add_argument("--max-clip-seconds", type=cli.number(float, 0, low_open=True), default=10.0,
+                       help="longer shots are split into equal parts")
+    for flag, help_text in (("--image-model", "override the recorded keras.applications image backbone"),
+                            ("--image-weights", "override its weights: a local file, 'none' or 'imagenet' "
+                                                "(downloads)"),
+                            ("--image-hub", "override with a TF-Hub image feature vector folder"),
+                            ("--text-preset", "override the text encoder with a keras-hub preset folder"),
+                            ("--text-config", "override it with a small BERT's JSON config"),
+                            ("--text-hub", "override it with a TF-Hub text embedding folder")):
+        media.add_argument(flag, help=help_text)
+    media.add_argument("--image-size", type=cli.number(int, 32), help="override the recorded frame size")
+    media.add_argument("--frames-per-clip", type=cli.number(int, 1), help="override the frames encoded a clip")
+    media.add_argument("--srt", help="write the narration retimed to the video as SRT here")
+    media.add_argument("--vtt", help="write the narration retimed to the video as WebVTT here")
     parser.add_argument("--clip-times", help="CSV of start,end seconds, one line per clip (default: clip i spans "
                                              "[i, i+1))")
     parser.add_argument("--texts-file",
@@ -58,16 +99,63 @@ def build_parser():
     return parser
 
 
+def _check_sources(args) -> None:
+    if args.video or args.narration:
+        if not (args.video and args.narration):
+            raise UserError("--video and --narration: give both (a video and its narration)")
+        for flag in ("clips", "texts", "clip_times", "texts_file"):
+            if getattr(args, flag):
+                raise UserError(f"--{flag.replace('_', '-')}: not with --video (the clips and texts come from the "
+                                f"media)")
+    elif not (args.clips and args.texts):
+        raise UserError("--clips and --texts (features), or --video and --narration (media): one pair is needed")
+    else:
+        for flag in ("srt", "vtt"):
+            if getattr(args, flag):
+                raise UserError(f"--{flag}: only with --video and --narration (subtitles need the texts and times)")
+    for flag in ("srt", "vtt"):
+        if getattr(args, flag) and not getattr(args, flag).lower().endswith(f".{flag}"):
+            raise UserError(f"--{flag}: expected a file name ending in .{flag}, got {getattr(args, flag)!r}")
+
+
+def _media_inputs(args, aligner):
+    """The video cut and encoded, the narration read and encoded (tfalign.media)."""
+    from tfalign.media.clips import ClipOptions
+    from tfalign.media.encoders import FeatureExtractors
+    from tfalign.media.inputs import media_inputs
+
+    options = ClipOptions(args.clip_seconds, args.shot_threshold, args.min_clip_seconds, args.max_clip_seconds)
+    recorded = aligner.feature_extractors if aligner is not None else None
+    overrides = {k: getattr(args, k) for k in ("image_model", "image_weights", "image_hub", "text_preset",
+                                               "text_config", "text_hub", "image_size", "frames_per_clip")}
+    if recorded is None and any(v is not None for v in overrides.values()):
+        recorded = FeatureExtractors(text_config=None)
+    extractors = recorded.override(**overrides) if recorded is not None else None
+    return media_inputs(args.video, args.narration, extractors, options, args.split)
+
+
 def main(argv=None) -> int:
     args = cli.parse(build_parser(), argv)
     from tfalign.serving import document
 
-    clips, texts = document.load_matrix(args.clips, "clips"), document.load_matrix(args.texts, "texts")
-    clip_times = document.load_times(args.clip_times, len(clips))
-    labels = document.load_labels(args.texts_file, len(texts))
+    _check_sources(args)
+    if args.video:  # bad media are refused before any model loads
+        from tfalign.media.narration import read_narration
+        from tfalign.media.video import probe
+
+        probe(args.video)
+        read_narration(args.narration, args.split)
+    aligner = _load_aligner(args) if args.model else None
+    if args.video:
+        inputs = _media_inputs(args, aligner)
+        clips, texts, clip_times, labels = inputs.clip_features, inputs.text_features, inputs.clip_times, inputs.texts
+    else:
+        clips, texts = document.load_matrix(args.clips, "clips"), document.load_matrix(args.texts, "texts")
+        clip_times = document.load_times(args.clip_times, len(clips))
+        labels = document.load_labels(args.texts_file, len(texts))
     truth = document.load_truth(args.ground_truth, len(clips), len(texts)) if args.ground_truth else None
-    if args.model:
-        alignment = _align_locally(args, clips, texts, clip_times, labels)
+    if aligner is not None:
+        alignment = _align_locally(args, aligner, clips, texts, clip_times, labels)
     else:
         alignment = _align_on_server(args, clips, texts, clip_times, labels)
         if alignment is None:
@@ -76,25 +164,62 @@ def main(argv=None) -> int:
     if truth is not None:
         result["ground_truth"] = truth.tolist()
         result["clips_agreeing"] = float(np.mean(truth == alignment.clip_to_text))
-    document.write_outputs(result, clip_times, truth, args.out, args.plot)
+    subtitles = {path: kind for path, kind in ((args.srt, ".srt"), (args.vtt, ".vtt")) if path}
+    with _written_last(subtitles, alignment):
+        document.write_outputs(result, clip_times, truth, args.out, args.plot)
+    if subtitles and alignment.unaligned_texts:
+        console.warn(f"{len(alignment.unaligned_texts)} text(s) have no clip and no cue in the subtitles: "
+                     f"{alignment.unaligned_texts[:10]}")
     matched = int((alignment.clip_to_text >= 0).sum())
+    written = [args.out, *([args.plot] if args.plot else []), *subtitles]
     print(f"aligned {matched} of {len(clips)} clips to {len(texts) - len(alignment.unaligned_texts)} of "
-          f"{len(texts)} texts; wrote {args.out}" + (f" and {args.plot}" if args.plot else ""))
+          f"{len(texts)} texts; wrote {', '.join(written)}")
     return 0
+
+
+@contextlib.contextmanager
+def _written_last(subtitles: dict, alignment):
+    """The subtitle files are written under temporary names first and renamed
+    once the other outputs are written: a failure leaves none of them."""
+    from tfalign.files import atomic_path, writing
+    from tfalign.media.subtitles import srt_text, vtt_text
+
+    texts = {path: (srt_text if kind == ".srt" else vtt_text)(alignment, alignment.texts)
+             for path, kind in subtitles.items()}
+    temporary = {}
+    try:
+        for path, text in texts.items():
+            path = pathlib.Path(path)
+            if path.is_dir():
+                raise IsADirectoryError(21, "Is a directory", str(path))
+            if not path.parent.is_dir():
+                raise UserError(f"{path}: its folder {path.parent} does not exist")
+            temporary[path] = atomic_path(path, path.suffix)
+            with writing("the subtitles", path):
+                temporary[path].write_text(text, encoding="utf-8")
+        yield
+        for path, tmp in temporary.items():
+            os.replace(tmp, path)
+    finally:
+        for tmp in temporary.values():
+            tmp.unlink(missing_ok=True)
 
 
 # --signature names a SavedModel signature; Aligner.align takes the decoding it runs.
 SIGNATURE_DECODINGS = {"serving_default": None, "align_greedy": "greedy", "align_exact": "exact"}
 
 
-def _align_locally(args, clips, texts, clip_times, labels):
-    """Through ``tfalign.Aligner`` on the SavedModel, as from Python."""
+def _load_aligner(args):
     from tfalign.serving.aligner import Aligner
 
     if args.signature not in SIGNATURE_DECODINGS:
         raise UserError(f"--signature: expected one of {list(SIGNATURE_DECODINGS)}, got {args.signature!r}")
     console.say(f"loading {args.model}")
-    aligner = Aligner.from_saved_model(args.model)
+    return Aligner.from_saved_model(args.model)
+
+
+def _align_locally(args, aligner, clips, texts, clip_times, labels):
+    """Through ``tfalign.Aligner`` on the SavedModel, as from Python."""
     decoding = SIGNATURE_DECODINGS[args.signature]
     if decoding is not None and decoding not in aligner.decodings:
         raise UserError(f"--signature: {args.model} has no signature {args.signature!r} (its decoder has history: "

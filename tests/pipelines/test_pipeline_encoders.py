@@ -5,7 +5,7 @@ import pytest
 
 pytest.importorskip("keras_hub")
 
-from pipelines.encoders import ImageEncoder, TextEncoder  # noqa: E402
+from tfalign.media.encoders import ImageEncoder, TextEncoder  # noqa: E402
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "man", "walks", "dog", "runs"]
 
@@ -17,9 +17,9 @@ def test_image_encoder_loads_a_local_weights_file(tmp_path):
     images = np.random.default_rng(0).uniform(0, 255, size=(2, 32, 32, 3)).astype(np.float32)
     assert first(images).shape == (2, 576)
     assert np.allclose(first(images), again(images), atol=1e-5)
-    with pytest.raises(FileNotFoundError, match="--image-weights"):
+    with pytest.raises(ValueError, match="image_weights: .*absent.h5: no such file"):
         ImageEncoder("mobilenet_v3_small", weights=str(tmp_path / "absent.h5"), image_size=32)
-    with pytest.raises(ValueError, match="--image-model"):
+    with pytest.raises(ValueError, match="image_model: expected one of"):
         ImageEncoder("vgg99")
 
 
@@ -83,7 +83,7 @@ def test_tf_hub_savedmodels_as_image_and_text_encoders(tmp_path):
     import keras
 
     assert isinstance(encoder.hub, keras.layers.Layer)  # Keras 3 layer around hub.load
-    with pytest.raises(FileNotFoundError, match="--text-hub: .* not a SavedModel folder"):
+    with pytest.raises(ValueError, match="text_hub: .* not a SavedModel folder"):
         TextEncoder(hub=str(tmp_path / "absent"))
     with pytest.raises(ValueError, match="exactly one"):
         TextEncoder(hub=str(tmp_path / "text"), config="x.json")

@@ -110,7 +110,7 @@ class Alignment:
 
     def to_dict(self) -> dict:
         """The alignment document: per text its clips, their times and span; the
-        unmatched clips; the actions, the decoding and the decoder's confidence."""
+        unmatched clips; the texts no clip is aligned to; the actions, the decoding and the decoder's confidence."""
         labels = self.texts or [f"text {j}" for j in range(self.num_texts)]
         entries = []
         for j, label in enumerate(labels):
@@ -121,6 +121,7 @@ class Alignment:
         unmatched = self.unmatched_clips
         document = {"texts": entries, "unmatched_clips": unmatched.tolist(),
                     "unmatched_clip_times": self.clip_times[unmatched].tolist(),
+                    "unaligned_texts": self.unaligned_texts,
                     "clip_to_text": self.clip_to_text.tolist(),
                     "actions": [] if self.actions is None else self.actions.tolist()}
         if self.decoding is not None:

@@ -21,6 +21,7 @@ from tfalign.data.alignment import Alignment
 from tfalign.data.batching import pad_batch
 from tfalign.errors import UserError, first_line
 from tfalign.files import read_json_object
+from tfalign.media.encoders import EXTRACTORS_FILE
 from tfalign.serving.document import check_times
 from tfalign.serving.preset import load_preset, save_preset
 
@@ -115,9 +116,14 @@ class Aligner:
         """
         from tfalign.training.run_folder import load_model, run_decoding, run_metrics
 
+        from tfalign.media.encoders import extractors_of_dataset
+
         config, model = load_model(folder, checkpoint)
-        return cls(model, decoding=run_decoding(folder, config),
-                   metadata={"experiment": config.to_dict(), "metrics": run_metrics(folder), "source": str(folder)})
+        extractors = extractors_of_dataset(config.data.dataset)
+        metadata = {"experiment": config.to_dict(), "metrics": run_metrics(folder), "source": str(folder)}
+        if extractors is not None:
+            metadata["feature_extractors"] = extractors.to_dict()
+        return cls(model, decoding=run_decoding(folder, config), metadata=metadata)
 
     @classmethod
     def from_saved_model(cls, path) -> Aligner:
@@ -131,10 +137,11 @@ class Aligner:
 
         path = resolve_model_dir(path)
         metadata = {}
-        for name in ("config.json", "metrics.json"):
+        for name, key in (("config.json", "experiment"), ("metrics.json", "metrics"),
+                          (EXTRACTORS_FILE, "feature_extractors")):
             file = path / "assets" / name
             if file.is_file():
-                metadata["experiment" if name == "config.json" else "metrics"] = read_json_object(file, name)
+                metadata[key] = read_json_object(file, name)
         decoding = (metadata.get("metrics") or {}).get("decoding") or \
             ((metadata.get("experiment") or {}).get("trainer") or {}).get("decoding")
         return cls(metadata={**metadata, "source": str(path)}, _backend=_SavedModelBackend(path),
@@ -179,7 +186,7 @@ class Aligner:
         from tfalign.serving.model_card import export_assets
 
         return export_assets(self.metadata.get("experiment") or {}, self.metadata.get("metrics") or {},
-                             self.input_widths)
+                             self.input_widths, self.metadata.get("feature_extractors"))
 
     def model_card(self) -> str:
         from tfalign.serving.model_card import model_card
@@ -195,6 +202,18 @@ class Aligner:
             raise UserError("model: an Aligner loaded from a SavedModel holds no Keras model; load the run "
                             "(Aligner.from_run) or a preset (Aligner.from_preset) for it", field="model")
         return self._backend.model
+
+    @property
+    def feature_extractors(self):
+        """The encoders of the training features (a ``FeatureExtractors``), or None when not recorded."""
+        from tfalign.media.encoders import FeatureExtractors
+
+        record = self.metadata.get("feature_extractors")
+        return FeatureExtractors.from_dict(record) if record else None
+
+    @feature_extractors.setter
+    def feature_extractors(self, extractors) -> None:
+        self.metadata["feature_extractors"] = None if extractors is None else extractors.to_dict()
 
     @property
     def input_widths(self) -> tuple[int, int]:
@@ -263,6 +282,43 @@ class Aligner:
                                              check_times(times[index], len(video_clips)),
                                              names[index], index if not single else None))
         return alignments[0] if single else alignments
+
+    def align_video(self, video, narration, decoding: str | None = None, clip_options=None, extractors=None,
+                    split: str = "sentences", show_progress: bool = True) -> Alignment:
+        """Aligns a video file with its narration: cut, decoded, encoded, aligned.
+
+        Args:
+            video: the video file (anything PyAV reads).
+            narration: a ``.srt`` / ``.vtt`` file or a plain-text script.
+            decoding: "greedy" or "exact"; default: this aligner's.
+            clip_options: how to cut the video (``tfalign.media.clips.ClipOptions``;
+                default: shots, split past 10 s).
+            extractors: the encoders (``FeatureExtractors``); default: the ones
+                this model records (``feature_extractors``).
+            split: how a plain-text script is split: "sentences" or "lines".
+            show_progress: print the clips encoded.
+
+        Returns:
+            An ``Alignment`` with the clips' times and the narration's texts;
+            ``tfalign.media.subtitles.write_subtitles`` writes it as .srt/.vtt.
+
+        Example:
+        >>> alignment = aligner.align_video("movie.mp4", "script.txt")     # doctest: +SKIP
+        >>> write_subtitles(alignment, alignment.texts, "aligned.srt")     # doctest: +SKIP
+        """
+        from tfalign.media.inputs import media_inputs
+
+        decoding = self._check_decoding(decoding or self.decoding)
+        inputs = media_inputs(video, narration, extractors or self.feature_extractors, clip_options, split,
+                              show_progress)
+        for name, features, width in (("clips", inputs.clip_features, self.input_widths[0]),
+                                      ("texts", inputs.text_features, self.input_widths[1])):
+            if features.shape[1] != width:
+                raise UserError(f"image_model: the encoders give {name} features of width {features.shape[1]}, but "
+                                f"the model takes width {width}: name the encoders it was trained with",
+                                field="image_model" if name == "clips" else "text_config")
+        return self.align(inputs.clip_features, inputs.text_features, decoding, clip_times=inputs.clip_times,
+                          labels=inputs.texts)
 
     def align_episodes(self, episodes, decoding: str | None = None) -> list[Alignment]:
         """``align`` of each episode's features (their labels are not read), with their clip times."""

@@ -3,7 +3,10 @@
 - ``config.json``: the resolved experiment config the model was trained with;
 - ``metrics.json``: its validation and test figures (the run's metrics.json);
 - ``MODEL_CARD.md``: a short model card: what it was trained on, its inputs
-  and outputs, the feature widths it expects, its figures and its limits.
+  and outputs, the feature widths it expects, its figures and its limits;
+- ``feature_extractors.json``: the encoders that made the training features
+  (tfalign.media.encoders.FeatureExtractors), when they are known: what
+  ``tfalign.align --video`` encodes a new video and narration with.
 TF Serving ignores these files; people and tools reading a version read them.
 """
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 from tfalign.data.datasets import DataConfig
 from tfalign.files import dumps_strict
+from tfalign.media.encoders import EXTRACTORS_FILE, extractors_of_dataset
 
 ACTIONS = "0 POP_CLIP (the current clip is left unmatched), 1 POP_TEXT (the current text is done: go to the next), " \
           "2 MATCH (the current clip belongs to the current text)"
@@ -79,7 +83,14 @@ def model_card(config: dict, metrics: dict, input_widths) -> str:
     ])
 
 
-def export_assets(config: dict, metrics: dict, input_widths) -> dict[str, str]:
-    """File name -> text, for ``export_saved_model(..., assets=...)``."""
-    return {"config.json": dumps_strict(config), "metrics.json": dumps_strict(metrics),
-            "MODEL_CARD.md": model_card(config, metrics, input_widths)}
+def export_assets(config: dict, metrics: dict, input_widths, feature_extractors: dict | None = None) -> dict[str, str]:
+    """File name -> text, for ``export_saved_model(..., assets=...)``; the feature
+    extractors default to those recorded with the training data (a prepared folder)."""
+    if feature_extractors is None:
+        recorded = extractors_of_dataset(str((config.get("data") or {}).get("dataset", "")))
+        feature_extractors = recorded.to_dict() if recorded else None
+    assets = {"config.json": dumps_strict(config), "metrics.json": dumps_strict(metrics),
+              "MODEL_CARD.md": model_card(config, metrics, input_widths)}
+    if feature_extractors:
+        assets[EXTRACTORS_FILE] = dumps_strict(feature_extractors)
+    return assets

@@ -1,0 +1,150 @@
+"""From generated videos with subtitles to a trained, exported model through the
+pipelines, then from a video and its narration to subtitles in one command."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import srt
+
+pytest.importorskip("apache_beam")
+
+from tfalign.media.episodes import cue_assignment  # noqa: E402
+from tfalign.media.narration import Cue  # noqa: E402
+from tfalign.media.samples import cut_times  # noqa: E402
+
+pytestmark = pytest.mark.large  # subprocesses and a training run
+
+
+def run(*args, check=True, cwd=None):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    done = subprocess.run([sys.executable, "-m", *map(str, args)], capture_output=True, text=True, timeout=900,
+                          env=env, cwd=cwd)
+    if check:
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return done
+
+
+@pytest.fixture(scope="module")
+def trained(video_folder, extractors, tmp_path_factory):
+    """pipelines.videos -> features -> prepare -> tfalign.train (which exports)."""
+    folder, made = video_folder
+    work = tmp_path_factory.mktemp("media-run")
+    out = run("pipelines.videos", "--videos", folder, "--out", work / "cut", "--val-videos", "1",
+              "--test-videos", "1").stdout
+    assert "videos cut: {'train': 4, 'val': 1, 'test': 1}" in out and "rejected: 0" in out
+    out = run("pipelines.features", "--elements", work / "cut" / "elements.jsonl", "--out", work / "features",
+              "--image-weights", extractors.image_weights, "--image-size", "32", "--text-config",
+              extractors.text_config, "--num-shards", "2").stdout
+    assert "rejected: 0" in out
+    run("pipelines.prepare", "--annotations", f"jsonl:{work / 'cut' / 'videos.jsonl'}", "--features",
+        work / "features" / "*.npz", "--out", work / "episodes")
+    run("tfalign.train", "--experiment", "tfalign_rp_sbn", "--dataset", f"tfrecord:{work / 'episodes'}",
+        "--epochs", "2", "--batch-size", "2", "--output-dir", work / "run")
+    return work, made
+
+
+def test_a_folder_of_videos_with_subtitles_becomes_episodes_and_trains(trained, extractors):
+    from tfalign.data import records
+
+    work, made = trained
+    records_by_video = {json.loads(line)["video_id"]: json.loads(line)
+                        for line in (work / "cut" / "videos.jsonl").read_text().splitlines()}
+    episodes = {e.video_id: e for split in ("train", "val", "test")
+                for e in records.read_tfrecords(work / "episodes" / split)}
+    assert sorted(episodes) == sorted(made)
+    for video_id, (path, scenes, cues) in made.items():
+        episode = episodes[video_id]
+        assert np.all(np.abs(episode.clip_times[1:, 0][:, None] - np.asarray(cut_times(scenes, 10))[None]).min(0)
+                      <= 0.1 + 1e-6) or len(episode.clip_times) < len(scenes)  # same colours run together
+        truth = cue_assignment(episode.clip_times, [Cue(t, s, e) for s, e, t in cues])
+        assert episode.clip_to_text.tolist() == truth.tolist()  # the ground truth is the cues' cover
+        assert [t["text"] for t in records_by_video[video_id]["texts"]] == [t for _, _, t in cues]
+        assert episode.clip_features.shape[1] == 576 and episode.text_features.shape[1] == 16
+    recorded = json.loads((work / "run" / "saved_model" / "assets" / "feature_extractors.json").read_text())
+    assert recorded["image_weights"] == extractors.image_weights and recorded["image_size"] == 32
+
+
+def test_align_a_video_and_its_narration_into_subtitles(trained, video_folder, tmp_path):
+    work, made = trained
+    path, scenes, cues = next(iter(made.values()))
+    (tmp_path / "script.txt").write_text(" ".join(f"{t[0].upper()}{t[1:]}." for _, _, t in cues))
+    done = run("tfalign.align", "--model", work / "run" / "saved_model", "--video", path, "--narration",
+               tmp_path / "script.txt", "--out", tmp_path / "alignment.json", "--srt", tmp_path / "aligned.srt",
+               "--vtt", tmp_path / "aligned.vtt", "--plot", tmp_path / "timeline.png")
+    assert "wrote" in done.stdout and (tmp_path / "timeline.png").is_file()
+    document = json.loads((tmp_path / "alignment.json").read_text())
+    assert [t["text"] for t in document["texts"]] == [f"{t[0].upper()}{t[1:]}." for _, _, t in cues]
+    subtitles = list(srt.parse((tmp_path / "aligned.srt").read_text()))
+    aligned = [t for t in document["texts"] if t["span"]]
+    assert [s.content for s in subtitles] == [t["text"] for t in aligned]
+    assert document["unaligned_texts"] == [t["index"] for t in document["texts"] if not t["span"]]
+    clip_edges = {round(x, 3) for t in document["texts"] for c in t["clip_times"] for x in c} | \
+        {round(x, 3) for c in document["unmatched_clip_times"] for x in c}
+    for subtitle in subtitles:
+        assert round(subtitle.start.total_seconds(), 3) in clip_edges
+        assert round(subtitle.end.total_seconds(), 3) in clip_edges
+    assert (tmp_path / "aligned.vtt").read_text().startswith("WEBVTT")
+
+
+def _bad_media(folder):
+    from tfalign.media.samples import write_bad_videos
+
+    write_bad_videos(folder)
+    (folder / "empty.srt").write_text("")
+    (folder / "latin1.txt").write_bytes("café crème\n".encode("latin-1"))
+    (folder / "broken.srt").write_text("1\n00:00:00,500 -> 00:00:02,000\nHello\n")
+    (folder / "broken.vtt").write_text("NOT WEBVTT\n\nfoo\n")
+    (folder / "good.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nThe red scene.\n")
+
+
+BAD_MEDIA = {
+    "not a video": ("text.mp4", "good.srt", "--video: .*text.mp4: not a video file"),
+    "no video stream": ("audio.wav", "good.srt", "--video: .*audio.wav: holds no video stream"),
+    "zero frames": ("empty.mkv", "good.srt", "--video: .*empty.mkv: .*holds no frame"),
+    "narration missing": (None, "absent.srt", "--narration: .*absent.srt: no such file"),
+    "narration empty": (None, "empty.srt", "--narration: .*empty.srt: the file is empty"),
+    "narration not UTF-8": (None, "latin1.txt", "--narration: .*latin1.txt: not UTF-8"),
+    "broken SRT": (None, "broken.srt", "--narration: .*broken.srt: not a valid SRT file"),
+    "broken VTT": (None, "broken.vtt", "--narration: .*broken.vtt: not a valid WebVTT file"),
+}
+
+
+def test_bad_media_are_one_line_and_write_nothing(trained, tmp_path, capsys):
+    import re
+
+    from tfalign import align, cli
+
+    work, made = trained
+    good_video = next(iter(made.values()))[0]
+    _bad_media(tmp_path)
+    for name, (video, narration, expected) in BAD_MEDIA.items():
+        out = tmp_path / name.replace(" ", "_")
+        code = cli.run(align.main, ["--model", str(work / "run" / "saved_model"), "--video",
+                                    str(tmp_path / video if video else good_video), "--narration",
+                                    str(tmp_path / narration), "--out", str(out / "a.json"), "--srt",
+                                    str(out / "a.srt")])
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and re.search(expected, lines[0]), (name, lines)
+        assert not out.exists(), name
+
+
+def test_a_model_without_feature_extractors_needs_overrides(trained, tmp_path, extractors):
+    import shutil
+
+    work, made = trained
+    model = tmp_path / "model"
+    shutil.copytree(work / "run" / "saved_model", model)
+    (model / "assets" / "feature_extractors.json").unlink()
+    video = next(iter(made.values()))[0]
+    done = run("tfalign.align", "--model", model, "--video", video, "--narration", video.with_suffix(".srt"),
+               "--out", tmp_path / "a.json", check=False)
+    assert done.returncode == 2 and "--image-model: the model's assets name no feature extractor" in done.stderr
+    assert not (tmp_path / "a.json").exists()
+    run("tfalign.align", "--model", model, "--video", video, "--narration", video.with_suffix(".srt"),
+        "--out", tmp_path / "a.json", "--image-weights", extractors.image_weights, "--image-size", "32",
+        "--text-config", extractors.text_config)
+    assert json.loads((tmp_path / "a.json").read_text())["texts"]

@@ -1,0 +1,71 @@
+"""Decoding and cutting generated videos whose scenes are known."""
+
+import numpy as np
+import pytest
+
+from tfalign.errors import UserError
+from tfalign.media.clips import ClipOptions, cut_video, fixed_windows, split_long
+from tfalign.media.samples import PALETTE, Scene, cut_times, write_bad_videos, write_scene_video
+from tfalign.media.video import probe, read_frames
+
+
+@pytest.mark.parametrize("fps, seconds, pattern", [
+    (10, [1.0, 2.3, 0.7, 3.1, 1.5], False),
+    (25, [0.64, 1.2, 2.0, 0.8], True),
+    (24, [3.0, 0.5, 0.75, 1.25, 2.5, 1.0], False),
+])
+def test_shot_cuts_are_found_within_a_frame(tmp_path, fps, seconds, pattern):
+    scenes = [Scene(PALETTE[i], s, pattern=pattern and i % 2 == 0) for i, s in enumerate(seconds)]
+    path = write_scene_video(tmp_path / "scenes.mp4", scenes, fps=fps)
+    info = probe(path)
+    assert info.fps == fps and abs(info.duration - sum(round(s * fps) for s in seconds) / fps) < 1e-6
+    clips = cut_video(path, ClipOptions(min_seconds=0.2))
+    assert clips.shape == (len(scenes), 2)
+    found = clips[1:, 0]
+    assert np.all(np.abs(found - np.asarray(cut_times(scenes, fps))) <= 1.0 / fps + 1e-6)
+    assert clips[0, 0] == 0.0 and abs(clips[-1, 1] - info.duration) < 1e-6
+    assert np.allclose(clips[1:, 0], clips[:-1, 1])  # they tile the video
+
+
+def test_frames_at_times_show_their_scene_and_seek_forward(tmp_path):
+    scenes = [Scene(PALETTE[i], s) for i, s in enumerate([1.0, 4.0, 0.5, 6.0, 1.0])]
+    path = write_scene_video(tmp_path / "scenes.mp4", scenes, fps=10)
+    edges = np.concatenate([[0.0], np.cumsum([1.0, 4.0, 0.5, 6.0, 1.0])])
+    times = (edges[:-1] + edges[1:]) / 2  # scene centres, with a seek across the long ones
+    frames = list(read_frames(path, np.concatenate([times, [99.0]]), size=16))
+    assert len(frames) == 6 and frames[0].shape == (16, 16, 3) and frames[0].dtype == np.uint8
+    for frame, scene in zip(frames, scenes):
+        assert np.abs(frame.reshape(-1, 3).mean(0) - np.asarray(scene.color)).max() < 12
+    assert np.abs(frames[-1].astype(int) - frames[-2].astype(int)).max() < 12  # past the end: the last frame
+    with pytest.raises(ValueError, match="ascending"):
+        list(read_frames(path, [2.0, 1.0], size=16))
+
+
+def test_fixed_windows_and_long_shots_split():
+    assert fixed_windows(5.0, 2.0).tolist() == [[0.0, 2.0], [2.0, 4.0], [4.0, 5.0]]
+    assert fixed_windows(4.0, 2.0).tolist() == [[0.0, 2.0], [2.0, 4.0]]
+    split = split_long(np.asarray([[0.0, 1.0], [1.0, 26.0]]), 10.0)
+    assert split.tolist() == [[0.0, 1.0], [1.0, 1 + 25 / 3], [1 + 25 / 3, 1 + 50 / 3], [1 + 50 / 3, 26.0]]
+
+
+def test_a_long_static_shot_is_split_and_windows_tile(tmp_path):
+    path = write_scene_video(tmp_path / "long.mp4", [Scene(PALETTE[0], 7.0), Scene(PALETTE[1], 2.0)], fps=10)
+    clips = cut_video(path, ClipOptions(max_seconds=3.0))
+    assert len(clips) == 4 and np.all(np.diff(clips, axis=1) <= 3.0 + 1e-9) and abs(clips[2, 1] - 7.0) < 0.11
+    windows = cut_video(path, ClipOptions(clip_seconds=2.0))
+    assert windows.tolist() == [[0.0, 2.0], [2.0, 4.0], [4.0, 6.0], [6.0, 8.0], [8.0, 9.0]]
+
+
+def test_clip_options_are_checked():
+    with pytest.raises(UserError, match="clip_seconds: expected a positive number"):
+        ClipOptions(clip_seconds=0)
+    with pytest.raises(UserError, match="min_seconds: 5 is above max_seconds 2"):
+        ClipOptions(min_seconds=5, max_seconds=2)
+
+
+def test_bad_videos_are_one_line_naming_the_field(tmp_path):
+    for name, expected in write_bad_videos(tmp_path).items():
+        with pytest.raises(UserError, match=expected) as caught:
+            probe(tmp_path / name)
+        assert str(caught.value).startswith(f"video: {tmp_path / name}") and "\n" not in str(caught.value)
+        assert caught.value.field == "video"

@@ -1,0 +1,169 @@
+"""Generated media of known content: videos of solid-colour scenes with hard
+cuts, and subtitles whose cue times are known (tests, the demo, benchmarks).
+
+Example:
+>>> scenes = [Scene((255, 0, 0), 1.0), Scene((0, 0, 255), 2.0)]   # doctest: +SKIP
+>>> write_scene_video("movie.mp4", scenes, fps=10)                 # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+
+import numpy as np
+
+from tfalign.files import atomic_path, writing
+from tfalign.media import require
+
+PALETTE = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
+           (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (170, 110, 40)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Scene:
+    """One shot: a colour (RGB) held for ``seconds``; ``pattern`` adds stripes."""
+
+    color: tuple
+    seconds: float
+    pattern: bool = False
+
+
+def scene_frames(scenes, fps: int) -> list[int]:
+    """How many frames each scene lasts at ``fps`` (rounded, at least one)."""
+    return [max(1, int(round(s.seconds * fps))) for s in scenes]
+
+
+def cut_times(scenes, fps: int) -> list[float]:
+    """The times (seconds) of the hard cuts between scenes, on frame boundaries."""
+    return [float(t) / fps for t in np.cumsum(scene_frames(scenes, fps))[:-1]]
+
+
+def write_scene_video(path, scenes, fps: int = 10, size: tuple = (96, 64), codec: str = "mpeg4") -> pathlib.Path:
+    """Writes a video of ``scenes`` (each a solid colour, hard cuts between them).
+
+    Args:
+        path: the video file to write (its suffix picks the container: .mp4, .mkv, ...).
+        scenes: a list of ``Scene``.
+        fps: frames a second.
+        size: (width, height), even numbers.
+        codec: an FFmpeg encoder PyAV has (mpeg4 is in every build).
+
+    Returns:
+        The path written.
+    """
+    av = require("av", "writing a video")
+    path = pathlib.Path(path)
+    width, height = size
+    tmp = atomic_path(path, path.suffix)
+    with writing("the video", path):
+        try:
+            with av.open(str(tmp), "w") as container:
+                stream = container.add_stream(codec, rate=fps)
+                stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+                stream.options = {"qscale": "2"}
+                stream.codec_context.gop_size = fps  # a key frame every second: seeking stays cheap
+                for scene, count in zip(scenes, scene_frames(scenes, fps)):
+                    image = np.empty((height, width, 3), np.uint8)
+                    image[:] = scene.color
+                    if scene.pattern:
+                        image[:, ::8] = 255 - np.asarray(scene.color, np.uint8)
+                    for _ in range(count):
+                        for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                            container.mux(packet)
+                for packet in stream.encode():
+                    container.mux(packet)
+            tmp.replace(path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    return path
+
+
+def srt_text(cues) -> str:
+    """SRT of ``cues``: (start_seconds, end_seconds, text) triples."""
+    srt = require("srt", "writing SRT subtitles")
+    import datetime
+
+    return srt.compose([srt.Subtitle(i + 1, datetime.timedelta(seconds=s), datetime.timedelta(seconds=e), text)
+                        for i, (s, e, text) in enumerate(cues)])
+
+
+WORDS = ["red", "green", "yellow", "blue", "orange", "purple", "cyan", "pink", "scene", "the", "a", "then",
+         "shot", "long", "short", "bright", "dark"]
+COLOUR_NAMES = ["red", "green", "yellow", "blue", "orange", "purple", "cyan", "pink", "green", "pink", "cyan",
+                "orange"]  # of PALETTE, in the tiny vocabulary
+
+
+def sample_encoders(folder, image_size: int = 32):
+    """A MobileNetV3Small and a tiny BERT with random weights saved to files in ``folder``
+    (the same features every time they load), and their ``FeatureExtractors`` record."""
+    import keras
+    import keras_hub
+
+    from tfalign.media.encoders import FeatureExtractors
+
+    folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(0)
+    image = keras.applications.MobileNetV3Small(weights=None, include_top=False, pooling="avg",
+                                                input_shape=(image_size, image_size, 3))
+    image.save_weights(folder / "image.weights.h5")
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
+    spec = {"vocabulary": vocabulary, "num_layers": 1, "num_heads": 2, "hidden_dim": 16, "intermediate_dim": 32,
+            "sequence_length": 16, "weights": "tiny_bert.weights.h5"}
+    (folder / "tiny_bert.json").write_text(json.dumps(spec))
+    keras_hub.models.BertBackbone(vocabulary_size=len(vocabulary), num_layers=1, num_heads=2, hidden_dim=16,
+                                  intermediate_dim=32, max_sequence_length=16).save_weights(
+        folder / "tiny_bert.weights.h5")
+    return FeatureExtractors(image_model="mobilenet_v3_small", image_weights=str(folder / "image.weights.h5"),
+                             image_size=image_size, text_config=str(folder / "tiny_bert.json")).resolved()
+
+
+def sample_video(path, rng, fps: int = 10, scenes: tuple = (6, 11)):
+    """A video of random scenes and its ``.srt`` beside it: a cue covers a run of
+    1-3 scenes (named by colour), about one scene in five is covered by none.
+
+    Returns:
+        (the video's path, its scenes, its cues as (start, end, text)).
+    """
+    path = pathlib.Path(path)
+    count = int(rng.integers(*scenes))
+    colours = rng.choice(len(PALETTE), size=count)
+    made = [Scene(PALETTE[c], float(rng.integers(8, 25)) / fps, pattern=bool(rng.random() < 0.3)) for c in colours]
+    write_scene_video(path, made, fps=fps)
+    edges = [0.0, *cut_times(made, fps), sum(scene_frames(made, fps)) / fps]
+    cues, k = [], 0
+    while k < count:
+        run = int(rng.integers(1, 4))
+        if rng.random() < 0.2:  # uncovered: its clips are unmatched
+            k += 1
+            continue
+        last = min(count, k + run)
+        cues.append((edges[k], edges[last], " then ".join(f"the {COLOUR_NAMES[colours[i]]} scene"
+                                                          for i in range(k, last))))
+        k = last
+    path.with_suffix(".srt").write_text(srt_text(cues), encoding="utf-8")
+    return path, made, cues
+
+
+def write_bad_videos(folder) -> dict[str, str]:
+    """Files that are not usable videos, for the checks that refuse them: name ->
+    what the refusal says (a text file, an audio-only file, a video stream
+    without a frame, a file that does not exist)."""
+    av = require("av", "writing media")
+    folder = pathlib.Path(folder)
+    (folder / "text.mp4").write_text("this is not a video\n")
+    with av.open(str(folder / "audio.wav"), "w") as container:  # no video stream
+        stream = container.add_stream("pcm_s16le", rate=8000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
+        frame.rate, frame.pts = 8000, 0
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            container.mux(packet)
+    with av.open(str(folder / "empty.mkv"), "w") as container:  # a video stream, no frame
+        stream = container.add_stream("mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        container.start_encoding()
+    return {"text.mp4": "not a video file", "audio.wav": "holds no video stream",
+            "empty.mkv": "holds no frame", "absent.mp4": "no such file"}
