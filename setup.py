@@ -22,10 +22,13 @@ setup(
         "numpy>=1.26,<3",
         # The feature-distribution images in TensorBoard and the compare command's plot.
         "matplotlib>=3.8,<4",
+        # TF Serving's protos: every export writes warm-up PredictionLogs (serving/warmup.py);
+        # the gRPC client (tfalign.serving.client) uses them too.
+        "tensorflow-serving-api>=2.21,<2.22",
     ],
     extras_require={
-        # TF Serving's gRPC API (tfalign.serving.client).
-        "serving": ["tensorflow-serving-api>=2.21,<2.22"],
+        # Kept for older install lines: tensorflow-serving-api is now a core dependency.
+        "serving": [],
         # Beam pipelines (pipelines/): Beam 2.77 needs protobuf < 7, which TF 2.21 accepts (>= 6.31.1).
         # tensorflow-hub: --image-hub / --text-hub (TF-Hub SavedModels from a local folder).
         "pipelines": ["apache-beam[tfrecord]>=2.77,<2.78", "keras-hub>=0.32,<0.33", "tensorflow-text>=2.21,<2.22",

@@ -58,11 +58,13 @@ def build_parser():
     source.add_argument("--model", help="a SavedModel folder, or saved_models/NAME (its highest version)")
     source.add_argument("--server", help="TF Serving: http://HOST:PORT (REST) or grpc://HOST:PORT")
     parser.add_argument("--model-name", default="tfalign", help="the model's name on the server")
-    parser.add_argument("--clips", help=".npy of clip features [T_v, D_v] (or --video)")
-    parser.add_argument("--texts", help=".npy of text features [T_s, D_s] (or --narration)")
+    parser.add_argument("--clips", help=".npy of clip features [T_v, D_v] (required unless --video)")
+    parser.add_argument("--texts", help=".npy of text features [T_s, D_s] (required unless --narration)")
     media = parser.add_argument_group("from media (instead of --clips and --texts)")
-    media.add_argument("--video", help="a video file: cut into clips, each clip's frames encoded")
-    media.add_argument("--narration", help="a .srt or .vtt file (its cues) or a plain-text script (its sentences)")
+    media.add_argument("--video", help="a video file: cut into clips, each clip's frames encoded "
+                                       "(default: none, --clips given)")
+    media.add_argument("--narration", help="a .srt or .vtt file (its cues) or a plain-text script (its sentences) "
+                            "(default: none, --texts given)")
     media.add_argument("--split", choices=("sentences", "lines"), default="sentences",
                        help="a plain-text script's texts: its sentences (pysbd) or its non-empty lines")
     media.add_argument("--clip-seconds", type=cli.number(float, 0, low_open=True),
@@ -80,11 +82,13 @@ def build_parser():
                             ("--text-preset", "override the text encoder with a keras-hub preset folder"),
                             ("--text-config", "override it with a small BERT's JSON config"),
                             ("--text-hub", "override it with a TF-Hub text embedding folder")):
-        media.add_argument(flag, help=help_text)
-    media.add_argument("--image-size", type=cli.number(int, 32), help="override the recorded frame size")
-    media.add_argument("--frames-per-clip", type=cli.number(int, 1), help="override the frames encoded a clip")
-    media.add_argument("--srt", help="write the narration retimed to the video as SRT here")
-    media.add_argument("--vtt", help="write the narration retimed to the video as WebVTT here")
+        media.add_argument(flag, help=help_text + " (default: the model's recorded extractors)")
+    media.add_argument("--image-size", type=cli.number(int, 32),
+                       help="override the recorded frame size (default: recorded)")
+    media.add_argument("--frames-per-clip", type=cli.number(int, 1),
+                       help="override the frames encoded a clip (default: recorded)")
+    media.add_argument("--srt", help="write the narration retimed to the video as SRT here (default: not written)")
+    media.add_argument("--vtt", help="write the narration retimed to the video as WebVTT here (default: not written)")
     parser.add_argument("--clip-times", help="CSV of start,end seconds, one line per clip (default: clip i spans "
                                              "[i, i+1))")
     parser.add_argument("--texts-file",

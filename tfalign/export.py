@@ -39,7 +39,22 @@ def build_parser():
     parser.add_argument("--no-xla", action="store_true",
                         help="export a decoder that runs op by op (about 3x slower) for a TF Serving without "
                              "--xla_cpu_compilation_enabled=true (default: XLA-compiled, as deploy/serve.sh serves)")
+    parser.add_argument("--warmup", type=_warmup_size, default="512x192", metavar="CLIPSxTEXTS",
+                        help="write TF Serving warm-up requests (assets.extra/tf_serving_warmup_requests) for every "
+                             "padded shape up to CLIPS clips x TEXTS texts, so that TF Serving compiles them when it "
+                             "loads the version, not on live requests; 'none' for no warm-up")
     return parser
+
+
+def _warmup_size(text):
+    import argparse
+
+    from tfalign.serving.warmup import WarmupSize
+
+    try:
+        return WarmupSize.parse(text)
+    except UserError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("warmup: ")) from None
 
 
 def main(argv=None) -> int:
@@ -62,7 +77,7 @@ def main(argv=None) -> int:
     assets = export_assets(config.to_dict(), run_metrics(args.run), model.input_widths)
     try:
         push(model, validation, args.base_dir, args.name or config.name, args.min_clip_accuracy,
-             log=console.say, decoding=decoding, assets=assets, xla=not args.no_xla)
+             log=console.say, decoding=decoding, assets=assets, xla=not args.no_xla, warmup=args.warmup)
     except PushError as error:
         print(f"error: nothing pushed: {error}", file=sys.stderr)
         return 3

@@ -138,7 +138,7 @@ def test_align_decodes_with_a_cached_compiled_function(history):
     episodes = rp_episodes()
     batch = batch_of(episodes)
     request = episodes_request(episodes)  # align() takes natural order, as the SavedModel does
-    greedy = model.align(request)  # XLA on time axes padded to a multiple of 64: the same path
+    greedy = model.align(request)  # XLA on time axes padded to their buckets: the same path
     plain = model.greedy_path(batch)
     assert np.array_equal(greedy["num_actions"], plain["num_actions"])
     for b, n in enumerate(plain["num_actions"].numpy()):

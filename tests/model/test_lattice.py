@@ -13,7 +13,7 @@ from tfalign.data.batching import make_dataset
 from tfalign.data.oracle import POP_TEXT, actions_to_alignment, alignment_to_actions
 from tfalign.model import NeuMatchAligner
 from tfalign.model.decoding import greedy, teacher_forced_logits
-from tfalign.model.lattice import best_path, node_labels
+from tfalign.model.lattice import best_path, node_labels, running_max
 from tfalign.model.paths import path_nodes
 
 
@@ -153,3 +153,32 @@ def test_a_history_decoder_has_no_lattice():
     model.build()
     with pytest.raises(ValueError, match="history"):
         model.lattice_logits(model.encode_stacks(next(iter(make_dataset(episodes(), 3)))))
+
+
+@settings(max_examples=40)
+@given(st.lists(st.lists(st.integers(-3, 3), min_size=1, max_size=100), min_size=1, max_size=3).filter(
+    lambda rows: len({len(r) for r in rows}) == 1))
+def test_running_max_is_the_first_maximum_of_each_prefix(rows):
+    values = np.asarray(rows, np.float32) * 0.5  # small integers: many ties
+    expected_best = np.maximum.accumulate(values, axis=1)
+    expected_argument = np.asarray([[int(np.argmax(row[: j + 1])) for j in range(len(row))] for row in values])
+    unknown = tf.function(running_max, input_signature=[tf.TensorSpec([None, None], tf.float32)])
+    for best, argument in (running_max(tf.constant(values)), unknown(tf.constant(values))):
+        np.testing.assert_array_equal(best.numpy(), expected_best)
+        np.testing.assert_array_equal(argument.numpy(), expected_argument)  # numpy's argmax: the first
+
+
+@pytest.mark.parametrize("clips, texts", [(7, 5), (40, 33), (90, 70)])
+def test_blocks_of_one_column_find_the_same_path(clips, texts, monkeypatch):
+    from tfalign.model import lattice
+
+    rng = np.random.default_rng(clips)
+    log_probs = tf.nn.log_softmax(tf.constant(rng.normal(size=(2, clips, texts, 3)), tf.float32))
+    lengths = (tf.constant([clips, clips - 3]), tf.constant([texts, texts - 2]))
+    decode = tf.function(best_path, input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32),
+                                                     tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int32)])
+    blocked = {k: v.numpy() for k, v in decode(log_probs, *lengths).items()}
+    monkeypatch.setattr(lattice, "RUNNING_MAX_BLOCK", 1)  # every column a block: all pairs of columns
+    single = {k: v.numpy() for k, v in best_path(log_probs, *lengths).items()}
+    for key in ("actions", "num_actions", "clip_to_text", "score"):
+        np.testing.assert_array_equal(blocked[key], single[key])

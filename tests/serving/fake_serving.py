@@ -33,7 +33,27 @@ class _Servicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         return response
 
 
-def start_grpc(model_dir, name="tfalign"):
+def replay_warmup(model_dir):
+    """What TF Serving does when it loads a version: every record of
+    assets.extra/tf_serving_warmup_requests parsed as a PredictionLog and run
+    through its signature; a record that fails fails the load. Returns the count."""
+    from tfalign.serving.client import resolve_model_dir
+    from tfalign.serving.warmup import read_warmup_file, request_arrays
+
+    path = resolve_model_dir(model_dir)
+    clients = {}
+    logs = read_warmup_file(path)
+    for log in logs:
+        assert log.WhichOneof("log_type") == "predict_log"
+        signature, inputs = request_arrays(log)
+        clients.setdefault(signature, LocalClient(path, signature)).align(inputs)
+    return len(logs)
+
+
+def start_grpc(model_dir, name="tfalign", warmup=False):
+    """``warmup``: replay the version's warm-up requests before serving, as TF Serving does."""
+    if warmup:
+        replay_warmup(model_dir)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(_Servicer(LocalClient(model_dir), name), server)
     port = server.add_insecure_port("127.0.0.1:0")

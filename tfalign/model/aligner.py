@@ -266,9 +266,9 @@ class NeuMatchAligner(CheckpointedCollections, keras.Model):
                                                          stacks["clip_lengths"], stacks["text_lengths"])
         return out
 
-    def make_align_function(self, decoding_name="greedy", xla=True, bucket=64):
+    def make_align_function(self, decoding_name="greedy", xla=True):
         """The compiled decoder behind ``align``, built once per decoding (model/decoding.py)."""
-        return decoding.align_function(self, decoding_name, xla, bucket)
+        return decoding.align_function(self, decoding_name, xla)
 
     def compiled_decoder(self, decoding_name="greedy", xla=True):
         """``greedy_path`` or ``exact_path`` as a tf.function, on reversed inputs (model/decoding.py)."""

@@ -17,7 +17,7 @@ import tensorflow as tf
 from tfalign.data.batching import to_natural
 from tfalign.data.oracle import MATCH, NUM_ACTIONS, POP_TEXT, alignment_from_actions
 from tfalign.model import paths
-from tfalign.model.features import POSITION_FUNCTIONS, pad_time, window_features
+from tfalign.model.features import POSITION_FUNCTIONS, pad_to_bucket, window_features
 
 DECODINGS = ("greedy", "exact")
 INPUT_KEYS = ("clip_features", "text_features", "clip_lengths", "text_lengths")
@@ -174,18 +174,18 @@ def compiled_decoder(model, decoding="greedy", xla=True):
     return cache[key]
 
 
-def align_function(model, decoding="greedy", xla=True, bucket=64):
+def align_function(model, decoding="greedy", xla=True):
     """The model's ``align`` for one decoding, on padded natural-order inputs.
 
     Greedy: XLA compiles the decoder's while loop into one kernel (about 2.5x
     faster on CPU), but once per input shape; the time axes are therefore
-    padded to a multiple of ``bucket`` first, which changes nothing (padding
-    follows the valid positions and the loop stops on the true lengths) and
-    bounds the compilations. The padding runs eagerly: called from inside
+    padded to geometric buckets first (model/features.py: bucket_sizes), which
+    changes nothing (padding follows the valid positions and the loop stops on
+    the true lengths) and bounds the compilations. The padding runs eagerly: called from inside
     another tf.function with unknown shapes, TF 2.21's XLA path aborted the
     process here. Exact: the best path over the lattice (model/lattice.py).
     """
-    key = (decoding, xla, bucket)
+    key = (decoding, xla)
     cache = model.__dict__["_align_functions"]
     if key in cache:
         return cache[key]
@@ -206,8 +206,8 @@ def align_function(model, decoding="greedy", xla=True, bucket=64):
         if decoding == "exact":
             return compiled(network_inputs)
         if xla:
-            network_inputs["clip_features"] = pad_time(network_inputs["clip_features"], bucket)
-            network_inputs["text_features"] = pad_time(network_inputs["text_features"], bucket)
+            network_inputs["clip_features"] = pad_to_bucket(network_inputs["clip_features"])
+            network_inputs["text_features"] = pad_to_bucket(network_inputs["text_features"])
         return complete_greedy(compiled(network_inputs), clip_lengths, text_lengths, tf.shape(clips)[1])
 
     cache[key] = align

@@ -54,8 +54,47 @@ def window_features(padded_maps, rows, columns):
     return tf.reshape(tf.transpose(values, [0, 2, 1]), [tf.shape(values)[0], -1])
 
 
-def pad_time(features, multiple):
-    """[B, T, D] padded with zeros to T a multiple of ``multiple`` (T known or not)."""
+# The greedy decoder is XLA-compiled once per padded shape; the time axes are
+# padded to geometric buckets so that few shapes exist: multiples of 64 up to
+# 512, then four a doubling (640, 768, 896, 1024, 1280, ...), at most 25% padding.
+SMALLEST_BUCKET, LINEAR_UP_TO, LARGEST_BUCKET = 64, 512, 1 << 24
+
+
+def _next_bucket(size: int) -> int:
+    return size + (SMALLEST_BUCKET if size < LINEAR_UP_TO else 1 << (size.bit_length() - 3))
+
+
+def bucket_sizes(up_to: int) -> list[int]:
+    """The padded lengths, ascending, up to the first that holds ``up_to``.
+
+    Args:
+        up_to: the longest sequence the buckets must hold (>= 1).
+
+    Returns:
+        The bucket sizes: 64, 128, ..., 512, 640, 768, ... up to ``bucket_size(up_to)``.
+
+    Example:
+        >>> bucket_sizes(700)
+        [64, 128, 192, 256, 320, 384, 448, 512, 640, 768]
+    """
+    sizes = [SMALLEST_BUCKET]
+    while sizes[-1] < up_to:
+        sizes.append(_next_bucket(sizes[-1]))
+    return sizes
+
+
+def bucket_size(length: int) -> int:
+    """The padded length of a sequence of ``length`` (the smallest bucket that holds it)."""
+    return bucket_sizes(length)[-1]
+
+
+_LADDER = bucket_sizes(LARGEST_BUCKET)
+
+
+def pad_to_bucket(features):
+    """[B, T, D] padded with zeros along T to ``bucket_size(T)`` (T known or not)."""
     size = tf.shape(features)[1]
-    target = (size + multiple - 1) // multiple * multiple
-    return tf.pad(features, [[0, 0], [0, target - size], [0, 0]])
+    ladder = tf.constant(_LADDER, tf.int32)
+    index = tf.searchsorted(ladder, tf.reshape(size, [1]), side="left")[0]
+    target = tf.gather(ladder, tf.minimum(index, len(_LADDER) - 1))
+    return tf.pad(features, [[0, 0], [0, tf.maximum(target - size, 0)], [0, 0]])

@@ -22,9 +22,9 @@ import tensorflow as tf
 from tfalign.files import atomic_path, remove_leftovers, replace_folder, writing
 from tfalign.data.batching import to_natural
 from tfalign.model import decoding
-from tfalign.model.features import pad_time
+from tfalign.model.features import pad_to_bucket
+from tfalign.serving.warmup import WarmupSize, prediction_logs, warmup_plan, write_warmup_file
 
-DECODER_BUCKET = 64
 # What every alignment signature returns, as NeuMatchAligner.align does.
 OUTPUT_KEYS = ("actions", "num_actions", "clip_to_text", "score", "probabilities")
 
@@ -93,10 +93,11 @@ class AlignmentModule(tf.Module):
 
     def _align_greedy(self, clip_features, text_features, clip_lengths, text_lengths):
         inputs = self._checked_inputs(clip_features, text_features, clip_lengths, text_lengths)
-        # As in process: the time axes padded to a multiple of 64, then the decoder
-        # XLA-compiled for each such shape (on the first request of that shape).
-        inputs["clip_features"] = pad_time(inputs["clip_features"], DECODER_BUCKET)
-        inputs["text_features"] = pad_time(inputs["text_features"], DECODER_BUCKET)
+        # As in process: the time axes padded to geometric buckets, then the decoder
+        # XLA-compiled for each such shape (on the first request of that shape, or
+        # when TF Serving loads the version and replays its warm-up requests).
+        inputs["clip_features"] = pad_to_bucket(inputs["clip_features"])
+        inputs["text_features"] = pad_to_bucket(inputs["text_features"])
         out = self.model.compiled_decoder("greedy", xla=self.xla)(inputs)
         return self._outputs(decoding.complete_greedy(out, clip_lengths, text_lengths, tf.shape(clip_features)[1]))
 
@@ -109,13 +110,19 @@ class AlignmentModule(tf.Module):
         return {key: out[key] for key in OUTPUT_KEYS}
 
 
-def export_saved_model(model, path, decoding="greedy", assets=None, xla=True) -> pathlib.Path:
+def export_saved_model(model, path, decoding="greedy", assets=None, xla=True,
+                       warmup: WarmupSize | None = None) -> pathlib.Path:
     """Writes the SavedModel at ``path`` (through a temporary folder, then a rename).
 
     ``xla``: the greedy decoder runs XLA-compiled, per request shape padded to
-    a multiple of 64 (as fast as in process); TF Serving then needs
+    its geometric bucket (as fast as in process); TF Serving then needs
     ``--xla_cpu_compilation_enabled=true`` (deploy/serve.sh passes it). Without,
     the decoder runs op by op (about 3x slower), on any server.
+
+    ``warmup`` (default ``WarmupSize()``: every bucket up to 512 clips x 192
+    texts): the TF Serving warm-up requests written to
+    ``assets.extra/tf_serving_warmup_requests`` (serving/warmup.py), so that
+    no live request pays a compilation; ``WarmupSize(0, 0)`` writes none.
 
     ``assets`` (file name -> text; serving.model_card.export_assets) are
     written into its ``assets/`` folder before the rename.
@@ -132,11 +139,27 @@ def export_saved_model(model, path, decoding="greedy", assets=None, xla=True) ->
     try:
         with writing("the SavedModel", path):
             _write_archive(model, tmp, decoding, assets, xla)
+            write_warmup_file(tmp, prediction_logs(
+                warmup_plan(warmup_signatures(model, decoding, xla), warmup or WarmupSize()), model.input_widths))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     replace_folder(tmp, path)  # a re-export swaps the folders atomically
     return path
+
+
+def warmup_signatures(model, decoding: str, xla: bool) -> dict[str, bool]:
+    """The signatures an export's warm-up runs -> whether each compiles per shape.
+
+    The signature that compiles per shape (the XLA greedy decoder) is warmed at
+    every bucket: ``serving_default`` when it decodes greedily, else
+    ``align_greedy``; every other signature once (its first run builds its kernels).
+    """
+    names = {"serving_default": decoding == "greedy" and xla,
+             "align_greedy": decoding != "greedy" and xla}
+    if not model.decoder_history and decoding != "exact":
+        names["align_exact"] = False
+    return names
 
 
 def _write_archive(model, tmp: pathlib.Path, decoding: str, assets, xla: bool) -> None:

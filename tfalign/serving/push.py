@@ -38,7 +38,13 @@ import json, sys
 import numpy as np
 import tensorflow as tf
 data = np.load(sys.argv[2])
-serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+signatures = tf.saved_model.load(sys.argv[1]).signatures
+serve = signatures["serving_default"]
+from tfalign.serving.warmup import read_warmup_file, request_arrays
+for log in read_warmup_file(sys.argv[1]):  # as TF Serving will read them at load
+    name, inputs = request_arrays(log)
+    if name not in signatures or sorted(inputs) != sorted(signatures[name].structured_input_signature[1]):
+        sys.exit(f"a warm-up request names signature {name!r} or inputs {sorted(inputs)} the model lacks")
 out = serve(clip_features=tf.constant(data["clip_features"]), text_features=tf.constant(data["text_features"]),
             clip_lengths=tf.constant(data["clip_lengths"]), text_lengths=tf.constant(data["text_lengths"]))
 print(json.dumps({"clip_to_text": out["clip_to_text"].numpy().tolist(), "actions": out["actions"].numpy().tolist()}))
@@ -74,7 +80,7 @@ def _version_lock(model_dir: pathlib.Path):
 
 
 def push(model, validation_episodes, base_dir="saved_models", name="tfalign", min_clip_accuracy=0.0,
-         log=print, decoding="greedy", assets=None, xla=True) -> pathlib.Path:
+         log=print, decoding="greedy", assets=None, xla=True, warmup=None) -> pathlib.Path:
     from tfalign.evaluation.metrics import evaluate_alignments
     from tfalign.evaluation.prediction import predict_alignments
 
@@ -87,7 +93,7 @@ def push(model, validation_episodes, base_dir="saved_models", name="tfalign", mi
     candidate = pathlib.Path(tempfile.mkdtemp(prefix=f".candidate-{os.getpid()}-", dir=model_dir))
     try:
         log(f"exporting a candidate ({decoding} decoding) under {model_dir}")
-        export_saved_model(model, candidate / "model", decoding=decoding, assets=assets, xla=xla)
+        export_saved_model(model, candidate / "model", decoding=decoding, assets=assets, xla=xla, warmup=warmup)
         request = episodes_request(validation_episodes)
         with writing("the push's validation request", candidate / "request.npz"):
             np.savez(candidate / "request.npz", **request)

@@ -1,0 +1,108 @@
+"""The exact decoder at film length: the best path over the (clip, text) lattice.
+
+Two figures a size, warm (the second and later calls of one shape), one video:
+``best_path`` alone (model/lattice.py: the dynamic programme and its
+backtrack, on random log-probabilities) and the whole exact alignment of the
+recipe's network (random weights: the time does not depend on them) in process
+(``model.align(..., decoding="exact")``: encoders, stacks, the lattice
+classifier and the programme), with the process's peak resident memory.
+``--against REF`` runs the same in a fresh process with git revision REF's
+tfalign, and the digest of the paths decoded from the same log-probabilities
+says whether the two decoders agree. Run from the repository root:
+
+    python benchmarks/exact_decoder.py --against f8d4ee3 --json benchmarks/results/exact_decoder.json
+"""
+
+import argparse
+import hashlib
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import add_against_arguments, child_result, machine, peak_memory_mb, run_against, write  # noqa: E402
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+SIZES = ("249x95", "1000x300", "2000x500", "4000x800")
+
+
+def warm_seconds(run, repeats):
+    run()  # trace and first run
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        seconds.append(time.perf_counter() - start)
+    return float(np.median(seconds))
+
+
+def best_path_figures(clips, texts, repeats):
+    from tfalign.model.lattice import best_path
+
+    rng = np.random.default_rng(clips * 7919 + texts)
+    logits = rng.normal(size=(1, clips, texts, 3)).astype(np.float32)
+    log_probs = tf.nn.log_softmax(tf.constant(logits))
+    decode = tf.function(best_path)
+    lengths = (tf.constant([clips]), tf.constant([texts]))
+    out = decode(log_probs, *lengths)
+    digest = hashlib.sha256(out["actions"].numpy().tobytes()).hexdigest()[:16]
+    return {"seconds": round(warm_seconds(lambda: decode(log_probs, *lengths)["num_actions"].numpy(), repeats), 4),
+            "score": float(out["score"][0]), "actions_digest": digest}
+
+
+def model_figures(model, clips, texts, repeats):
+    rng = np.random.default_rng(1)
+    widths = model.input_widths
+    request = {"clip_features": tf.constant(rng.normal(size=(1, clips, widths[0])), tf.float32),
+               "text_features": tf.constant(rng.normal(size=(1, texts, widths[1])), tf.float32),
+               "clip_lengths": tf.constant([clips], tf.int32), "text_lengths": tf.constant([texts], tf.int32)}
+    return round(warm_seconds(lambda: model.align(request, decoding="exact")["num_actions"].numpy(), repeats), 3)
+
+
+def measure(args) -> dict:
+    from tfalign.experiments import get_experiment
+    from tfalign.model import build_model
+
+    model = build_model(get_experiment(args.experiment).model, seed=0)
+    rows = []
+    for size in args.sizes.split(","):
+        clips, texts = (int(v) for v in size.split("x"))
+        row = {"clips": clips, "texts": texts, "best_path": best_path_figures(clips, texts, args.repeats)}
+        if not args.no_model:
+            row["align_exact_seconds"] = model_figures(model, clips, texts, args.repeats)
+        rows.append(row)
+        print(row, flush=True)
+    return {"sizes": rows, "peak_memory_mb": round(peak_memory_mb())}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--experiment", default="tfalign_rp_sbn")
+    parser.add_argument("--sizes", default=",".join(SIZES), help="CLIPSxTEXTS, comma-separated")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-model", action="store_true", help="time best_path alone")
+    parser.add_argument("--json", help="write the result here")
+    add_against_arguments(parser, "exact decoder")
+    args = parser.parse_args(argv)
+    if args.child:
+        return child_result(measure(args))
+    shared = ["--experiment", args.experiment, "--sizes", args.sizes, "--repeats", str(args.repeats)] + \
+        (["--no-model"] if args.no_model else [])
+    other = run_against(args.against, __file__, shared) if args.against else None
+    result = {"benchmark": "exact_decoder", "machine": machine(), "experiment": args.experiment,
+              "this": measure(args)}
+    if other:
+        result["against"] = other
+        result["same_paths"] = all(a["best_path"]["actions_digest"] == b["best_path"]["actions_digest"]
+                                   for a, b in zip(result["this"]["sizes"], other["sizes"]))
+        result["speedup_best_path"] = [round(b["best_path"]["seconds"] / a["best_path"]["seconds"], 2)
+                                       for a, b in zip(result["this"]["sizes"], other["sizes"])]
+    if args.json:
+        write(result, args.json)
+    else:
+        print(result)
+
+if __name__ == "__main__":
+    main()
