@@ -34,6 +34,16 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def one_video_request(widths, clips: int, texts: int, seed: int = 0) -> dict:
+    """A request of one video of random features (the time does not depend on them), as tensors."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    return {"clip_features": tf.constant(rng.normal(size=(1, clips, widths[0])), tf.float32),
+            "text_features": tf.constant(rng.normal(size=(1, texts, widths[1])), tf.float32),
+            "clip_lengths": tf.constant([clips], tf.int32), "text_lengths": tf.constant([texts], tf.int32)}
+
+
 def time_calls(fn, repeats: int, warmup: int = 2) -> np.ndarray:
     for _ in range(warmup):
         fn()

@@ -20,7 +20,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import add_against_arguments, child_result, machine, peak_memory_mb, run_against, write  # noqa: E402
+from common import (add_against_arguments, child_result, machine, one_video_request, peak_memory_mb,  # noqa: E402
+                    run_against, write)
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -53,11 +54,7 @@ def best_path_figures(clips, texts, repeats):
 
 
 def model_figures(model, clips, texts, repeats):
-    rng = np.random.default_rng(1)
-    widths = model.input_widths
-    request = {"clip_features": tf.constant(rng.normal(size=(1, clips, widths[0])), tf.float32),
-               "text_features": tf.constant(rng.normal(size=(1, texts, widths[1])), tf.float32),
-               "clip_lengths": tf.constant([clips], tf.int32), "text_lengths": tf.constant([texts], tf.int32)}
+    request = one_video_request(model.input_widths, clips, texts, seed=1)
     return round(warm_seconds(lambda: model.align(request, decoding="exact")["num_actions"].numpy(), repeats), 3)
 
 

@@ -18,7 +18,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
-from common import add_against_arguments, child_result, machine, peak_memory_mb, run_against, time_calls, write  # noqa: E402,E501
+from common import add_against_arguments, child_result, machine, one_video_request, peak_memory_mb, run_against, time_calls, write  # noqa: E402,E501
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -40,13 +40,6 @@ def build(experiment):
         return model, _greedy_fn(model)
 
 
-def inputs_for(widths, clips, texts):
-    rng = np.random.default_rng(0)
-    return {"clip_features": tf.constant(rng.normal(size=(1, clips, widths[0])), tf.float32),
-            "text_features": tf.constant(rng.normal(size=(1, texts, widths[1])), tf.float32),
-            "clip_lengths": tf.constant([clips], tf.int32), "text_lengths": tf.constant([texts], tf.int32)}
-
-
 def timed(run, repeats) -> dict:
     steps = int(run()[0])
     seconds = time_calls(run, repeats, warmup=3)
@@ -56,7 +49,7 @@ def timed(run, repeats) -> dict:
 
 def in_process(args) -> dict:
     model, greedy = build(args.experiment)
-    inputs = inputs_for(model.input_widths, args.clips, args.texts)
+    inputs = one_video_request(model.input_widths, args.clips, args.texts)
     return {"what": f"Keras model ({args.experiment}), compiled in process",
             **timed(lambda: greedy(inputs)["num_actions"].numpy(), args.repeats)}
 
@@ -72,7 +65,8 @@ def saved_model(args) -> dict:
         what = f"SavedModel of the same network ({args.experiment}), exported and reloaded"
     serve = tf.saved_model.load(str(path)).signatures["serving_default"]
     spec = serve.structured_input_signature[1]
-    inputs = inputs_for((spec["clip_features"].shape[-1], spec["text_features"].shape[-1]), args.clips, args.texts)
+    widths = (spec["clip_features"].shape[-1], spec["text_features"].shape[-1])
+    inputs = one_video_request(widths, args.clips, args.texts)
     return {"what": what, **timed(lambda: serve(**inputs)["num_actions"].numpy(), args.repeats)}
 
 

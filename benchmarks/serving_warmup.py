@@ -23,7 +23,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import machine, peak_memory_mb, write  # noqa: E402
+from common import machine, one_video_request, peak_memory_mb, write  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -71,9 +71,7 @@ def stream(path: str, warm: bool, requests: int, seed: int, signature: str) -> d
     shapes = [lengths[i] for i in rng.integers(0, len(lengths), requests)]
 
     def call(clips, texts):
-        inputs = {"clip_features": tf.constant(rng.normal(size=(1, clips, widths[0])), tf.float32),
-                  "text_features": tf.constant(rng.normal(size=(1, texts, widths[1])), tf.float32),
-                  "clip_lengths": tf.constant([clips], tf.int32), "text_lengths": tf.constant([texts], tf.int32)}
+        inputs = one_video_request(widths, clips, texts, seed=int(rng.integers(1 << 31)))
         start = time.perf_counter()
         serve(**inputs)["num_actions"].numpy()
         return time.perf_counter() - start

@@ -113,14 +113,7 @@ def build_parser():
     parser = cli.make_parser("python -m pipelines.videos", __doc__)
     parser.add_argument("--videos", required=True, help="the folder of videos, each with its .srt or .vtt beside it")
     parser.add_argument("--out", required=True, help="output folder (elements.jsonl, videos.jsonl, rejected.jsonl)")
-    parser.add_argument("--clip-seconds", type=cli.number(float, 0, low_open=True),
-                        help="fixed clips of this length instead of shots (default: shots)")
-    parser.add_argument("--shot-threshold", type=cli.number(float, 0, low_open=True), default=27.0,
-                        help="PySceneDetect's content threshold (lower finds more cuts)")
-    parser.add_argument("--min-clip-seconds", type=cli.number(float, 0, low_open=True), default=0.5,
-                        help="the shortest shot")
-    parser.add_argument("--max-clip-seconds", type=cli.number(float, 0, low_open=True), default=10.0,
-                        help="longer shots are split into equal parts")
+    cli.add_clip_arguments(parser)
     parser.add_argument("--min-overlap", type=cli.number(float, 0, 1, low_open=True), default=0.5,
                         help="the share of a clip a cue must cover for the clip to be the cue's")
     parser.add_argument("--val-videos", type=cli.number(int, 0), help="videos for validation (default: 15%%, at "
@@ -140,7 +133,7 @@ def main(argv=None) -> int:
     pairs = find_videos(folder)
     if not pairs:
         raise UserError(f"--videos: {args.videos} holds no video ({' '.join(VIDEO_SUFFIXES)})")
-    options = ClipOptions(args.clip_seconds, args.shot_threshold, args.min_clip_seconds, args.max_clip_seconds)
+    options = cli.clip_options_from_args(args)
     default = max(1, round(0.15 * len(pairs))) if len(pairs) >= 3 else 0
     val = default if args.val_videos is None else args.val_videos
     test = default if args.test_videos is None else args.test_videos

@@ -67,14 +67,7 @@ def build_parser():
                             "(default: none, --texts given)")
     media.add_argument("--split", choices=("sentences", "lines"), default="sentences",
                        help="a plain-text script's texts: its sentences (pysbd) or its non-empty lines")
-    media.add_argument("--clip-seconds", type=cli.number(float, 0, low_open=True),
-                       help="fixed clips of this length instead of shots (default: shots)")
-    media.add_argument("--shot-threshold", type=cli.number(float, 0, low_open=True), default=27.0,
-                       help="PySceneDetect's content threshold (lower finds more cuts)")
-    media.add_argument("--min-clip-seconds", type=cli.number(float, 0, low_open=True), default=0.5,
-                       help="the shortest shot")
-    media.add_argument("--max-clip-seconds", type=cli.number(float, 0, low_open=True), default=10.0,
-                       help="longer shots are split into equal parts")
+    cli.add_clip_arguments(media)
     for flag, help_text in (("--image-model", "override the recorded keras.applications image backbone"),
                             ("--image-weights", "override its weights: a local file, 'none' or 'imagenet' "
                                                 "(downloads)"),
@@ -124,11 +117,10 @@ def _check_sources(args) -> None:
 
 def _media_inputs(args, aligner):
     """The video cut and encoded, the narration read and encoded (tfalign.media)."""
-    from tfalign.media.clips import ClipOptions
     from tfalign.media.encoders import FeatureExtractors
     from tfalign.media.inputs import media_inputs
 
-    options = ClipOptions(args.clip_seconds, args.shot_threshold, args.min_clip_seconds, args.max_clip_seconds)
+    options = cli.clip_options_from_args(args)
     recorded = aligner.feature_extractors if aligner is not None else None
     overrides = {k: getattr(args, k) for k in ("image_model", "image_weights", "image_hub", "text_preset",
                                                "text_config", "text_hub", "image_size", "frames_per_clip")}

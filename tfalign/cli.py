@@ -128,6 +128,29 @@ def data_changes_from_args(args) -> dict:
 
 
 
+def add_clip_arguments(parser) -> None:
+    """How a video is cut (tfalign.media.clips.ClipOptions), for every command that cuts
+    videos; the defaults are ClipOptions'."""
+    from tfalign.media.clips import ClipOptions
+
+    defaults = ClipOptions()
+    parser.add_argument("--clip-seconds", type=number(float, 0, low_open=True),
+                        help="fixed clips of this length instead of shots (default: shots)")
+    parser.add_argument("--shot-threshold", type=number(float, 0, low_open=True), default=defaults.threshold,
+                        help="PySceneDetect's content threshold (lower finds more cuts)")
+    parser.add_argument("--min-clip-seconds", type=number(float, 0, low_open=True), default=defaults.min_seconds,
+                        help="the shortest shot")
+    parser.add_argument("--max-clip-seconds", type=number(float, 0, low_open=True), default=defaults.max_seconds,
+                        help="longer shots are split into equal parts")
+
+
+def clip_options_from_args(args):
+    """The ClipOptions of ``add_clip_arguments``' flags."""
+    from tfalign.media.clips import ClipOptions
+
+    return ClipOptions(args.clip_seconds, args.shot_threshold, args.min_clip_seconds, args.max_clip_seconds)
+
+
 def error_line(error: BaseException) -> str:
     """One line for a user's error: an OSError names its file."""
     if isinstance(error, OSError) and error.strerror:
