@@ -10,9 +10,10 @@ videos).
     python benchmarks/data_efficiency.py --sizes 8,16,33,66 --seeds 0,1 --data-seeds 0,1 \\
         --results benchmarks/results
 
-Two model seeds at every size; below the whole split, every data seed draws
-another subset (at the whole split the data seeds would only change the
-synthetic features, so the first alone is used). Runs land in
+Two model seeds at every size and every data seed: below the whole split a
+data seed draws another subset of the training videos (and other synthetic
+features); at the whole split it draws other synthetic features of the same
+videos. Runs land in
 ``--output-dir`` (default runs/data-efficiency), one folder each; a rerun
 skips the finished ones, so the curve can be built up piece by piece.
 """
@@ -37,15 +38,24 @@ from tfalign.files import write_json_atomic  # noqa: E402
 METRICS = ("clip_accuracy", "sentence_iou")
 
 
-def baselines(data, size):
-    """DTW and MD fitted on the subset of ``size`` training videos, tuned on validation."""
-    from tfalign.data.datasets import load_episodes
+def baselines(data, size, unlabelled=()):
+    """DTW and MD fitted on the subset of ``size`` training videos, tuned on validation;
+    for each count of ``unlabelled`` videos, DTW self-trained on them too (``dtw+u<count>``)."""
+    from tfalign.data.classical import self_trained_fit
+    from tfalign.data.datasets import load_episodes, load_unlabelled
+    from tfalign.data.metrics import evaluate_alignments
     from tfalign.evaluation.baselines import run_baseline
 
     data = dataclasses.replace(data, train_videos=size)
     splits = {s: load_episodes(data, s) for s in ("train", "val", "test")}
-    return {name: {m: run_baseline(name, splits["train"], splits["val"], splits["test"])[m] for m in METRICS}
-            for name in ("dtw", "md")}
+    out = {name: {m: run_baseline(name, splits["train"], splits["val"], splits["test"])[m] for m in METRICS}
+           for name in ("dtw", "md")}
+    for count in unlabelled:
+        extra = load_unlabelled(dataclasses.replace(data, unlabelled_videos=count))
+        fit, _ = self_trained_fit(splits["train"], splits["val"], extra)
+        figures = evaluate_alignments(splits["test"], [fit.align(e) for e in splits["test"]])
+        out[f"dtw+u{count}"] = {m: figures[m] for m in METRICS}
+    return out
 
 
 def stats(values) -> dict:
@@ -56,24 +66,30 @@ def stats(values) -> dict:
 def curve(args, recipe, paper, full_size) -> dict:
     """Every run and baseline of the curve, by size."""
     sizes, seeds, data_seeds = (_ints(args.sizes), _ints(args.seeds), _ints(args.data_seeds))
-    jobs = [(size, ds) for size in sizes for ds in (data_seeds if size < full_size else data_seeds[:1])]
+    jobs = [(size, ds) for size in sizes for ds in data_seeds]
     total = len(jobs) * (len(seeds) + (1 if paper else 0))
     done, started, rows = 0, time.time(), {}
+    unlabelled = _counts(args.unlabelled)
+    total += len(jobs) * len(seeds) * len(unlabelled)
     for size, data_seed in jobs:
-        row = rows.setdefault(size, {"recipe": [], "paper": [], "dtw": [], "md": []})
+        row = rows.setdefault(size, {})
         videos = None if size >= full_size else size
         data = dataclasses.replace(recipe.data, seed=data_seed, train_videos=videos)
-        for name, figures in baselines(data, videos).items():
-            row[name].append(figures)
+        for name, figures in baselines(data, videos, unlabelled if videos else ()).items():
+            row.setdefault(name, []).append(figures)
         runs = [("recipe", recipe, seed) for seed in seeds] + ([("paper", paper, seeds[0])] if paper else [])
+        runs += [(f"recipe+u{count}", recipe.override({"data.unlabelled_videos": count}), seed)
+                 for count in (unlabelled if videos else ()) for seed in seeds]
         for name, base, seed in runs:
             left = f", about {(time.time() - started) / done * (total - done) / 60:.0f} min left" if done else ""
             print(f"[{done + 1}/{total}] {name} on {size} videos, data seed {data_seed}, seed {seed}{left}", flush=True)
             config = base.override({"data.seed": data_seed, "data.train_videos": videos}, epochs=args.epochs,
                                    seed=seed)
-            folder = pathlib.Path(args.output_dir) / f"{name}-v{size}-d{data_seed}-e{args.epochs}-seed{seed}"
+            difficulty = f"-x{config.data.difficulty:g}" if config.data.difficulty != 0.5 else ""
+            folder = (pathlib.Path(args.output_dir)
+                      / f"{name}-v{size}-d{data_seed}{difficulty}-e{args.epochs}-seed{seed}")
             result = run_one(config, folder, print)
-            row[name].append({m: result["chosen"][m] for m in METRICS})
+            row.setdefault(name, []).append({m: result["chosen"][m] for m in METRICS})
             done += 1
     return {size: {name: {m: stats([r[m] for r in results]) for m in METRICS} for name, results in row.items()
                    if results} for size, row in rows.items()}
@@ -81,12 +97,13 @@ def curve(args, recipe, paper, full_size) -> dict:
 
 def markdown(report) -> str:
     cell = lambda s: f"{s['mean']:.3f} ± {s['std']:.3f}" if s["n"] > 1 else f"{s['mean']:.3f}"
-    names = [n for n in ("recipe", "dtw", "md", "paper") if any(n in r for r in report["curve"].values())]
-    labels = {"recipe": report["experiment"], "dtw": "DTW", "md": "MD", "paper": report["paper"] or ""}
+    names = _names(report)
+    labels = {n: _label(report, n) for n in names}
     lines = [f"Test split of `{report['data']['dataset']}` (difficulty {report['data']['difficulty']}); "
              f"{report['epochs']} epochs; clip accuracy / sentence IoU, mean ± standard deviation over the model "
-             f"seeds {report['seeds']} and (below the whole split) the data seeds {report['data_seeds']}, each "
-             "drawing another subset. The baselines are fitted on the same subsets.", "",
+             f"seeds {report['seeds']} and the data seeds {report['data_seeds']} (each draws other synthetic "
+             "features and, below the whole split, another subset of the training videos). The baselines are "
+             "fitted on the same videos. Command: `" + report["command"] + "`.", "",
              "| training videos | " + " | ".join(f"{labels[n]} clip acc | {labels[n]} IoU" for n in names) + " |",
              "|---|" + "---|---|" * len(names)]
     for size, row in sorted(report["curve"].items(), key=lambda kv: int(kv[0])):
@@ -103,9 +120,15 @@ def plot(report, path) -> None:
 
     sizes = sorted(int(s) for s in report["curve"])
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    styles = {"recipe": ("tab:blue", "o-"), "dtw": ("tab:orange", "s--"), "md": ("tab:green", "^:"),
-              "paper": ("tab:red", "d-.")}
-    labels = {"recipe": report["experiment"], "dtw": "DTW", "md": "MD", "paper": report["paper"]}
+    base = {"recipe": ("tab:blue", "o-"), "dtw": ("tab:orange", "s--"), "md": ("tab:green", "^:"),
+            "paper": ("tab:red", "d-.")}
+    shades = {"recipe": ["tab:purple", "tab:cyan", "navy"], "dtw": ["tab:brown", "gold", "peru"]}
+    styles, labels = {}, {}
+    for name in _names(report):
+        head, _, count = name.partition("+u")
+        extra = [n for n in _names(report) if n.startswith(head + "+u")]
+        color = shades[head][extra.index(name) % 3] if count else base[head][0]
+        styles[name], labels[name] = (color, base[head][1]), _label(report, name)
     for ax, metric in zip(axes, METRICS):
         for name, (color, style) in styles.items():
             points = [(s, report["curve"][str(s)][name][metric]) for s in sizes if name in report["curve"][str(s)]]
@@ -131,6 +154,25 @@ def _ints(text: str) -> list[int]:
     return [int(v) for v in text.split(",") if v.strip()]
 
 
+def _counts(text: str) -> list:
+    """Counts of unlabelled videos: integers or "all"."""
+    return [v.strip() if v.strip() == "all" else int(v) for v in (text or "").split(",") if v.strip()]
+
+
+def _names(report) -> list[str]:
+    """The methods of a report, in a fixed order: recipe rows, then the baselines, then the paper's."""
+    found = {n for row in report["curve"].values() for n in row}
+    order = ["recipe", *sorted(n for n in found if n.startswith("recipe+")), "dtw",
+             *sorted(n for n in found if n.startswith("dtw+")), "md", "paper"]
+    return [n for n in order if n in found]
+
+
+def _label(report, name: str) -> str:
+    base = {"recipe": report["experiment"], "dtw": "DTW", "md": "MD", "paper": report["paper"] or ""}
+    head, _, count = name.partition("+u")
+    return f"{base[head]} + {count} unlabelled" if count else base[head]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--experiment", default="tfalign_rp_sbn", help="the recipe")
@@ -142,6 +184,12 @@ def main(argv=None):
     parser.add_argument("--difficulty", type=float, help="synthetic feature difficulty (default: the recipe's)")
     parser.add_argument("--output-dir", default="runs/data-efficiency", help="where the runs and results go")
     parser.add_argument("--results", help="also copy the results into this folder (e.g. benchmarks/results)")
+    parser.add_argument("--unlabelled", default="",
+                        help="also train the recipe with these counts of the other training videos given without "
+                             "labels (comma-separated, e.g. all or 16,all), beside DTW self-trained on them (below "
+                             "the whole split)")
+    parser.add_argument("--tag", default="", help="a suffix of the result files (data_efficiency<tag>.json, ...), "
+                        "e.g. _difficulty0.2 for a curve at another difficulty")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -160,9 +208,9 @@ def main(argv=None):
     table = markdown(report)
     for folder in filter(None, [pathlib.Path(args.output_dir), args.results and pathlib.Path(args.results)]):
         folder.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(folder / "data_efficiency.json", report)
-        (folder / "data_efficiency.md").write_text(table)
-        plot(report, folder / "data_efficiency.png")
+        write_json_atomic(folder / f"data_efficiency{args.tag}.json", report)
+        (folder / f"data_efficiency{args.tag}.md").write_text(table)
+        plot(report, folder / f"data_efficiency{args.tag}.png")
     print(table)
 
 

@@ -24,3 +24,16 @@ class _KnownNoise(_logging.Filter):
 if _os.environ.get("TFALIGN_VERBOSE") != "1" and "--verbose" not in __import__("sys").argv:
     _logging.getLogger().addFilter(_KnownNoise())
     _logging.getLogger("apache_beam").setLevel(_logging.ERROR)
+
+
+def exit_without_beam(command: str) -> None:
+    """A pipeline command run without Apache Beam installed: one line naming the extra
+    (its ``--help`` too: the options mean nothing without Beam), exit code 2."""
+    import sys
+
+    try:
+        import apache_beam  # noqa: F401
+    except ImportError:
+        print(f"error: {command} needs Apache Beam, which is not installed: pip install -e \".[pipelines]\"",
+              file=sys.stderr)
+        sys.exit(2)

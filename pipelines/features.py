@@ -30,6 +30,11 @@ strings [B] -> [B, D]). Options this command does not know are passed to Beam
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # before Beam is imported: without it, one line naming the extra
+    from pipelines import exit_without_beam
+
+    exit_without_beam("python -m pipelines.features")
+
 import json
 import pathlib
 import sys

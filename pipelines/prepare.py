@@ -28,6 +28,11 @@ Options this command does not know are passed to Beam (--runner, ...).
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # before Beam is imported: without it, one line naming the extra
+    from pipelines import exit_without_beam
+
+    exit_without_beam("python -m pipelines.prepare")
+
 import dataclasses
 import glob
 import json
@@ -50,7 +55,7 @@ from tfalign.data.projection import RandomProjection
 from tfalign.media.encoders import EXTRACTORS_FILE, FeatureExtractors
 from tfalign.errors import UserError
 
-SPLITS = ("train", "val", "test")
+SPLITS = ("train", "val", "test", "unlabelled")  # unlabelled: OUT/unlabelled/, for --unlabelled-file
 NAMESPACE = "tfalign.prepare"
 
 
@@ -170,7 +175,7 @@ def write_manifests(out_dir, counts: dict, extra: dict) -> None:
         widths = None
         for name in shards:
             for example in records.tf_record_iterator(folder / name):
-                e = records.example_to_episode(example)
+                e = records.example_to_episode(example, labelled=split != "unlabelled")
                 widths = (e.clip_features.shape[1], e.text_features.shape[1])
                 break
             if widths:
@@ -237,7 +242,7 @@ def main(argv=None) -> int:
     if extractors is not None:  # carried on to exports: tfalign.align --video encodes as the features were
         extra["feature_extractors"] = dataclasses.replace(extractors, projection=projection).to_dict()
     write_manifests(args.out, counts, extra)
-    written = {s: counts.get(f"episodes_{s}", 0) for s in SPLITS}
+    written = {s: counts.get(f"episodes_{s}", 0) for s in SPLITS if s != "unlabelled" or counts.get(f"episodes_{s}")}
     print(f"episodes written: {written} ({sum(written.values())} in all); rejected: "
           f"{counts.get('episodes_rejected', 0)} (see {args.out}/rejected.jsonl)")
     return 0

@@ -30,26 +30,26 @@ def yms_skeletons(annotation_dir) -> list[dict]:
     return skeletons
 
 
-SPLITS = ("train", "val", "test")
+SPLITS = ("train", "val", "test", "unlabelled")  # unlabelled: a video and narration nobody aligned
 
 
 def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _check_elements(record: dict, field: str) -> list:
+def _check_elements(record: dict, field: str, timed: bool = True) -> list:
     elements = record[field]
     if not isinstance(elements, list):
         raise ValueError(f"field {field!r}: expected a list, got {type(elements).__name__}")
     for k, element in enumerate(elements):
         if not isinstance(element, dict):
             raise ValueError(f"field {field!r}: entry {k}: expected an object, got {type(element).__name__}")
-        for key in ("id", "start", "end"):
+        for key in ("id", "start", "end") if timed else ("id",):
             if key not in element:
                 raise ValueError(f"field {field!r}: entry {k}: field {key!r} is missing")
         if not isinstance(element["id"], str):
             raise ValueError(f"field {field!r}: entry {k}: field 'id': expected a string, got {element['id']!r}")
-        for key in ("start", "end"):
+        for key in ("start", "end") if timed else ():
             if not _number(element[key]):
                 raise ValueError(f"field {field!r}: entry {k}: field {key!r}: expected a number, "
                                  f"got {element[key]!r}")
@@ -71,8 +71,16 @@ def skeleton_from_json(line: str) -> dict:
         raise ValueError(f"field 'video_id': expected a string, got {record['video_id']!r}")
     if record["split"] not in SPLITS:
         raise ValueError(f"field 'split': expected one of {list(SPLITS)}, got {record['split']!r}")
-    texts = _check_elements(record, "texts")
+    unlabelled = record["split"] == "unlabelled"
+    texts = _check_elements(record, "texts", timed=not unlabelled)
     clips = _check_elements(record, "clips")
+    if unlabelled:  # no ground truth: the clips' "text" and the texts' spans are not read
+        clip_times = np.asarray([[c["start"], c["end"]] for c in clips], np.float64).reshape(-1, 2)
+        if not len(clip_times):
+            raise ValueError("field 'clips' is empty")
+        return {"video_id": str(record["video_id"]), "split": "unlabelled", "clip_times": clip_times.tolist(),
+                "text_spans": None, "clip_to_text": None, "unmatched_spans": None,
+                "clip_ids": [c["id"] for c in clips], "text_ids": [t["id"] for t in texts]}
     index = {t["id"]: j for j, t in enumerate(texts)}
     clip_to_text = []
     for clip in clips:

@@ -7,11 +7,14 @@
   python -m tfalign.train --experiment tfalign_rp_sbn --dataset tfrecord:episodes/
 
 --videos holds the videos (.mp4 .mkv .mov .avi .webm), each with its
-subtitles beside it under the same name (movie.mp4 and movie.srt or
-movie.vtt). Each video is cut into clips (shots by PySceneDetect, or fixed
+subtitles beside it under the same name (movie.mp4 and movie.srt, .vtt, .ass
+or .ssa). Each video is cut into clips (shots by PySceneDetect, or fixed
 windows with --clip-seconds) and its cues become its texts: a clip belongs to
 the cue that covers most of it (at least half of it), other clips are
-unmatched. The output:
+unmatched. A video with a plain-text narration beside it instead (movie.txt:
+a script, a summary, no times) is an *unlabelled* video: its split is
+"unlabelled" and its clips belong to no text; pipelines.prepare writes those
+to OUT/unlabelled/, for tfalign.train --unlabelled-file. The output:
 - OUT/elements.jsonl: the clips (video, start, end) and texts, for pipelines.features;
 - OUT/videos.jsonl: one video a line (clip times, cue spans, the ground truth),
   for pipelines.prepare --annotations jsonl:OUT/videos.jsonl;
@@ -21,6 +24,11 @@ as the folder grows). Options this command does not know are passed to Beam.
 """
 
 from __future__ import annotations
+
+if __name__ == "__main__":  # before Beam is imported: without it, one line naming the extra
+    from pipelines import exit_without_beam
+
+    exit_without_beam("python -m pipelines.videos")
 
 import json
 import pathlib
@@ -39,19 +47,23 @@ from tfalign.errors import UserError
 from tfalign.media import require
 from tfalign.media.clips import ClipOptions, cut_video
 from tfalign.media.episodes import video_record
-from tfalign.media.narration import read_narration
+from tfalign.media.narration import SUBTITLE_SUFFIXES, read_narration
 
 NAMESPACE = "tfalign.videos"
+UNLABELLED = "unlabelled"  # the split of a video whose narration has no times
 REJECTED = "rejected"
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v")
-SUBTITLE_SUFFIXES = (".srt", ".vtt")
+
+
+SCRIPT_SUFFIX = ".txt"  # a narration without times: the video is unlabelled
 
 
 def find_videos(folder) -> list[tuple[str, str | None]]:
-    """(video, its subtitle file or None) of each video in ``folder``, by name."""
+    """(video, its narration: a subtitle file, else a .txt script, else None) of each video in ``folder``."""
     pairs = []
     for video in sorted(p for p in pathlib.Path(folder).iterdir() if p.suffix.lower() in VIDEO_SUFFIXES):
-        subtitles = next((video.with_suffix(s) for s in SUBTITLE_SUFFIXES if video.with_suffix(s).is_file()), None)
+        subtitles = next((video.with_suffix(s) for s in (*SUBTITLE_SUFFIXES, SCRIPT_SUFFIX)
+                          if video.with_suffix(s).is_file()), None)
         pairs.append((str(video.resolve()), None if subtitles is None else str(subtitles.resolve())))
     return pairs
 
@@ -76,9 +88,9 @@ class CutVideo(beam.DoFn):
         video_id = pathlib.Path(video).stem
         try:
             if subtitles is None:
-                raise UserError(f"no {' or '.join(SUBTITLE_SUFFIXES)} file beside it")
+                raise UserError(f"no {' or '.join((*SUBTITLE_SUFFIXES, SCRIPT_SUFFIX))} file beside it")
             cues = read_narration(subtitles, field="subtitles")
-            if cues[0].start is None:
+            if cues[0].start is None and split != UNLABELLED:
                 raise UserError("its subtitles hold no times")
             clip_times = cut_video(video, ClipOptions(**self.options))
         except (UserError, OSError) as error:
@@ -134,13 +146,16 @@ def main(argv=None) -> int:
     if not pairs:
         raise UserError(f"--videos: {args.videos} holds no video ({' '.join(VIDEO_SUFFIXES)})")
     options = cli.clip_options_from_args(args)
-    default = max(1, round(0.15 * len(pairs))) if len(pairs) >= 3 else 0
+    labelled = sum(1 for _, s in pairs if not (s and s.endswith(SCRIPT_SUFFIX)))
+    default = max(1, round(0.15 * labelled)) if labelled >= 3 else 0
     val = default if args.val_videos is None else args.val_videos
     test = default if args.test_videos is None else args.test_videos
-    if val + test >= len(pairs):
-        raise UserError(f"--val-videos {val} and --test-videos {test} leave no training video of {len(pairs)}")
-    splits = assign_splits([pathlib.Path(v).stem for v, _ in pairs], val, test)
-    items = [(video, subtitles, splits[pathlib.Path(video).stem]) for video, subtitles in pairs]
+    if labelled and val + test >= labelled:
+        raise UserError(f"--val-videos {val} and --test-videos {test} leave no training video of the {labelled} "
+                        f"with timed subtitles")
+    timed = [(v, s) for v, s in pairs if not (s and s.endswith(SCRIPT_SUFFIX))]
+    splits = assign_splits([pathlib.Path(v).stem for v, _ in timed], val, test)
+    items = [(video, subtitles, splits.get(pathlib.Path(video).stem, UNLABELLED)) for video, subtitles in pairs]
     beam_options = beam_args or ["--runner", "DirectRunner"]
     pipeline = beam.Pipeline(options=PipelineOptions(beam_options))
     build(pipeline, items, args.out, options, args.min_overlap)
@@ -148,7 +163,8 @@ def main(argv=None) -> int:
     result = run_pipeline(pipeline, args.out, "the videos pipeline")
     finish("videos cut")
     counts = counter_totals(result, NAMESPACE)
-    written = {s: counts.get(f"videos_{s}", 0) for s in ("train", "val", "test")}
+    written = {s: counts.get(f"videos_{s}", 0) for s in ("train", "val", "test", UNLABELLED)
+               if s != UNLABELLED or counts.get(f"videos_{s}")}
     print(f"videos cut: {written} ({counts.get('clips', 0)} clips); rejected: {counts.get('videos_rejected', 0)} "
           f"(see {args.out}/rejected.jsonl)")
     return 0

@@ -281,9 +281,9 @@ CASES = {
                       ["not a loadable SavedModel"]),
     "unknown signature": ("tfalign.align", _align(extra=["--signature", "nope"]), ["--signature", "'nope'"]),
     # ---- outputs: unwritable places leave nothing behind
-    "out is a folder": ("tfalign.align", _align(lambda d, f: {"out": d}), ["Is a directory"]),
+    "out is a folder": ("tfalign.align", _align(lambda d, f: {"out": d}), ["--out", "is a folder"]),
     "out under a file": ("tfalign.align", _align(lambda d, f: {"out": _garbage(d, "file") / "a.json"}),
-                         ["Not a directory"]),
+                         ["--out", "is a file, not a folder"]),
     "plot unwritable": ("tfalign.align", _align(extra=["--plot", "/proc/tfalign-test/timeline.png"]), ["/proc"]),
     "evaluate json is a folder": ("tfalign.evaluate", lambda t, f: ["--baseline", "unmatched", "--json",
                                                                     _folder(t / "in" / "dir")], ["Is a directory"]),

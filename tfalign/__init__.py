@@ -35,9 +35,6 @@ import importlib as _importlib
 import os as _os
 import sys as _sys
 
-# TensorFlow's C++ start-up chatter (no GPU found, CPU features) drowns the
-# commands' own output; users can still set the variable themselves.
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # The public names and the modules that define them, imported on first use.
 _API = {
@@ -79,6 +76,9 @@ def _is_command() -> bool:
 
 
 if not _is_command():
+    # TensorFlow's C++ start-up chatter (no GPU found, CPU features) is held back, unless
+    # the user set TensorFlow's logging themselves (tfalign.console).
+    _importlib.import_module("tfalign.console").quiet_library_import()
     # The Keras classes register on import, as keras_hub's do, so that
     # keras.models.load_model reads a saved aligner after ``import tfalign``.
     _importlib.import_module("tfalign.model")

@@ -16,8 +16,8 @@ clip belongs to the current text).
 Example with the embedded data, after python -m tfalign.train --experiment
 tfalign_rp_sbn --epochs 40 (scripts/dump_episode.py writes a test video's files):
   python scripts/dump_episode.py --split test --index 0 --out episode/
-  python -m tfalign.align --model runs/tfalign_rp_sbn-*/saved_model --clips episode/clips.npy \
-      --texts episode/texts.npy --clip-times episode/times.csv --texts-file episode/texts.txt \
+  python -m tfalign.align --model runs/tfalign_rp_sbn-*/saved_model --clips episode/clips.npy \\
+      --texts episode/texts.npy --clip-times episode/times.csv --texts-file episode/texts.txt \\
       --ground-truth episode/truth.csv --out alignment.json --plot timeline.png
 
 From a video file and its narration (the media extra: pip install -e ".[media]"):
@@ -29,9 +29,11 @@ trained with (its assets/feature_extractors.json; --image-model, --text-config
 etc. override), aligns, and writes the JSON, the picture and the narration
 retimed to the video (each text from its first clip's start to its last
 clip's end; a text no clip is aligned to gets no cue and is listed in the
-JSON's texts with span null). --narration is a .srt or .vtt file (its cues are
-the texts) or a plain-text script (sentences, or one text a line with
---split lines).
+JSON's texts with span null). --narration is a .srt, .vtt, .ass or .ssa file
+(its cues are the texts, markup removed) or a plain-text script (sentences, or
+one text a line with --split lines), in any encoding (detected, or
+--narration-encoding). Every output's missing folders are created; an output
+that cannot be written is refused before any work.
 
 --ground-truth truth.csv (one integer a line: the text index of each clip, -1
 for unmatched; scripts/dump_episode.py writes one) adds the true alignment to
@@ -50,6 +52,7 @@ import numpy as np
 
 from tfalign import cli, console
 from tfalign.errors import UserError
+from tfalign.files import check_output_path
 
 
 def build_parser():
@@ -63,8 +66,11 @@ def build_parser():
     media = parser.add_argument_group("from media (instead of --clips and --texts)")
     media.add_argument("--video", help="a video file: cut into clips, each clip's frames encoded "
                                        "(default: none, --clips given)")
-    media.add_argument("--narration", help="a .srt or .vtt file (its cues) or a plain-text script (its sentences) "
-                            "(default: none, --texts given)")
+    media.add_argument("--narration", help="a .srt, .vtt, .ass or .ssa file (its cues) or a plain-text script (its "
+                            "sentences); its encoding is detected (default: none, --texts given)")
+    media.add_argument("--narration-encoding",
+                       help="the narration's text encoding, e.g. cp1252, latin-1, utf-16 (default: detected from its "
+                            "byte-order mark, UTF-8, else by charset-normalizer)")
     media.add_argument("--split", choices=("sentences", "lines"), default="sentences",
                        help="a plain-text script's texts: its sentences (pysbd) or its non-empty lines")
     cli.add_clip_arguments(media)
@@ -86,7 +92,8 @@ def build_parser():
                                              "[i, i+1))")
     parser.add_argument("--texts-file",
                         help="the texts, one a line (labels for the JSON and the plot; default: 'text 0', ...)")
-    parser.add_argument("--out", required=True, help="where to write the alignment JSON")
+    parser.add_argument("--out", required=True, help="where to write the alignment JSON (every output's missing "
+                                                     "folders are created)")
     parser.add_argument("--plot", help="also draw a timeline PNG here (default: no picture)")
     parser.add_argument("--ground-truth", help="CSV of the true text index of each clip (-1 unmatched), one a line: "
                                                "compared in the JSON and drawn under the prediction (default: none)")
@@ -127,7 +134,8 @@ def _media_inputs(args, aligner):
     if recorded is None and any(v is not None for v in overrides.values()):
         recorded = FeatureExtractors(text_config=None)
     extractors = recorded.override(**overrides) if recorded is not None else None
-    return media_inputs(args.video, args.narration, extractors, options, args.split)
+    return media_inputs(args.video, args.narration, extractors, options, args.split,
+                        narration_encoding=args.narration_encoding)
 
 
 def main(argv=None) -> int:
@@ -135,12 +143,15 @@ def main(argv=None) -> int:
     from tfalign.serving import document
 
     _check_sources(args)
+    for flag in ("out", "plot", "srt", "vtt"):  # every output checked before any work
+        if getattr(args, flag):
+            check_output_path(getattr(args, flag), f"--{flag}")
     if args.video:  # bad media are refused before any model loads
         from tfalign.media.narration import read_narration
         from tfalign.media.video import probe
 
         probe(args.video)
-        read_narration(args.narration, args.split)
+        read_narration(args.narration, args.split, encoding=args.narration_encoding)
     aligner = _load_aligner(args) if args.model else None
     if args.video:
         inputs = _media_inputs(args, aligner)
@@ -164,8 +175,8 @@ def main(argv=None) -> int:
     with _written_last(subtitles, alignment):
         document.write_outputs(result, clip_times, truth, args.out, args.plot)
     if subtitles and alignment.unaligned_texts:
-        console.warn(f"{len(alignment.unaligned_texts)} text(s) have no clip and no cue in the subtitles: "
-                     f"{alignment.unaligned_texts[:10]}")
+        console.warn(f"the subtitles written hold no cue for {len(alignment.unaligned_texts)} text(s): no clip was "
+                     f"aligned to them (texts {alignment.unaligned_texts[:10]})")
     matched = int((alignment.clip_to_text >= 0).sum())
     written = [args.out, *([args.plot] if args.plot else []), *subtitles]
     print(f"aligned {matched} of {len(clips)} clips to {len(texts) - len(alignment.unaligned_texts)} of "
@@ -177,25 +188,31 @@ def main(argv=None) -> int:
 def _written_last(subtitles: dict, alignment):
     """The subtitle files are written under temporary names first and renamed
     once the other outputs are written: a failure leaves none of them."""
-    from tfalign.files import atomic_path, writing
+    from tfalign.files import atomic_path, new_parents, writing
     from tfalign.media.subtitles import srt_text, vtt_text
 
     texts = {path: (srt_text if kind == ".srt" else vtt_text)(alignment, alignment.texts)
              for path, kind in subtitles.items()}
     temporary = {}
-    try:
+    with contextlib.ExitStack() as stack, _removing(temporary):
         for path, text in texts.items():
             path = pathlib.Path(path)
             if path.is_dir():
                 raise IsADirectoryError(21, "Is a directory", str(path))
-            if not path.parent.is_dir():
-                raise UserError(f"{path}: its folder {path.parent} does not exist")
             temporary[path] = atomic_path(path, path.suffix)
             with writing("the subtitles", path):
+                stack.enter_context(new_parents(path))  # its missing folders, removed again if anything fails
                 temporary[path].write_text(text, encoding="utf-8")
         yield
         for path, tmp in temporary.items():
             os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def _removing(temporary: dict):
+    """The temporary files named in ``temporary`` are gone after the block, whatever happens."""
+    try:
+        yield
     finally:
         for tmp in temporary.values():
             tmp.unlink(missing_ok=True)
@@ -239,13 +256,7 @@ def _align_on_server(args, clips, texts, clip_times, labels):
     except ServingError as error:
         print(f"error: {error}", file=sys.stderr)
         return None
-    steps = int(np.asarray(out["num_actions"]).reshape(-1)[0])
-    score = out.get("score")
-    probabilities = out.get("probabilities")
-    return Alignment(clip_to_text=np.asarray(out["clip_to_text"])[0, : len(clips)], num_texts=len(texts),
-                     actions=np.asarray(out["actions"])[0, :steps], clip_times=clip_times, texts=labels,
-                     score=None if score is None else float(np.asarray(score).reshape(-1)[0]),
-                     probabilities=None if probabilities is None else np.asarray(probabilities)[0, :steps])
+    return Alignment.from_outputs(out, 0, len(clips), len(texts), clip_times=clip_times, texts=labels)
 
 
 if __name__ == "__main__":

@@ -59,6 +59,22 @@ def number(kind=float, low=None, high=None, low_open=False, high_open=False):
     return parse
 
 
+def count_or_all(text):
+    """An argparse ``type``: an integer >= 1, or "all"."""
+    if text.strip().lower() == "all":
+        return "all"
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1 or 'all', got {text!r}")
+    return value
+
+
+count_or_all.__name__ = "an integer >= 1 or 'all'"
+
+
 def make_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
     """A command's parser: help that keeps the docstring's layout, defaults
     shown, one-line errors, and ``--verbose``."""
@@ -93,7 +109,8 @@ def add_data_arguments(parser: argparse.ArgumentParser, defaults: DataConfig | N
     group.add_argument("--dataset", default=None,
                        help=f"yms-synthetic (the real YMS structure, synthetic features; embedded, nothing to "
                             f"download), yms, synthetic, synthetic-lsmdc, tfrecord:DIR or npz:PATH "
-                            f"(default: the experiment's; {d.dataset} for every experiment shipped)")
+                            f"(default: the experiment's, which is {d.dataset} for every experiment shipped; "
+                            f"for a --baseline, {d.dataset}; for a --run, the run's own)")
     group.add_argument("--features", choices=sorted(FEATURE_WIDTHS), default=None,
                        help="feature kind: full 2048/768, rp 300/300 (random projection), lxmert 768/768 "
                             "(default: the experiment's)")
@@ -106,6 +123,13 @@ def add_data_arguments(parser: argparse.ArgumentParser, defaults: DataConfig | N
     group.add_argument("--train-videos", type=number(int, 1), default=None,
                        help="train on N videos of the training split, drawn with the data seed (the baselines fit "
                             "on the same N) (default: all)")
+    group.add_argument("--unlabelled-videos", type=count_or_all, default=None,
+                       help="also give the run N (or all) of the training-split videos outside --train-videos, "
+                            "*without* their labels (drawn with the data seed); the recipe's closed form learns "
+                            "from them (default: none)")
+    group.add_argument("--unlabelled-file", default=None,
+                       help="unlabelled video/narration pairs of your own: an episode .npz or a TFRecord folder "
+                            "(their labels, if any, are not read) (default: none)")
     group.add_argument("--annotation-dir", default=None,
                        help="YMS annotation folder for --dataset yms "
                             "(default: $TFALIGN_YMS_DIR, else ../shared/data/yms)")
@@ -121,7 +145,8 @@ def data_changes_from_args(args) -> dict:
     changes = {
         "dataset": args.dataset, "features": args.features, "difficulty": args.difficulty,
         "seed": args.data_seed, "feature_file": args.feature_file, "annotation_dir": args.annotation_dir,
-        "train_videos": args.train_videos,
+        "train_videos": args.train_videos, "unlabelled_videos": getattr(args, "unlabelled_videos", None),
+        "unlabelled_file": getattr(args, "unlabelled_file", None),
     }
     return {k: v for k, v in changes.items() if v is not None}
 
@@ -236,6 +261,10 @@ def callable_module(module_name: str, target_module: str, function: str) -> None
     class CallableModule(types.ModuleType):
         def __call__(self, *args, **kwargs):
             return target()(*args, **kwargs)
+
+        @property
+        def __doc__(self):  # help(tfalign.train): the function's Args, Returns and Example
+            return target().__doc__
 
         @property
         def __signature__(self):

@@ -44,7 +44,8 @@ COLUMNS = ("experiment", "seed", "folder", "status", "epochs_done", "best_epoch"
 # Train options every run of a comparison shares (the experiment and seed are the comparison's own).
 SHARED_OPTIONS = ("epochs", "lr", "batch_size", "label_smoothing", "optimizer", "precision", "pretrain_epochs",
                   "lsmdc_scale", "max_steps_per_epoch", "preemption_grace", "dataset", "features", "difficulty",
-                  "data_seed", "feature_file", "annotation_dir", "train_videos")
+                  "data_seed", "feature_file", "annotation_dir", "train_videos", "unlabelled_videos",
+                  "unlabelled_file")
 
 
 def paper_experiments() -> list[str]:

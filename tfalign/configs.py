@@ -67,6 +67,11 @@ class ModelConfig:
     # The DTW baseline's similarity (a ridge map fitted on the training videos) as a fixed channel
     # of the classifier's similarity window: the learned model starts from what DTW sees.
     ridge_similarity: bool = False
+    # The lattice's scores start as the DTW baseline's own (its ridge similarity, its tuned drop cost)
+    # plus learned corrections that are zero at the start: a drop cost from each clip's similarity row,
+    # a linear function of the similarities around each node, and the classifier behind a gate at 0
+    # (layers/dtw_potentials.py). Needs decoder_history=False and task.path_loss="crf".
+    dtw_start: bool = False
 
     def __post_init__(self):
         check_fields(self, "model.")
@@ -78,6 +83,8 @@ class ModelConfig:
         if not self.stack_features and not self.similarity_units:
             raise UserError("model.stack_features=False: needs model.similarity_units > 0 (the decoder would see "
                             "no content)")
+        if self.dtw_start and self.decoder_history:
+            raise UserError("model.dtw_start: needs model.decoder_history=False (a cursor-only decoder)")
         if not self.decoder_history and self.dropout:
             raise UserError("model.dropout: a cursor-only decoder is scored on the whole lattice; use "
                             "model.stack_dropout")
@@ -149,6 +156,15 @@ class TaskConfig:
     contrastive_weight: float = 0.0  # InfoNCE on the joint embedding, within each video
     contrastive_temperature: float = 0.1
     lattice_weight: float = 0.0  # cross-entropy at every lattice node, beside the path's
+    # The path's term: "cross_entropy" of each action (the paper's), or "crf": -log p(gold path) among
+    # all complete paths of the lattice, what exact decoding maximizes (a cursor-only decoder).
+    path_loss: typing.Literal["cross_entropy", "crf"] = "cross_entropy"
+    # L2-SP: this weight times the squared distance of the lattice's learned corrections from the
+    # DTW start (model.dtw_start).
+    start_penalty: float = 0.0
+    # Every epoch holds at least this many optimizer steps (fresh crops are drawn until it does), so
+    # that --epochs is a budget of steps whatever the number of training videos; 0: one pass.
+    epoch_steps: int = 0
     # For validation, test and export. "auto": checkpoints are selected decoded exactly, then
     # the better of greedy and exact on validation decodes the test split and the export.
     decoding: typing.Literal["greedy", "exact", "auto"] = "greedy"
@@ -158,7 +174,8 @@ class TaskConfig:
         check_ranges(self, [
             ("max_train_actions", 2, None, False, False), ("crop_min_actions", 1, None, False, False),
             ("whole_video_fraction", 0, 1, False, False), ("contrastive_weight", 0, None, False, False),
-            ("contrastive_temperature", 0, None, True, False), ("lattice_weight", 0, None, False, False)], "task.")
+            ("contrastive_temperature", 0, None, True, False), ("lattice_weight", 0, None, False, False),
+            ("start_penalty", 0, None, False, False), ("epoch_steps", 0, None, False, False)], "task.")
         if self.crop_min_actions > self.max_train_actions:
             raise UserError(f"task.crop_min_actions: expected <= task.max_train_actions "
                             f"({self.max_train_actions}), got {self.crop_min_actions}")
@@ -178,6 +195,8 @@ class TrainerConfig:
     seed: int = 0
     label_smoothing: float = 0.03
     early_stopping_patience: int = 0  # epochs without a better validation clip accuracy; 0 = off
+    # The model as it starts is validated as "epoch 0" and is the best checkpoint until an epoch beats it.
+    validate_start: bool = False
     # The model's math: fp32, or keras.mixed_precision's bf16 / fp16 (float32 weights; fp16 with loss scaling).
     precision: typing.Literal["fp32", "bf16", "fp16"] = "fp32"
 
@@ -227,9 +246,16 @@ class ExperimentConfig:
         if task.contrastive_weight and not model.similarity_units:
             raise UserError("task.contrastive_weight: needs model.similarity_units > 0 (the joint embedding it "
                             "trains)")
-        if model.decoder_history and (task.lattice_weight or task.decoding != "greedy"):
-            raise UserError("task.lattice_weight and task.decoding 'exact' or 'auto' need "
+        if model.decoder_history and (task.lattice_weight or task.decoding != "greedy" or task.path_loss == "crf"):
+            raise UserError("task.lattice_weight, task.path_loss 'crf' and task.decoding 'exact' or 'auto' need "
                             "model.decoder_history=False (a cursor-only decoder)")
+        if model.dtw_start and task.path_loss != "crf":
+            raise UserError("model.dtw_start: its scores are a CRF's; needs task.path_loss='crf'")
+        if (self.data.unlabelled_videos or self.data.unlabelled_file) and not model.dtw_start:
+            raise UserError("data.unlabelled_videos and data.unlabelled_file: only a model that starts at DTW "
+                            "(model.dtw_start) learns from unlabelled videos")
+        if task.start_penalty and not model.dtw_start:
+            raise UserError("task.start_penalty: pulls toward the DTW start; needs model.dtw_start=true")
         first = self.init_from
         if first is not None:
             if not isinstance(first, ExperimentConfig):

@@ -73,6 +73,31 @@ def start(verbose_output: bool = False) -> None:
     tf.autograph.set_verbosity(0)
 
 
+def quiet_library_import() -> None:
+    """``import tfalign`` from Python: TensorFlow imported with its C++ start-up lines
+    held back and its Python logger (retracing warnings among them) at ERROR, unless
+    the user has set TF_CPP_MIN_LOG_LEVEL, imported TensorFlow already or asked for
+    ``TFALIGN_VERBOSE=1``: then their settings hold. Python warnings are left alone."""
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules or _state["verbose"]:
+        return
+    # 3: also the E-level lines that are no error (cuInit without a GPU, oneDNN's int32 fallback);
+    # a real failure raises in Python.
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    with _stderr_to_file() as captured:
+        try:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
+        except BaseException:
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+    import logging
+
+    tf.get_logger().setLevel(logging.ERROR)
+    logging.getLogger("absl").setLevel(logging.ERROR)
+
+
 def say(message: str) -> None:
     """One line of what the command is doing now."""
     print(message, flush=True)

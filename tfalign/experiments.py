@@ -80,23 +80,25 @@ EXPERIMENTS = {e.name: e for e in [
 
 def _recipe(name, description, **changes):
     """tfalign's own recipe: the paper's best setting (RP, AdamLARS, SBN) plus
-    the techniques that measured best (benchmarks/quality.py)."""
+    the techniques that measured best (benchmarks/quality.py, benchmarks/data_efficiency.py):
+    a lattice CRF that starts at the DTW baseline, the network's classifier its gated residual."""
     return ExperimentConfig(
         name=name, description=description, family="tfalign",
         model=ModelConfig(encoder="rp", normalization="sbn", encoder_dropout=0.2, decoder_history=False,
                           stack_features=False, position_features="normalized", similarity_units=128,
-                          similarity_source="all", decoder_units=64),
+                          similarity_source="all", decoder_units=64, dtw_start=True),
         optimizer=OptimizerConfig(name="lars", learning_rate=3e-3, weight_averaging=0.98),
         task=TaskConfig(contrastive_weight=1.0, lattice_weight=1.0, sampling="crops", max_train_actions=160,
-                        whole_video_fraction=0.1, decoding="auto"),
-        trainer=TrainerConfig(epochs=40),
+                        whole_video_fraction=0.1, decoding="auto", path_loss="crf", epoch_steps=10),
+        trainer=TrainerConfig(epochs=40, validate_start=True),
         data=DataConfig(features="rp")).override(changes)
 
 
 RECIPES = {e.name: e for e in [
-    _recipe("tfalign_rp_sbn", "tfalign's recipe: RP, AdamLARS, SBN + joint embedding with a contrastive loss, "
-            "similarity features, cursor-only decoder trained on the whole lattice and decoded exactly, "
-            "normalized positions, random crops"),
+    _recipe("tfalign_rp_sbn", "tfalign's recipe: a lattice CRF that starts at the DTW baseline (ridge similarity, "
+            "tuned drop cost) with learned corrections: a drop cost per clip, the similarities around each node, "
+            "and RP, AdamLARS, SBN + joint embedding with a contrastive loss, cursor-only classifier trained on "
+            "the whole lattice behind a gate; decoded exactly, random crops, 10 steps an epoch at least"),
 ]}
 PAPER_EXPERIMENTS = dict(EXPERIMENTS)
 EXPERIMENTS.update(STAGES)

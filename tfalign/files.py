@@ -94,6 +94,25 @@ def new_parents(path):
         raise
 
 
+def check_output_path(path, field: str) -> pathlib.Path:
+    """Refuses, before any work, an output path that cannot be written: a folder, a
+    path under a file, or under a folder this process cannot write into. Missing
+    folders are fine: the writers create them (and remove them again on failure).
+
+    Example:
+    >>> check_output_path("out/alignment.json", "out")   # doctest: +SKIP
+    """
+    path = pathlib.Path(path)
+    if path.is_dir():
+        raise UserError(f"{field}: {path} is a folder; expected a file name", field=field)
+    existing = next(p for p in path.absolute().parents if p.exists())
+    if not existing.is_dir():
+        raise UserError(f"{field}: {path} cannot be written: {existing} is a file, not a folder", field=field)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{field}: {path} cannot be written: {existing} is not writable", field=field)
+    return path
+
+
 def write_text_atomic(path, text: str) -> None:
     path = pathlib.Path(path)
     with writing(path.name, path), new_parents(path):

@@ -20,7 +20,8 @@ import numpy as np
 
 from tfalign import console
 from tfalign.configs import ExperimentConfig
-from tfalign.data.datasets import MEMORY, describe_data, episode_widths, load_episodes, training_subset
+from tfalign.data.datasets import (MEMORY, describe_data, episode_widths, load_episodes, load_unlabelled,
+                                   training_subset, unlabelled_subset)
 from tfalign.errors import UserError
 from tfalign.evaluation.prediction import evaluate_model
 from tfalign.data.episode import Episode, validate_episodes
@@ -38,13 +39,15 @@ from tfalign.training.strategy import is_chief
 def load_stage_data(config: ExperimentConfig, with_test=True) -> StageData:
     """A stage's splits, as its data config names them."""
     return StageData(train=load_episodes(config.data, "train"), val=load_episodes(config.data, "val"),
-                     test=load_episodes(config.data, "test") if with_test else None)
+                     test=load_episodes(config.data, "test") if with_test else None,
+                     unlabelled=load_unlabelled(config.data) or None)
 
 
 def with_data_widths(config: ExperimentConfig, data: StageData) -> ExperimentConfig:
     """``config`` with its model's feature widths those of the data (every split must
     share them; a width the config already records must be theirs)."""
-    widths = episode_widths({"train": data.train, "val": data.val, "test": data.test}, config.data.dataset)
+    widths = episode_widths({"train": data.train, "val": data.val, "test": data.test,
+                             "unlabelled": data.unlabelled}, config.data.dataset)
     for field, recorded, found in zip(("clip_dim", "text_dim"), (config.model.clip_dim, config.model.text_dim),
                                       widths):
         if recorded is not None and recorded != found:
@@ -198,7 +201,8 @@ def episodes_digest(*splits) -> str:
     for split in splits:
         for e in split or ():
             for array in (e.clip_features, e.text_features, e.clip_to_text, e.clip_times):
-                digest.update(np.ascontiguousarray(array).tobytes())
+                if array is not None:  # an unlabelled episode has no clip_to_text
+                    digest.update(np.ascontiguousarray(array).tobytes())
         digest.update(b"|")
     return digest.hexdigest()[:8]
 
@@ -251,7 +255,31 @@ class TrainingRun:
         return f"TrainingRun({str(self.folder)!r}, epochs={self.state.epoch}, best={best})"
 
 
-def train(experiment, train=None, val=None, test=None, output_dir=None, *, resume: bool = False,
+def _checked_unlabelled(unlabelled) -> list[Episode] | None:
+    """Unlabelled videos given from Python: episodes (their labels, if any, are not read) or
+    (clips, texts) pairs of feature arrays; a bad one is one line naming it."""
+    if unlabelled is None:
+        return None
+    if isinstance(unlabelled, Episode) or isinstance(unlabelled, (str, bytes)) or not hasattr(unlabelled, "__iter__"):
+        raise UserError("unlabelled: expected a list of tfalign.Episode or of (clips, texts) pairs",
+                        field="unlabelled")
+    episodes = []
+    for index, item in enumerate(unlabelled):
+        if isinstance(item, Episode):
+            episodes.append(item.without_labels())
+        elif isinstance(item, (tuple, list)) and len(item) == 2:
+            try:
+                episodes.append(Episode(video_id=f"unlabelled-{index}", clip_features=item[0],
+                                        text_features=item[1]))
+            except UserError as error:
+                raise UserError(f"unlabelled: item {index}: {error}", field="unlabelled") from None
+        else:
+            raise UserError(f"unlabelled: item {index}: expected a tfalign.Episode or a (clips, texts) pair, got "
+                            f"{type(item).__name__}", field="unlabelled")
+    return episodes
+
+
+def train(experiment, train=None, val=None, test=None, output_dir=None, *, unlabelled=None, resume: bool = False,
           export: bool = False, runs_dir="runs", strategy=None, log=print, max_steps_per_epoch: int | None = None,
           preemption_grace: float = DEFAULT_GRACE_SECONDS, **overrides) -> TrainingRun:
     """Trains an experiment, on its own data or on episodes in memory.
@@ -264,6 +292,11 @@ def train(experiment, train=None, val=None, test=None, output_dir=None, *, resum
             the splits the experiment's data config names.
         test: a list of episodes to report test figures on (default: none with
             episodes given, the data config's test split otherwise).
+        unlabelled: videos with their narration that nobody aligned: a list of
+            ``tfalign.Episode`` without ``clip_to_text`` (labels, if any, are not
+            read) or of ``(clips, texts)`` feature pairs. The recipe's closed form
+            learns from them (``data.classical.self_trained_fit``); needs
+            ``model.dtw_start`` and episodes given for ``train`` and ``val``.
         output_dir: the run folder; default ``runs_dir/<experiment>[-<changed
             options>]-<hash>`` (the hash covers the config and the episodes).
         resume: continue the run in the folder (also to more epochs).
@@ -290,16 +323,23 @@ def train(experiment, train=None, val=None, test=None, output_dir=None, *, resum
     config = configure(experiment, overrides)
     train_split, val_split, test_split = (_checked_split(e, n) for e, n in ((train, "train"), (val, "val"),
                                                                               (test, "test")))
+    unlabelled_split = _checked_unlabelled(unlabelled)
     data = digest = None
+    if unlabelled_split and not config.model.dtw_start:
+        raise UserError("unlabelled: only a model that starts at DTW (model.dtw_start, the recipe's) learns from "
+                        "unlabelled videos", field="unlabelled")
     if train_split is not None or val_split is not None:
         if train_split is None or val_split is None:
             raise UserError("val: give the training and the validation episodes together (validation chooses the "
                             "checkpoints)", field="val")
-        data = StageData(train=training_subset(train_split, config.data), val=val_split, test=test_split)
+        unlabelled_split = (unlabelled_split or []) + unlabelled_subset(train_split, config.data)
+        data = StageData(train=training_subset(train_split, config.data), val=val_split, test=test_split,
+                         unlabelled=unlabelled_split or None)
         config = config.override({"data.dataset": MEMORY})
-        digest = episodes_digest(train_split, val_split, test_split)
-    elif test_split is not None:
-        raise UserError("test: test episodes need training and validation episodes beside them", field="test")
+        digest = episodes_digest(train_split, val_split, test_split, unlabelled_split)
+    elif test_split is not None or unlabelled_split:
+        what = "test" if test_split is not None else "unlabelled"
+        raise UserError(f"{what}: {what} episodes need training and validation episodes beside them", field=what)
     run_dir = pathlib.Path(output_dir or pathlib.Path(runs_dir) / run_folder_name(config, max_steps_per_epoch,
                                                                                   data_digest=digest))
     note = check_run_folder(run_dir, resume, config)

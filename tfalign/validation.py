@@ -22,6 +22,11 @@ def check_fields(config, prefix: str = "") -> None:
         allowed = set(options) if options else {hint}
         if value is None and type(None) in allowed:
             continue
+        # A Literal among other types (``int | Literal["all"]``): its values are allowed too.
+        named = [v for option in options if typing.get_origin(option) is typing.Literal
+                 for v in typing.get_args(option)]
+        if isinstance(value, str) and value in named:
+            continue
         if int in allowed and float not in allowed:
             ok, expected = isinstance(value, int) and not isinstance(value, bool), "an integer"
         elif float in allowed:

@@ -38,12 +38,14 @@ def _symbolic(value):
 def run_layer_test(cls, init_kwargs: dict, inputs: dict, expected_output_shapes, *, build_shape=None,
                    call_kwargs: dict | None = None, expected_output=None, expected_num_trainable_weights=None,
                    expected_num_non_trainable_weights=0, run_mixed_precision_check=True,
-                   mixed_precision_atol=0.1, run_training_check=True, output_index=0):
+                   mixed_precision_atol=0.1, run_training_check=True, output_index=0,
+                   variable_dtype="float32"):
     """``inputs``: the call's tensor arguments by name (``{"inputs": x}``, or
     ``{"inputs": x, "states": [h, c]}`` for a cell); ``call_kwargs``: others
     (``training``); ``expected_output_shapes``: one shape or a list, in the
     order of ``tf.nest.flatten(output)``; ``output_index``: the output a fit
-    step trains on."""
+    step trains on; ``variable_dtype``: what every variable holds under mixed
+    precision (a layer that computes in float64 keeps float64)."""
     call_kwargs = call_kwargs or {}
     expected_shapes = [tuple(s) for s in (expected_output_shapes if isinstance(expected_output_shapes[0],
                                                                               (tuple, list))
@@ -83,7 +85,7 @@ def run_layer_test(cls, init_kwargs: dict, inputs: dict, expected_output_shapes,
         # A last axis that is a time axis (a similarity map's) is unknown too.
         assert tensor.shape[-1] in (shape[-1], None) and len(tensor.shape) == len(shape)
 
-    # Mixed precision: float32 variables, outputs in the compute dtype, close to float32.
+    # Mixed precision: float32 (variable_dtype) variables, outputs in the compute dtype, close to float32.
     if run_mixed_precision_check:
         mixed = cls(**init_kwargs, dtype="mixed_bfloat16")
         if build_shape is not None:
@@ -92,7 +94,7 @@ def run_layer_test(cls, init_kwargs: dict, inputs: dict, expected_output_shapes,
         mixed.set_weights(layer.get_weights())
         mixed_outputs = _flat(_call(mixed, inputs, **call_kwargs))
         for weight in mixed.weights:
-            assert weight.dtype == "float32", weight.path
+            assert weight.dtype == variable_dtype, weight.path
         for got, want in zip(mixed_outputs, outputs):
             if want.dtype.is_floating:
                 assert got.dtype == tf.bfloat16, got.dtype

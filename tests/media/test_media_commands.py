@@ -3,6 +3,7 @@ pipelines, then from a video and its narration to subtitles in one command."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -95,7 +96,7 @@ def _bad_media(folder):
 
     write_bad_videos(folder)
     (folder / "empty.srt").write_text("")
-    (folder / "latin1.txt").write_bytes("café crème\n".encode("latin-1"))
+    (folder / "nul.txt").write_bytes(b"\x00" * 2048)
     (folder / "broken.srt").write_text("1\n00:00:00,500 -> 00:00:02,000\nHello\n")
     (folder / "broken.vtt").write_text("NOT WEBVTT\n\nfoo\n")
     (folder / "good.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nThe red scene.\n")
@@ -107,7 +108,9 @@ BAD_MEDIA = {
     "zero frames": ("empty.mkv", "good.srt", "--video: .*empty.mkv: .*holds no frame"),
     "narration missing": (None, "absent.srt", "--narration: .*absent.srt: no such file"),
     "narration empty": (None, "empty.srt", "--narration: .*empty.srt: the file is empty"),
-    "narration not UTF-8": (None, "latin1.txt", "--narration: .*latin1.txt: not UTF-8"),
+    "narration of NUL bytes": (None, "nul.txt", "--narration: .*nul.txt: holds a control character \\(U\\+0000"),
+    "a folder as the video": ("a_folder.mp4", "good.srt", "--video: .*a_folder.mp4: is a folder, not a video file"),
+    "a still image as the video": ("still.png", "good.srt", "--video: .*still.png: is a still image \\(png\\)"),
     "broken SRT": (None, "broken.srt", "--narration: .*broken.srt: not a valid SRT file"),
     "broken VTT": (None, "broken.vtt", "--narration: .*broken.vtt: not a valid WebVTT file"),
 }
@@ -148,3 +151,49 @@ def test_a_model_without_feature_extractors_needs_overrides(trained, tmp_path, e
         "--out", tmp_path / "a.json", "--image-weights", extractors.image_weights, "--image-size", "32",
         "--text-config", extractors.text_config)
     assert json.loads((tmp_path / "a.json").read_text())["texts"]
+
+
+def test_a_cp1252_narration_aligns_and_its_accents_survive(trained, tmp_path):
+    """Most subtitle files in the wild are not UTF-8: a Windows-1252 .srt with accents and
+    typographic quotes aligns, and the retimed .srt (into a folder that did not exist) holds
+    the same text; a video cut short is aligned up to where it decodes."""
+    work, made = trained
+    path, scenes, cues = next(iter(made.values()))
+    texts = [f"Café n°{k} — «{t}», déjà vu!" for k, (_, _, t) in enumerate(cues)]
+    body = "".join(f"{k + 1}\r\n00:00:{s:06.3f} --> 00:00:{e:06.3f}\r\n{{\\an8}}<i>{text}</i>\r\n\r\n".replace(".", ",")
+                   for k, ((s, e, _), text) in enumerate(zip(cues, texts)))
+    (tmp_path / "narration.srt").write_bytes(body.encode("cp1252"))
+    out = tmp_path / "new" / "folder"
+    done = run("tfalign.align", "--model", work / "run" / "saved_model", "--video", path, "--narration",
+               tmp_path / "narration.srt", "--out", out / "a.json", "--srt", out / "a.srt", "--clip-seconds", "1")
+    document = json.loads((out / "a.json").read_text(encoding="utf-8"))
+    assert [t["text"] for t in document["texts"]] == texts
+    written = [s.content for s in srt.parse((out / "a.srt").read_text(encoding="utf-8"))]
+    assert written == [t["text"] for t in document["texts"] if t["span"]] and written
+    assert "Traceback" not in done.stderr
+    # The same video with its second half missing: aligned up to where it decodes, one warning.
+    from tfalign.media.samples import write_scene_video
+
+    data = write_scene_video(tmp_path / "indexed.mp4", scenes, fps=10, index_first=True).read_bytes()
+    (tmp_path / "cut_short.mp4").write_bytes(data[: len(data) // 2])
+    done = run("tfalign.align", "--model", work / "run" / "saved_model", "--video", tmp_path / "cut_short.mp4",
+               "--narration", tmp_path / "narration.srt", "--out", tmp_path / "short.json", "--clip-seconds", "1",
+               check=False)
+    warnings = [line for line in done.stderr.splitlines() if "frames stop at" in line]
+    assert len(warnings) == 1 and not re.search(r"^\[[a-z0-9_,]+ @ 0x", done.stderr, re.M), done.stderr[-2000:]
+    if done.returncode == 0:
+        clips = json.loads((tmp_path / "short.json").read_text())["clip_to_text"]
+        assert 0 < len(clips) < len(json.loads((out / "a.json").read_text())["clip_to_text"])
+
+
+def test_every_output_is_checked_before_any_work(tmp_path):
+    """A folder as --out, or a file as an output's folder, is refused before the model loads."""
+    (tmp_path / "a_file").write_text("x")
+    for flag, target in (("--out", tmp_path), ("--srt", tmp_path / "a_file" / "b.srt"), ("--plot", tmp_path)):
+        args = ["tfalign.align", "--model", tmp_path / "no_model", "--video", tmp_path / "v.mp4", "--narration",
+                tmp_path / "n.srt", "--out", tmp_path / "ok.json", flag, target]
+        if flag == "--out":
+            args = args[:-4] + ["--out", target]
+        done = run(*args, check=False)
+        assert done.returncode == 2 and done.stderr.strip().splitlines()[-1].startswith(f"error: {flag}: "), \
+            done.stderr[-500:]

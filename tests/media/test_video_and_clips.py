@@ -69,3 +69,25 @@ def test_bad_videos_are_one_line_naming_the_field(tmp_path):
             probe(tmp_path / name)
         assert str(caught.value).startswith(f"video: {tmp_path / name}") and "\n" not in str(caught.value)
         assert caught.value.field == "video"
+
+
+def test_a_video_cut_short_is_used_up_to_where_it_decodes(tmp_path, capfd):
+    """An .mp4 whose index promises 8 s but whose second half is missing: one warning
+    says where the frames stop, the clips tile what decodes, and no FFmpeg log line
+    reaches the console."""
+    scenes = [Scene(PALETTE[i % len(PALETTE)], 1.0) for i in range(8)]
+    whole = write_scene_video(tmp_path / "whole.mp4", scenes, fps=10, index_first=True)
+    data = whole.read_bytes()
+    (tmp_path / "short.mp4").write_bytes(data[: len(data) // 2])
+    capfd.readouterr()
+    info = probe(tmp_path / "short.mp4")
+    assert probe(tmp_path / "short.mp4") is info  # probed once a file: warned once
+    clips = cut_video(tmp_path / "short.mp4", ClipOptions(clip_seconds=1.0))
+    frames = list(read_frames(tmp_path / "short.mp4", clips.mean(1), 16))
+    out, err = capfd.readouterr()
+    assert 1.0 < info.duration < 7.0 and clips[-1, 1] == pytest.approx(info.duration)
+    assert len(frames) == len(clips)
+    warnings = [line for line in err.splitlines() if "frames stop at" in line]
+    assert len(warnings) == 1 and "of the 8.00 s its container states" in warnings[0]
+    assert err.strip() == warnings[0], err  # nothing of FFmpeg's own
+    assert probe(whole).duration == pytest.approx(8.0)

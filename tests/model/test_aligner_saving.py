@@ -16,17 +16,22 @@ def _episodes(clip_dim, text_dim):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "mixed_bfloat16"])
-@pytest.mark.parametrize("history", [True, False])
-def test_the_aligner_saves_and_reloads_with_its_widths_and_dtype(dtype, history, tmp_path):
+@pytest.mark.parametrize("history,dtw_start", [(True, False), (False, False), (False, True)])
+def test_the_aligner_saves_and_reloads_with_its_widths_and_dtype(dtype, history, dtw_start, tmp_path):
     tf.keras.utils.set_random_seed(0)
     options = {} if history else dict(history=False, position="normalized", similarity_units=8,
-                                      similarity_source="all", stack_features=False, ridge_similarity=True)
+                                      similarity_source="all", stack_features=False, ridge_similarity=True,
+                                      dtw_start=dtw_start)
     model = NeuMatchAligner(encoder="rp", normalization="sbn", units=16, action_units=4, matched_units=6,
                             hidden_units=12, clip_dim=12, text_dim=7, dtype=dtype, **options)
     model.build()
     episodes = _episodes(12, 7)
     if not history:  # the fixed ridge channel, fitted as a run's start fits it: it must travel too
-        model.ridge.fit(episodes, model.clip_projection, model.text_projection)
+        model.ridge.fit(episodes)
+    if dtw_start:  # the DTW start and its corrections travel too
+        model.potentials.set_start(0.8)
+        for weight in model.potentials.trainable_weights:
+            weight.assign(weight + 0.1)
     batch = next(iter(make_dataset(episodes, 2)))
     model.training_outputs(batch, training=True)  # the SBN statistics move off their start values
     assert model.get_config()["dtype"]["config"]["name"] == dtype  # get_config builds on Keras's own

@@ -182,3 +182,21 @@ def test_blocks_of_one_column_find_the_same_path(clips, texts, monkeypatch):
     single = {k: v.numpy() for k, v in best_path(log_probs, *lengths).items()}
     for key in ("actions", "num_actions", "clip_to_text", "score"):
         np.testing.assert_array_equal(blocked[key], single[key])
+
+
+def test_greedy_walk_over_the_lattice_is_the_step_by_step_decoder():
+    """A cursor-only decoder's greedy steps read the node its cursors point at: walking
+    the lattice of its log-probabilities takes the same actions with the same probabilities."""
+    from tfalign.model.lattice import greedy_walk
+
+    model = cursor_only_model(seed=3)
+    batch = next(iter(make_dataset(episodes(), 3)))
+    stacks = model.encode_stacks(batch)
+    log_probs = tf.nn.log_softmax(model.lattice_logits(stacks))
+    walked = greedy_walk(log_probs, stacks["clip_lengths"], stacks["text_lengths"])
+    stepped = greedy(model, stacks)
+    np.testing.assert_array_equal(walked["num_actions"].numpy(), stepped["num_actions"].numpy())
+    steps = stepped["actions"].shape[1]
+    np.testing.assert_array_equal(walked["actions"].numpy()[:, :steps], stepped["actions"].numpy())
+    np.testing.assert_allclose(walked["probabilities"].numpy()[:, :steps], stepped["probabilities"].numpy(),
+                               atol=1e-5)

@@ -35,6 +35,8 @@ class Alignment:
             the actions taken; exact: of the complete action sequence).
         probabilities: [N, 3] the decoder's action probabilities at each step
             of its path, if known.
+        clip_confidence: [T_v] the posterior probability of each clip's
+            assignment under the lattice's scores read as a CRF (exact decoding), if known.
 
     Example:
     >>> alignment = Alignment(clip_to_text=np.array([0, 0, -1, 1]), num_texts=2)
@@ -50,6 +52,7 @@ class Alignment:
     decoding: str | None = None
     score: float | None = None
     probabilities: np.ndarray | None = None
+    clip_confidence: np.ndarray | None = None
 
     def __post_init__(self):
         self.clip_to_text = np.asarray(self.clip_to_text, np.int64).reshape(-1)
@@ -70,6 +73,11 @@ class Alignment:
             self.probabilities = np.asarray(self.probabilities, np.float32).reshape(-1, 3)
         if self.score is not None:
             self.score = float(self.score)
+        if self.clip_confidence is not None:
+            self.clip_confidence = np.asarray(self.clip_confidence, np.float32).reshape(-1)
+            if len(self.clip_confidence) != self.num_clips:
+                raise UserError(f"clip_confidence: expected {self.num_clips} values (one per clip), got "
+                                f"{len(self.clip_confidence)}", field="clip_confidence")
 
     @classmethod
     def from_actions(cls, actions, num_clips: int, num_texts: int, **fields) -> Alignment:
@@ -77,6 +85,19 @@ class Alignment:
         actions = np.asarray(actions, np.int64).reshape(-1)
         return cls(clip_to_text=actions_to_alignment(actions, num_clips, num_texts), num_texts=num_texts,
                    actions=actions, **fields)
+
+    @classmethod
+    def from_outputs(cls, outputs: dict, row: int, num_clips: int, num_texts: int, **fields) -> Alignment:
+        """Row ``row`` of a decoder's batched outputs (``NeuMatchAligner.align``, a
+        SavedModel's signature, a TF Serving response) as an Alignment; the outputs a
+        decoder does not return (an older SavedModel's score, greedy's clip_confidence) stay None."""
+        row_of = lambda key: None if outputs.get(key) is None else np.asarray(outputs[key])[row]
+        steps = int(row_of("num_actions"))
+        score, probabilities, confidence = row_of("score"), row_of("probabilities"), row_of("clip_confidence")
+        return cls(clip_to_text=row_of("clip_to_text")[:num_clips], num_texts=num_texts,
+                   actions=row_of("actions")[:steps], score=None if score is None else float(score),
+                   probabilities=None if probabilities is None else probabilities[:steps],
+                   clip_confidence=None if confidence is None else confidence[:num_clips], **fields)
 
     @property
     def num_clips(self) -> int:
@@ -88,8 +109,10 @@ class Alignment:
 
     def text_span(self, text: int) -> tuple[float, float] | None:
         """(start, end) seconds of text ``text``: from its first clip's start to its last
-        clip's end; None when no clip is aligned to it."""
-        clips = self.text_clips(text)
+        clip's end; None when no clip is aligned to it. A text index out of range is an error."""
+        if not isinstance(text, (int, np.integer)) or not -self.num_texts <= text < self.num_texts:
+            raise UserError(f"text: expected a text index in [0, {self.num_texts}), got {text!r}", field="text")
+        clips = self.text_clips(int(text) % self.num_texts)
         if not len(clips):
             return None
         return float(self.clip_times[clips, 0].min()), float(self.clip_times[clips, 1].max())
@@ -130,6 +153,8 @@ class Alignment:
             document["score"] = self.score
         if self.probabilities is not None:
             document["probabilities"] = np.round(self.probabilities.astype(np.float64), 6).tolist()
+        if self.clip_confidence is not None:
+            document["clip_confidence"] = np.round(self.clip_confidence.astype(np.float64), 6).tolist()
         return document
 
     def to_json(self, indent: int | None = 2) -> str:

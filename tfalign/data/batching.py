@@ -16,6 +16,7 @@ A batch is a dict:
 | action_lengths | [B] int32 | T_v + T_s |
 | clip_to_text | [B, T_v] int32 | ground truth in natural order (-1 unmatched; padding: any value) |
 | index | [B] int32 | position of the episode in the input list |
+| fold | [B] int32 | the cross-fitting fold of the video it comes from (data/classical.py); -1: none |
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def to_natural(sequence, lengths):
     return tf.reverse_sequence(sequence, tf.cast(lengths, tf.int32), seq_axis=1, batch_axis=0)
 
 
-def episode_arrays(episode, index: int = 0) -> dict:
+def episode_arrays(episode, index: int = 0, fold: int = -1) -> dict:
     actions = alignment_to_actions(episode.clip_to_text, episode.num_texts)
     return {
         "clip_features": episode.clip_features[::-1].astype(np.float32),
@@ -43,6 +44,7 @@ def episode_arrays(episode, index: int = 0) -> dict:
         "action_lengths": np.int32(len(actions)),
         "clip_to_text": episode.clip_to_text.astype(np.int32),
         "index": np.int32(index),
+        "fold": np.int32(fold),
     }
 
 
@@ -56,20 +58,23 @@ def element_spec(clip_dim: int, text_dim: int) -> dict:
         "action_lengths": tf.TensorSpec([], tf.int32),
         "clip_to_text": tf.TensorSpec([None], tf.int32),
         "index": tf.TensorSpec([], tf.int32),
+        "fold": tf.TensorSpec([], tf.int32),
     }
 
 
 def make_dataset(episodes, batch_size: int, shuffle: bool = False, seed: int = 0, bucket: bool = False,
-                 drop_remainder: bool = False, repeat: bool = False) -> tf.data.Dataset:
+                 drop_remainder: bool = False, repeat: bool = False, folds=None) -> tf.data.Dataset:
     """Batches of padded, reversed episodes.
 
     ``bucket`` groups episodes of similar action counts (less padding);
-    ``shuffle`` reshuffles every epoch, deterministically under ``seed``.
+    ``shuffle`` reshuffles every epoch, deterministically under ``seed``;
+    ``folds``: each episode's cross-fitting fold (default: none, -1).
     """
     episodes = list(episodes)
     if not episodes:
         raise ValueError("make_dataset: no episodes")
-    arrays = [episode_arrays(e, i) for i, e in enumerate(episodes)]
+    folds = [-1] * len(episodes) if folds is None else list(folds)
+    arrays = [episode_arrays(e, i, fold) for i, (e, fold) in enumerate(zip(episodes, folds))]
     clip_dim, text_dim = arrays[0]["clip_features"].shape[1], arrays[0]["text_features"].shape[1]
     dataset = element_dataset(arrays, element_spec(clip_dim, text_dim))
     if shuffle:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+import typing
 
 import numpy as np
 
@@ -53,6 +54,11 @@ class DataConfig:
     lsmdc_scale: float = 20.0  # size of synthetic-lsmdc relative to YMS training clips
     # Train on this many videos of the training split (a subset drawn with the data seed); None: all.
     train_videos: int | None = None
+    # Give the run this many (or "all") of the training-split videos outside the train_videos subset
+    # *without* their labels (a draw of its own with the data seed): videos with a narration nobody aligned.
+    unlabelled_videos: int | typing.Literal["all"] | None = None
+    # A user's own unlabelled pairs: an episode .npz or a TFRecord folder (their labels, if any, are not read).
+    unlabelled_file: str | None = None
 
     @property
     def synthetic_features(self) -> bool:
@@ -68,6 +74,11 @@ class DataConfig:
                      "data.")
         if self.features not in FEATURE_WIDTHS:
             raise UserError(f"data.features: expected one of {sorted(FEATURE_WIDTHS)}, got {self.features!r}")
+        if self.unlabelled_videos != "all":
+            check_ranges(self, [("unlabelled_videos", 1, None, False, False)], "data.")
+        if self.unlabelled_videos is not None and self.train_videos is None:
+            raise UserError("data.unlabelled_videos: needs data.train_videos (the unlabelled videos are the training "
+                            "videos outside its subset)")
         kind, sep, location = self.dataset.partition(":")
         if not (self.dataset in (*NAMES, MEMORY) or (kind in ("tfrecord", "npz") and sep and location)):
             raise UserError(f"data.dataset: expected one of {list(NAMES)}, tfrecord:DIR or npz:PATH, "
@@ -81,6 +92,10 @@ def describe_data(data: DataConfig) -> str:
         text += f", synthetic at difficulty {data.difficulty:g}, data seed {data.seed}"
     if data.train_videos:
         text += f"; training on {data.train_videos} of the training videos"
+    if data.unlabelled_videos:
+        text += f", {data.unlabelled_videos} more without labels"
+    if data.unlabelled_file:
+        text += f"; unlabelled pairs from {data.unlabelled_file}"
     return text + ")"
 
 
@@ -174,6 +189,40 @@ def training_subset(episodes: list, config: DataConfig) -> list:
                         field="train_videos")
     chosen = np.random.default_rng([config.seed, 20231]).choice(len(episodes), count, replace=False)
     return [episodes[i] for i in sorted(chosen)]
+
+
+def unlabelled_subset(episodes: list, config: DataConfig) -> list:
+    """The ``config.unlabelled_videos`` training videos outside the ``train_videos``
+    subset, drawn with the data seed (the same for the same seed), without their labels."""
+    count = config.unlabelled_videos
+    if count is None:
+        return []
+    chosen = {e.video_id for e in training_subset(episodes, config)}
+    rest = [e for e in episodes if e.video_id not in chosen]
+    if count == "all":
+        count = len(rest)
+    if count > len(rest):
+        raise UserError(f"data.unlabelled_videos: {count}, but {len(rest)} training videos lie outside the "
+                        f"{config.train_videos} labelled ones", field="unlabelled_videos")
+    picked = np.random.default_rng([config.seed, 20232]).choice(len(rest), count, replace=False)
+    return [rest[i].without_labels() for i in sorted(picked)]
+
+
+def load_unlabelled(config: DataConfig) -> list[Episode]:
+    """The run's unlabelled videos: ``unlabelled_videos`` of the training split and the
+    pairs of ``unlabelled_file``, all without labels (whatever the files hold)."""
+    episodes = unlabelled_subset(_load_split(config, "train"), config) if config.unlabelled_videos else []
+    if config.unlabelled_file:
+        path = pathlib.Path(config.unlabelled_file)
+        if path.suffix == ".npz":
+            found = records.read_npz(path, labelled=False)
+        elif path.is_dir():
+            found = records.read_tfrecords(path, labelled=False)
+        else:
+            raise UserError(f"data.unlabelled_file: {path}: expected an episode .npz or a TFRecord folder",
+                            field="unlabelled_file")
+        episodes += [e.without_labels() for e in found]
+    return episodes
 
 
 def load_episodes(config: DataConfig, split: str) -> list[Episode]:

@@ -27,6 +27,10 @@ class Episode:
     at the end of the one before); without ``unmatched_spans`` the unmatched
     clips' times are the unmatched spans.
 
+    Without ``clip_to_text`` the episode is *unlabelled*: a video and its
+    narration that nobody aligned (``labelled`` is False; ``text_spans`` and
+    ``unmatched_spans`` stay None), for ``tfalign.train(..., unlabelled=[...])``.
+
     Attributes:
         video_id: a name for the video.
         clip_features: [T_v, D_v] float32, one vector per clip (any width D_v).
@@ -34,7 +38,7 @@ class Episode:
         clip_times: [T_v, 2] float seconds, start and end of each clip.
         text_spans: [T_s, 2] float seconds, ground-truth span of each text.
         clip_to_text: [T_v] int, index of the text of each clip, -1 = unmatched,
-            never going back to an earlier text.
+            never going back to an earlier text; None: unlabelled.
         unmatched_spans: [K, 2] float seconds of video that has no text.
 
     Example:
@@ -54,16 +58,25 @@ class Episode:
 
     def __post_init__(self):
         self.video_id = str(self.video_id)
-        for name in ("clip_features", "text_features", "clip_to_text"):
+        for name in ("clip_features", "text_features"):
             if getattr(self, name) is None:
-                _fail(self.video_id, name, "required" + (" (the ground truth; Aligner.align aligns videos without "
-                                                          "one)" if name == "clip_to_text" else ""))
-        for name, dtype in (("clip_features", np.float32), ("text_features", np.float32), ("clip_to_text", np.int64)):
+                _fail(self.video_id, name, "required")
+        for name, dtype in (("clip_features", np.float32), ("text_features", np.float32)):
             setattr(self, name, _array(self.video_id, name, getattr(self, name), dtype))
         num_clips = len(self.clip_features) if self.clip_features.ndim else 0
         if self.clip_times is None:
             self.clip_times = np.stack([np.arange(num_clips), np.arange(num_clips) + 1.0], axis=1)
         self.clip_times = _array(self.video_id, "clip_times", self.clip_times, np.float64)
+        if self.clip_to_text is None:  # unlabelled: no ground truth, so no spans of it either
+            for name in ("text_spans", "unmatched_spans"):
+                if getattr(self, name) is not None:
+                    _fail(self.video_id, name, "given without clip_to_text (an unlabelled episode has no ground "
+                                               "truth)")
+            validate_episode(self)
+            return
+        self.clip_to_text = _labels(self.video_id, self.clip_to_text)
+        _check_assignment(self.video_id, self.clip_to_text, num_clips,
+                          len(self.text_features) if self.text_features.ndim == 2 else 0)
         if self.text_spans is None:
             self.text_spans = _spans_of_texts(self)
         self.text_spans = _array(self.video_id, "text_spans", self.text_spans, np.float64)
@@ -88,6 +101,16 @@ class Episode:
     def num_actions(self) -> int:
         return self.num_clips + self.num_texts
 
+    @property
+    def labelled(self) -> bool:
+        """Whether the episode has its ground truth (``clip_to_text``)."""
+        return self.clip_to_text is not None
+
+    def without_labels(self) -> "Episode":
+        """The same video and narration, unlabelled: what nobody aligned."""
+        return Episode(video_id=self.video_id, clip_features=self.clip_features, text_features=self.text_features,
+                       clip_times=self.clip_times)
+
     def replace(self, **changes) -> "Episode":
         return dataclasses.replace(self, **changes)
 
@@ -109,6 +132,27 @@ def _array(episode_id: str, field: str, value, dtype) -> np.ndarray:
         return np.asarray(value, dtype)
     except (TypeError, ValueError) as error:
         _fail(episode_id, field, f"expected numbers ({error})")
+
+
+def _labels(episode_id: str, value) -> np.ndarray:
+    """``clip_to_text`` as int64: integers only (a float label is refused, never truncated)."""
+    array = np.asarray(value)
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.integer) or array.size == 0):
+        kind = "floats" if np.issubdtype(array.dtype, np.floating) else f"{array.dtype}"
+        _fail(episode_id, "clip_to_text", f"expected integer text indices (-1 = unmatched), got {kind}")
+    return array.astype(np.int64)
+
+
+def _check_assignment(eid, assignment, num_clips: int, num_texts: int) -> None:
+    """One entry per clip, each -1 or a text index, never going back to an earlier text."""
+    if assignment.shape != (num_clips,):
+        _fail(eid, "clip_to_text", f"expected shape [{num_clips}] (one entry per clip), got {list(assignment.shape)}")
+    if np.any(assignment < -1) or np.any(assignment >= num_texts):
+        _fail(eid, "clip_to_text", f"entries must be -1 (unmatched) or a text index in [0, {num_texts})")
+    matched = assignment[assignment >= 0]
+    if np.any(np.diff(matched) < 0):
+        i = int(np.flatnonzero(assignment >= 0)[int(np.argmax(np.diff(matched) < 0)) + 1])
+        _fail(eid, "clip_to_text", f"alignment is not monotone: clip {i} goes back to an earlier text")
 
 
 def _spans_of_texts(episode) -> np.ndarray | list:
@@ -176,21 +220,14 @@ def validate_episode(episode: Episode, clip_dim: int | None = None, text_dim: in
     _check_matrix(eid, "clip_features", episode.clip_features, width=clip_dim)
     _check_matrix(eid, "text_features", episode.text_features, width=text_dim)
     _check_matrix(eid, "clip_times", episode.clip_times, width=2, rows=num_clips)
+    _check_spans(eid, "clip_times", episode.clip_times, strictly_ordered=True)
+    if not episode.labelled:
+        return
+    _check_assignment(eid, episode.clip_to_text, num_clips, num_texts)
     _check_matrix(eid, "text_spans", episode.text_spans, width=2, rows=num_texts)
     _check_matrix(eid, "unmatched_spans", episode.unmatched_spans, width=2)
-    _check_spans(eid, "clip_times", episode.clip_times, strictly_ordered=True)
     _check_spans(eid, "text_spans", episode.text_spans, strictly_ordered=False)
     _check_spans(eid, "unmatched_spans", episode.unmatched_spans, strictly_ordered=False)
-
-    assignment = episode.clip_to_text
-    if assignment.shape != (num_clips,):
-        _fail(eid, "clip_to_text", f"expected shape [{num_clips}] (one entry per clip), got {list(assignment.shape)}")
-    if np.any(assignment < -1) or np.any(assignment >= num_texts):
-        _fail(eid, "clip_to_text", f"entries must be -1 (unmatched) or a text index in [0, {num_texts})")
-    matched = assignment[assignment >= 0]
-    if np.any(np.diff(matched) < 0):
-        i = int(np.flatnonzero(assignment >= 0)[int(np.argmax(np.diff(matched) < 0)) + 1])
-        _fail(eid, "clip_to_text", f"alignment is not monotone: clip {i} goes back to an earlier text")
 
 
 def validate_episodes(episodes, clip_dim=None, text_dim=None):

@@ -20,6 +20,12 @@ from tfalign.files import atomic_path, write_json_atomic, writing
 
 MANIFEST = "manifest.json"
 _MATRIX_FIELDS = ("clip_features", "text_features", "clip_times", "text_spans", "unmatched_spans")
+# What an unlabelled episode has (the rest is its ground truth).
+_UNLABELLED_FIELDS = ("clip_features", "text_features", "clip_times")
+
+
+def _fields_of(episode) -> tuple:
+    return _MATRIX_FIELDS + ("clip_to_text",) if episode.labelled else _UNLABELLED_FIELDS
 
 
 
@@ -30,10 +36,11 @@ def episode_to_example(episode: Episode):
     def floats(rows):
         return tf.train.FeatureList(feature=[tf.train.Feature(float_list=tf.train.FloatList(value=r)) for r in rows])
 
-    lists = {name: floats(np.asarray(getattr(episode, name), np.float32)) for name in _MATRIX_FIELDS}
-    lists["clip_to_text"] = tf.train.FeatureList(
-        feature=[tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v)])) for v in episode.clip_to_text]
-    )
+    lists = {name: floats(np.asarray(getattr(episode, name), np.float32)) for name in _MATRIX_FIELDS
+             if name in _fields_of(episode)}
+    if episode.labelled:
+        lists["clip_to_text"] = tf.train.FeatureList(
+            feature=[tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v)])) for v in episode.clip_to_text])
     context = tf.train.Features(feature={
         "video_id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[episode.video_id.encode()])),
         "clip_dim": tf.train.Feature(int64_list=tf.train.Int64List(value=[episode.clip_features.shape[1]])),
@@ -42,7 +49,7 @@ def episode_to_example(episode: Episode):
     return tf.train.SequenceExample(context=context, feature_lists=tf.train.FeatureLists(feature_list=lists))
 
 
-def example_to_episode(serialized: bytes, where: str = "record") -> Episode:
+def example_to_episode(serialized: bytes, where: str = "record", labelled: bool = True) -> Episode:
     import tensorflow as tf
 
     try:
@@ -50,12 +57,12 @@ def example_to_episode(serialized: bytes, where: str = "record") -> Episode:
     except Exception as error:  # protobuf's DecodeError
         raise EpisodeError(f"{where}: not a tf.train.SequenceExample ({error})") from None
     try:
-        return _example_fields(example, where)
+        return _example_fields(example, where, labelled)
     except (KeyError, IndexError, UnicodeDecodeError) as error:
         raise EpisodeError(f"{where}: a malformed episode record ({type(error).__name__}: {error})") from None
 
 
-def _example_fields(example, where: str) -> Episode:
+def _example_fields(example, where: str, labelled: bool = True) -> Episode:
     context = example.context.feature
     lists = example.feature_lists.feature_list
     video_id = context["video_id"].bytes_list.value[0].decode() if "video_id" in context else "?"
@@ -63,18 +70,20 @@ def _example_fields(example, where: str) -> Episode:
         if key not in context or not context[key].int64_list.value:
             raise EpisodeError(f"{where}: episode {video_id!r}: context field {key!r} is missing")
     fields = {}
-    for name in _MATRIX_FIELDS + ("clip_to_text",):
+    wanted = _MATRIX_FIELDS + ("clip_to_text",) if labelled else _UNLABELLED_FIELDS
+    for name in wanted:
         if name not in lists and name != "unmatched_spans":
             raise EpisodeError(f"{where}: episode {video_id!r}: field {name!r} is missing")
     widths = {"clip_features": context["clip_dim"].int64_list.value[0],
               "text_features": context["text_dim"].int64_list.value[0]}
-    for name in _MATRIX_FIELDS:
+    for name in (n for n in _MATRIX_FIELDS if n in wanted):
         rows = [list(f.float_list.value) for f in lists[name].feature] if name in lists else []
         width = widths.get(name, 2)
         if any(len(r) != width for r in rows):
             raise EpisodeError(f"{where}: episode {video_id!r}: field {name!r}: rows are not all of width {width}")
         fields[name] = np.asarray(rows, np.float32).reshape(-1, width)
-    fields["clip_to_text"] = np.asarray([f.int64_list.value[0] for f in lists["clip_to_text"].feature], np.int64)
+    if labelled:
+        fields["clip_to_text"] = np.asarray([f.int64_list.value[0] for f in lists["clip_to_text"].feature], np.int64)
     return Episode(video_id=video_id, **fields)
 
 
@@ -145,7 +154,9 @@ def read_manifest(folder) -> dict:
     return manifest
 
 
-def read_tfrecords(folder) -> list[Episode]:
+def read_tfrecords(folder, labelled: bool = True) -> list[Episode]:
+    """The episodes of a folder ``write_tfrecords`` wrote; ``labelled=False``: the videos
+    and narrations alone (any labels the records hold are not read)."""
     import tensorflow as tf
 
     folder = pathlib.Path(folder)
@@ -158,7 +169,7 @@ def read_tfrecords(folder) -> list[Episode]:
         read = 0
         try:
             for record in tf.data.TFRecordDataset(str(path)).as_numpy_iterator():
-                episodes.append(example_to_episode(record, where=f"{path} record {read}"))
+                episodes.append(example_to_episode(record, where=f"{path} record {read}", labelled=labelled))
                 read += 1
         except (tf.errors.DataLossError, tf.errors.OutOfRangeError):
             # TensorFlow's message is its graph's; the reader needs the file and the record.
@@ -186,7 +197,7 @@ def write_npz(episodes, path) -> pathlib.Path:
     path = pathlib.Path(path)
     arrays = {"video_ids": np.asarray([e.video_id for e in episodes])}
     for i, e in enumerate(episodes):
-        for name in _MATRIX_FIELDS + ("clip_to_text",):
+        for name in _fields_of(e):
             arrays[f"{i}/{name}"] = getattr(e, name)
     tmp = atomic_path(path)
     try:
@@ -220,21 +231,23 @@ def load_npz(path, what: str = "episode .npz") -> dict:
                            f"{first_line(error, 'truncated')})") from None
 
 
-def read_npz(path) -> list[Episode]:
-    return _episodes_of_npz(path, load_npz(path))
+def read_npz(path, labelled: bool = True) -> list[Episode]:
+    """The episodes of a file ``write_npz`` wrote; ``labelled=False``: the videos and
+    narrations alone (any labels the file holds are not read)."""
+    return _episodes_of_npz(path, load_npz(path), labelled)
 
 
-def _episodes_of_npz(path, data: dict) -> list[Episode]:
+def _episodes_of_npz(path, data: dict, labelled: bool = True) -> list[Episode]:
     if "video_ids" in data and data["video_ids"].ndim != 1:
         raise EpisodeError(f"{path}: field 'video_ids': expected a list of names, got shape "
                            f"{list(data['video_ids'].shape)}")
+    fields = _MATRIX_FIELDS + ("clip_to_text",) if labelled else _UNLABELLED_FIELDS
     names = ["video_ids"] + [f"{i}/{n}" for i in range(len(data["video_ids"]) if "video_ids" in data else 0)
-                             for n in _MATRIX_FIELDS + ("clip_to_text",)]
+                             for n in fields]
     missing = [name for name in names if name not in data]
     if missing:
         raise EpisodeError(f"{path}: field {missing[0]!r} is missing")
-    episodes = [Episode(video_id=v, **{n: data[f"{i}/{n}"] for n in _MATRIX_FIELDS + ("clip_to_text",)})
-                for i, v in enumerate(data["video_ids"])]
+    episodes = [Episode(video_id=v, **{n: data[f"{i}/{n}"] for n in fields}) for i, v in enumerate(data["video_ids"])]
     return validate_episodes(episodes)
 
 

@@ -15,7 +15,7 @@ from tfalign import console
 from tfalign.data.batching import episodes_request
 from tfalign.data.datasets import describe_data, episode_widths, load_episodes
 from tfalign.errors import UserError
-from tfalign.evaluation.metrics import evaluate_alignments
+from tfalign.data.metrics import evaluate_alignments
 from tfalign.training.run_folder import load_model, run_decoding
 
 EVAL_BATCH = 16
@@ -25,7 +25,7 @@ def predict_alignments(model, episodes, batch_size=EVAL_BATCH, decoding="greedy"
     """The alignment of every episode, as clip_to_text arrays: greedy, or the
     exact best action path (a decoder without history). The episodes' labels
     are not read. ``progress`` (a console.Progress) counts the videos done."""
-    align = model.make_align_function(decoding)
+    align = model.make_align_function(decoding, confidence=False)  # the assignments are all it reads
     predictions = []
     for start in range(0, len(episodes), batch_size):
         chunk = episodes[start:start + batch_size]

@@ -1,5 +1,6 @@
 """Keras 3 layers of the network, one concept a module."""
 
+from tfalign.layers.dtw_potentials import DTWPotentials
 from tfalign.layers.encoders import FeatureEncoder, FixedProjection
 from tfalign.layers.initializers import bias_initializer, dense, dense_kernel_initializer
 from tfalign.layers.joint_embedding import JointEmbedding
@@ -10,6 +11,6 @@ from tfalign.layers.ridge_similarity import RidgeSimilarity
 from tfalign.layers.sequence_batch_norm import SequenceBatchNormalization
 
 __all__ = [
-    "FeatureEncoder", "FixedProjection", "JointEmbedding", "LayerNormLSTMCell", "RidgeSimilarity",
+    "DTWPotentials", "FeatureEncoder", "FixedProjection", "JointEmbedding", "LayerNormLSTMCell", "RidgeSimilarity",
     "SequenceBatchNormalization", "StackLSTMCell", "bias_initializer", "dense", "dense_kernel_initializer", "run_stack",
 ]

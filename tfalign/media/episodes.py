@@ -47,7 +47,14 @@ def cue_assignment(clip_times, cues: list[Cue], min_overlap: float = 0.5) -> np.
 
 def video_record(video_id: str, split: str, clip_times, cues: list[Cue], clip_ids, text_ids,
                  min_overlap: float = 0.5) -> dict:
-    """One ``videos.jsonl`` record: the clips (times, their text), the texts (cue spans)."""
+    """One ``videos.jsonl`` record: the clips (times, their text), the texts (cue spans).
+    Cues without times (a script: the split "unlabelled") give texts without spans and
+    clips without a text: nobody aligned them."""
+    if cues and cues[0].start is None:
+        clips = [{"id": cid, "start": float(s), "end": float(e), "text": None}
+                 for cid, (s, e) in zip(clip_ids, np.asarray(clip_times).tolist())]
+        return {"video_id": video_id, "split": split, "clips": clips,
+                "texts": [{"id": tid, "text": c.text} for tid, c in zip(text_ids, cues)]}
     assignment = cue_assignment(clip_times, cues, min_overlap)
     clips = [{"id": cid, "start": float(s), "end": float(e), "text": None if a < 0 else text_ids[a]}
              for cid, (s, e), a in zip(clip_ids, np.asarray(clip_times).tolist(), assignment.tolist())]

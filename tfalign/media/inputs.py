@@ -18,7 +18,7 @@ from tfalign.data.projection import RandomProjection
 from tfalign.errors import UserError
 from tfalign.media.clips import ClipOptions, cut_video
 from tfalign.media.encoders import EXTRACTORS_FILE, FeatureExtractors, encode_clips
-from tfalign.media.narration import Cue, read_narration
+from tfalign.media.narration import Cue, describe, read_narration
 from tfalign.media.video import probe
 
 
@@ -45,7 +45,8 @@ def project(features: np.ndarray, projection: dict | None, seed_key: str) -> np.
 
 
 def media_inputs(video, narration, extractors: FeatureExtractors | None, clip_options: ClipOptions | None = None,
-                 split: str = "sentences", show_progress: bool = True) -> MediaInputs:
+                 split: str = "sentences", show_progress: bool = True,
+                 narration_encoding: str | None = None) -> MediaInputs:
     """Cuts, decodes and encodes a video and its narration.
 
     Args:
@@ -56,6 +57,7 @@ def media_inputs(video, narration, extractors: FeatureExtractors | None, clip_op
         clip_options: how to cut the video (``ClipOptions``; default: shots).
         split: how a plain-text script is split: "sentences" or "lines".
         show_progress: print the frames decoded and clips encoded.
+        narration_encoding: the narration's text encoding (default: detected).
 
     Returns:
         A ``MediaInputs``.
@@ -72,7 +74,9 @@ def media_inputs(video, narration, extractors: FeatureExtractors | None, clip_op
         raise UserError("text_config: no text encoder is named (text_preset, text_config or text_hub)",
                         field="text_config")
     info = probe(video)  # a bad video or narration is refused before any model loads
-    cues = read_narration(narration, split)
+    cues = read_narration(narration, split, encoding=narration_encoding)
+    if describe(cues, narration):
+        console.say(describe(cues, narration))
     extractors.check_files()
     clip_times = cut_video(video, clip_options)
     console.say(f"{pathlib.Path(video).name}: {info.duration:.1f} s at {info.fps:g} frames a second, "

@@ -40,7 +40,8 @@ def cut_times(scenes, fps: int) -> list[float]:
     return [float(t) / fps for t in np.cumsum(scene_frames(scenes, fps))[:-1]]
 
 
-def write_scene_video(path, scenes, fps: int = 10, size: tuple = (96, 64), codec: str = "mpeg4") -> pathlib.Path:
+def write_scene_video(path, scenes, fps: int = 10, size: tuple = (96, 64), codec: str = "mpeg4",
+                      index_first: bool = False) -> pathlib.Path:
     """Writes a video of ``scenes`` (each a solid colour, hard cuts between them).
 
     Args:
@@ -49,6 +50,8 @@ def write_scene_video(path, scenes, fps: int = 10, size: tuple = (96, 64), codec
         fps: frames a second.
         size: (width, height), even numbers.
         codec: an FFmpeg encoder PyAV has (mpeg4 is in every build).
+        index_first: an .mp4's index before its frames (``movflags=faststart``, as for
+            streaming): a copy cut short still opens and decodes up to the cut.
 
     Returns:
         The path written.
@@ -59,7 +62,8 @@ def write_scene_video(path, scenes, fps: int = 10, size: tuple = (96, 64), codec
     tmp = atomic_path(path, path.suffix)
     with writing("the video", path):
         try:
-            with av.open(str(tmp), "w") as container:
+            options = {"movflags": "faststart"} if index_first else {}
+            with av.open(str(tmp), "w", options=options) as container:
                 stream = container.add_stream(codec, rate=fps)
                 stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
                 stream.options = {"qscale": "2"}
@@ -150,8 +154,8 @@ def sample_video(path, rng, fps: int = 10, scenes: tuple = (6, 11)):
 
 def write_bad_videos(folder) -> dict[str, str]:
     """Files that are not usable videos, for the checks that refuse them: name ->
-    what the refusal says (a text file, an audio-only file, a video stream
-    without a frame, a file that does not exist)."""
+    what the refusal says, a pattern (a text file, an audio-only file, a video stream
+    without a frame, a file that does not exist, a folder, still images)."""
     av = require("av", "writing media")
     folder = pathlib.Path(folder)
     (folder / "text.mp4").write_text("this is not a video\n")
@@ -165,5 +169,16 @@ def write_bad_videos(folder) -> dict[str, str]:
         stream = container.add_stream("mpeg4", rate=10)
         stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
         container.start_encoding()
+    (folder / "a_folder.mp4").mkdir()
+    for name, kind in (("still.png", "png"), ("still.jpg", "mjpeg")):
+        with av.open(str(folder / name), "w", format="image2") as container:
+            stream = container.add_stream(kind)
+            stream.width, stream.height = 32, 32
+            stream.pix_fmt = "rgb24" if kind == "png" else "yuvj420p"
+            frame = av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")
+            for packet in [*stream.encode(frame.reformat(format=stream.pix_fmt)), *stream.encode()]:
+                container.mux(packet)
     return {"text.mp4": "not a video file", "audio.wav": "holds no video stream",
-            "empty.mkv": "holds no frame", "absent.mp4": "no such file"}
+            "empty.mkv": "holds no frame", "absent.mp4": "no such file",
+            "a_folder.mp4": "is a folder, not a video file", "still.png": "is a still image \\(png\\)",
+            "still.jpg": "is a still image \\(mjpeg\\)"}

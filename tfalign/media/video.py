@@ -3,6 +3,12 @@
 Frames are read in time order, decoding forward and seeking (to the key frame
 before a time) only across a gap, so a feature-length video is never held in
 memory: at most one decoded frame at a time.
+
+Damaged or odd files: a folder or a still image given as a video is refused in
+one line that says what it is; a file whose frames stop before the length its
+container states (a download cut short, an index that promises more than the
+file holds) is used up to where it decodes, and ``probe`` warns once where
+that is; FFmpeg's own log lines stay out of the console (``--verbose`` shows them).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from tfalign.errors import UserError
 from tfalign.media import require
 
 SEEK_GAP_SECONDS = 2.0  # farther ahead than this, a seek beats decoding forward
+END_CHECK_SECONDS = 2.0  # a video's last frame must decode within this of its stated end
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,10 +44,11 @@ class VideoInfo:
 def _open(path, field: str):
     av = require("av", "reading a video")
     path = pathlib.Path(path)
+    if path.is_dir():
+        raise UserError(f"{field}: {path}: is a folder, not a video file", field=field)
     if not path.is_file():
         raise UserError(f"{field}: {path}: no such file", field=field)
-    if not console.verbose():  # FFmpeg's own warnings stay out of the commands' output
-        av.logging.set_level(av.logging.PANIC)
+    quiet_ffmpeg(av)
     try:
         container = av.open(str(path))
     except av.error.EOFError:
@@ -52,7 +60,18 @@ def _open(path, field: str):
     if not container.streams.video:
         container.close()
         raise UserError(f"{field}: {path}: holds no video stream", field=field)
+    if container.format.name == "image2" or container.format.name.endswith("_pipe"):
+        codec = container.streams.video[0].codec_context.name
+        container.close()
+        raise UserError(f"{field}: {path}: is a still image ({codec}), not a video", field=field)
     return container
+
+
+def quiet_ffmpeg(av) -> None:
+    """FFmpeg's own log lines (warnings about a damaged file, say) stay out of the console."""
+    if not console.verbose():
+        av.logging.set_level(av.logging.PANIC)
+        av.logging.set_libav_level(av.logging.PANIC)
 
 
 def probe(path, field: str = "video") -> VideoInfo:
@@ -71,6 +90,9 @@ def probe(path, field: str = "video") -> VideoInfo:
     >>> probe("movie.mp4").duration   # doctest: +SKIP
     12.0
     """
+    key = _file_key(path)
+    if key is not None and key in _PROBED:  # once a file: its warning is said once
+        return _PROBED[key]
     av = require("av", "reading a video")
     with _open(path, field) as container:
         stream = container.streams.video[0]
@@ -93,7 +115,52 @@ def probe(path, field: str = "video") -> VideoInfo:
             for last in container.decode(stream):
                 pass
             duration = float(last.time or 0.0) + 1.0 / rate
-        return VideoInfo(str(path), float(duration), rate, first.width, first.height)
+        else:
+            duration = _decodable_end(container, stream, float(duration), rate, path, field)
+        info = VideoInfo(str(path), float(duration), rate, first.width, first.height)
+    if key is not None:
+        _PROBED[key] = info
+    return info
+
+
+_PROBED: dict = {}  # (path, size, modification time) -> VideoInfo
+
+
+def _file_key(path):
+    try:
+        stat = pathlib.Path(path).stat()
+    except OSError:
+        return None
+    return str(pathlib.Path(path).resolve()), stat.st_size, stat.st_mtime_ns
+
+
+def _decodable_end(container, stream, stated: float, rate: float, path, field: str) -> float:
+    """``stated`` if a frame near it decodes; else where the frames stop (one warning says so)."""
+    av = require("av", "reading a video")
+    target = max(0.0, stated - END_CHECK_SECONDS)
+    last = None
+    try:
+        container.seek(int(target / stream.time_base), stream=stream, backward=True)
+        for frame in container.decode(stream):
+            last = frame
+            if float(frame.time or 0.0) >= target:
+                return stated
+    except av.error.FFmpegError:
+        pass
+    # The frames stop early: the last packet that decodes is where the video ends.
+    container.seek(0, stream=stream, backward=True)
+    last = None
+    try:
+        for frame in container.decode(stream):
+            last = frame
+    except av.error.FFmpegError:
+        pass
+    if last is None:
+        raise UserError(f"{field}: {path}: the video stream holds no frame that decodes", field=field)
+    end = float(last.time or 0.0) + 1.0 / rate
+    console.warn(f"{field}: {path}: its frames stop at {end:.2f} s of the {stated:.2f} s its container states "
+                 f"(the rest is damaged or missing): using the video up to {end:.2f} s")
+    return end
 
 
 def read_frames(path, times, size: int, progress=None, field: str = "video"):

@@ -21,7 +21,11 @@ experiments build exactly the paper's network):
   of the elements (layers/joint_embedding.py), whose similarities around the
   cursors feed the classifier;
 - ``stack_features=False``: the classifier does not read the stack tops v, s;
-- ``stack_dropout``: dropout on the stack outputs the decoder reads.
+- ``stack_dropout``: dropout on the stack outputs the decoder reads;
+- ``dtw_start``: the lattice's scores are the DTW baseline's own (the ridge
+  similarity, the tuned drop cost) plus learned corrections that are zero at
+  the start, the network's classifier among them behind a gate
+  (layers/dtw_potentials.py); trained as a CRF, decoded exactly.
 """
 
 import keras
@@ -29,7 +33,8 @@ import tensorflow as tf
 
 from tfalign.data.features import feature_widths
 from tfalign.data.oracle import NUM_ACTIONS
-from tfalign.layers import FeatureEncoder, FixedProjection, LayerNormLSTMCell, SequenceBatchNormalization, StackLSTMCell
+from tfalign.layers import (DTWPotentials, FeatureEncoder, FixedProjection, LayerNormLSTMCell,
+                            SequenceBatchNormalization, StackLSTMCell)
 from tfalign.layers.initializers import dense
 from tfalign.layers.joint_embedding import JointEmbedding
 from tfalign.layers.recurrence import run_stack
@@ -37,7 +42,8 @@ from tfalign.layers.ridge_similarity import RidgeSimilarity
 from tfalign.layers.tracking import CheckpointedCollections
 from tfalign.model import decoding, lattice_classifier, paths
 from tfalign.model.features import NUM_POSITION_FEATURES, NUM_SIMILARITY_FEATURES, POSITIONS, padded_similarity_maps
-from tfalign.model.lattice import best_path
+from tfalign.model.lattice import (best_path, clip_confidence, conditional_log_probabilities, greedy_walk,
+                                   log_partition_table, posterior_marginals)
 from tfalign.model.losses import LossWeights, alignment_loss
 
 NORMALIZATIONS = ("none", "sbn", "2ln", "4ln")
@@ -55,7 +61,8 @@ class NeuMatchAligner(CheckpointedCollections, keras.Model):
     def __init__(self, encoder="rp", normalization="none", units=300, action_units=8, matched_units=20,
                  hidden_units=300, dropout=0.0, encoder_dropout=0.0, clip_dim=None, text_dim=None,
                  projection_seed=0, history=True, position="paper", similarity_units=0, stack_dropout=0.0,
-                 similarity_source="encoder", stack_features=True, ridge_similarity=False, **kwargs):
+                 similarity_source="encoder", stack_features=True, ridge_similarity=False, dtw_start=False,
+                 **kwargs):
         super().__init__(**kwargs)
         for name, value, choices in (("normalization", normalization, NORMALIZATIONS),
                                      ("position", position, POSITIONS),
@@ -64,6 +71,8 @@ class NeuMatchAligner(CheckpointedCollections, keras.Model):
                 raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
         if not stack_features and not similarity_units:
             raise ValueError("stack_features=False needs similarity features (similarity_units > 0)")
+        if dtw_start and history:
+            raise ValueError("dtw_start needs a decoder without history (history=False)")
         self.encoder_kind, self.normalization = encoder, normalization
         # Not "history": Keras sets model.history when fit() runs.
         self.decoder_history, self.position = bool(history), position
@@ -97,8 +106,12 @@ class NeuMatchAligner(CheckpointedCollections, keras.Model):
         if self.similarity_units:
             self.joint_embedding = JointEmbedding(self.similarity_units, SIMILARITY_SOURCES[similarity_source],
                                                   name="joint_embedding", dtype=policy)
-        # The DTW baseline's similarity, a fixed channel fitted on the training videos (fit_ridge).
-        self.ridge = RidgeSimilarity(name="ridge_similarity", dtype=policy) if ridge_similarity else None
+        # The DTW baseline's similarity, fitted on the training videos' input features: a fixed
+        # channel of the classifier's window (ridge_similarity), the base of the lattice scores (dtw_start).
+        self.ridge_channel, self.dtw_start = bool(ridge_similarity), bool(dtw_start)
+        self.ridge = (RidgeSimilarity(name="ridge_similarity", dtype=policy) if ridge_similarity or dtw_start
+                      else None)
+        self.potentials = DTWPotentials(name="dtw_potentials") if dtw_start else None
         self.stack_drop = keras.layers.Dropout(stack_dropout, dtype=policy) if stack_dropout else None
         self.video_norm = self.text_norm = None
         if normalization == "sbn":
@@ -125,7 +138,7 @@ class NeuMatchAligner(CheckpointedCollections, keras.Model):
         """Width of the classifier input: [v, s, (action, matched), p, (similarities)]."""
         history = self.action_units + self.matched_units if self.decoder_history else 0
         sources = (len(SIMILARITY_SOURCES[self.similarity_source]) if self.similarity_units else 0) + \
-            (self.ridge is not None)
+            self.ridge_channel
         stacks = 2 * self.units if self.stack_features else 0
         return stacks + history + NUM_POSITION_FEATURES[self.position] + NUM_SIMILARITY_FEATURES * sources
 
@@ -144,10 +157,12 @@ class NeuMatchAligner(CheckpointedCollections, keras.Model):
         if self.joint_embedding is not None:
             self.joint_embedding.build({"input": (clip_dim, text_dim), "encoder": (self.units,) * 2,
                                         "stacks": (self.units,) * 2})
-        if self.ridge is not None:  # no random draw: its weights start at zero
-            self.ridge.build((clip_dim, text_dim))
+        if self.ridge is not None:  # no random draw: its weights start at zero; it reads the raw inputs
+            self.ridge.build(self.input_widths)
         self.hidden.build((None, self.feature_dim))
         self.logits_layer.build((None, self.hidden_units))
+        if self.potentials is not None:  # no random draw either
+            self.potentials.build()
         self.built = True
 
     def build_from_config(self, config):
@@ -160,6 +175,9 @@ class NeuMatchAligner(CheckpointedCollections, keras.Model):
         lengths = (inputs["clip_lengths"], inputs["text_lengths"])
         clips = tf.cast(inputs["clip_features"], self.compute_dtype)
         texts = tf.cast(inputs["text_features"], self.compute_dtype)
+        ridge = None
+        if self.ridge is not None:  # on the input features, as the DTW baseline (cross-fitted by fold in training)
+            ridge = self.ridge(inputs["clip_features"], inputs["text_features"], *lengths, folds=inputs.get("fold"))
         if self.clip_projection is not None:
             clips = self.clip_projection(clips)
         if self.text_projection is not None:
@@ -173,8 +191,8 @@ class NeuMatchAligner(CheckpointedCollections, keras.Model):
                                                             training=training)
 
         similar("input", clips, texts)
-        if self.ridge is not None:
-            similarities["ridge"] = self.ridge(clips, texts, *lengths)
+        if self.ridge_channel:
+            similarities["ridge"] = ridge
         clips, texts = self.encoder((clips, texts), training=training)
         similar("encoder", clips, texts)
         video_raw, text_raw = run_stack(self.video_cells, clips), run_stack(self.text_cells, texts)
@@ -191,6 +209,8 @@ class NeuMatchAligner(CheckpointedCollections, keras.Model):
                   "clip_lengths": tf.cast(lengths[0], tf.int32), "text_lengths": tf.cast(lengths[1], tf.int32)}
         if similarities:
             stacks.update(similarities=similarities, similarity_maps=padded_similarity_maps(similarities))
+        if ridge is not None:
+            stacks["ridge"] = ridge
         return stacks
 
     # ---------------------------------------------------------------- decoder
@@ -209,6 +229,21 @@ class NeuMatchAligner(CheckpointedCollections, keras.Model):
         if self.drop is not None:
             raise ValueError("lattice_logits: decoder dropout is per step; use stack_dropout with the lattice")
         return lattice_classifier.of_model(self, stacks)
+
+    def lattice_scores(self, stacks, lattice_logits=None):
+        """The scores [B, T_v, T_s, 3] (float32) exact decoding maximizes and the CRF
+        normalizes: the classifier's log-probabilities, or with ``dtw_start`` the DTW
+        baseline's scores plus the learned corrections, the classifier's behind a gate."""
+        if lattice_logits is None:
+            lattice_logits = self.lattice_logits(stacks)
+        log_probs = tf.nn.log_softmax(tf.cast(lattice_logits, tf.float32))
+        if self.potentials is None:
+            return log_probs
+        return self.potentials(stacks["ridge"], stacks["clip_lengths"], stacks["text_lengths"], residual=log_probs)
+
+    def start_distance(self):
+        """How far the lattice's learned corrections are from the DTW start (L2-SP); 0 without ``dtw_start``."""
+        return self.potentials.start_distance() if self.potentials is not None else tf.constant(0.0)
 
     # ------------------------------------------------------------- training
     def call(self, inputs, training=False):
@@ -234,17 +269,19 @@ class NeuMatchAligner(CheckpointedCollections, keras.Model):
 
     def training_outputs(self, inputs, training=False):
         """What the losses need: teacher-forced ``logits`` [B, L, 3], and for a
-        decoder without history ``lattice_logits``; ``similarities`` when the
-        joint embedding is on."""
+        decoder without history ``lattice_logits`` (the classifier's; ``logits`` are
+        them along the path) and ``lattice_scores`` (what the CRF normalizes);
+        ``similarities`` when the joint embedding is on."""
         stacks = self.encode_stacks(inputs, training=training)
         outputs = {}
         if self.decoder_history:
             outputs["logits"] = decoding.teacher_forced_logits(self, stacks, inputs["actions"], training=training)
         else:  # the teacher-forced steps are lattice nodes: gather them
             lattice = tf.cast(self.lattice_logits(stacks), tf.float32)
+            scores = self.lattice_scores(stacks, lattice)
             clips, texts = paths.path_nodes(inputs["actions"], stacks["clip_lengths"], stacks["text_lengths"])
             outputs["logits"] = tf.gather_nd(lattice, tf.stack([clips, texts], axis=-1), batch_dims=1)
-            outputs["lattice_logits"] = lattice
+            outputs["lattice_logits"], outputs["lattice_scores"] = lattice, scores
         if self.similarity_units:  # the learned ones (the contrastive loss's), not the fixed ridge channel
             outputs["similarities"] = {k: tf.cast(v, tf.float32) for k, v in stacks["similarities"].items()
                                        if k != "ridge"}
@@ -253,26 +290,43 @@ class NeuMatchAligner(CheckpointedCollections, keras.Model):
 
     # --------------------------------------------------------------- decoding
     def greedy_path(self, inputs):
-        """The greedy alignment of reversed inputs: {"actions", "num_actions", "probabilities"}."""
-        return decoding.greedy(self, self.encode_stacks(inputs, training=False))
-
-    def exact_path(self, inputs):
-        """The exact best action path (model/lattice.py) of a decoder without history, on
-        reversed inputs: {"actions", "num_actions", "clip_to_text", "score", "probabilities"}."""
+        """The greedy alignment of reversed inputs: {"actions", "num_actions", "probabilities"}.
+        With ``dtw_start``, the most probable action at each node under the CRF."""
         stacks = self.encode_stacks(inputs, training=False)
-        log_probs = tf.nn.log_softmax(tf.cast(self.lattice_logits(stacks), tf.float32))
-        out = best_path(log_probs, stacks["clip_lengths"], stacks["text_lengths"])
-        out["probabilities"] = paths.probabilities_along(log_probs, out["actions"], out["num_actions"],
-                                                         stacks["clip_lengths"], stacks["text_lengths"])
+        if not self.dtw_start:
+            return decoding.greedy(self, stacks)
+        lengths = stacks["clip_lengths"], stacks["text_lengths"]
+        return greedy_walk(conditional_log_probabilities(self.lattice_scores(stacks), *lengths), *lengths)
+
+    def exact_path(self, inputs, confidence=True):
+        """The exact best action path (model/lattice.py) of a decoder without history, on
+        reversed inputs: {"actions", "num_actions", "clip_to_text", "score", "probabilities",
+        "clip_confidence"}. ``clip_confidence`` [B, T_v]: the posterior probability of each
+        clip's assignment, the lattice's scores read as a CRF. With ``dtw_start`` (a CRF),
+        ``score`` is the path's log-probability among all complete paths and
+        ``probabilities`` the CRF's conditional action probabilities at its nodes."""
+        stacks = self.encode_stacks(inputs, training=False)
+        lengths = stacks["clip_lengths"], stacks["text_lengths"]
+        scores = self.lattice_scores(stacks)
+        out = best_path(scores, *lengths)
+        log_probs = scores
+        if self.dtw_start:
+            table = log_partition_table(scores, *lengths)
+            log_probs = conditional_log_probabilities(scores, *lengths, table=table)
+            out["score"] = out["score"] - table[:, 0, 0]
+        out["probabilities"] = paths.probabilities_along(log_probs, out["actions"], out["num_actions"], *lengths)
+        if confidence:  # the posterior marginals: one more pass of the programme, and its gradient
+            out["clip_confidence"] = clip_confidence(posterior_marginals(scores, *lengths)[1], out["clip_to_text"])
         return out
 
-    def make_align_function(self, decoding_name="greedy", xla=True):
-        """The compiled decoder behind ``align``, built once per decoding (model/decoding.py)."""
-        return decoding.align_function(self, decoding_name, xla)
+    def make_align_function(self, decoding_name="greedy", xla=True, confidence=True):
+        """The compiled decoder behind ``align``, built once per decoding (model/decoding.py);
+        ``confidence=False``: exact decoding without ``clip_confidence`` (faster)."""
+        return decoding.align_function(self, decoding_name, xla, confidence)
 
-    def compiled_decoder(self, decoding_name="greedy", xla=True):
+    def compiled_decoder(self, decoding_name="greedy", xla=True, confidence=True):
         """``greedy_path`` or ``exact_path`` as a tf.function, on reversed inputs (model/decoding.py)."""
-        return decoding.compiled_decoder(self, decoding_name, xla)
+        return decoding.compiled_decoder(self, decoding_name, xla, confidence)
 
     def align(self, inputs, decoding="greedy"):
         """Decodes padded natural-order batches, as the SavedModel's signatures take them.
@@ -298,4 +352,5 @@ class NeuMatchAligner(CheckpointedCollections, keras.Model):
                 "clip_dim": self.clip_dim, "text_dim": self.text_dim, "projection_seed": self.projection_seed,
                 "history": self.decoder_history, "position": self.position, "similarity_units": self.similarity_units,
                 "stack_dropout": self.stack_dropout, "similarity_source": self.similarity_source,
-                "stack_features": self.stack_features, "ridge_similarity": self.ridge is not None}
+                "stack_features": self.stack_features, "ridge_similarity": self.ridge_channel,
+                "dtw_start": self.dtw_start}

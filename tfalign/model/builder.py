@@ -28,7 +28,7 @@ def build_model(config: ModelConfig, seed: int | None = None, precision: str = "
                             position=config.position_features, similarity_units=config.similarity_units,
                             stack_dropout=config.stack_dropout, similarity_source=config.similarity_source,
                             stack_features=config.stack_features, hidden_units=config.decoder_units,
-                            ridge_similarity=config.ridge_similarity,
+                            ridge_similarity=config.ridge_similarity, dtw_start=config.dtw_start,
                             dtype=DTYPE_POLICIES[precision])
     model.build()
     return model

@@ -151,14 +151,17 @@ def complete_greedy(out, clip_lengths, text_lengths, max_clips):
 
 
 # ------------------------------------------------------ compiled alignment
-def compiled_decoder(model, decoding="greedy", xla=True):
+def compiled_decoder(model, decoding="greedy", xla=True, confidence=True):
     """The tf.function of the model's ``greedy_path`` (XLA-compiled per input shape)
-    or ``exact_path``, on reversed inputs; built once per model and decoding."""
+    or ``exact_path`` (with each clip's ``clip_confidence`` unless ``confidence`` is
+    False: validation needs none), on reversed inputs; built once per model and decoding."""
     if decoding not in DECODINGS:
         raise ValueError(f"decoding: expected one of {list(DECODINGS)}, got {decoding!r}")
     if decoding == "exact" and model.decoder_history:
         raise ValueError("decoding: 'exact' needs a decoder without history (history=False)")
-    key = ("compiled", decoding, xla and decoding == "greedy")
+    xla = xla and not model.dtw_start  # the CRF's greedy walk runs op by op (its DP is no XLA kernel)
+    confidence = confidence and decoding == "exact"
+    key = ("compiled", decoding, xla and decoding == "greedy", confidence)
     cache = model.__dict__["_align_functions"]  # out of Keras's and the SavedModel's tracking
     if key not in cache:
         # One trace for any shape, but XLA's: it compiles per shape (padded to buckets).
@@ -166,7 +169,8 @@ def compiled_decoder(model, decoding="greedy", xla=True):
                       "text_features": tf.TensorSpec([None, None, model.text_dim], tf.float32),
                       "clip_lengths": tf.TensorSpec([None], tf.int32), "text_lengths": tf.TensorSpec([None], tf.int32)}]
         if decoding == "exact":
-            cache[key] = tf.function(model.exact_path, input_signature=signature)
+            cache[key] = tf.function(lambda inputs: model.exact_path(inputs, confidence=confidence),
+                                     input_signature=signature)
         elif xla:
             cache[key] = tf.function(model.greedy_path, jit_compile=True)
         else:
@@ -174,7 +178,7 @@ def compiled_decoder(model, decoding="greedy", xla=True):
     return cache[key]
 
 
-def align_function(model, decoding="greedy", xla=True):
+def align_function(model, decoding="greedy", xla=True, confidence=True):
     """The model's ``align`` for one decoding, on padded natural-order inputs.
 
     Greedy: XLA compiles the decoder's while loop into one kernel (about 2.5x
@@ -185,11 +189,12 @@ def align_function(model, decoding="greedy", xla=True):
     another tf.function with unknown shapes, TF 2.21's XLA path aborted the
     process here. Exact: the best path over the lattice (model/lattice.py).
     """
-    key = (decoding, xla)
+    xla = xla and not model.dtw_start
+    key = (decoding, xla, confidence and decoding == "exact")
     cache = model.__dict__["_align_functions"]
     if key in cache:
         return cache[key]
-    compiled = compiled_decoder(model, decoding, xla)
+    compiled = compiled_decoder(model, decoding, xla, confidence)
 
     def align(inputs):
         missing = [k for k in INPUT_KEYS if k not in inputs]

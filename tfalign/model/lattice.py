@@ -130,6 +130,161 @@ def _forward(log_probs, clip_lengths, text_lengths):
     return tf.transpose(arguments.stack(), [1, 0, 2]), tf.transpose(end_scores.stack()), final_enter
 
 
+def log_partition_table(scores, clip_lengths, text_lengths):
+    """The log-partition of every node's completions: ``table[:, i, j]`` is the
+    log-sum-exp, over every way of completing a path from node (i, j), of the sum
+    of its actions' scores; ``table[:, 0, 0]`` is log Z, the whole lattice's.
+    The paths are those ``best_path`` searches (the same moves, the same forced
+    tails): this is its dynamic programme with log-sum-exp for the maximum, run
+    from the last row up (the backward algorithm).
+
+    Args:
+        scores: [B, T_v, T_s, 3] unnormalized potentials of the actions at each node.
+        clip_lengths, text_lengths: [B] the episodes' true sizes.
+
+    Returns:
+        [B, T_v + 1, T_s + 1] float32: row i = T_v (every clip consumed) holds the
+        forced text tails, column j = T_s (every text popped) the forced clip
+        tails; entries beyond an episode's sizes are meaningless.
+
+    Within row i, a run of POP_TEXTs leads from column j to k, where the path
+    leaves the row by consuming clip i (or ends, k = T_s):
+    table[i, j] = logsumexp_{k >= j}(P[k] + A[k]) - P[j], with P the running sum
+    of the row's POP_TEXT scores and A[k] the log-partition of the ways on from
+    column k (consume clip i there, or the forced clip tail at k = T_s): a
+    reverse cumulative log-sum-exp.
+    """
+    clip_lengths, text_lengths = tf.cast(clip_lengths, tf.int32), tf.cast(text_lengths, tf.int32)
+    scores = tf.cast(scores, tf.float32)
+    max_clips, max_texts = tf.shape(scores)[1], tf.shape(scores)[2]
+    columns = tf.range(max_texts + 1)
+    text_ok = columns[None, :] < text_lengths[:, None]  # [B, T_s + 1]
+    at_end = tf.equal(columns[None, :], text_lengths[:, None])
+    clip_tail, text_tail = _forced_tails(scores, clip_lengths, text_lengths)
+    pad3 = [[0, 0], [0, 0], [0, 1]]
+    prefixes = tf.cumsum(tf.where(text_ok[:, None, :], tf.pad(scores[..., POP_TEXT], pad3), 0.0), axis=2,
+                         exclusive=True)  # [B, T_v, T_s + 1]
+    leave = tf.pad(tf.math.reduce_logsumexp(tf.gather(scores, [MATCH, POP_CLIP], axis=3), axis=3), pad3)
+
+    def row(i, below, rows):
+        below = tf.where((i == clip_lengths - 1)[:, None], text_tail, below)  # the last clip: the text tail
+        on = tf.where(text_ok, leave[:, i] + below, tf.where(at_end, clip_tail[:, i:i + 1], _NEG))
+        prefix = prefixes[:, i]
+        table_row = tf.math.cumulative_logsumexp(prefix + on, axis=1, reverse=True) - prefix
+        table_row = tf.where(text_ok | at_end, table_row, _NEG)
+        return i - 1, table_row, rows.write(i, table_row)
+
+    _, _, rows = tf.while_loop(lambda i, *_: i >= 0, row,
+                               (max_clips - 1, tf.fill(tf.shape(text_tail), _NEG),
+                                tf.TensorArray(tf.float32, size=max_clips)))
+    table = tf.concat([tf.transpose(rows.stack(), [1, 0, 2]), text_tail[:, None, :]], axis=1)
+    # Row T_v of each episode (below its last clip) is its text tail.
+    last_row = tf.equal(tf.range(max_clips + 1)[None, :, None], clip_lengths[:, None, None])
+    return tf.where(last_row, text_tail[:, None, :], table)
+
+
+def log_partition(scores, clip_lengths, text_lengths):
+    """log Z [B]: the log-sum-exp over every complete action sequence of the sum of
+    its actions' scores (``log_partition_table`` at node (0, 0)). Its gradient by
+    ``scores`` is the posterior marginal of every (node, action)."""
+    return log_partition_table(scores, clip_lengths, text_lengths)[:, 0, 0]
+
+
+def conditional_log_probabilities(scores, clip_lengths, text_lengths, table=None):
+    """The CRF as a locally normalized decoder: [B, T_v, T_s, 3] log p(action | node),
+    the share of the completions from the node that begin with that action
+    (each node's three sum to 1). The probability of a complete path is the
+    product of these along it, forced tails aside (they have probability 1)."""
+    if table is None:
+        table = log_partition_table(scores, clip_lengths, text_lengths)
+    scores = tf.cast(scores, tf.float32)
+    max_clips, max_texts = tf.shape(scores)[1], tf.shape(scores)[2]
+    here = table[:, :max_clips, :max_texts]
+    right = table[:, :max_clips, 1:max_texts + 1]  # POP_TEXT: the next text
+    down = table[:, 1:max_clips + 1, :max_texts]  # POP_CLIP and MATCH: the next clip
+    by_action = {POP_CLIP: down, POP_TEXT: right, MATCH: down}
+    return tf.stack([scores[..., a] + by_action[a] - here for a in (POP_CLIP, POP_TEXT, MATCH)], axis=-1)
+
+
+def posterior_marginals(scores, clip_lengths, text_lengths):
+    """(log Z [B], marginals [B, T_v, T_s, 3]): the expected number of times a path
+    takes each action at each node under the CRF of ``scores`` (forced tails
+    count at the nodes that score them), as the gradient of log Z."""
+    scores = tf.cast(scores, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(scores)
+        log_z = log_partition(scores, clip_lengths, text_lengths)
+    return log_z, tape.gradient(log_z, scores)
+
+
+def clip_posteriors(marginals):
+    """Each clip's posterior [B, T_v, T_s + 1]: the probability that it belongs to each
+    text, the last column that it is unmatched (each clip takes exactly one MATCH or
+    POP_CLIP on every complete path, so a row sums to 1)."""
+    return tf.concat([marginals[..., MATCH], tf.reduce_sum(marginals[..., POP_CLIP], axis=2, keepdims=True)],
+                     axis=2)
+
+
+def clip_confidence(marginals, clip_to_text):
+    """[B, T_v]: the posterior probability of each clip's assignment in ``clip_to_text``
+    (-1 unmatched; padding gets the probability of "unmatched", which is meaningless)."""
+    posteriors = clip_posteriors(marginals)
+    max_texts = tf.shape(marginals)[2]
+    column = tf.where(clip_to_text < 0, max_texts, tf.cast(clip_to_text, tf.int32))
+    return tf.gather(posteriors, column, axis=2, batch_dims=2)
+
+
+def _forced_tails(scores, clip_lengths, text_lengths):
+    """The scores of the forced tails: ``clip_tail`` [B, T_v], leftover clips r.. popped
+    at the last text; ``text_tail`` [B, T_s + 1], leftover texts j.. popped at the last clip."""
+    max_clips, max_texts = tf.shape(scores)[1], tf.shape(scores)[2]
+    clip_valid = tf.sequence_mask(clip_lengths, max_clips)
+    last_text = tf.gather(scores[..., POP_CLIP], tf.maximum(text_lengths - 1, 0), axis=2, batch_dims=1)
+    clip_tail = tf.cumsum(tf.where(clip_valid, last_text, 0.0), axis=1, reverse=True)
+    last_clip = tf.gather(scores[..., POP_TEXT], tf.maximum(clip_lengths - 1, 0), axis=1, batch_dims=1)
+    text_tail = tf.pad(tf.cumsum(tf.where(tf.sequence_mask(text_lengths, max_texts), last_clip, 0.0), axis=1,
+                                 reverse=True), [[0, 0], [0, 1]])
+    return clip_tail, text_tail
+
+
+def greedy_walk(log_probs, clip_lengths, text_lengths):
+    """Greedy decoding over a lattice of per-node action log-probabilities: from
+    node (0, 0), the most probable action at every step until the last clip or
+    the last text is consumed (what the step-by-step decoder does, on scores
+    computed for every node at once).
+
+    Returns ``actions`` [B, L] (-1 after a row's end), ``num_actions`` [B] and
+    ``probabilities`` [B, L, 3] (zeros after the end).
+    """
+    clip_lengths, text_lengths = tf.cast(clip_lengths, tf.int32), tf.cast(text_lengths, tf.int32)
+    log_probs = tf.cast(log_probs, tf.float32)
+    batch = tf.shape(log_probs)[0]
+    bound = tf.shape(log_probs)[1] + tf.shape(log_probs)[2]
+
+    def body(t, clip, text, done, actions_ta, probs_ta):
+        node = tf.stack([tf.minimum(clip, clip_lengths - 1), tf.minimum(text, text_lengths - 1)], axis=1)
+        probs = tf.exp(tf.gather_nd(log_probs, node, batch_dims=1))
+        action = tf.argmax(probs, axis=-1, output_type=tf.int32)
+        running = tf.logical_not(done)
+        actions_ta = actions_ta.write(t, tf.where(running, action, -1))
+        probs_ta = probs_ta.write(t, tf.where(running[:, None], probs, 0.0))
+        pops_text = tf.equal(action, POP_TEXT) & running
+        clip += tf.cast(tf.logical_not(pops_text) & running, tf.int32)
+        text += tf.cast(pops_text, tf.int32)
+        return t + 1, clip, text, done | (clip >= clip_lengths) | (text >= text_lengths), actions_ta, probs_ta
+
+    zeros = tf.zeros([batch], tf.int32)
+    steps, _, _, _, actions_ta, probs_ta = tf.while_loop(
+        lambda t, c, s, done, *_: (t < bound) & tf.logical_not(tf.reduce_all(done)), body,
+        (0, zeros, zeros, tf.zeros([batch], tf.bool), tf.TensorArray(tf.int32, size=0, dynamic_size=True,
+                                                                      element_shape=[None]),
+         tf.TensorArray(tf.float32, size=0, dynamic_size=True, element_shape=[None, 3])))
+    actions = tf.reshape(tf.transpose(actions_ta.stack(), [1, 0]), [batch, steps])
+    probabilities = tf.reshape(tf.transpose(probs_ta.stack(), [1, 0, 2]), [batch, steps, 3])
+    num_actions = tf.reduce_sum(tf.cast(actions >= 0, tf.int32), axis=1)
+    return {"actions": actions, "num_actions": num_actions, "probabilities": probabilities}
+
+
 def running_max(values):
     """The running maximum along axis 1 and where it is: ``best[:, j] = max_{k <= j}
     values[:, k]`` and ``argument[:, j]``, the first such k (as tf.argmax picks).

@@ -1,6 +1,7 @@
 """The aligner's losses: label-smoothed cross-entropy over the valid action
-steps (the paper's), and tfalign's lattice cross-entropy and InfoNCE terms
-(docs/recipe.md); ``alignment_loss`` weighs them into one.
+steps (the paper's) or the lattice CRF's negative log-likelihood of the whole
+path, and tfalign's lattice cross-entropy and InfoNCE terms (docs/recipe.md);
+``alignment_loss`` weighs them into one.
 
 Each term is a sum and a count, so that the caller chooses the mean: over one
 batch (``NeuMatchAligner.compute_loss``, Keras's ``fit``), or over the global
@@ -13,14 +14,17 @@ import keras
 import tensorflow as tf
 
 from tfalign.data.oracle import NUM_ACTIONS
-from tfalign.model.lattice import node_labels, node_mask
+from tfalign.model.lattice import log_partition, node_labels, node_mask
+from tfalign.model.paths import path_nodes
 
 
 @dataclasses.dataclass(frozen=True)
 class LossWeights:
-    """The terms of the loss: label smoothing of the cross-entropies, the lattice
-    term's weight, the contrastive term's weight and temperature (0: off)."""
+    """The terms of the loss: the path's term ("cross_entropy" of each action, or
+    "crf"), label smoothing of the cross-entropies, the lattice term's weight,
+    the contrastive term's weight and temperature (0: off)."""
 
+    path_loss: str = "cross_entropy"
     label_smoothing: float = 0.0
     lattice_weight: float = 0.0
     contrastive_weight: float = 0.0
@@ -34,10 +38,9 @@ def local_mean(total, count):
 
 def alignment_loss(outputs, batch, weights: LossWeights, mean=local_mean):
     """The weighted loss of ``NeuMatchAligner.training_outputs`` on a labelled batch:
-    the path's cross-entropy, plus the lattice and contrastive terms where their
-    weights are not 0 (they need a decoder without history, and the joint embedding)."""
-    loss = mean(*masked_cross_entropy_sum(outputs["logits"], batch["actions"], batch["action_lengths"],
-                                          weights.label_smoothing))
+    the path's term, plus the lattice and contrastive terms where their weights
+    are not 0 (they need a decoder without history, and the joint embedding)."""
+    loss = mean(*path_term_sum(outputs, batch, weights))
     if weights.lattice_weight:
         loss += weights.lattice_weight * mean(*lattice_cross_entropy_sum(
             outputs["lattice_logits"], batch["clip_to_text"], batch["clip_lengths"], batch["text_lengths"],
@@ -48,6 +51,16 @@ def alignment_loss(outputs, batch, weights: LossWeights, mean=local_mean):
                 similarity, batch["clip_to_text"], batch["clip_lengths"], batch["text_lengths"],
                 weights.contrastive_temperature))
     return loss
+
+
+def path_term_sum(outputs, batch, weights: LossWeights):
+    """The path's term, summed, and its count: the cross-entropy of each action
+    (``logits``) or the CRF's negative log-likelihood (``lattice_scores``)."""
+    if weights.path_loss == "crf":
+        return crf_negative_log_likelihood_sum(outputs["lattice_scores"], batch["actions"], batch["action_lengths"],
+                                               batch["clip_lengths"], batch["text_lengths"])
+    return masked_cross_entropy_sum(outputs["logits"], batch["actions"], batch["action_lengths"],
+                                    weights.label_smoothing)
 
 
 def smoothed_targets(actions, label_smoothing):
@@ -83,6 +96,30 @@ def lattice_cross_entropy_sum(lattice_logits, clip_to_text, clip_lengths, text_l
     mask = tf.cast(node_mask(clip_lengths, text_lengths, max_clips, max_texts), lattice_logits.dtype)
     per_node = -tf.reduce_sum(smoothed_targets(labels, label_smoothing) * tf.nn.log_softmax(lattice_logits), axis=-1)
     return tf.reduce_sum(per_node * mask), tf.reduce_sum(mask)
+
+
+def path_scores(scores, actions, action_lengths, clip_lengths, text_lengths):
+    """The total score [B] of each row's action sequence under lattice ``scores``
+    [B, T_v, T_s, 3]: each action scored at its node (forced ones at the clamped cursors)."""
+    actions = tf.cast(actions, tf.int32)
+    clips, texts = path_nodes(actions, clip_lengths, text_lengths)
+    taken = tf.gather_nd(tf.cast(scores, tf.float32), tf.stack([clips, texts, tf.maximum(actions, 0)], axis=-1),
+                         batch_dims=1)
+    return tf.reduce_sum(tf.where(tf.sequence_mask(action_lengths, tf.shape(actions)[1]), taken, 0.0), axis=1)
+
+
+def crf_negative_log_likelihood_sum(scores, actions, action_lengths, clip_lengths, text_lengths):
+    """The lattice CRF's loss: -log p(gold sequence) = log Z - score(gold), the
+    partition over every complete action sequence of the lattice ``best_path``
+    searches (model/lattice.py), summed over the batch, and the count of
+    actions (so that its mean is per action, as the cross-entropies' are).
+
+    Its gradient by ``scores`` is the posterior marginals minus the gold path's
+    indicators: exact decoding (Viterbi over the same scores) is what it trains.
+    """
+    log_z = log_partition(scores, clip_lengths, text_lengths)
+    gold = path_scores(scores, actions, action_lengths, clip_lengths, text_lengths)
+    return tf.reduce_sum(log_z - gold), tf.cast(tf.reduce_sum(action_lengths), tf.float32)
 
 
 def contrastive_sum(similarity, clip_to_text, clip_lengths, text_lengths, temperature=0.1):

@@ -6,7 +6,10 @@ For each variable w with gradient g (Wang et al., WACV 2021; docs/training.md):
     w <- w - lr * ||w|| / ||u|| * u           (w <- w - lr * u if ||w|| or ||u|| is 0)
 so every variable moves by the same fraction ``lr`` of its own norm, which is
 what equalizes the update-to-weight ratios across layers. Every variable is
-its own group, none is excluded. ``lr`` is the product lr * eta of the paper's
+its own group, none is excluded in the paper's experiments;
+``exclude_from_layer_adaptation`` (LAMB's name for it) makes variables take
+plain Adam steps: a variable that starts at zero (a gate, a correction) would
+otherwise move by a fraction of nothing. ``lr`` is the product lr * eta of the paper's
 Table 7.
 
 The paper clips the gradients to global norm 2. tfalign's trainer does it
@@ -26,6 +29,12 @@ class AdamLARS(keras.optimizers.Optimizer):
                  name="adam_lars", **kwargs):
         super().__init__(learning_rate=learning_rate, global_clipnorm=global_clipnorm, name=name, **kwargs)
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+        self._plain_adam = set()  # indices of the variables that take Adam's step unscaled
+
+    def exclude_from_layer_adaptation(self, var_list) -> None:
+        """``var_list`` (variables the optimizer was built with) take plain Adam steps
+        (lr * u), without the ||w|| / ||u|| ratio."""
+        self._plain_adam.update(self._get_variable_index(v) for v in var_list)
 
     def build(self, var_list):
         if self.built:
@@ -44,6 +53,9 @@ class AdamLARS(keras.optimizers.Optimizer):
         m_hat = ops.divide(m, 1 - ops.power(ops.cast(self.beta_1, variable.dtype), step))
         v_hat = ops.divide(v, 1 - ops.power(ops.cast(self.beta_2, variable.dtype), step))
         direction = ops.divide(m_hat, ops.add(ops.sqrt(v_hat), self.epsilon))
+        if self._get_variable_index(variable) in self._plain_adam:
+            self.assign_sub(variable, ops.multiply(lr, direction))
+            return
         weight_norm = ops.sqrt(ops.sum(ops.square(variable)))
         direction_norm = ops.sqrt(ops.sum(ops.square(direction)))
         usable = ops.logical_and(ops.greater(weight_norm, 0), ops.greater(direction_norm, 0))

@@ -132,6 +132,17 @@ class Aligner:
 
         ``model`` is not available (a SavedModel holds graphs, not a Keras
         model); ``align`` calls its signatures and returns what it would in process.
+
+        Args:
+            path: the SavedModel folder, or a folder of numbered versions (the highest is read).
+
+        Returns:
+            An ``Aligner`` that decodes as the export does, with the config, figures and
+            feature extractors its ``assets/`` record.
+
+        Example:
+        >>> aligner = tfalign.Aligner.from_saved_model("saved_models/tfalign")   # doctest: +SKIP
+        >>> aligner.align(clip_features, text_features).clip_to_text              # doctest: +SKIP
         """
         from tfalign.serving.client import resolve_model_dir
 
@@ -149,8 +160,19 @@ class Aligner:
 
     @classmethod
     def from_preset(cls, folder) -> Aligner:
-        """A preset folder written by ``save_to_preset`` (serving/preset.py): the model
-        built from its Keras config, its weights restored strictly, its metadata."""
+        """A preset folder written by ``save_to_preset``, as keras-hub's presets are read:
+        the model built from its Keras config, its weights restored strictly, its metadata.
+
+        Args:
+            folder: the preset folder (``config.json``, ``model.weights.h5``, ``metadata.json``).
+
+        Returns:
+            An ``Aligner`` holding the Keras model, decoding as it was saved.
+
+        Example:
+        >>> aligner = tfalign.Aligner.from_preset("presets/mine")      # doctest: +SKIP
+        >>> aligner.align(clip_features, text_features).text_span(0)  # doctest: +SKIP
+        """
         model, metadata = load_preset(folder)
         return cls(model, metadata={**metadata, "source": str(folder)})
 
@@ -300,8 +322,8 @@ class Aligner:
         >>> print(alignment.to_json())                                                # doctest: +SKIP
         """
         decoding = self._check_decoding(decoding or self.decoding)
-        single = _is_one_video(clips)
-        if single != _is_one_video(texts):
+        single = _one_or_many(clips, "clips", self.input_widths[0])
+        if single != _one_or_many(texts, "texts", self.input_widths[1]):
             raise UserError("texts: expected one video's texts for one video's clips, or a list of them for a list",
                             field="texts")
         clip_list = _videos(clips, "clips", self.input_widths[0], single)
@@ -321,12 +343,13 @@ class Aligner:
         return alignments[0] if single else alignments
 
     def align_video(self, video, narration, decoding: str | None = None, clip_options=None, extractors=None,
-                    split: str = "sentences", show_progress: bool = True) -> Alignment:
+                    split: str = "sentences", show_progress: bool = True,
+                    narration_encoding: str | None = None) -> Alignment:
         """Aligns a video file with its narration: cut, decoded, encoded, aligned.
 
         Args:
             video: the video file (anything PyAV reads).
-            narration: a ``.srt`` / ``.vtt`` file or a plain-text script.
+            narration: a ``.srt`` / ``.vtt`` / ``.ass`` / ``.ssa`` file or a plain-text script.
             decoding: "greedy" or "exact"; default: this aligner's.
             clip_options: how to cut the video (``tfalign.media.clips.ClipOptions``;
                 default: shots, split past 10 s).
@@ -334,6 +357,7 @@ class Aligner:
                 this model records (``feature_extractors``).
             split: how a plain-text script is split: "sentences" or "lines".
             show_progress: print the clips encoded.
+            narration_encoding: the narration's text encoding (default: detected).
 
         Returns:
             An ``Alignment`` with the clips' times and the narration's texts;
@@ -347,7 +371,7 @@ class Aligner:
 
         decoding = self._check_decoding(decoding or self.decoding)
         inputs = media_inputs(video, narration, extractors or self.feature_extractors, clip_options, split,
-                              show_progress)
+                              show_progress, narration_encoding=narration_encoding)
         for name, features, width in (("clips", inputs.clip_features, self.input_widths[0]),
                                       ("texts", inputs.text_features, self.input_widths[1])):
             if features.shape[1] != width:
@@ -377,18 +401,31 @@ class Aligner:
         Returns:
             {"clip_accuracy", "sentence_iou", "videos", "per_video", "decoding"}.
         """
-        from tfalign.data.episode import validate_episodes
-        from tfalign.evaluation.metrics import evaluate_alignments
+        from tfalign.data.episode import Episode, validate_episodes
+        from tfalign.data.metrics import evaluate_alignments
 
+        if isinstance(episodes, Episode) or not all(isinstance(e, Episode) and e.labelled for e in episodes):
+            raise UserError("episodes: expected a list of labelled tfalign.Episode (Aligner.align aligns (clips, "
+                            "texts) pairs without labels)", field="episodes")
         episodes = validate_episodes(episodes, *self.input_widths)
         decoding = self._check_decoding(decoding or self.decoding)
         predictions = [a.clip_to_text for a in self.align_episodes(episodes, decoding)]
         return {**evaluate_alignments(episodes, predictions), "decoding": decoding}
 
 
-def _is_one_video(value) -> bool:
-    return isinstance(value, np.ndarray) and value.ndim == 2 or (
-        not isinstance(value, (list, tuple)) and np.ndim(value) == 2)
+def _one_or_many(value, field: str, width: int) -> bool:
+    """True for one video's [T, D] array, False for a list of them; anything else is
+    one line naming ``field`` (a 1-D array, or a list of lists read as a batch)."""
+    if isinstance(value, (list, tuple)):
+        if value and isinstance(value[0], (list, tuple)) and np.ndim(value[0]) == 1:
+            raise UserError(f"{field}: a list of lists is read as a batch of videos, each a [T, {width}] array, but "
+                            f"its first item is one row of {len(value[0])} numbers; give one video as "
+                            f"np.asarray(...) of shape [T, {width}]", field=field)
+        return False
+    if np.ndim(value) == 2:
+        return True
+    raise UserError(f"{field}: expected one video's [T, {width}] array or a list of them, got shape "
+                    f"{list(np.shape(value))}", field=field)
 
 
 def _videos(value, field: str, width: int, single: bool, count: int | None = None) -> list[np.ndarray]:
@@ -430,15 +467,11 @@ def _alignment(out: dict, row: int, num_clips: int, num_texts: int, decoding: st
                index) -> Alignment:
     """Row ``row`` of a decoder's outputs as an Alignment (a SavedModel of an older
     tfalign returns no score or probabilities: those stay None)."""
-    steps = int(out["num_actions"][row])
-    score, probabilities = out.get("score"), out.get("probabilities")
     if labels is not None and len(labels) != num_texts:
         where = "" if index is None else f"video {index}: "
         raise UserError(f"labels: {where}{len(labels)} texts for {num_texts} text features", field="labels")
-    return Alignment(clip_to_text=out["clip_to_text"][row, :num_clips], num_texts=num_texts,
-                     actions=out["actions"][row, :steps], clip_times=clip_times, texts=labels, decoding=decoding,
-                     score=None if score is None else float(score[row]),
-                     probabilities=None if probabilities is None else probabilities[row, :steps])
+    return Alignment.from_outputs(out, row, num_clips, num_texts, clip_times=clip_times, texts=labels,
+                                  decoding=decoding)
 
 
 

@@ -127,19 +127,38 @@ def alignment_document(clip_to_text, clip_times, texts, actions) -> dict:
             "unmatched_clip_times": clip_times[unmatched].tolist(), "actions": [int(a) for a in actions]}
 
 
-def _draw_row(ax, y, clip_to_text, clip_times, palette, span, wrong=None):
-    """One row of clips coloured by text (unmatched: light grey), text numbers above."""
-    last_label = -float("inf")
+CHARACTERS_ACROSS = 220  # about how many 6-point characters the timeline's width holds
+
+
+def text_label(index: int, words: str | None, share: float) -> str:
+    """A text's label over its clips: its number and, as room allows, its first words
+    (``share``: the fraction of the timeline its clips span).
+
+    Example:
+    >>> text_label(3, "A man walks into the bar and sits down.", 0.1)
+    '3 A man walks into th…'
+    """
+    room = int(share * CHARACTERS_ACROSS) - len(str(index)) - 1
+    if not words or room < 4:
+        return str(index)
+    return f"{index} {words if len(words) <= room else words[:room - 1].rstrip() + '…'}"
+
+
+def _draw_row(ax, y, clip_to_text, clip_times, palette, span, wrong=None, texts=None):
+    """One row of clips coloured by text (unmatched: light grey), each text's number and
+    first words above its clips."""
+    last_end = -float("inf")
     for i, (a, b) in enumerate(clip_times):
         text = int(clip_to_text[i])
         color = "0.85" if text < 0 else palette[text % len(palette)]
         ax.barh(y, b - a, left=a, height=0.6, color=color, edgecolor="white", linewidth=0.3)
     for text in np.unique(clip_to_text[clip_to_text >= 0]):
         own = clip_times[clip_to_text == text]
-        middle = (own[0, 0] + own[-1, 1]) / 2
-        if middle - last_label > 0.012 * span:  # skip labels that would overlap
-            ax.text(middle, y + 0.32, str(text), ha="center", va="bottom", fontsize=6)
-            last_label = middle
+        label = text_label(int(text), (texts or {}).get(int(text)), (own[-1, 1] - own[0, 0]) / span)
+        start = (own[0, 0] + own[-1, 1]) / 2 - len(label) * span / CHARACTERS_ACROSS / 2
+        if start > last_end:  # skip labels that would overlap the one before
+            ax.text((own[0, 0] + own[-1, 1]) / 2, y + 0.32, label, ha="center", va="bottom", fontsize=6)
+            last_end = start + len(label) * span / CHARACTERS_ACROSS
     if wrong is not None and wrong.any():
         middles = clip_times[wrong].mean(axis=1)
         ax.plot(middles, np.full(len(middles), y - 0.42), linestyle="none", marker="^", markersize=3.5,
@@ -147,7 +166,8 @@ def _draw_row(ax, y, clip_to_text, clip_times, palette, span, wrong=None):
 
 
 def plot_timeline(document, clip_times, path, ground_truth=None):
-    """Clips as bars coloured by their text (unmatched: grey), text numbers above;
+    """Clips as bars coloured by their text (unmatched: grey), each text's number and
+    first words above (its label in the document, when it is not just "text j");
     with ``ground_truth``, the true alignment as a second row and the clips
     the prediction gets wrong marked under the prediction."""
     import matplotlib
@@ -159,17 +179,20 @@ def plot_timeline(document, clip_times, path, ground_truth=None):
 
     palette = [c for i, c in enumerate(plt.get_cmap("tab20").colors) if i not in (14, 15)]  # no greys
     predicted = np.full(len(clip_times), -1)
+    texts = {}
     for entry in document["texts"]:
         predicted[entry["clips"]] = entry["index"]
+        if entry.get("text") and entry["text"] != f"text {entry['index']}":
+            texts[entry["index"]] = entry["text"]
     start, end = float(clip_times[0, 0]), float(clip_times[-1, 1])
     rows = 1 if ground_truth is None else 2
     fig, ax = plt.subplots(figsize=(13, 1.3 + 0.8 * rows))
     wrong = None if ground_truth is None else predicted != ground_truth
     top = rows - 1
-    _draw_row(ax, top, predicted, clip_times, palette, end - start, wrong)
+    _draw_row(ax, top, predicted, clip_times, palette, end - start, wrong, texts)
     labels = ["prediction"]
     if ground_truth is not None:
-        _draw_row(ax, 0, np.asarray(ground_truth), clip_times, palette, end - start)
+        _draw_row(ax, 0, np.asarray(ground_truth), clip_times, palette, end - start, texts=texts)
         labels.append("ground truth")
         agree = 1.0 - wrong.mean()
         ax.set_title(f"{int((~wrong).sum())} of {len(wrong)} clips agree with the ground truth ({agree:.0%})",
@@ -180,7 +203,7 @@ def plot_timeline(document, clip_times, path, ground_truth=None):
         handles.append(Line2D([], [], linestyle="none", marker="^", color="crimson", label="wrong clip"))
     ax.legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, fontsize=7, frameon=False,
               borderaxespad=0.2)
-    ax.set_xlabel("seconds: clips coloured by their text (text number above)", fontsize=8)
+    ax.set_xlabel("seconds: clips coloured by their text (its number and first words above)", fontsize=8)
     ax.set_xlim(start, end)
     ax.set_ylim(-0.6, top + 0.75)
     fig.tight_layout()

@@ -5,7 +5,8 @@ lengths, reverses them inside the graph, runs the encoders, stacks and the
 decoder, and returns what ``NeuMatchAligner.align`` returns: the action
 sequence, its length, the clip-to-text assignment (-1 = unmatched), the
 path's log-probability (``score``) and the decoder's action probabilities at
-each step. It decodes as the run does: greedily (the decoder's
+each step; exact decoding also each clip's posterior ``clip_confidence``. It
+decodes as the run does: greedily (the decoder's
 tf.while_loop), or, for a decoder without history, by the exact best path
 over the (clip, text) lattice. ``align_greedy`` and (without history)
 ``align_exact`` name each decoding; ``action_probabilities`` is
@@ -27,6 +28,8 @@ from tfalign.serving.warmup import WarmupSize, prediction_logs, warmup_plan, wri
 
 # What every alignment signature returns, as NeuMatchAligner.align does.
 OUTPUT_KEYS = ("actions", "num_actions", "clip_to_text", "score", "probabilities")
+# Exact decoding returns each clip's posterior confidence too.
+EXACT_OUTPUT_KEYS = (*OUTPUT_KEYS, "clip_confidence")
 
 
 def _check_request(widths, clip_features, text_features, clip_lengths, text_lengths):
@@ -102,12 +105,12 @@ class AlignmentModule(tf.Module):
         return self._outputs(decoding.complete_greedy(out, clip_lengths, text_lengths, tf.shape(clip_features)[1]))
 
     def _align_exact(self, clip_features, text_features, clip_lengths, text_lengths):
-        return self._outputs(self.model.exact_path(self._checked_inputs(clip_features, text_features, clip_lengths,
-                                                                        text_lengths)))
+        out = self.model.exact_path(self._checked_inputs(clip_features, text_features, clip_lengths, text_lengths))
+        return self._outputs(out, EXACT_OUTPUT_KEYS)
 
     @staticmethod
-    def _outputs(out):
-        return {key: out[key] for key in OUTPUT_KEYS}
+    def _outputs(out, keys=OUTPUT_KEYS):
+        return {key: out[key] for key in keys}
 
 
 def export_saved_model(model, path, decoding="greedy", assets=None, xla=True,

@@ -18,7 +18,8 @@ import pathlib
 import shutil
 
 from tfalign.errors import UserError, first_line
-from tfalign.files import atomic_path, dumps_strict, read_json_object, remove_leftovers, replace_folder, writing
+from tfalign.files import (atomic_path, check_output_path, dumps_strict, read_json_object, remove_leftovers,
+                           replace_folder, writing)
 
 CONFIG, WEIGHTS, METADATA, CARD = "config.json", "model.weights.h5", "metadata.json", "MODEL_CARD.md"
 
@@ -30,6 +31,9 @@ def save_preset(model, folder, metadata: dict, model_card: str) -> pathlib.Path:
     import tfalign
 
     folder = pathlib.Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"folder: {folder} is a file; expected a preset folder", field="folder")
+    check_output_path(folder / CONFIG, "folder")  # a parent that is a file: one line naming it
     folder.parent.mkdir(parents=True, exist_ok=True)
     remove_leftovers(folder.parent, f".{folder.name}.tmp-*")  # of a killed earlier save
     tmp = atomic_path(folder)

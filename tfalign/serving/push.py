@@ -81,7 +81,7 @@ def _version_lock(model_dir: pathlib.Path):
 
 def push(model, validation_episodes, base_dir="saved_models", name="tfalign", min_clip_accuracy=0.0,
          log=print, decoding="greedy", assets=None, xla=True, warmup=None) -> pathlib.Path:
-    from tfalign.evaluation.metrics import evaluate_alignments
+    from tfalign.data.metrics import evaluate_alignments
     from tfalign.evaluation.prediction import predict_alignments
 
     model_dir = pathlib.Path(base_dir) / name

@@ -43,7 +43,7 @@ from tfalign.training.loss_scale import DynamicLossScale
 from tfalign.training.preemption import DEFAULT_GRACE_SECONDS, Preempted, PreemptionWatch
 from tfalign.training.run_folder import BEST_METRICS, RunFolder, RunState, restore_weights
 from tfalign.training.schedules import LinearWarmup, PlateauHalving
-from tfalign.training.task import AlignmentTask, step_hits
+from tfalign.training.task import AlignmentTask, StageData, step_hits
 
 HISTOGRAM_BATCH = 16  # validation videos whose stack outputs the feature histograms show
 __all__ = ["EpochTally", "StageData", "Trainer", "TrainingError", "step_hits"]
@@ -51,13 +51,6 @@ __all__ = ["EpochTally", "StageData", "Trainer", "TrainingError", "step_hits"]
 
 class TrainingError(RuntimeError):
     """Training cannot go on (a NaN loss, a run folder in the way, ...)."""
-
-
-@dataclasses.dataclass
-class StageData:
-    train: list
-    val: list
-    test: list | None = None
 
 
 class ScheduleTarget:
@@ -134,6 +127,9 @@ class Trainer:
             self.optimizer = make_optimizer(config.optimizer.name, config.optimizer.learning_rate,
                                             weight_averaging=config.optimizer.weight_averaging)
             self.optimizer.build(self.model.trainable_variables)
+            if self.model.potentials is not None and hasattr(self.optimizer, "exclude_from_layer_adaptation"):
+                # The DTW start's corrections begin at zero: LARS would scale their steps to nothing.
+                self.optimizer.exclude_from_layer_adaptation(self.model.potentials.trainable_variables)
             # fp16 needs its loss scaled (bf16 has float32's range and needs none).
             self.loss_scale = DynamicLossScale() if config.trainer.precision == "fp16" else None
         if self.loss_scale is not None and self.strategy.num_replicas_in_sync > 1:
@@ -219,8 +215,12 @@ class Trainer:
             self.state.finished = False
         if self.max_steps_per_epoch:  # a quick trial: the index says so
             self.state.max_steps_per_epoch = self.max_steps_per_epoch
-        if self.state.epoch == 0 and not self.state.partial:  # a run's start, not a resumed one
-            self.task.prepare(self.model, data.train)
+        fresh = self.state.epoch == 0 and not self.state.partial  # a run's start, not a resumed one
+        self.task.begin(self.model, data)
+        if fresh:
+            self.task.prepare(self.model, data)
+        if fresh and self.config.trainer.validate_start:
+            self._validate_start(data)
         context = self._begin(data)
         durations = []  # of this process's epochs: the time left for the run
         timeout = lambda: (f"error: stopped by a signal: no checkpoint could be saved within "
@@ -246,6 +246,16 @@ class Trainer:
         self.checkpoints.write_state()
         console.detail(f"final weights digest: {self.state.weights_digest}")
         return self.state
+
+    def _validate_start(self, data) -> None:
+        """The model as it starts, validated as "epoch 0": the best checkpoint until an
+        epoch beats it (a model that starts at DTW is never worse than DTW on validation)."""
+        self.log(f"validating the model as it starts on {len(data.val)} videos")
+        with self.checkpoints.saving():
+            val = self.evaluate(self.model, data.val, self.config.task.validation_decoding)
+            self.checkpoints.save_best(-1, {f"val_{m}": val[m] for m in BEST_METRICS})
+        self.state.start = {f"val_{m}": val[m] for m in BEST_METRICS}
+        self.log("epoch 0 (the start): " + "  ".join(f"val {m.replace('_', ' ')} {val[m]:.4f}" for m in BEST_METRICS))
 
     def _begin(self, data) -> dict:
         """What every epoch shares: the schedule callbacks, the summaries, the validation batches."""

@@ -49,7 +49,9 @@ CONTINUABLE = ("trainer.epochs",)
 # Fields added after run folders were first named, left out of the hash at these
 # defaults, so that the folders named before keep their names (and --resume finds them).
 LATER_FIELDS = {"model.clip_dim": None, "model.text_dim": None, "model.projection_seed": 0,
-                "data.train_videos": None, "model.ridge_similarity": False}
+                "data.train_videos": None, "model.ridge_similarity": False, "model.dtw_start": False,
+                "task.path_loss": "cross_entropy", "task.start_penalty": 0.0, "task.epoch_steps": 0,
+                "trainer.validate_start": False, "data.unlabelled_videos": None, "data.unlabelled_file": None}
 MAX_OPTIONS_LENGTH = 60
 # Short names in folder names (others: the field's last part); the index spells fields out.
 ABBREVIATIONS = {"trainer.precision": "",
@@ -317,6 +319,7 @@ class RunState:
     # An epoch stopped at a step: {"epoch": e (0-based), "steps": steps done, "losses", "hits", "sequences",
     # "gradient_norms", "ratios", "seconds"}; None between epochs.
     partial: dict | None = None
+    start: dict | None = None  # the validation figures of the model as it started (trainer.validate_start)
 
     def describe(self) -> str:
         """Where the run's last complete checkpoint stands, in words."""

@@ -16,12 +16,15 @@ with the same global batch.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import tensorflow as tf
 
 from tfalign.data.batching import count_batches, make_dataset
+from tfalign.data.classical import cross_fitted_maps, fold_of, self_trained_fit
 from tfalign.data.cutting import cut_at_text_boundaries, random_crops
-from tfalign.model.losses import LossWeights, alignment_loss, masked_cross_entropy_sum
+from tfalign.model.losses import LossWeights, alignment_loss, path_term_sum
 
 
 def step_hits(logits, batch):
@@ -38,6 +41,18 @@ def global_mean(total, count):
     return total / tf.maximum(context.all_reduce(tf.distribute.ReduceOp.SUM, count), 1.0)
 
 
+@dataclasses.dataclass
+class StageData:
+    """A stage's episodes: labelled ``train``, ``val`` (and ``test``) splits, and
+    ``unlabelled`` videos (no ``clip_to_text``) that only the closed form's
+    self-training reads (model.dtw_start)."""
+
+    train: list
+    val: list
+    test: list | None = None
+    unlabelled: list | None = None
+
+
 class AlignmentTask:
     """NeuMATCH's training task for one experiment config (its task, trainer and optimizer groups).
 
@@ -48,17 +63,53 @@ class AlignmentTask:
 
     def __init__(self, config):
         self.config = config
-        self.terms = LossWeights(label_smoothing=config.trainer.label_smoothing,
+        self.terms = LossWeights(path_loss=config.task.path_loss, label_smoothing=config.trainer.label_smoothing,
                                  lattice_weight=config.task.lattice_weight,
                                  contrastive_weight=config.task.contrastive_weight,
                                  contrastive_temperature=config.task.contrastive_temperature)
         self._fixed_samples = None  # the paper's cuts of the training videos, made on first use
+        self._video_folds: dict[str, int] = {}  # training video id -> its cross-fitting fold
+        self._closed_form = None  # (DTWFit, pseudo-labelled unlabelled videos) of a model that starts at DTW
 
-    def prepare(self, model, videos) -> None:
-        """What the model fits in closed form on the training videos before its first step
-        (the fixed ridge channel, when it has one)."""
-        if getattr(model, "ridge", None) is not None:
-            model.ridge.fit(videos, model.clip_projection, model.text_projection)
+    def begin(self, model, data: StageData) -> None:
+        """At the start of every training session (a resumed one too), from the data
+        alone: for a model that starts at DTW its closed form (``data.classical.
+        self_trained_fit``: the ridge map of the labelled videos, refitted on the
+        unlabelled ones as it aligns them, and the drop cost tuned on validation);
+        the ridge maps of the cross-fitting folds, and which fold each training
+        video is in."""
+        self._video_folds, self._closed_form, videos = {}, None, data.train
+        if getattr(model, "ridge", None) is None:
+            return
+        pseudo = []
+        if getattr(model, "potentials", None) is not None:
+            if not data.val:
+                raise ValueError("AlignmentTask.begin: a model that starts at DTW needs validation videos (its "
+                                 "drop cost is tuned on them)")
+            self._closed_form = self_trained_fit(videos, data.val, getattr(data, "unlabelled", None) or ())
+            pseudo = self._closed_form[1]
+        model.ridge.set_fold_maps(cross_fitted_maps(videos, pseudo))
+        self._video_folds = {e.video_id: fold_of(i, len(videos)) for i, e in enumerate(videos)}
+
+    def prepare(self, model, data: StageData) -> None:
+        """What the model takes in closed form before its first step (after ``begin``):
+        the ridge map and, for a model that starts at DTW, the drop cost: exact
+        decoding then returns the (self-trained) DTW baseline's alignments."""
+        if getattr(model, "ridge", None) is None:
+            return
+        if self._closed_form is None:
+            model.ridge.fit(data.train)
+            return
+        fit = self._closed_form[0]
+        model.ridge.set_map(fit.embedding)
+        model.potentials.set_start(fit.drop_cost)
+
+    def sample_folds(self, samples) -> list[int] | None:
+        """The cross-fitting fold of each sample's video (crops are named ``<video>#<k>``)."""
+        if not self._video_folds:
+            return None
+        folds = self._video_folds
+        return [folds.get(s.video_id, folds.get(s.video_id.rpartition("#")[0], -1)) for s in samples]
 
     # ------------------------------------------------------------- inputs
     def epoch_samples(self, videos, epoch: int) -> list:
@@ -68,16 +119,24 @@ class AlignmentTask:
         if task.sampling == "paper":
             if self._fixed_samples is None:
                 self._fixed_samples = [s for e in videos for s in cut_at_text_boundaries(e, task.max_train_actions)]
-            return self._fixed_samples
+            samples = self._fixed_samples
+            while task.epoch_steps and self.steps(samples) < task.epoch_steps:
+                samples = samples + self._fixed_samples
+            return samples
         rng = np.random.default_rng([self.config.trainer.seed, epoch, 7])
-        return random_crops(videos, rng, task.crop_min_actions, task.max_train_actions, task.whole_video_fraction)
+        samples = []
+        # Passes of fresh crops until the epoch holds its steps (few videos: several passes).
+        while not samples or (task.epoch_steps and self.steps(samples) < task.epoch_steps):
+            samples += random_crops(videos, rng, task.crop_min_actions, task.max_train_actions,
+                                    task.whole_video_fraction)
+        return samples
 
     def epoch_dataset(self, samples, epoch: int, skip: int = 0) -> tf.data.Dataset:
         """An epoch's batches, shuffled by (seed, epoch) and bucketed by length;
         ``skip``: leave out the first batches (a run resumed mid-epoch)."""
         trainer = self.config.trainer
         dataset = make_dataset(samples, trainer.batch_size, shuffle=True, seed=trainer.seed * 100003 + epoch,
-                               bucket=True)
+                               bucket=True, folds=self.sample_folds(samples))
         return dataset.skip(skip) if skip else dataset
 
     def steps(self, samples) -> int:
@@ -97,6 +156,9 @@ class AlignmentTask:
         with tf.GradientTape() as tape:
             outputs = model.training_outputs(batch, training=True)
             loss = alignment_loss(outputs, batch, self.terms, mean=global_mean)
+            if self.config.task.start_penalty:  # L2-SP, once over the replicas (their gradients are summed)
+                context = tf.distribute.get_replica_context()
+                loss += self.config.task.start_penalty * model.start_distance() / context.num_replicas_in_sync
             differentiated = loss if loss_scale is None else loss_scale.scaled(loss)  # on the tape
         grads = tape.gradient(differentiated, variables)
         grads = [tf.zeros_like(v) if g is None else tf.cast(g, v.dtype) for g, v in zip(grads, variables)]
@@ -121,9 +183,8 @@ class AlignmentTask:
         return loss, norm, step_hits(outputs["logits"], batch)
 
     def validation_step(self, model, batch):
-        """Teacher-forced, without dropout: the path's cross-entropy (label-smoothed as in
-        training) summed, and [correct, valid] action steps."""
-        logits = model.training_outputs(batch, training=False)["logits"]
-        total, _ = masked_cross_entropy_sum(logits, batch["actions"], batch["action_lengths"],
-                                            self.terms.label_smoothing)
-        return total, step_hits(logits, batch)
+        """Teacher-forced, without dropout: the path's term (the cross-entropy, label-smoothed
+        as in training, or the CRF's) summed, and [correct, valid] action steps."""
+        outputs = model.training_outputs(batch, training=False)
+        total, _ = path_term_sum(outputs, batch, self.terms)
+        return total, step_hits(outputs["logits"], batch)

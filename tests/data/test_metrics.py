@@ -6,7 +6,7 @@ from conftest import make_episode
 from strategies import alignments
 from tfalign.data.episode import Episode
 from tfalign.data.oracle import alignment_to_actions
-from tfalign.evaluation.metrics import clip_accuracy, evaluate_actions, evaluate_alignments, sentence_iou
+from tfalign.data.metrics import clip_accuracy, evaluate_actions, evaluate_alignments, sentence_iou
 
 
 def reference_clip_accuracy(episode, predicted):

@@ -1,0 +1,162 @@
+"""The lattice as a CRF: the log-partition, posterior marginals, conditional
+probabilities and clip posteriors against brute-force enumeration of every
+complete action sequence (NumPy, written here)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from strategies import alignments
+from tfalign.data.oracle import MATCH, POP_CLIP, POP_TEXT, alignment_to_actions
+from tfalign.model.lattice import (best_path, clip_confidence, clip_posteriors, conditional_log_probabilities,
+                                   log_partition, posterior_marginals)
+from tfalign.model.losses import crf_negative_log_likelihood_sum
+
+
+def complete_sequences(num_clips, num_texts):
+    """Every complete action sequence: the moves until a stack is empty, then the forced tail."""
+    found = []
+
+    def walk(i, j, actions):
+        if i == num_clips or j == num_texts:
+            found.append(actions + [POP_TEXT] * (num_texts - j) + [POP_CLIP] * (num_clips - i))
+            return
+        for action in (POP_CLIP, MATCH):
+            walk(i + 1, j, actions + [action])
+        walk(i, j + 1, actions + [POP_TEXT])
+
+    walk(0, 0, [])
+    return found
+
+
+def scored_nodes(actions, num_clips, num_texts):
+    """(i, j, action) of each action, at the clamped cursors (where forced actions are scored)."""
+    i = j = 0
+    nodes = []
+    for action in actions:
+        nodes.append((min(i, num_clips - 1), min(j, num_texts - 1), action))
+        i, j = (i, j + 1) if action == POP_TEXT else (i + 1, j)
+    return nodes
+
+
+def brute_force(scores, num_clips, num_texts):
+    """(log Z, marginals [T_v, T_s, 3], each sequence with its probability) by enumeration."""
+    sequences = complete_sequences(num_clips, num_texts)
+    totals = np.array([sum(scores[n] for n in scored_nodes(s, num_clips, num_texts)) for s in sequences])
+    log_z = np.logaddexp.reduce(totals)
+    probabilities = np.exp(totals - log_z)
+    marginals = np.zeros(scores.shape)
+    for sequence, probability in zip(sequences, probabilities):
+        for node in scored_nodes(sequence, num_clips, num_texts):
+            marginals[node] += probability
+    return log_z, marginals, list(zip(sequences, probabilities))
+
+
+def assignment(actions, num_clips, num_texts):
+    """The clip_to_text a complete sequence encodes (plain Python): each MATCH while both stacks hold something."""
+    clip_to_text, i, j = [-1] * num_clips, 0, 0
+    for action in actions:
+        if i < num_clips and j < num_texts and action == MATCH:
+            clip_to_text[i] = j
+        i, j = (i, j + 1) if action == POP_TEXT else (i + 1, j)
+    return clip_to_text
+
+
+def random_lattices(seed, batch=3, max_clips=5, max_texts=4, scale=2.0):
+    rng = np.random.default_rng(seed)
+    clips, texts = rng.integers(1, max_clips + 1, batch), rng.integers(1, max_texts + 1, batch)
+    scores = (scale * rng.normal(size=(batch, clips.max(), texts.max(), 3))).astype(np.float32)
+    return scores, clips, texts
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**31 - 1))
+def test_log_partition_and_marginals_equal_enumeration(seed):
+    scores, clips, texts = random_lattices(seed)
+    log_z, marginals = posterior_marginals(tf.constant(scores), clips, texts)
+    np.testing.assert_allclose(log_z.numpy(), log_partition(scores, clips, texts).numpy(), rtol=1e-6)
+    for b in range(len(clips)):
+        expected_log_z, expected_marginals, _ = brute_force(scores[b].astype(np.float64), clips[b], texts[b])
+        assert float(log_z[b]) == pytest.approx(expected_log_z, abs=1e-4)
+        np.testing.assert_allclose(marginals[b].numpy(), expected_marginals, atol=2e-5)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**31 - 1))
+def test_conditionals_give_each_sequence_its_probability(seed):
+    """The product of p(action | node) along a sequence (its forced tail aside) is
+    the CRF's probability of the sequence, and each node's three sum to 1."""
+    scores, clips, texts = random_lattices(seed)
+    conditionals = conditional_log_probabilities(tf.constant(scores), clips, texts).numpy()
+    for b in range(len(clips)):
+        inside = conditionals[b, :clips[b], :texts[b]]
+        np.testing.assert_allclose(np.exp(inside).sum(-1), 1.0, atol=1e-5)
+        _, _, sequences = brute_force(scores[b].astype(np.float64), clips[b], texts[b])
+        for sequence, probability in sequences:
+            i = j = 0
+            log_p = 0.0
+            for action in sequence:
+                if i == clips[b] or j == texts[b]:
+                    break  # the forced tail: no choice left
+                log_p += conditionals[b, i, j, action]
+                i, j = (i, j + 1) if action == POP_TEXT else (i + 1, j)
+            assert np.exp(log_p) == pytest.approx(probability, abs=1e-5)
+
+
+@settings(max_examples=30, deadline=None)
+@given(alignments(max_texts=4, max_clips_per_text=2).filter(lambda a: len(a[0]) <= 6))
+def test_the_loss_gradient_is_marginals_minus_the_gold_path(alignment):
+    """d NLL / d scores = posterior marginals - the gold path's indicators (enumerated)."""
+    clip_to_text, num_texts = alignment
+    num_clips = len(clip_to_text)
+    rng = np.random.default_rng(num_clips * 31 + num_texts)
+    scores = tf.constant(rng.normal(size=(1, num_clips, num_texts, 3)).astype(np.float32))
+    actions = alignment_to_actions(clip_to_text, num_texts)
+    with tf.GradientTape() as tape:
+        tape.watch(scores)
+        total, count = crf_negative_log_likelihood_sum(scores, actions[None], [len(actions)], [num_clips],
+                                                       [num_texts])
+    gradient = tape.gradient(total, scores).numpy()[0]
+    log_z, marginals, _ = brute_force(scores.numpy()[0].astype(np.float64), num_clips, num_texts)
+    gold = np.zeros(marginals.shape)
+    for node in scored_nodes(actions, num_clips, num_texts):
+        gold[node] += 1
+    gold_score = sum(scores.numpy()[0][n] for n in scored_nodes(actions, num_clips, num_texts))
+    assert float(total) == pytest.approx(log_z - gold_score, abs=1e-4)
+    assert float(count) == len(actions)
+    np.testing.assert_allclose(gradient, marginals - gold, atol=2e-5)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**31 - 1))
+def test_clip_posteriors_and_confidence(seed):
+    """Each clip's probability of every text and of being unmatched, enumerated; rows sum to 1."""
+    scores, clips, texts = random_lattices(seed)
+    _, marginals = posterior_marginals(tf.constant(scores), clips, texts)
+    posteriors = clip_posteriors(marginals).numpy()
+    decoded = best_path(tf.constant(scores), clips, texts)["clip_to_text"]
+    confidence = clip_confidence(marginals, decoded).numpy()
+    for b in range(len(clips)):
+        _, _, sequences = brute_force(scores[b].astype(np.float64), clips[b], texts[b])
+        expected = np.zeros((clips[b], texts.max() + 1))
+        for sequence, probability in sequences:
+            for clip, text in enumerate(assignment(sequence, clips[b], texts[b])):
+                expected[clip, text if text >= 0 else texts.max()] += probability
+        np.testing.assert_allclose(posteriors[b, :clips[b]], expected, atol=2e-5)
+        np.testing.assert_allclose(posteriors[b, :clips[b]].sum(-1), 1.0, atol=1e-5)
+        chosen = decoded[b, :clips[b]].numpy()
+        np.testing.assert_allclose(confidence[b, :clips[b]],
+                                   expected[np.arange(clips[b]), np.where(chosen >= 0, chosen, texts.max())],
+                                   atol=2e-5)
+
+
+def test_log_partition_is_stable_for_large_scores_and_long_lattices():
+    rng = np.random.default_rng(0)
+    scores = tf.constant(50.0 * rng.normal(size=(2, 300, 80, 3)), tf.float32)
+    log_z, marginals = posterior_marginals(scores, [300, 120], [80, 33])
+    best = best_path(scores, [300, 120], [80, 33])["score"]
+    assert np.isfinite(log_z.numpy()).all() and np.isfinite(marginals.numpy()).all()
+    # log Z >= the best path's score, and close to it when one path dominates.
+    assert (log_z.numpy() >= best.numpy() - 1e-2).all()
