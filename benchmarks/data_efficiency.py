@@ -24,6 +24,7 @@ import argparse
 import dataclasses
 import os
 import pathlib
+import shlex
 import sys
 import time
 
@@ -203,7 +204,7 @@ def main(argv=None):
     paper = get_experiment(args.paper).override({"data.difficulty": recipe.data.difficulty}) if args.paper else None
     report = {"experiment": recipe.name, "paper": args.paper or None, "data": dataclasses.asdict(recipe.data),
               "epochs": args.epochs, "seeds": _ints(args.seeds), "data_seeds": _ints(args.data_seeds),
-              "machine": machine(), "command": " ".join(["python", "benchmarks/data_efficiency.py", *sys.argv[1:]])}
+              "machine": machine(), "command": shlex.join(["python", "benchmarks/data_efficiency.py", *sys.argv[1:]])}
     report["curve"] = {str(k): v for k, v in curve(args, recipe, paper, SPLIT_SIZES["train"]).items()}
     table = markdown(report)
     for folder in filter(None, [pathlib.Path(args.output_dir), args.results and pathlib.Path(args.results)]):

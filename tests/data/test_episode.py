@@ -49,7 +49,7 @@ def test_an_episode_from_features_and_labels_alone_derives_its_times():
     assert episode.clip_times.tolist() == [[i, i + 1] for i in range(5)]
     assert episode.text_spans.tolist() == [[0, 2], [2, 2], [3, 5]]  # text 1 has no clip: a moment
     assert episode.unmatched_spans.tolist() == [[2, 3]]
-    with pytest.raises(EpisodeError, match="'clip_to_text': required"):
-        Episode(clip_features=np.ones((2, 4)), text_features=np.ones((1, 4)))
+    unlabelled = Episode(clip_features=np.ones((2, 4)), text_features=np.ones((1, 4)))  # no label: unlabelled
+    assert not unlabelled.labelled and unlabelled.clip_to_text is None and unlabelled.text_spans is None
     with pytest.raises(EpisodeError, match="'text_features': expected numbers"):
         Episode(clip_features=np.ones((2, 4)), text_features=[["a"]], clip_to_text=[0, 0])

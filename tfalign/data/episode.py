@@ -75,6 +75,7 @@ class Episode:
             validate_episode(self)
             return
         self.clip_to_text = _labels(self.video_id, self.clip_to_text)
+        _check_feature_shapes(self)
         _check_assignment(self.video_id, self.clip_to_text, num_clips,
                           len(self.text_features) if self.text_features.ndim == 2 else 0)
         if self.text_spans is None:
@@ -207,15 +208,18 @@ def _check_spans(eid, field, spans, strictly_ordered):
             _fail(eid, field, f"span {i} overlaps span {i - 1} ({spans[i - 1].tolist()} vs {spans[i].tolist()})")
 
 
+def _check_feature_shapes(episode: Episode) -> None:
+    """Both feature matrices 2-D and non-empty: checked before the labels that are read against them."""
+    for name, axes in (("clip_features", "[T_v, D_v]"), ("text_features", "[T_s, D_s]")):
+        features = getattr(episode, name)
+        if features.ndim != 2 or features.shape[0] == 0:
+            _fail(episode.video_id, name, f"expected a non-empty {axes} array, got shape {list(features.shape)}")
+
+
 def validate_episode(episode: Episode, clip_dim: int | None = None, text_dim: int | None = None) -> None:
     """Checks shapes, finiteness, time order and the assignment of one episode."""
     eid = episode.video_id
-    if episode.clip_features.ndim != 2 or episode.clip_features.shape[0] == 0:
-        _fail(eid, "clip_features",
-              f"expected a non-empty [T_v, D_v] array, got shape {list(episode.clip_features.shape)}")
-    if episode.text_features.ndim != 2 or episode.text_features.shape[0] == 0:
-        _fail(eid, "text_features",
-              f"expected a non-empty [T_s, D_s] array, got shape {list(episode.text_features.shape)}")
+    _check_feature_shapes(episode)
     num_clips, num_texts = episode.num_clips, episode.num_texts
     _check_matrix(eid, "clip_features", episode.clip_features, width=clip_dim)
     _check_matrix(eid, "text_features", episode.text_features, width=text_dim)
