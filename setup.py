@@ -14,7 +14,7 @@ setup(
     # Ranges tested in CI: TF 2.21.0, Keras 3.15.1, NumPy 2.4.6, TensorBoard 2.21.0,
     # tensorflow-serving-api 2.21.0, matplotlib 3.11.2, apache-beam 2.77.0, keras-hub 0.32.0,
     # tensorflow-text 2.21.1, tensorflow-hub 0.16.1 (with tf-keras 2.21.0), protobuf 6.33.6, pytest 9.2,
-    # pysubs2 1.8.1, charset-normalizer 3.4.7,
+    # pytest-xdist 3.8, pysubs2 1.8.1, charset-normalizer 3.5.3,
     # hypothesis 6.170, ruff 0.17.6.
     install_requires=[
         "tensorflow>=2.21,<2.22",
@@ -40,7 +40,9 @@ setup(
         "media": ["av>=18,<19", "scenedetect>=0.7,<0.8", "srt>=3.5,<4", "webvtt-py>=0.6,<0.7", "pysbd>=0.3.4,<0.4",
                   "pysubs2>=1.7,<2", "charset-normalizer>=3.3,<4",
                   "keras-hub>=0.32,<0.33", "tensorflow-text>=2.21,<2.22", "pillow>=10"],
-        "test": ["pytest>=8,<10", "hypothesis>=6.100,<7", "ruff>=0.6,<1", "tensorflow-serving-api>=2.21,<2.22",
+        # pytest-xdist: the suite runs on two workers (-n 2), a file to a worker (--dist loadfile).
+        "test": ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "hypothesis>=6.100,<7", "ruff>=0.6,<1",
+                 "tensorflow-serving-api>=2.21,<2.22",
                  "apache-beam[tfrecord]>=2.77,<2.78", "keras-hub>=0.32,<0.33", "tensorflow-text>=2.21,<2.22",
                  "pillow>=10", "tensorflow-hub>=0.16,<0.17",
                  "av>=18,<19", "scenedetect>=0.7,<0.8", "srt>=3.5,<4", "webvtt-py>=0.6,<0.7", "pysbd>=0.3.4,<0.4",

@@ -79,7 +79,8 @@ def curve(args, recipe, paper, full_size) -> dict:
         for name, figures in baselines(data, videos, unlabelled if videos else ()).items():
             row.setdefault(name, []).append(figures)
         runs = [("recipe", recipe, seed) for seed in seeds] + ([("paper", paper, seeds[0])] if paper else [])
-        runs += [(f"recipe+u{count}", recipe.override({"data.unlabelled_videos": count}), seed)
+        runs += [(f"recipe+u{count}", recipe.override({"data.train_videos": videos, "data.unlabelled_videos": count}),
+                  seed)
                  for count in (unlabelled if videos else ()) for seed in seeds]
         for name, base, seed in runs:
             left = f", about {(time.time() - started) / done * (total - done) / 60:.0f} min left" if done else ""

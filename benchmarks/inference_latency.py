@@ -58,7 +58,7 @@ def saved_model(args) -> dict:
     if args.saved_model:
         path, what = args.saved_model, f"SavedModel {args.saved_model}"
     else:
-        from tfalign.serving.export import export_saved_model
+        from tfalign.serving.saved_model import export_saved_model
 
         model, _ = build(args.experiment)
         path = export_saved_model(model, tempfile.mkdtemp(prefix="tfalign-latency-") + "/model")

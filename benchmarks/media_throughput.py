@@ -59,8 +59,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from tfalign.media.clips import ClipOptions, cut_video
-    from tfalign.media.encoders import ImageEncoder, encode_clips
-    from tfalign.media.encoders import clip_sample_times
+    from tfalign.media.extractors import ImageEncoder, encode_clips
+    from tfalign.media.extractors import clip_sample_times
     from tfalign.media.video import probe, read_frames
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -66,7 +66,7 @@ def run_one(config, run_dir, log):
     from tfalign.data.datasets import load_episodes
     from tfalign.evaluation.prediction import evaluate_model
     from tfalign.run import run_experiment
-    from tfalign.training.run_folder import load_model
+    from tfalign.training.checkpoints import load_model
 
     import tensorflow as tf
 
@@ -104,7 +104,7 @@ def chosen_decoding(config, run_dir, result) -> dict:
     "auto" the better of greedy and exact on validation (as tfalign.train chooses)."""
     from tfalign.data.datasets import load_episodes
     from tfalign.run import choose_decoding
-    from tfalign.training.run_folder import load_model
+    from tfalign.training.checkpoints import load_model
 
     metrics = run_dir / "metrics.json"
     decoding = json.loads(metrics.read_text()).get("decoding") if metrics.exists() else None

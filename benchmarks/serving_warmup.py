@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 def export(experiment: str, warmup: str, folder: str) -> str:
     from tfalign.experiments import get_experiment
     from tfalign.model import build_model
-    from tfalign.serving.export import export_saved_model
+    from tfalign.serving.saved_model import export_saved_model
     from tfalign.serving.warmup import WarmupSize
 
     model = build_model(get_experiment(experiment).model, seed=0)

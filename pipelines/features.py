@@ -51,7 +51,7 @@ from pipelines.progress import ReportProgress, finish
 from tfalign import cli, console
 from tfalign.errors import UserError
 from tfalign.files import write_json_atomic
-from tfalign.media.encoders import EXTRACTORS_FILE, IMAGE_MODELS, FeatureExtractors, encode_clips
+from tfalign.media.extractors import EXTRACTORS_FILE, IMAGE_MODELS, FeatureExtractors, encode_clips
 
 NAMESPACE = "tfalign.features"
 REJECTED = "rejected"
@@ -163,7 +163,7 @@ def build_parser():
                         help="frames are resized to this square size")
     text = parser.add_mutually_exclusive_group(required=True)
     text.add_argument("--text-preset", help="a keras-hub preset folder (a preset name downloads)")
-    text.add_argument("--text-config", help="JSON config of a small BERT (see tfalign.media.encoders)")
+    text.add_argument("--text-config", help="JSON config of a small BERT (see tfalign.media.extractors)")
     text.add_argument("--text-hub", metavar="PATH",
                       help="a TF-Hub text embedding SavedModel folder (strings -> [B, D])")
     parser.add_argument("--frames-per-clip", type=cli.number(int, 1), default=1,

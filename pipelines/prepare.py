@@ -52,7 +52,7 @@ from tfalign import cli, console
 from tfalign.data import records
 from tfalign.data.episode import Episode, EpisodeError
 from tfalign.data.projection import RandomProjection
-from tfalign.media.encoders import EXTRACTORS_FILE, FeatureExtractors
+from tfalign.media.extractors import EXTRACTORS_FILE, FeatureExtractors
 from tfalign.errors import UserError
 
 SPLITS = ("train", "val", "test", "unlabelled")  # unlabelled: OUT/unlabelled/, for --unlabelled-file

@@ -61,13 +61,13 @@ def fx(tmp_path_factory):
     for split in ("train", "val", "test"):
         records.write_tfrecords(load_episodes(synthetic, split)[:4], root / "episodes" / split, num_shards=2)
     records.write_npz(load_episodes(synthetic, "val")[:2], root / "episodes.npz")
-    from tfalign import train
+    from tfalign.train import main as train_main
 
-    assert cli.run(train.main, ["--experiment", "rp_adam_sbn", "--dataset", "synthetic", "--epochs", "1",
+    assert cli.run(train_main, ["--experiment", "rp_adam_sbn", "--dataset", "synthetic", "--epochs", "1",
                                 "--max-steps-per-epoch", "1", "--batch-size", "4", "--no-export",
                                 "--output-dir", str(root / "run")]) == 0
     from tfalign.experiments import get_experiment
-    from tfalign.serving.export import export_saved_model
+    from tfalign.serving.saved_model import export_saved_model
     from tfalign.model import build_model
 
     export_saved_model(build_model(get_experiment("rp_lars_sbn").model), root / "model")
@@ -506,7 +506,7 @@ def test_a_killed_push_leaves_nothing_the_next_one_does_not_clean(tmp_path):
 
 def test_a_re_export_swaps_the_folder_and_clears_a_killed_export(fx, tmp_path):
     from tfalign.experiments import get_experiment
-    from tfalign.serving.export import export_saved_model
+    from tfalign.serving.saved_model import export_saved_model
     from tfalign.model import build_model
 
     target = tmp_path / "saved_model"

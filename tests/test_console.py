@@ -164,11 +164,11 @@ def test_action_codes_are_explained_where_actions_appear():
 
 
 def test_a_warm_up_longer_than_the_run_is_warned_about(capsys):
-    from tfalign import train
+    from tfalign.train import main as train_main
 
-    assert train.main(["--experiment", "rp_adam_warmup_sbn", "--epochs", "3", "--dry-run"]) == 0
+    assert train_main(["--experiment", "rp_adam_warmup_sbn", "--epochs", "3", "--dry-run"]) == 0
     assert "warning: the warm-up (5 epochs) is as long as the run or longer (3 epochs)" in capsys.readouterr().err
-    assert train.main(["--experiment", "rp_adam_warmup_sbn", "--epochs", "6", "--dry-run"]) == 0
+    assert train_main(["--experiment", "rp_adam_warmup_sbn", "--epochs", "6", "--dry-run"]) == 0
     assert "warm-up" not in capsys.readouterr().err
 
 

@@ -153,7 +153,7 @@ def test_every_checkpoint_restores_exactly_the_weights_that_were_saved(tmp_path)
 
 def test_a_checkpoint_that_lacks_a_variable_is_refused_in_one_line(tmp_path):
     from tfalign.model import NeuMatchAligner
-    from tfalign.training.run_folder import checkpoint_structure, read_checkpoint, restore_weights
+    from tfalign.training.checkpoints import checkpoint_structure, read_checkpoint, restore_weights
 
     small = dict(units=8, action_units=2, matched_units=2, hidden_units=4)
     plain, normalized = NeuMatchAligner(**small), NeuMatchAligner(normalization="sbn", **small)

@@ -100,11 +100,12 @@ def test_pipelines_without_beam_say_which_extra(tmp_path):
 
 
 def test_help_texts_keep_their_examples_and_say_their_defaults():
-    from tfalign import align, evaluate
+    from tfalign import align
+    from tfalign.evaluate import build_parser as evaluate_parser
 
     text = align.build_parser().format_help()
     assert "--clips episode/clips.npy \\\n      --texts episode/texts.npy" in text
-    dataset = " ".join(evaluate.build_parser().format_help().split()).replace("- ", "-")
+    dataset = " ".join(evaluate_parser().format_help().split()).replace("- ", "-")
     assert "for a --baseline, yms-synthetic" in dataset
 
 
@@ -120,7 +121,7 @@ def test_the_timeline_names_each_text_by_its_first_words(tmp_path):
 
 
 def test_new_shapes_do_not_retrace_without_bound(aligner):
-    from tfalign.model.features import bucket_size
+    from tfalign.model.classifier_inputs import bucket_size
 
     shapes = [(n, 2 + n // 3) for n in (3, 5, 9, 17, 33, 70, 71, 130)]
     for clips, texts in shapes:

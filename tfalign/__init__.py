@@ -11,9 +11,11 @@ checks it; lazy imports inside functions count too):
     model                                   NeuMATCH, built from its config; align() decodes
     training                                the step, the epoch loop, the run folder and its state
     evaluation                              metrics, baselines, prediction of whole videos
-    serving                                 SavedModels, clients, the push to TF Serving
+    serving                                 SavedModels, warm-up, clients, the push to TF Serving
+    api                                     the Python API: Aligner, train, TrainingRun, evaluate
     run, train, compare, evaluate, export,  the end-of-run orchestration and the command-line
-    align, cli                              tools: the only modules that import serving
+    align, cli                              tools, thin layers over the API: with api, the only
+                                            modules that import serving
 
 A module imports only from its own level or the levels above it in this list,
 and no import cycle remains.
@@ -22,6 +24,7 @@ The Python API (README, "Python API"):
 
     tfalign.Episode           one video's features and ground truth, checked as it is made
     tfalign.train(...)        trains an experiment on its data or on episodes in memory -> TrainingRun
+                              (tfalign.api: the Python API, the layer the commands stand on)
     tfalign.Aligner           a trained aligner (from_run, from_saved_model, from_preset); align() -> Alignment;
                               align_video(video, narration) from media files
     tfalign.Alignment         one video's alignment: clip_to_text, actions, spans, to_json()
@@ -34,26 +37,39 @@ __version__ = "0.1.0"
 import importlib as _importlib
 import os as _os
 import sys as _sys
+import types as _types
 
 
 # The public names and the modules that define them, imported on first use.
 _API = {
-    "Aligner": "tfalign.serving.aligner", "Alignment": "tfalign.data.alignment", "Episode": "tfalign.data.episode",
-    "EpisodeError": "tfalign.data.episode", "TrainingRun": "tfalign.run", "ExperimentConfig": "tfalign.configs",
-    "configure": "tfalign.experiments", "get_experiment": "tfalign.experiments", "UserError": "tfalign.errors",
-    "NeuMatchAligner": "tfalign.model",
+    "Aligner": "tfalign.api.aligner", "TrainingRun": "tfalign.api.training", "train": "tfalign.api.training",
+    "evaluate": "tfalign.api.evaluation", "Alignment": "tfalign.data.alignment", "Episode": "tfalign.data.episode",
+    "EpisodeError": "tfalign.data.episode", "Decoding": "tfalign.data.decoding_choice",
+    "ExperimentConfig": "tfalign.configs", "configure": "tfalign.experiments", "get_experiment": "tfalign.experiments",
+    "UserError": "tfalign.errors", "NeuMatchAligner": "tfalign.model",
 }
-# tfalign.train and tfalign.evaluate are the command modules, callable as their functions.
-_CALLABLE_MODULES = ("train", "evaluate")
-__all__ = sorted([*_API, *_CALLABLE_MODULES, "list_experiments"])
+__all__ = sorted([*_API, "list_experiments"])
 
 
 def __getattr__(name):
     if name in _API:
         return getattr(_importlib.import_module(_API[name]), name)
-    if name in _CALLABLE_MODULES:
-        return _importlib.import_module(f"tfalign.{name}")
     raise AttributeError(f"module 'tfalign' has no attribute {name!r}")
+
+
+class _Package(_types.ModuleType):
+    """``tfalign.train`` and ``tfalign.evaluate`` are the Python functions, also once the
+    commands ``tfalign/train.py`` and ``tfalign/evaluate.py`` are imported (importing a
+    submodule binds it as an attribute of its package; these two are not bound). The
+    commands' own functions: ``from tfalign.train import main``."""
+
+    def __setattr__(self, name, value):
+        if name in ("train", "evaluate") and isinstance(value, _types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+_sys.modules[__name__].__class__ = _Package
 
 
 def list_experiments(family: str | None = None) -> list[str]:

@@ -124,7 +124,7 @@ def _check_sources(args) -> None:
 
 def _media_inputs(args, aligner):
     """The video cut and encoded, the narration read and encoded (tfalign.media)."""
-    from tfalign.media.encoders import FeatureExtractors
+    from tfalign.media.extractors import FeatureExtractors
     from tfalign.media.inputs import media_inputs
 
     options = cli.clip_options_from_args(args)
@@ -223,7 +223,7 @@ SIGNATURE_DECODINGS = {"serving_default": None, "align_greedy": "greedy", "align
 
 
 def _load_aligner(args):
-    from tfalign.serving.aligner import Aligner
+    from tfalign.api.aligner import Aligner
 
     if args.signature not in SIGNATURE_DECODINGS:
         raise UserError(f"--signature: expected one of {list(SIGNATURE_DECODINGS)}, got {args.signature!r}")

@@ -248,33 +248,6 @@ export_script = entry_point("tfalign.export")
 align_script = entry_point("tfalign.align")
 
 
-def callable_module(module_name: str, target_module: str, function: str) -> None:
-    """Makes a command's module callable as its Python function: ``tfalign.train`` is
-    the module ``python -m tfalign.train`` runs and, called, ``tfalign.run.train``
-    (imported on the first call, so that the command starts without TensorFlow)."""
-    import importlib
-    import types
-
-    def target():
-        return getattr(importlib.import_module(target_module), function)
-
-    class CallableModule(types.ModuleType):
-        def __call__(self, *args, **kwargs):
-            return target()(*args, **kwargs)
-
-        @property
-        def __doc__(self):  # help(tfalign.train): the function's Args, Returns and Example
-            return target().__doc__
-
-        @property
-        def __signature__(self):
-            import inspect
-
-            return inspect.signature(target())
-
-    sys.modules[module_name].__class__ = CallableModule
-
-
 def print_table(rows: list[tuple[str, str]]) -> None:
     width = max(len(k) for k, _ in rows)
     for key, value in rows:

@@ -33,9 +33,11 @@ import subprocess
 import sys
 import time
 
-from tfalign import cli, console, train
+from tfalign import cli, console
+from tfalign.train import add_run_options, resolve_config
+from tfalign.train import build_parser as build_train_parser
 from tfalign.errors import UserError
-from tfalign.files import write_text_atomic
+from tfalign.files import atomic_file, write_text_atomic
 from tfalign.training.run_folder import check_run_folder, has_run
 
 COLUMNS = ("experiment", "seed", "folder", "status", "epochs_done", "best_epoch", "val_clip_accuracy",
@@ -66,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--report-only", action="store_true",
                         help="train nothing: write the table and plot from the runs already there")
     parser.add_argument("--export", action="store_true", help="also export each run's SavedModel (default: none)")
-    train.add_run_options(parser)  # shared by every run
+    add_run_options(parser)  # shared by every run
     cli.add_data_arguments(parser)
     return parser
 
@@ -113,7 +115,7 @@ class Run:
 
         self.experiment, self.seed = experiment, seed
         self.argv = train_argv(args, experiment, seed)
-        self.config = train.resolve_config(train.build_parser().parse_args(self.argv))
+        self.config = resolve_config(build_train_parser().parse_args(self.argv))
         self.folder = pathlib.Path(args.output_dir) / run_folder_name(self.config, args.max_steps_per_epoch)
 
     def state(self) -> dict:
@@ -271,9 +273,8 @@ def plot(summary: list[dict], runs: list[Run], path: pathlib.Path) -> None:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90)
     plt.close(figure)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(buffer.getvalue())
-    tmp.replace(path)
+    with atomic_file(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())
 
 
 def write_results(runs: list[Run], out: pathlib.Path, command: str) -> list[dict]:

@@ -23,6 +23,7 @@ import json
 import typing
 
 from tfalign.data.datasets import DataConfig
+from tfalign.data.decoding_choice import Decoding
 from tfalign.data.features import feature_widths
 from tfalign.errors import UserError
 from tfalign.validation import check_fields, check_ranges
@@ -167,7 +168,7 @@ class TaskConfig:
     epoch_steps: int = 0
     # For validation, test and export. "auto": checkpoints are selected decoded exactly, then
     # the better of greedy and exact on validation decodes the test split and the export.
-    decoding: typing.Literal["greedy", "exact", "auto"] = "greedy"
+    decoding: typing.Literal[Decoding.names(auto=True)] = "greedy"
 
     def __post_init__(self):
         check_fields(self, "task.")
@@ -183,7 +184,7 @@ class TaskConfig:
     @property
     def validation_decoding(self) -> str:
         """The decoding that selects checkpoints: "auto" selects them decoded exactly."""
-        return "exact" if self.decoding == "auto" else self.decoding
+        return Decoding.EXACT.value if self.decoding == Decoding.AUTO.value else self.decoding
 
 
 @dataclasses.dataclass(frozen=True)
@@ -246,9 +247,10 @@ class ExperimentConfig:
         if task.contrastive_weight and not model.similarity_units:
             raise UserError("task.contrastive_weight: needs model.similarity_units > 0 (the joint embedding it "
                             "trains)")
-        if model.decoder_history and (task.lattice_weight or task.decoding != "greedy" or task.path_loss == "crf"):
-            raise UserError("task.lattice_weight, task.path_loss 'crf' and task.decoding 'exact' or 'auto' need "
-                            "model.decoder_history=False (a cursor-only decoder)")
+        if model.decoder_history and (task.lattice_weight or task.path_loss == "crf"):
+            raise UserError("task.lattice_weight and task.path_loss 'crf' need model.decoder_history=False (a "
+                            "cursor-only decoder)")
+        Decoding.check(task.decoding, model.decoder_history, field="task.decoding", auto=True, model=self.name)
         if model.dtw_start and task.path_loss != "crf":
             raise UserError("model.dtw_start: its scores are a CRF's; needs task.path_loss='crf'")
         if (self.data.unlabelled_videos or self.data.unlabelled_file) and not model.dtw_start:

@@ -21,6 +21,7 @@ import time
 from tfalign import cli, console
 from tfalign.files import write_json_atomic
 from tfalign.data.datasets import load_episodes
+from tfalign.data.decoding_choice import Decoding
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--split", choices=["train", "val", "test"], default="test", help="the split to align")
     parser.add_argument("--checkpoint", choices=["clip_accuracy", "sentence_iou", "last"], default="clip_accuracy",
                         help="with --run: which checkpoint to evaluate (best by a validation metric, or the last)")
-    parser.add_argument("--decoding", choices=["greedy", "exact"],
+    parser.add_argument("--decoding", choices=Decoding.names(),
                         help="with --run: greedy, or the exact best path (decoders without history); default: the "
                              "run's own")
     parser.add_argument("--json", help="also write the result here as JSON, with per-video figures (default: none)")
@@ -79,9 +80,6 @@ def main(argv=None) -> int:
         print(f"wrote {args.json}")
     return 0
 
-
-# From Python, the module is the function: tfalign.evaluate(aligner, episodes).
-cli.callable_module(__name__, "tfalign.serving.aligner", "evaluate")
 
 if __name__ == "__main__":
     sys.exit(cli.run(main))

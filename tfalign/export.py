@@ -62,7 +62,8 @@ def main(argv=None) -> int:
     from tfalign.data.datasets import describe_data, load_episodes
     from tfalign.serving.model_card import export_assets
     from tfalign.serving.push import PushError, push
-    from tfalign.training.run_folder import load_model, run_decoding, run_metrics
+    from tfalign.training.checkpoints import load_model
+    from tfalign.training.run_folder import run_decoding, run_metrics
 
     if args.name is not None and (not args.name or args.name in (".", "..") or "/" in args.name or args.name.isdigit()):
         raise UserError(f"--name: expected a model name (no '/', not a number: TF Serving's versions are numbers), "

@@ -78,6 +78,26 @@ def atomic_path(path: pathlib.Path, suffix: str = "") -> pathlib.Path:
 
 
 @contextlib.contextmanager
+def atomic_file(path, suffix: str = ""):
+    """The one temp-file-then-replace: yields a temporary path beside ``path`` to write;
+    when the block succeeds it replaces ``path`` in one step, when it fails it is removed,
+    so that no reader ever sees half a file. ``suffix``: for writers that go by it (".png").
+
+    Example:
+    >>> with atomic_file("out/table.csv") as tmp:   # doctest: +SKIP
+    ...     tmp.write_text(table)
+    """
+    path = pathlib.Path(path)
+    tmp = atomic_path(path, suffix)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
 def new_parents(path):
     """Creates the missing folders above ``path``; removes them again if the block fails."""
     path = pathlib.Path(path)
@@ -118,13 +138,8 @@ def write_text_atomic(path, text: str) -> None:
     with writing(path.name, path), new_parents(path):
         if path.is_dir():
             raise IsADirectoryError(21, "Is a directory", str(path))
-        tmp = atomic_path(path)
-        try:
+        with atomic_file(path) as tmp:
             tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
 
 
 _RENAME_EXCHANGE = 2

@@ -18,7 +18,7 @@ checkpoints (last, best by validation clip accuracy and by sentence IoU),
 TensorBoard logs (tensorboard --logdir runs), metrics.json with the test
 figures of each best checkpoint, and saved_model/.
 
-From Python, the same as a function (its docstring: help(tfalign.run.train)):
+From Python, the same as a function (tfalign.api.training; its docstring: help(tfalign.train)):
   tfalign.train("tfalign_rp_sbn", train=episodes, val=val_episodes, output_dir="runs/mine", epochs=2)
 """
 
@@ -207,9 +207,6 @@ def train_run(config, run_dir, args, runs_dir=None) -> int:
     console.say(f"wrote {run_dir}/metrics.json")
     return 0 if summary else 1
 
-
-# From Python, the module is the function: tfalign.train(experiment, train=..., val=..., ...).
-cli.callable_module(__name__, "tfalign.run", "train")
 
 if __name__ == "__main__":
     sys.exit(cli.run(main))

@@ -126,7 +126,7 @@ def run_model_saving_test(model, inputs: dict, request: dict, tmp_path, decoding
 
     ``inputs``: a training batch (reversed, with actions); ``request``: the same
     videos in natural order, as ``align`` takes them."""
-    from tfalign.serving.aligner import Aligner
+    from tfalign.api.aligner import Aligner
 
     path = tmp_path / "model.keras"
     model.save(path)

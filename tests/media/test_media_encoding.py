@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tfalign.errors import UserError
-from tfalign.media.encoders import FeatureExtractors, clip_sample_times, encode_clips
+from tfalign.media.extractors import FeatureExtractors, clip_sample_times, encode_clips
 from tfalign.media.inputs import media_inputs
 from tfalign.media.samples import PALETTE, Scene, write_scene_video
 from tfalign.media.video import read_frames

@@ -187,7 +187,7 @@ def test_config_round_trip():
 @pytest.mark.parametrize("history", [True, False])
 def test_keras_fit_trains_the_aligner_with_its_own_loss(history):
     """compile() + fit() on the data pipeline's batches: compute_loss is the aligner's loss."""
-    from tfalign.model.losses import LossWeights, alignment_loss
+    from tfalign.model.objective import LossWeights, alignment_loss
 
     tf.keras.utils.set_random_seed(3)
     options = {} if history else dict(history=False, position="normalized", similarity_units=8,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfalign.model.features import normalized_position_features, position_features
+from tfalign.model.classifier_inputs import normalized_position_features, position_features
 from tfalign.model.lattice_classifier import lattice_logits
 
 WINDOW = 4

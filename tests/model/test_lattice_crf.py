@@ -12,7 +12,7 @@ from strategies import alignments
 from tfalign.data.oracle import MATCH, POP_CLIP, POP_TEXT, alignment_to_actions
 from tfalign.model.lattice import (best_path, clip_confidence, clip_posteriors, conditional_log_probabilities,
                                    log_partition, posterior_marginals)
-from tfalign.model.losses import crf_negative_log_likelihood_sum
+from tfalign.model.objective import crf_negative_log_likelihood_sum
 
 
 def complete_sequences(num_clips, num_texts):

@@ -5,7 +5,7 @@ import pytest
 
 pytest.importorskip("keras_hub")
 
-from tfalign.media.encoders import ImageEncoder, TextEncoder  # noqa: E402
+from tfalign.media.extractors import ImageEncoder, TextEncoder  # noqa: E402
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "man", "walks", "dog", "runs"]
 

@@ -13,7 +13,7 @@ from tfalign.data.batching import make_dataset
 from tfalign.data.oracle import actions_to_alignment
 from tfalign.model import NeuMatchAligner
 from tfalign.data.oracle import alignment_from_actions
-from tfalign.serving.export import export_saved_model
+from tfalign.serving.saved_model import export_saved_model
 from tfalign.data.batching import episodes_request
 
 pytestmark = pytest.mark.large  # subprocesses, servers or training runs

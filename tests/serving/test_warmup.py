@@ -12,10 +12,10 @@ from fake_serving import replay_warmup, start_grpc
 from tfalign.data.batching import episodes_request, make_dataset
 from tfalign.errors import UserError
 from tfalign.model import NeuMatchAligner
-from tfalign.model.features import bucket_size, bucket_sizes, pad_to_bucket
-from tfalign.serving.aligner import Aligner
+from tfalign.model.classifier_inputs import bucket_size, bucket_sizes, pad_to_bucket
+from tfalign.api.aligner import Aligner
 from tfalign.serving.client import GrpcClient, LocalClient
-from tfalign.serving.export import export_saved_model
+from tfalign.serving.saved_model import export_saved_model
 from tfalign.serving.warmup import WARMUP_FILE, WarmupSize, read_warmup_file, request_arrays, warmup_plan
 
 

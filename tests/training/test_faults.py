@@ -207,8 +207,8 @@ def test_a_full_disk_at_the_other_writes_is_one_line_and_leaves_nothing(tmp_path
 
     from tfalign.data import records
     from tfalign.files import write_json_atomic
-    from tfalign.serving import document, export
-    from tfalign.serving.aligner import Aligner
+    from tfalign.serving import document, saved_model
+    from tfalign.api.aligner import Aligner
     from tfalign.serving.push import push
     from tfalign.training.run_folder import update_index
 
@@ -218,7 +218,7 @@ def test_a_full_disk_at_the_other_writes_is_one_line_and_leaves_nothing(tmp_path
     out = tmp_path / "out"
     out.mkdir()
     cases = [  # (what is patched to fail, the write, what the message names, what must not be left)
-        ((export, "_write_archive"), lambda: aligner.export(out / "model"), "the SavedModel",
+        ((saved_model, "_write_archive"), lambda: aligner.export(out / "model"), "the SavedModel",
          ["model", ".model.tmp-*"]),
         ((keras.Model, "save_weights"), lambda: aligner.save_to_preset(out / "preset"), "the preset",
          ["preset", ".preset.tmp-*"]),
@@ -239,7 +239,7 @@ def test_a_full_disk_at_the_other_writes_is_one_line_and_leaves_nothing(tmp_path
         assert named in str(info.value) and "no space left" in str(info.value) and "\n" not in str(info.value)
         assert not [p for pattern in leftovers for p in out.glob(pattern)], (named, sorted(out.iterdir()))
     with monkeypatch.context() as patch:  # a push: its candidate export fills the disk
-        patch.setattr(export, "_write_archive", export_runs_out)
+        patch.setattr(saved_model, "_write_archive", export_runs_out)
         with pytest.raises(DiskFullError, match="the SavedModel"):
             push(aligner.model, episodes(2, 10), base_dir=out / "served", name="m", log=lambda *_: None)
     assert [p.name for p in (out / "served" / "m").iterdir() if p.name != ".push.lock"] == []
@@ -264,11 +264,11 @@ def test_a_full_disk_in_a_command_is_one_line_without_traceback(tmp_path):
     """Through the command line (cli.run): exit 2 and one line, for a write no one wrapped too."""
     script = (
         "import errno, sys, tensorflow as tf\n"
-        "from tfalign import cli, train\n"
+        "from tfalign import cli\nfrom tfalign.train import main as train_main\n"
         "def full(*a, **k):\n"
         "    raise tf.errors.ResourceExhaustedError(None, None, '{{function_node SaveV2}} No space left on device')\n"
         "tf.train.Checkpoint.write = full\n"
-        "sys.exit(cli.run(train.main, sys.argv[1:]))\n")
+        "sys.exit(cli.run(train_main, sys.argv[1:]))\n")
     done = subprocess.run([sys.executable, "-c", script, *ARGS, "--output-dir", str(tmp_path / "run")],
                           capture_output=True, text=True, timeout=600, env=ENV)
     lines = [line for line in done.stderr.strip().splitlines() if line.startswith("error")]

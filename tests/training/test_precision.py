@@ -51,7 +51,7 @@ def test_a_mixed_precision_model_stays_close_to_float32(precision, compute):
 @pytest.mark.large
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_a_mixed_precision_trainer_steps_and_exports(precision, tmp_path):
-    from tfalign.serving.export import export_saved_model
+    from tfalign.serving.saved_model import export_saved_model
 
     config = get_experiment("rp_lars_sbn").override({"data.dataset": "synthetic", "trainer.precision": precision},
                                                     batch_size=4)

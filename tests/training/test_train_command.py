@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tfalign import train
+from tfalign.train import main as train_main  # the command (tfalign.train is the function)
 from tfalign.configs import PAPER_PARAMETER_COUNTS
 from tfalign.experiments import EXPERIMENTS, PAPER_EXPERIMENTS, RECIPES, STAGES
 
@@ -28,7 +28,7 @@ def config_of(out: str) -> dict:
 
 
 def test_list_shows_the_thirteen_and_the_recipes_apart(capsys):
-    assert train.main(["--list"]) == 0
+    assert train_main(["--list"]) == 0
     out = capsys.readouterr().out
     paper, rest = out.split("Stages the paper's experiments train first")
     stages, recipes = rest.split("tfalign's own recipes")
@@ -44,23 +44,23 @@ def test_list_shows_the_thirteen_and_the_recipes_apart(capsys):
 
 
 def test_dry_run_names_the_run_folder(capsys, tmp_path):
-    assert train.main(["--experiment", "rp_lars_sbn", "--dry-run", "--epochs", "3"]) == 0
+    assert train_main(["--experiment", "rp_lars_sbn", "--dry-run", "--epochs", "3"]) == 0
     first = capsys.readouterr().out.splitlines()[0]
     # Readable: the experiment, the changed options but --epochs, a hash that leaves --epochs out.
     assert re.fullmatch(r"run folder: runs/rp_lars_sbn-[0-9a-f]{8}", first)
-    assert train.main(["--experiment", "rp_lars_sbn", "--dry-run", "--epochs", "5"]) == 0
+    assert train_main(["--experiment", "rp_lars_sbn", "--dry-run", "--epochs", "5"]) == 0
     assert capsys.readouterr().out.splitlines()[0] == first
-    assert train.main(["--experiment", "rp_lars_sbn", "--dry-run", "--seed", "1", "--lr", "0.005",
+    assert train_main(["--experiment", "rp_lars_sbn", "--dry-run", "--seed", "1", "--lr", "0.005",
                        "--difficulty", "0.8"]) == 0
     assert re.fullmatch(r"run folder: runs/rp_lars_sbn-lr0.005_seed1_difficulty0.8-[0-9a-f]{8}",
                         capsys.readouterr().out.splitlines()[0])
-    assert train.main(["--experiment", "rp_lars_sbn", "--dry-run", "--output-dir", str(tmp_path / "x")]) == 0
+    assert train_main(["--experiment", "rp_lars_sbn", "--dry-run", "--output-dir", str(tmp_path / "x")]) == 0
     assert capsys.readouterr().out.splitlines()[0] == f"run folder: {tmp_path / 'x'}"
 
 
 @pytest.mark.parametrize("name", sorted(RECIPES))
 def test_dry_run_of_a_recipe(name, capsys):
-    assert train.main(["--experiment", name, "--dry-run", "--set", "stack_dropout=0.1"]) == 0
+    assert train_main(["--experiment", name, "--dry-run", "--set", "stack_dropout=0.1"]) == 0
     out = capsys.readouterr().out
     config = config_of(out)
     assert config["family"] == "tfalign" and config["model"]["stack_dropout"] == 0.1
@@ -69,7 +69,7 @@ def test_dry_run_of_a_recipe(name, capsys):
 
 @pytest.mark.parametrize("name", sorted(PAPER_EXPERIMENTS))
 def test_dry_run_prints_the_paper_values_and_parameter_count(name, capsys):
-    assert train.main(["--experiment", name, "--dry-run"]) == 0
+    assert train_main(["--experiment", name, "--dry-run"]) == 0
     out = capsys.readouterr().out
     config = config_of(out)
     experiment = EXPERIMENTS[name]
@@ -81,7 +81,7 @@ def test_dry_run_prints_the_paper_values_and_parameter_count(name, capsys):
 
 
 def test_overrides_reach_the_config(capsys):
-    train.main(["--experiment", "rp_lars_sbn", "--dry-run", "--epochs", "7", "--lr", "0.01", "--seed", "3",
+    train_main(["--experiment", "rp_lars_sbn", "--dry-run", "--epochs", "7", "--lr", "0.01", "--seed", "3",
                 "--dataset", "synthetic", "--difficulty", "0.2"])
     out = capsys.readouterr().out
     config = config_of(out)
@@ -92,7 +92,7 @@ def test_overrides_reach_the_config(capsys):
 
 
 def test_a_first_stage_shares_the_seed_and_data_and_takes_its_own_options(capsys):
-    train.main(["--experiment", "our_pretraining", "--dry-run", "--seed", "2", "--difficulty", "0.3",
+    train_main(["--experiment", "our_pretraining", "--dry-run", "--seed", "2", "--difficulty", "0.3",
                 "--pretrain-epochs", "4", "--lsmdc-scale", "2", "--epochs", "9",
                 "--set", "init_from.optimizer.learning_rate=0.002"])
     out = capsys.readouterr().out

@@ -107,7 +107,7 @@ def episode_widths(splits: dict, dataset: str, expected: tuple[int, int] | None 
     for split, episodes in splits.items():
         if not episodes:
             continue
-        widths = (int(episodes[0].clip_features.shape[1]), int(episodes[0].text_features.shape[1]))
+        widths = episodes[0].widths
         reference = expected or found
         if reference is not None and widths != tuple(reference):
             what = "the model takes" if expected else "the episodes before them have"

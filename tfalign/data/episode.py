@@ -103,6 +103,11 @@ class Episode:
         return self.num_clips + self.num_texts
 
     @property
+    def widths(self) -> tuple[int, int]:
+        """The (clip, text) feature widths: what every split of a run and the model share."""
+        return int(self.clip_features.shape[-1]), int(self.text_features.shape[-1])
+
+    @property
     def labelled(self) -> bool:
         """Whether the episode has its ground truth (``clip_to_text``)."""
         return self.clip_to_text is not None
@@ -239,8 +244,8 @@ def validate_episodes(episodes, clip_dim=None, text_dim=None):
     episodes = list(episodes)
     if not episodes:
         raise EpisodeError("no episodes: expected at least one")
-    clip_dim = clip_dim or episodes[0].clip_features.shape[-1]
-    text_dim = text_dim or episodes[0].text_features.shape[-1]
+    clip_dim = clip_dim or episodes[0].widths[0]
+    text_dim = text_dim or episodes[0].widths[1]
     for episode in episodes:
         episode.validate(clip_dim=clip_dim, text_dim=text_dim)
     return episodes

@@ -9,14 +9,13 @@ is written last: a folder without it is not a finished dataset.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 
 import numpy as np
 
 from tfalign.data.episode import Episode, EpisodeError, validate_episodes
 from tfalign.errors import first_line
-from tfalign.files import atomic_path, write_json_atomic, writing
+from tfalign.files import atomic_file, write_json_atomic, writing
 
 MANIFEST = "manifest.json"
 _MATRIX_FIELDS = ("clip_features", "text_features", "clip_times", "text_spans", "unmatched_spans")
@@ -98,16 +97,11 @@ def write_tfrecords(episodes, folder, num_shards: int = 1, extra_manifest: dict 
     names = [f"episodes-{i:05d}-of-{num_shards:05d}.tfrecord" for i in range(num_shards)]
     for shard, name in enumerate(names):
         final = folder / name
-        tmp = atomic_path(final)
-        try:
-            with writing("an episode shard", final), tf.io.TFRecordWriter(str(tmp)) as writer:
-                for episode in episodes[shard::num_shards]:
-                    writer.write(episode_to_example(episode).SerializeToString())
-            os.replace(tmp, final)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-    write_manifest(folder, names, (int(episodes[0].clip_features.shape[1]), int(episodes[0].text_features.shape[1])),
+        with atomic_file(final) as tmp, writing("an episode shard", final), \
+                tf.io.TFRecordWriter(str(tmp)) as writer:
+            for episode in episodes[shard::num_shards]:
+                writer.write(episode_to_example(episode).SerializeToString())
+    write_manifest(folder, names, episodes[0].widths,
                    len(episodes), int(sum(e.num_clips for e in episodes)), int(sum(e.num_texts for e in episodes)),
                    extra_manifest)
     return folder
@@ -199,14 +193,8 @@ def write_npz(episodes, path) -> pathlib.Path:
     for i, e in enumerate(episodes):
         for name in _fields_of(e):
             arrays[f"{i}/{name}"] = getattr(e, name)
-    tmp = atomic_path(path)
-    try:
-        with writing("the episode file", path), open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as tmp, writing("the episode file", path), open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
     return path
 
 

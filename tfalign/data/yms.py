@@ -21,6 +21,7 @@ import numpy as np
 
 from tfalign.data.episode import EpisodeError
 from tfalign.errors import UserError
+from tfalign.files import atomic_file
 
 SPLITS = ("train", "val", "test")
 _SPLIT_FILES = {"train": "training_split.txt", "val": "val_split.txt", "test": "test_split.txt"}
@@ -163,10 +164,8 @@ def parse_yms(annotation_dir, text_level: str = "phrases") -> dict:
 
 def write_structure(structure: dict, path) -> None:
     path = pathlib.Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with gzip.open(tmp, "wt", encoding="utf-8") as handle:
+    with atomic_file(path) as tmp, gzip.open(tmp, "wt", encoding="utf-8") as handle:
         json.dump(structure, handle, separators=(",", ":"))
-    os.replace(tmp, path)
 
 
 def load_structure(path=None) -> dict:

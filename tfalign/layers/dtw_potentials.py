@@ -21,7 +21,7 @@ learned corrections that are all zero at the start:
   classifier) behind a ``gate`` that starts at 0.
 
 Before the first step, exact decoding returns the DTW baseline's alignment;
-trained as a CRF (model/losses.py), the corrections move only as far as the
+trained as a CRF (model/objective.py), the corrections move only as far as the
 data carry them, and ``start_distance`` (the L2-SP penalty) pulls them back
 toward the start.
 """

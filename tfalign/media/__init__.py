@@ -7,7 +7,7 @@
 - ``narration``: the texts of a ``.srt`` / ``.vtt`` file (with their cue
   times) or of a plain-text script (one text a line, or sentences by pysbd);
 - ``subtitles``: an alignment written back as ``.srt`` and ``.vtt``;
-- ``encoders``: the frame and text encoders (keras.applications, keras-hub,
+- ``extractors``: the frame and text encoders (keras.applications, keras-hub,
   TF-Hub folders) and ``FeatureExtractors``, the record of them an export keeps;
 - ``episodes``: a video's clips and its timed cues as an annotation record
   (the ground truth a cue's span gives);

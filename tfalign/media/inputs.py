@@ -17,7 +17,7 @@ from tfalign import console
 from tfalign.data.projection import RandomProjection
 from tfalign.errors import UserError
 from tfalign.media.clips import ClipOptions, cut_video
-from tfalign.media.encoders import EXTRACTORS_FILE, FeatureExtractors, encode_clips
+from tfalign.media.extractors import EXTRACTORS_FILE, FeatureExtractors, encode_clips
 from tfalign.media.narration import Cue, describe, read_narration
 from tfalign.media.video import probe
 

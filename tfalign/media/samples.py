@@ -14,7 +14,7 @@ import pathlib
 
 import numpy as np
 
-from tfalign.files import atomic_path, writing
+from tfalign.files import atomic_file, writing
 from tfalign.media import require
 
 PALETTE = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
@@ -59,29 +59,23 @@ def write_scene_video(path, scenes, fps: int = 10, size: tuple = (96, 64), codec
     av = require("av", "writing a video")
     path = pathlib.Path(path)
     width, height = size
-    tmp = atomic_path(path, path.suffix)
-    with writing("the video", path):
-        try:
-            options = {"movflags": "faststart"} if index_first else {}
-            with av.open(str(tmp), "w", options=options) as container:
-                stream = container.add_stream(codec, rate=fps)
-                stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-                stream.options = {"qscale": "2"}
-                stream.codec_context.gop_size = fps  # a key frame every second: seeking stays cheap
-                for scene, count in zip(scenes, scene_frames(scenes, fps)):
-                    image = np.empty((height, width, 3), np.uint8)
-                    image[:] = scene.color
-                    if scene.pattern:
-                        image[:, ::8] = 255 - np.asarray(scene.color, np.uint8)
-                    for _ in range(count):
-                        for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                            container.mux(packet)
-                for packet in stream.encode():
-                    container.mux(packet)
-            tmp.replace(path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+    with writing("the video", path), atomic_file(path, path.suffix) as tmp:
+        options = {"movflags": "faststart"} if index_first else {}
+        with av.open(str(tmp), "w", options=options) as container:
+            stream = container.add_stream(codec, rate=fps)
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            stream.options = {"qscale": "2"}
+            stream.codec_context.gop_size = fps  # a key frame every second: seeking stays cheap
+            for scene, count in zip(scenes, scene_frames(scenes, fps)):
+                image = np.empty((height, width, 3), np.uint8)
+                image[:] = scene.color
+                if scene.pattern:
+                    image[:, ::8] = 255 - np.asarray(scene.color, np.uint8)
+                for _ in range(count):
+                    for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                        container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
     return path
 
 
@@ -106,7 +100,7 @@ def sample_encoders(folder, image_size: int = 32):
     import keras
     import keras_hub
 
-    from tfalign.media.encoders import FeatureExtractors
+    from tfalign.media.extractors import FeatureExtractors
 
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

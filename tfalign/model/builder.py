@@ -6,7 +6,7 @@ import keras
 import numpy as np
 
 from tfalign.configs import ModelConfig
-from tfalign.model.aligner import NeuMatchAligner
+from tfalign.model.neumatch import NeuMatchAligner
 
 
 # trainer.precision -> the Keras dtype policy of every layer of the model.

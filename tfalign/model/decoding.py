@@ -15,11 +15,13 @@ A cursor indexes the top of a reversed stack (docs/network.md): it starts at
 import tensorflow as tf
 
 from tfalign.data.batching import to_natural
+from tfalign.data.decoding_choice import Decoding
 from tfalign.data.oracle import MATCH, NUM_ACTIONS, POP_TEXT, alignment_from_actions
 from tfalign.model import paths
-from tfalign.model.features import POSITION_FUNCTIONS, pad_to_bucket, window_features
+from tfalign.model.classifier_inputs import POSITION_FUNCTIONS, pad_to_bucket, window_features
+from tfalign.model.lattice import (best_path, clip_confidence, conditional_log_probabilities, greedy_walk,
+                                   log_partition_table, posterior_marginals)
 
-DECODINGS = ("greedy", "exact")
 INPUT_KEYS = ("clip_features", "text_features", "clip_lengths", "text_lengths")
 
 
@@ -155,10 +157,7 @@ def compiled_decoder(model, decoding="greedy", xla=True, confidence=True):
     """The tf.function of the model's ``greedy_path`` (XLA-compiled per input shape)
     or ``exact_path`` (with each clip's ``clip_confidence`` unless ``confidence`` is
     False: validation needs none), on reversed inputs; built once per model and decoding."""
-    if decoding not in DECODINGS:
-        raise ValueError(f"decoding: expected one of {list(DECODINGS)}, got {decoding!r}")
-    if decoding == "exact" and model.decoder_history:
-        raise ValueError("decoding: 'exact' needs a decoder without history (history=False)")
+    decoding = Decoding.check(decoding, model.decoder_history)
     xla = xla and not model.dtw_start  # the CRF's greedy walk runs op by op (its DP is no XLA kernel)
     confidence = confidence and decoding == "exact"
     key = ("compiled", decoding, xla and decoding == "greedy", confidence)
@@ -183,7 +182,7 @@ def align_function(model, decoding="greedy", xla=True, confidence=True):
 
     Greedy: XLA compiles the decoder's while loop into one kernel (about 2.5x
     faster on CPU), but once per input shape; the time axes are therefore
-    padded to geometric buckets first (model/features.py: bucket_sizes), which
+    padded to geometric buckets first (model/classifier_inputs.py: bucket_sizes), which
     changes nothing (padding follows the valid positions and the loop stops on
     the true lengths) and bounds the compilations. The padding runs eagerly: called from inside
     another tf.function with unknown shapes, TF 2.21's XLA path aborted the
@@ -217,3 +216,63 @@ def align_function(model, decoding="greedy", xla=True, confidence=True):
 
     cache[key] = align
     return align
+
+
+# ------------------------------------------------------------ the model's
+class DecodingMixin:
+    """``NeuMatchAligner``'s decoding methods (mixed into the Keras model): the greedy and
+    exact paths on reversed inputs, and ``align`` on natural-order ones."""
+
+    def greedy_path(self, inputs):
+        """The greedy alignment of reversed inputs: {"actions", "num_actions", "probabilities"}.
+        With ``dtw_start``, the most probable action at each node under the CRF."""
+        stacks = self.encode_stacks(inputs, training=False)
+        if not self.dtw_start:
+            return greedy(self, stacks)
+        lengths = stacks["clip_lengths"], stacks["text_lengths"]
+        return greedy_walk(conditional_log_probabilities(self.lattice_scores(stacks), *lengths), *lengths)
+
+    def exact_path(self, inputs, confidence=True):
+        """The exact best action path (model/lattice.py) of a decoder without history, on
+        reversed inputs: {"actions", "num_actions", "clip_to_text", "score", "probabilities",
+        "clip_confidence"}. ``clip_confidence`` [B, T_v]: the posterior probability of each
+        clip's assignment, the lattice's scores read as a CRF. With ``dtw_start`` (a CRF),
+        ``score`` is the path's log-probability among all complete paths and
+        ``probabilities`` the CRF's conditional action probabilities at its nodes."""
+        stacks = self.encode_stacks(inputs, training=False)
+        lengths = stacks["clip_lengths"], stacks["text_lengths"]
+        scores = self.lattice_scores(stacks)
+        out = best_path(scores, *lengths)
+        log_probs = scores
+        if self.dtw_start:
+            table = log_partition_table(scores, *lengths)
+            log_probs = conditional_log_probabilities(scores, *lengths, table=table)
+            out["score"] = out["score"] - table[:, 0, 0]
+        out["probabilities"] = paths.probabilities_along(log_probs, out["actions"], out["num_actions"], *lengths)
+        if confidence:  # the posterior marginals: one more pass of the programme, and its gradient
+            out["clip_confidence"] = clip_confidence(posterior_marginals(scores, *lengths)[1], out["clip_to_text"])
+        return out
+
+    def make_align_function(self, decoding_name="greedy", xla=True, confidence=True):
+        """The compiled decoder behind ``align``, built once per decoding (model/decoding.py);
+        ``confidence=False``: exact decoding without ``clip_confidence`` (faster)."""
+        return align_function(self, decoding_name, xla, confidence)
+
+    def compiled_decoder(self, decoding_name="greedy", xla=True, confidence=True):
+        """``greedy_path`` or ``exact_path`` as a tf.function, on reversed inputs (model/decoding.py)."""
+        return compiled_decoder(self, decoding_name, xla, confidence)
+
+    def align(self, inputs, decoding="greedy"):
+        """Decodes padded natural-order batches, as the SavedModel's signatures take them.
+
+        Args:
+            inputs: ``clip_features`` [B, T_v, D_v], ``text_features`` [B, T_s, D_s]
+                (zero-padded), ``clip_lengths`` and ``text_lengths`` [B].
+            decoding: "greedy" (the paper's) or "exact" (the best complete path; no history).
+
+        Returns:
+            The same for both decodings: ``actions`` [B, L] (-1 after a row's end),
+            ``num_actions`` [B], ``clip_to_text`` [B, T_v] (-1 unmatched), ``score`` [B]
+            (the path's log-probability), ``probabilities`` [B, L, 3] (each step's).
+        """
+        return self.make_align_function(decoding)(inputs)

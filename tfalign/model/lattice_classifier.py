@@ -126,7 +126,7 @@ def of_model(model, stacks):
     layer split by input block (stack tops, positions, similarity window) so that
     [v_i, s_j, p_ij, sim_ij] is never concatenated."""
     from tfalign.data.batching import to_natural
-    from tfalign.model.features import NUM_POSITION_FEATURES, POSITION_FUNCTIONS, WINDOW_OFFSETS
+    from tfalign.model.classifier_inputs import NUM_POSITION_FEATURES, POSITION_FUNCTIONS, WINDOW_OFFSETS
 
     clip_lengths, text_lengths = stacks["clip_lengths"], stacks["text_lengths"]
     video, text = to_natural(stacks["video"], clip_lengths), to_natural(stacks["text"], text_lengths)

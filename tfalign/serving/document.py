@@ -5,13 +5,12 @@ all or nothing. ``python -m tfalign.align`` is the command around it.
 
 from __future__ import annotations
 
-import os
 import pathlib
 
 import numpy as np
 
 from tfalign.errors import UserError, first_line
-from tfalign.files import atomic_path, new_parents, write_json_atomic, writing
+from tfalign.files import atomic_file, new_parents, write_json_atomic, writing
 
 
 def _error(field: str, detail: str) -> UserError:
@@ -218,14 +217,9 @@ def write_outputs(document, clip_times, truth, out, plot=None) -> None:
         write_json_atomic(out, document)
         return
     plot = pathlib.Path(plot)
-    plot_tmp = atomic_path(plot, ".png")
-    with writing("the alignment's picture and JSON", plot), new_parents(plot):
-        try:
-            if plot.is_dir():
-                raise IsADirectoryError(21, "Is a directory", str(plot))
-            plot_timeline(document, clip_times, plot_tmp, ground_truth=truth)
-            write_json_atomic(out, document)
-            os.replace(plot_tmp, plot)
-        except BaseException:
-            plot_tmp.unlink(missing_ok=True)
-            raise
+    with writing("the alignment's picture and JSON", plot), new_parents(plot), \
+            atomic_file(plot, ".png") as plot_tmp:
+        if plot.is_dir():
+            raise IsADirectoryError(21, "Is a directory", str(plot))
+        plot_timeline(document, clip_times, plot_tmp, ground_truth=truth)
+        write_json_atomic(out, document)

@@ -5,7 +5,7 @@
 - ``MODEL_CARD.md``: a short model card: what it was trained on, its inputs
   and outputs, the feature widths it expects, its figures and its limits;
 - ``feature_extractors.json``: the encoders that made the training features
-  (tfalign.media.encoders.FeatureExtractors), when they are known: what
+  (tfalign.media.extractors.FeatureExtractors), when they are known: what
   ``tfalign.align --video`` encodes a new video and narration with.
 TF Serving ignores these files; people and tools reading a version read them.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from tfalign.data.datasets import DataConfig
 from tfalign.files import dumps_strict
-from tfalign.media.encoders import EXTRACTORS_FILE, extractors_of_dataset
+from tfalign.media.extractors import EXTRACTORS_FILE, extractors_of_dataset
 
 ACTIONS = "0 POP_CLIP (the current clip is left unmatched), 1 POP_TEXT (the current text is done: go to the next), " \
           "2 MATCH (the current clip belongs to the current text)"

@@ -60,7 +60,7 @@ def load_preset(folder) -> tuple:
     import keras
 
     from tfalign.model import NeuMatchAligner
-    from tfalign.training.run_folder import restore_weights
+    from tfalign.training.checkpoints import restore_weights
 
     folder = pathlib.Path(folder)
     if not folder.is_dir():

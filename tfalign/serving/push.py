@@ -31,7 +31,7 @@ from tfalign import console
 from tfalign.data.batching import episodes_request
 from tfalign.errors import UserError
 from tfalign.files import remove_leftovers, writing
-from tfalign.serving.export import export_saved_model
+from tfalign.serving.saved_model import export_saved_model
 
 _RELOAD = """
 import json, sys

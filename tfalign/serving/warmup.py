@@ -1,7 +1,7 @@
 """Warm-up requests: every compilation paid before the first live request.
 
 The greedy decoder is XLA-compiled once per padded request shape (the time
-axes go to geometric buckets, model/features.py), 2-3 s each on two CPU
+axes go to geometric buckets, model/classifier_inputs.py), 2-3 s each on two CPU
 cores. TF Serving replays the records of a SavedModel's
 ``assets.extra/tf_serving_warmup_requests`` (a TFRecord file of
 ``PredictionLog`` protos) when it loads a version, before it serves it; an
@@ -21,7 +21,7 @@ import dataclasses
 import pathlib
 
 from tfalign.errors import UserError
-from tfalign.model.features import bucket_sizes
+from tfalign.model.classifier_inputs import bucket_sizes
 
 WARMUP_FILE = pathlib.Path("assets.extra") / "tf_serving_warmup_requests"
 

@@ -1,4 +1,6 @@
-"""What a training run saves, all or nothing: ``RunCheckpoints``.
+"""What a training run saves, all or nothing (``RunCheckpoints``), and the one home
+of weights I/O: saving and strictly reading weights and TF checkpoints, and a
+run's model loaded from its folder (``load_model``).
 
 For every finished epoch: the best checkpoints it improved (the weights alone,
 for testing and export), the resume checkpoint (model, optimizer, dropout and
@@ -15,12 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pathlib
 import shutil
 
-from tfalign.errors import UserError
-from tfalign.files import DiskFullError, disk_full_reason, read_json_object, writing
-from tfalign.training.run_folder import (BEST_METRICS, WEIGHTS_SUFFIX, RunFolder, RunState, checkpoint_structure,
-                                        incompatible_fields, read_checkpoint, save_weights)
+from tfalign.errors import UserError, first_line
+from tfalign.files import DiskFullError, atomic_file, disk_full_reason, read_json_object, writing
+from tfalign.training.run_folder import (BEST_METRICS, WEIGHTS_SUFFIX, RunFolder, RunState, checkpoint_exists,
+                                        incompatible_fields)
 
 
 def intact_line(intact: str) -> str:
@@ -136,3 +139,127 @@ class RunCheckpoints:
         self.folder.write_state(self.state)
         for old in filter(None, stale):
             self.folder.remove_checkpoint(old)
+
+
+# ------------------------------------------------------------ weights I/O
+def save_weights(model, path, same_as=None) -> str:
+    """The model's weights alone (every layer's, non-trainable ones included),
+    written under a temporary name and renamed: never half a file. ``same_as``:
+    a weights file of these very weights (the other best checkpoint of the same
+    epoch), linked instead of written again."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path, WEIGHTS_SUFFIX) as tmp:
+        linked = False
+        if same_as:
+            try:
+                os.link(same_as, tmp)
+                linked = True
+            except OSError:  # a file system without hard links: written again
+                pass
+        if not linked:
+            model.save_weights(str(tmp))
+    return str(path)
+
+
+def read_checkpoint(checkpoint, path) -> None:
+    """Restores a ``tf.train.Checkpoint`` strictly: every variable of the objects
+    it holds must be in the file (one that is not would silently keep its
+    initial value); what the file holds beyond them (an optimizer's slots) may
+    stay unread. A miss is a UserError naming the variables. A checkpoint of an
+    older tfalign (no format mark) is read as that tfalign wrote it: the layers'
+    collections untracked, the weights by position where it listed them so."""
+    import tensorflow as tf
+
+    from tfalign.layers.tracking import collections_untracked
+
+    names = {name.split("/")[0] for name, _ in tf.train.list_variables(str(path))}
+    model = getattr(checkpoint, "model", None)
+    if model is None or "format" in names:
+        return _read_strictly(checkpoint, path)
+    objects = {name: getattr(checkpoint, name) for name in ("optimizer", "dropout_seeds", "loss_scale",
+                                                            "loss_scale_steps") if hasattr(checkpoint, name)}
+    objects["model"] = model
+    if "model_weights" in names:
+        objects["model_weights"] = list(model.weights)
+    with collections_untracked(model):
+        _read_strictly(tf.train.Checkpoint(**objects), path)
+
+
+def _read_strictly(checkpoint, path) -> None:
+    import re
+
+    status = checkpoint.read(str(path))
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError as error:
+        status.expect_partial()  # no warnings about it when it is deleted
+        names = re.findall(r"<(?:tf\.)?Variable (?:path=|')([^,']+)", str(error))
+        count = re.search(r"Found (\d+) Python objects", str(error))
+        missing = (f"{count.group(1) if count else len(names)} of the model's variables, e.g. {names[0]}" if names
+                   else first_line(error))
+        raise UserError(f"{path}: the checkpoint lacks {missing} (a checkpoint of another model or an older "
+                        f"tfalign)") from None
+    status.expect_partial()
+
+
+CHECKPOINT_FORMAT = 2  # 2: every weight reached by name; before: some only by position ("model_weights")
+
+
+def checkpoint_structure(model, optimizer=None, **extra):
+    """The objects a run's TF checkpoints hold: the model (every weight reached by
+    name, layers/tracking.py), its optimizer, ``extra`` state and the format mark."""
+    import tensorflow as tf
+
+    objects = {"model": model, "format": tf.Variable(CHECKPOINT_FORMAT, trainable=False, name="format"), **extra}
+    if optimizer is not None:
+        objects["optimizer"] = optimizer
+    return tf.train.Checkpoint(**objects)
+
+
+def restore_weights(model, path, config=None) -> None:
+    """Weights into ``model`` from a checkpoint, strictly (every weight must be in
+    it): a weights file (best checkpoints), or a run's TF checkpoint (the last
+    one; the best ones of an older tfalign). A TF checkpoint's weights are read
+    with an optimizer of the run's config beside them (an older tfalign reached
+    some layers only through the optimizer's variables)."""
+
+    path = str(path)
+    if path.endswith(WEIGHTS_SUFFIX):
+        try:
+            model.load_weights(path)
+        except ValueError as error:  # Keras: "A total of N objects could not be loaded. ..."
+            raise UserError(f"{path}: the weights do not fit the model ({first_line(error)})") from None
+        return
+    from tfalign.optimizers import make_optimizer
+
+    optimizer = make_optimizer(config.optimizer.name, config.optimizer.learning_rate,
+                               weight_averaging=config.optimizer.weight_averaging)
+    optimizer.build(model.trainable_variables)
+    read_checkpoint(checkpoint_structure(model, optimizer), path)
+
+
+def load_model(run_dir, checkpoint="clip_accuracy"):
+    """(config, model) of a run folder, the weights from its ``checkpoint``
+    ("last" or a best metric); one-line errors for what is missing or damaged."""
+    from tfalign.model import build_model  # here: naming and the index (compare's parent) need no TensorFlow
+
+    folder = RunFolder(run_dir)
+    if not folder.path.is_dir():
+        raise UserError(f"{folder.path}: no such run folder")
+    for name in ("config.json", "state.json"):
+        if not (folder / name).exists():
+            raise UserError(f"{folder.path}: no {name}: not a training run folder (or its first epoch never "
+                            f"finished)")
+    config, state = folder.read_config(), folder.read_state()
+    relative = state.checkpoint_name(checkpoint)
+    if not isinstance(relative, str) or not checkpoint_exists(folder / relative):
+        raise UserError(f"{folder / 'state.json'}: the {checkpoint} checkpoint it names ({relative}) is missing")
+    model = build_model(config.model, seed=config.trainer.seed, precision=config.trainer.precision)
+    try:
+        restore_weights(model, folder / relative, config)
+    except UserError:
+        raise
+    except Exception as error:  # a damaged checkpoint fails in many ways (TF errors, short reads, ...)
+        raise UserError(f"{folder / relative}: the checkpoint cannot be read ({first_line(error)})") from None
+    return config, model

@@ -38,10 +38,10 @@ from tfalign.model import build_model, count_trainable
 from tfalign.optimizers import make_optimizer
 from tfalign.training import diagnostics
 from tfalign.optimizers.weight_average import averaged_weights
-from tfalign.training.checkpoints import RunCheckpoints
+from tfalign.training.checkpoints import RunCheckpoints, restore_weights
 from tfalign.training.loss_scale import DynamicLossScale
 from tfalign.training.preemption import DEFAULT_GRACE_SECONDS, Preempted, PreemptionWatch
-from tfalign.training.run_folder import BEST_METRICS, RunFolder, RunState, restore_weights
+from tfalign.training.run_folder import BEST_METRICS, RunFolder, RunState
 from tfalign.training.schedules import LinearWarmup, PlateauHalving
 from tfalign.training.task import AlignmentTask, StageData, step_hits
 
@@ -100,6 +100,29 @@ def report_epoch(log, epoch, epochs, logs, durations, new_lr, schedule) -> None:
     if new_lr < logs["learning_rate"]:
         log(f"learning rate halved to {new_lr:.2e}: the training loss has not improved by a relative "
             f"{schedule.plateau_threshold:g} for {schedule.plateau_patience} epochs")
+
+
+def compiled_train_step(strategy, element_spec, replica_step):
+    """``replica_step(batch) -> (loss, gradient norm, hits)`` on every replica, as one
+    tf.function: the losses and hits summed over the replicas, the norms averaged."""
+    @tf.function(input_signature=[element_spec])
+    def train_step(batch):
+        loss, norm, hits = strategy.run(replica_step, args=(batch,))
+        total = lambda value: strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+        return total(loss), strategy.reduce(tf.distribute.ReduceOp.MEAN, norm, axis=None), total(hits)
+
+    return train_step
+
+
+def compiled_eval_step(strategy, element_spec, replica_step):
+    """``replica_step(batch) -> (summed loss, hits)`` on every replica, as one tf.function, summed."""
+    @tf.function(input_signature=[element_spec])
+    def eval_step(batch):
+        total, hits = strategy.run(replica_step, args=(batch,))
+        return (strategy.reduce(tf.distribute.ReduceOp.SUM, total, axis=None),
+                strategy.reduce(tf.distribute.ReduceOp.SUM, hits, axis=None))
+
+    return eval_step
 
 
 class Trainer:
@@ -172,30 +195,14 @@ class Trainer:
     # -------------------------------------------------------------- the steps
     def _make_train_step(self, element_spec):
         """The task's step on every replica, compiled: (loss, gradient norm, [correct, valid] steps)."""
-        def replica_step(batch):
-            return self.task.train_step(self.model, self.optimizer, batch, self.loss_scale)
-
-        @tf.function(input_signature=[element_spec])
-        def train_step(batch):
-            loss, norm, hits = self.strategy.run(replica_step, args=(batch,))
-            total = lambda value: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
-            return total(loss), self.strategy.reduce(tf.distribute.ReduceOp.MEAN, norm, axis=None), total(hits)
-
-        return train_step
-
-    def _make_eval_step(self, element_spec):
-        @tf.function(input_signature=[element_spec])
-        def eval_step(batch):
-            total, hits = self.strategy.run(lambda b: self.task.validation_step(self.model, b), args=(batch,))
-            return (self.strategy.reduce(tf.distribute.ReduceOp.SUM, total, axis=None),
-                    self.strategy.reduce(tf.distribute.ReduceOp.SUM, hits, axis=None))
-
-        return eval_step
+        return compiled_train_step(self.strategy, element_spec, lambda batch: self.task.train_step(
+            self.model, self.optimizer, batch, self.loss_scale))
 
     def teacher_forced(self, dataset) -> dict:
         """Validation loss and step accuracy over ``dataset`` (distributed batches)."""
         if self._eval_step is None:
-            self._eval_step = self._make_eval_step(dataset.element_spec)
+            self._eval_step = compiled_eval_step(self.strategy, dataset.element_spec,
+                                                 lambda batch: self.task.validation_step(self.model, batch))
         total, hits = 0.0, np.zeros(2)
         for batch in dataset:
             loss, batch_hits = self._eval_step(batch)
@@ -365,7 +372,12 @@ class Trainer:
 
     def weights_digest(self) -> str:
         """A hash of all weights: equal on every worker of a synchronous run."""
-        digest = hashlib.sha1()
-        for weight in self.model.get_weights():
-            digest.update(np.ascontiguousarray(weight).tobytes())
-        return digest.hexdigest()[:16]
+        return weights_digest(self.model)
+
+
+def weights_digest(model) -> str:
+    """A short hash of a model's weights."""
+    digest = hashlib.sha1()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()[:16]

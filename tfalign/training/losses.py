@@ -1,7 +1,7 @@
 """The losses a training task assembles; they are defined with the model
-(model/losses.py), whose ``compute_loss`` uses them too."""
+(model/objective.py), whose ``compute_loss`` uses them too."""
 
-from tfalign.model.losses import (LossWeights, alignment_loss, contrastive_sum, lattice_cross_entropy_sum,
+from tfalign.model.objective import (LossWeights, alignment_loss, contrastive_sum, lattice_cross_entropy_sum,
                                   masked_cross_entropy, masked_cross_entropy_sum, smoothed_targets)
 
 __all__ = ["LossWeights", "alignment_loss", "contrastive_sum", "lattice_cross_entropy_sum", "masked_cross_entropy",

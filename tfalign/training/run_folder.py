@@ -39,7 +39,7 @@ import tempfile
 
 from tfalign.configs import ExperimentConfig
 from tfalign.errors import UserError, first_line
-from tfalign.files import atomic_path, pid_alive, read_json_object, remove_leftovers, write_json_atomic, \
+from tfalign.files import pid_alive, read_json_object, remove_leftovers, write_json_atomic, \
     write_text_atomic
 
 BEST_METRICS = ("clip_accuracy", "sentence_iou")
@@ -416,134 +416,6 @@ def checkpoint_exists(path) -> bool:
     """A weights file (best checkpoints), or a TF checkpoint (resume; best ones of older runs)."""
     path = pathlib.Path(path)
     return path.is_file() if path.name.endswith(WEIGHTS_SUFFIX) else path.with_name(path.name + ".index").is_file()
-
-
-def save_weights(model, path, same_as=None) -> str:
-    """The model's weights alone (every layer's, non-trainable ones included),
-    written under a temporary name and renamed: never half a file. ``same_as``:
-    a weights file of these very weights (the other best checkpoint of the same
-    epoch), linked instead of written again."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = atomic_path(path, WEIGHTS_SUFFIX)
-    try:
-        linked = False
-        if same_as:
-            try:
-                os.link(same_as, tmp)
-                linked = True
-            except OSError:  # a file system without hard links: written again
-                pass
-        if not linked:
-            model.save_weights(str(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return str(path)
-
-
-def read_checkpoint(checkpoint, path) -> None:
-    """Restores a ``tf.train.Checkpoint`` strictly: every variable of the objects
-    it holds must be in the file (one that is not would silently keep its
-    initial value); what the file holds beyond them (an optimizer's slots) may
-    stay unread. A miss is a UserError naming the variables. A checkpoint of an
-    older tfalign (no format mark) is read as that tfalign wrote it: the layers'
-    collections untracked, the weights by position where it listed them so."""
-    import tensorflow as tf
-
-    from tfalign.layers.tracking import collections_untracked
-
-    names = {name.split("/")[0] for name, _ in tf.train.list_variables(str(path))}
-    model = getattr(checkpoint, "model", None)
-    if model is None or "format" in names:
-        return _read_strictly(checkpoint, path)
-    objects = {name: getattr(checkpoint, name) for name in ("optimizer", "dropout_seeds", "loss_scale",
-                                                            "loss_scale_steps") if hasattr(checkpoint, name)}
-    objects["model"] = model
-    if "model_weights" in names:
-        objects["model_weights"] = list(model.weights)
-    with collections_untracked(model):
-        _read_strictly(tf.train.Checkpoint(**objects), path)
-
-
-def _read_strictly(checkpoint, path) -> None:
-    import re
-
-    status = checkpoint.read(str(path))
-    try:
-        status.assert_existing_objects_matched()
-    except AssertionError as error:
-        status.expect_partial()  # no warnings about it when it is deleted
-        names = re.findall(r"<(?:tf\.)?Variable (?:path=|')([^,']+)", str(error))
-        count = re.search(r"Found (\d+) Python objects", str(error))
-        missing = (f"{count.group(1) if count else len(names)} of the model's variables, e.g. {names[0]}" if names
-                   else first_line(error))
-        raise UserError(f"{path}: the checkpoint lacks {missing} (a checkpoint of another model or an older "
-                        f"tfalign)") from None
-    status.expect_partial()
-
-
-CHECKPOINT_FORMAT = 2  # 2: every weight reached by name; before: some only by position ("model_weights")
-
-
-def checkpoint_structure(model, optimizer=None, **extra):
-    """The objects a run's TF checkpoints hold: the model (every weight reached by
-    name, layers/tracking.py), its optimizer, ``extra`` state and the format mark."""
-    import tensorflow as tf
-
-    objects = {"model": model, "format": tf.Variable(CHECKPOINT_FORMAT, trainable=False, name="format"), **extra}
-    if optimizer is not None:
-        objects["optimizer"] = optimizer
-    return tf.train.Checkpoint(**objects)
-
-
-def restore_weights(model, path, config=None) -> None:
-    """Weights into ``model`` from a checkpoint, strictly (every weight must be in
-    it): a weights file (best checkpoints), or a run's TF checkpoint (the last
-    one; the best ones of an older tfalign). A TF checkpoint's weights are read
-    with an optimizer of the run's config beside them (an older tfalign reached
-    some layers only through the optimizer's variables)."""
-
-    path = str(path)
-    if path.endswith(WEIGHTS_SUFFIX):
-        try:
-            model.load_weights(path)
-        except ValueError as error:  # Keras: "A total of N objects could not be loaded. ..."
-            raise UserError(f"{path}: the weights do not fit the model ({first_line(error)})") from None
-        return
-    from tfalign.optimizers import make_optimizer
-
-    optimizer = make_optimizer(config.optimizer.name, config.optimizer.learning_rate,
-                               weight_averaging=config.optimizer.weight_averaging)
-    optimizer.build(model.trainable_variables)
-    read_checkpoint(checkpoint_structure(model, optimizer), path)
-
-
-def load_model(run_dir, checkpoint="clip_accuracy"):
-    """(config, model) of a run folder, the weights from its ``checkpoint``
-    ("last" or a best metric); one-line errors for what is missing or damaged."""
-    from tfalign.model import build_model  # here: naming and the index (compare's parent) need no TensorFlow
-
-    folder = RunFolder(run_dir)
-    if not folder.path.is_dir():
-        raise UserError(f"{folder.path}: no such run folder")
-    for name in ("config.json", "state.json"):
-        if not (folder / name).exists():
-            raise UserError(f"{folder.path}: no {name}: not a training run folder (or its first epoch never "
-                            f"finished)")
-    config, state = folder.read_config(), folder.read_state()
-    relative = state.checkpoint_name(checkpoint)
-    if not isinstance(relative, str) or not checkpoint_exists(folder / relative):
-        raise UserError(f"{folder / 'state.json'}: the {checkpoint} checkpoint it names ({relative}) is missing")
-    model = build_model(config.model, seed=config.trainer.seed, precision=config.trainer.precision)
-    try:
-        restore_weights(model, folder / relative, config)
-    except UserError:
-        raise
-    except Exception as error:  # a damaged checkpoint fails in many ways (TF errors, short reads, ...)
-        raise UserError(f"{folder / relative}: the checkpoint cannot be read ({first_line(error)})") from None
-    return config, model
 
 
 def run_metrics(run_dir) -> dict:

@@ -24,7 +24,7 @@ import tensorflow as tf
 from tfalign.data.batching import count_batches, make_dataset
 from tfalign.data.classical import cross_fitted_maps, fold_of, self_trained_fit
 from tfalign.data.cutting import cut_at_text_boundaries, random_crops
-from tfalign.model.losses import LossWeights, alignment_loss, path_term_sum
+from tfalign.model.objective import LossWeights, alignment_loss, path_term_sum
 
 
 def step_hits(logits, batch):

@@ -40,11 +40,11 @@ from tfalign.layers.joint_embedding import JointEmbedding
 from tfalign.layers.recurrence import run_stack
 from tfalign.layers.ridge_similarity import RidgeSimilarity
 from tfalign.layers.tracking import CheckpointedCollections
-from tfalign.model import decoding, lattice_classifier, paths
-from tfalign.model.features import NUM_POSITION_FEATURES, NUM_SIMILARITY_FEATURES, POSITIONS, padded_similarity_maps
-from tfalign.model.lattice import (best_path, clip_confidence, conditional_log_probabilities, greedy_walk,
-                                   log_partition_table, posterior_marginals)
-from tfalign.model.losses import LossWeights, alignment_loss
+from tfalign.model import lattice_classifier, paths
+from tfalign.model.decoding import DecodingMixin, teacher_forced_logits
+from tfalign.model.classifier_inputs import (NUM_POSITION_FEATURES, NUM_SIMILARITY_FEATURES, POSITIONS,
+                                             padded_similarity_maps)
+from tfalign.model.objective import LossWeights, alignment_loss
 
 NORMALIZATIONS = ("none", "sbn", "2ln", "4ln")
 # Where the joint embeddings read: the input features (SBN-standardized, linear
@@ -54,7 +54,7 @@ SIMILARITY_SOURCES = {"input": ("input",), "encoder": ("encoder",), "stacks": ("
 
 
 @keras.saving.register_keras_serializable("tfalign")
-class NeuMatchAligner(CheckpointedCollections, keras.Model):
+class NeuMatchAligner(CheckpointedCollections, DecodingMixin, keras.Model):
     """The aligner: ``call`` gives the teacher-forced logits [B, L, 3] of the inputs' ``actions``;
     ``align`` decodes (greedy, or exactly without history), compiled once per decoding."""
 
@@ -64,15 +64,9 @@ class NeuMatchAligner(CheckpointedCollections, keras.Model):
                  similarity_source="encoder", stack_features=True, ridge_similarity=False, dtw_start=False,
                  **kwargs):
         super().__init__(**kwargs)
-        for name, value, choices in (("normalization", normalization, NORMALIZATIONS),
-                                     ("position", position, POSITIONS),
-                                     ("similarity_source", similarity_source, tuple(SIMILARITY_SOURCES))):
-            if value not in choices:
-                raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
-        if not stack_features and not similarity_units:
-            raise ValueError("stack_features=False needs similarity features (similarity_units > 0)")
-        if dtw_start and history:
-            raise ValueError("dtw_start needs a decoder without history (history=False)")
+        _check_arguments(normalization=normalization, position=position, similarity_source=similarity_source,
+                         stack_features=stack_features, similarity_units=similarity_units, dtw_start=dtw_start,
+                         history=history)
         self.encoder_kind, self.normalization = encoder, normalization
         # Not "history": Keras sets model.history when fit() runs.
         self.decoder_history, self.position = bool(history), position
@@ -251,10 +245,10 @@ class NeuMatchAligner(CheckpointedCollections, keras.Model):
         if "actions" not in inputs:
             raise ValueError("NeuMatchAligner.call needs inputs['actions'] (teacher forcing); align() decodes")
         stacks = self.encode_stacks(inputs, training=training)
-        return tf.cast(decoding.teacher_forced_logits(self, stacks, inputs["actions"], training=training), tf.float32)
+        return tf.cast(teacher_forced_logits(self, stacks, inputs["actions"], training=training), tf.float32)
 
     def compile(self, optimizer="adam", terms: LossWeights | None = None, **kwargs):
-        """Keras's ``compile`` with the aligner's own loss; ``terms`` (model/losses.py) weighs its parts."""
+        """Keras's ``compile`` with the aligner's own loss; ``terms`` (model/objective.py) weighs its parts."""
         super().compile(optimizer=optimizer, **kwargs)
         self.__dict__["_loss_terms"] = terms or LossWeights()
 
@@ -275,7 +269,7 @@ class NeuMatchAligner(CheckpointedCollections, keras.Model):
         stacks = self.encode_stacks(inputs, training=training)
         outputs = {}
         if self.decoder_history:
-            outputs["logits"] = decoding.teacher_forced_logits(self, stacks, inputs["actions"], training=training)
+            outputs["logits"] = teacher_forced_logits(self, stacks, inputs["actions"], training=training)
         else:  # the teacher-forced steps are lattice nodes: gather them
             lattice = tf.cast(self.lattice_logits(stacks), tf.float32)
             scores = self.lattice_scores(stacks, lattice)
@@ -288,61 +282,6 @@ class NeuMatchAligner(CheckpointedCollections, keras.Model):
         outputs["logits"] = tf.cast(outputs["logits"], tf.float32)
         return outputs
 
-    # --------------------------------------------------------------- decoding
-    def greedy_path(self, inputs):
-        """The greedy alignment of reversed inputs: {"actions", "num_actions", "probabilities"}.
-        With ``dtw_start``, the most probable action at each node under the CRF."""
-        stacks = self.encode_stacks(inputs, training=False)
-        if not self.dtw_start:
-            return decoding.greedy(self, stacks)
-        lengths = stacks["clip_lengths"], stacks["text_lengths"]
-        return greedy_walk(conditional_log_probabilities(self.lattice_scores(stacks), *lengths), *lengths)
-
-    def exact_path(self, inputs, confidence=True):
-        """The exact best action path (model/lattice.py) of a decoder without history, on
-        reversed inputs: {"actions", "num_actions", "clip_to_text", "score", "probabilities",
-        "clip_confidence"}. ``clip_confidence`` [B, T_v]: the posterior probability of each
-        clip's assignment, the lattice's scores read as a CRF. With ``dtw_start`` (a CRF),
-        ``score`` is the path's log-probability among all complete paths and
-        ``probabilities`` the CRF's conditional action probabilities at its nodes."""
-        stacks = self.encode_stacks(inputs, training=False)
-        lengths = stacks["clip_lengths"], stacks["text_lengths"]
-        scores = self.lattice_scores(stacks)
-        out = best_path(scores, *lengths)
-        log_probs = scores
-        if self.dtw_start:
-            table = log_partition_table(scores, *lengths)
-            log_probs = conditional_log_probabilities(scores, *lengths, table=table)
-            out["score"] = out["score"] - table[:, 0, 0]
-        out["probabilities"] = paths.probabilities_along(log_probs, out["actions"], out["num_actions"], *lengths)
-        if confidence:  # the posterior marginals: one more pass of the programme, and its gradient
-            out["clip_confidence"] = clip_confidence(posterior_marginals(scores, *lengths)[1], out["clip_to_text"])
-        return out
-
-    def make_align_function(self, decoding_name="greedy", xla=True, confidence=True):
-        """The compiled decoder behind ``align``, built once per decoding (model/decoding.py);
-        ``confidence=False``: exact decoding without ``clip_confidence`` (faster)."""
-        return decoding.align_function(self, decoding_name, xla, confidence)
-
-    def compiled_decoder(self, decoding_name="greedy", xla=True, confidence=True):
-        """``greedy_path`` or ``exact_path`` as a tf.function, on reversed inputs (model/decoding.py)."""
-        return decoding.compiled_decoder(self, decoding_name, xla, confidence)
-
-    def align(self, inputs, decoding="greedy"):
-        """Decodes padded natural-order batches, as the SavedModel's signatures take them.
-
-        Args:
-            inputs: ``clip_features`` [B, T_v, D_v], ``text_features`` [B, T_s, D_s]
-                (zero-padded), ``clip_lengths`` and ``text_lengths`` [B].
-            decoding: "greedy" (the paper's) or "exact" (the best complete path; no history).
-
-        Returns:
-            The same for both decodings: ``actions`` [B, L] (-1 after a row's end),
-            ``num_actions`` [B], ``clip_to_text`` [B, T_v] (-1 unmatched), ``score`` [B]
-            (the path's log-probability), ``probabilities`` [B, L, 3] (each step's).
-        """
-        return self.make_align_function(decoding)(inputs)
-
     def get_config(self):
         """The constructor's arguments on top of Keras's own (name, trainable, dtype policy)."""
         return {**super().get_config(), "encoder": self.encoder_kind, "normalization": self.normalization,
@@ -354,3 +293,15 @@ class NeuMatchAligner(CheckpointedCollections, keras.Model):
                 "stack_dropout": self.stack_dropout, "similarity_source": self.similarity_source,
                 "stack_features": self.stack_features, "ridge_similarity": self.ridge_channel,
                 "dtw_start": self.dtw_start}
+
+
+def _check_arguments(normalization, position, similarity_source, stack_features, similarity_units, dtw_start,
+                     history) -> None:
+    for name, value, choices in (("normalization", normalization, NORMALIZATIONS), ("position", position, POSITIONS),
+                                 ("similarity_source", similarity_source, tuple(SIMILARITY_SOURCES))):
+        if value not in choices:
+            raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+    if not stack_features and not similarity_units:
+        raise ValueError("stack_features=False needs similarity features (similarity_units > 0)")
+    if dtw_start and history:
+        raise ValueError("dtw_start needs a decoder without history (history=False)")

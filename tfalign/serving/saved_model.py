@@ -22,8 +22,9 @@ import tensorflow as tf
 
 from tfalign.files import atomic_path, remove_leftovers, replace_folder, writing
 from tfalign.data.batching import to_natural
+from tfalign.data.decoding_choice import Decoding
 from tfalign.model import decoding
-from tfalign.model.features import pad_to_bucket
+from tfalign.model.classifier_inputs import pad_to_bucket
 from tfalign.serving.warmup import WarmupSize, prediction_logs, warmup_plan, write_warmup_file
 
 # What every alignment signature returns, as NeuMatchAligner.align does.
@@ -72,8 +73,7 @@ class AlignmentModule(tf.Module):
     def __init__(self, model, decoding="greedy", xla=True):
         super().__init__()
         self.xla = xla
-        if decoding == "exact" and model.decoder_history:
-            raise ValueError("decoding: 'exact' needs a decoder without history")
+        decoding = Decoding.check(decoding, model.decoder_history)
         self.model, self.decoding = model, decoding
         clip_dim, text_dim = model.input_widths
         spec = (tf.TensorSpec([None, None, clip_dim], tf.float32, "clip_features"),
@@ -82,7 +82,8 @@ class AlignmentModule(tf.Module):
         self.align = tf.function(self._align_greedy if decoding == "greedy" else self._align_exact,
                                  input_signature=spec)
         self.align_greedy = tf.function(self._align_greedy, input_signature=spec)
-        self.align_exact = None if model.decoder_history else tf.function(self._align_exact, input_signature=spec)
+        self.align_exact = (tf.function(self._align_exact, input_signature=spec)
+                            if "exact" in Decoding.available(model.decoder_history) else None)
         self.probabilities = self.align_greedy
 
     def _checked_inputs(self, clip_features, text_features, clip_lengths, text_lengths):
@@ -160,7 +161,7 @@ def warmup_signatures(model, decoding: str, xla: bool) -> dict[str, bool]:
     """
     names = {"serving_default": decoding == "greedy" and xla,
              "align_greedy": decoding != "greedy" and xla}
-    if not model.decoder_history and decoding != "exact":
+    if decoding != "exact" and "exact" in Decoding.available(model.decoder_history):
         names["align_exact"] = False
     return names
 
