@@ -51,6 +51,7 @@ import sys
 import numpy as np
 
 from tfalign import cli, console
+from tfalign.data.decoding_choice import Decoding
 from tfalign.errors import UserError
 from tfalign.files import check_output_path
 
@@ -234,9 +235,8 @@ def _load_aligner(args):
 def _align_locally(args, aligner, clips, texts, clip_times, labels):
     """Through ``tfalign.Aligner`` on the SavedModel, as from Python."""
     decoding = SIGNATURE_DECODINGS[args.signature]
-    if decoding is not None and decoding not in aligner.decodings:
-        raise UserError(f"--signature: {args.model} has no signature {args.signature!r} (its decoder has history: "
-                        f"only greedy decoding applies)")
+    if decoding is not None:  # the SavedModel has the signature only if its decoder can run the decoding
+        Decoding.check(decoding, history="exact" not in aligner.decodings, field="--signature", model=args.model)
     console.say(f"aligning {len(clips)} clips with {len(texts)} texts ({args.signature})")
     return aligner.align(clips, texts, decoding=decoding, clip_times=clip_times, labels=labels)
 

@@ -34,8 +34,7 @@ import sys
 import time
 
 from tfalign import cli, console
-from tfalign.train import add_run_options, resolve_config
-from tfalign.train import build_parser as build_train_parser
+from tfalign.train import add_run_options, resolve_config, build_parser as build_train_parser
 from tfalign.errors import UserError
 from tfalign.files import atomic_file, write_text_atomic
 from tfalign.training.run_folder import check_run_folder, has_run

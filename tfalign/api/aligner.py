@@ -60,7 +60,7 @@ class Aligner(Deployable):
             _backend = KerasBackend(model)
         self._backend = _backend
         self.metadata = dict(metadata or {})
-        default = self.metadata.get("decoding") or _backend.decodings[-1]  # exact where it can
+        default = self.metadata.get("decoding") or Decoding.default("exact" not in _backend.decodings)
         self.decoding = self.resolve_decoding(decoding or default)
 
     @classmethod

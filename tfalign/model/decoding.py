@@ -153,14 +153,20 @@ def complete_greedy(out, clip_lengths, text_lengths, max_clips):
 
 
 # ------------------------------------------------------ compiled alignment
+def _decoder_options(model, decoding, xla, confidence) -> tuple[str, bool, bool]:
+    """(decoding, xla, confidence) as they take effect: the decoding checked, XLA for the
+    greedy decoder without the CRF only (its greedy walk runs op by op: its DP is no XLA
+    kernel), ``clip_confidence`` for the exact one only."""
+    decoding = Decoding.check(decoding, model.decoder_history)
+    return decoding, xla and decoding == "greedy" and not model.dtw_start, confidence and decoding == "exact"
+
+
 def compiled_decoder(model, decoding="greedy", xla=True, confidence=True):
     """The tf.function of the model's ``greedy_path`` (XLA-compiled per input shape)
     or ``exact_path`` (with each clip's ``clip_confidence`` unless ``confidence`` is
     False: validation needs none), on reversed inputs; built once per model and decoding."""
-    decoding = Decoding.check(decoding, model.decoder_history)
-    xla = xla and not model.dtw_start  # the CRF's greedy walk runs op by op (its DP is no XLA kernel)
-    confidence = confidence and decoding == "exact"
-    key = ("compiled", decoding, xla and decoding == "greedy", confidence)
+    decoding, xla, confidence = _decoder_options(model, decoding, xla, confidence)
+    key = ("compiled", decoding, xla, confidence)
     cache = model.__dict__["_align_functions"]  # out of Keras's and the SavedModel's tracking
     if key not in cache:
         # One trace for any shape, but XLA's: it compiles per shape (padded to buckets).
@@ -188,8 +194,8 @@ def align_function(model, decoding="greedy", xla=True, confidence=True):
     another tf.function with unknown shapes, TF 2.21's XLA path aborted the
     process here. Exact: the best path over the lattice (model/lattice.py).
     """
-    xla = xla and not model.dtw_start
-    key = (decoding, xla, confidence and decoding == "exact")
+    decoding, xla, confidence = _decoder_options(model, decoding, xla, confidence)
+    key = (decoding, xla, confidence)
     cache = model.__dict__["_align_functions"]
     if key in cache:
         return cache[key]
