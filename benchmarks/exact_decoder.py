@@ -1,16 +1,18 @@
 """The exact decoder at film length: the best path over the (clip, text) lattice.
 
-Two figures a size, warm (the second and later calls of one shape), one video:
+Figures a size, warm (the second and later calls of one shape), one video:
 ``best_path`` alone (model/lattice.py: the dynamic programme and its
-backtrack, on random log-probabilities) and the whole exact alignment of the
+backtrack, on random log-probabilities); the whole exact alignment of the
 recipe's network (random weights: the time does not depend on them) in process
 (``model.align(..., decoding="exact")``: encoders, stacks, the lattice
-classifier and the programme), with the process's peak resident memory.
+classifier, the programme and each clip's posterior confidence) and through
+its SavedModel (exported, reloaded, its ``align_exact`` and ``align_greedy``
+signatures, as TF Serving runs them); the process's peak resident memory.
 ``--against REF`` runs the same in a fresh process with git revision REF's
 tfalign, and the digest of the paths decoded from the same log-probabilities
 says whether the two decoders agree. Run from the repository root:
 
-    python benchmarks/exact_decoder.py --against f8d4ee3 --json benchmarks/results/exact_decoder.json
+    python benchmarks/exact_decoder.py --against 1435eee --json benchmarks/results/exact_decoder.json
 """
 
 import argparse
@@ -58,19 +60,40 @@ def model_figures(model, clips, texts, repeats):
     return round(warm_seconds(lambda: model.align(request, decoding="exact")["num_actions"].numpy(), repeats), 3)
 
 
+def saved_model_signatures(model, folder):
+    """The model exported (no warm-up records) and reloaded: its signatures."""
+    from tfalign.serving.saved_model import export_saved_model
+    from tfalign.serving.warmup import WarmupSize
+
+    path = export_saved_model(model, os.path.join(folder, "model"), decoding="exact", warmup=WarmupSize(0, 0))
+    return tf.saved_model.load(str(path)).signatures
+
+
+def signature_seconds(signature, widths, clips, texts, repeats):
+    request = one_video_request(widths, clips, texts, seed=1)
+    return round(warm_seconds(lambda: signature(**request)["num_actions"].numpy(), repeats), 3)
+
+
 def measure(args) -> dict:
+    import tempfile
+
     from tfalign.experiments import get_experiment
     from tfalign.model import build_model
 
     model = build_model(get_experiment(args.experiment).model, seed=0)
     rows = []
-    for size in args.sizes.split(","):
-        clips, texts = (int(v) for v in size.split("x"))
-        row = {"clips": clips, "texts": texts, "best_path": best_path_figures(clips, texts, args.repeats)}
-        if not args.no_model:
-            row["align_exact_seconds"] = model_figures(model, clips, texts, args.repeats)
-        rows.append(row)
-        print(row, flush=True)
+    with tempfile.TemporaryDirectory(prefix="tfalign-exact-") as folder:
+        signatures = None if args.no_model else saved_model_signatures(model, folder)
+        for size in args.sizes.split(","):
+            clips, texts = (int(v) for v in size.split("x"))
+            row = {"clips": clips, "texts": texts, "best_path": best_path_figures(clips, texts, args.repeats)}
+            if not args.no_model:
+                row["align_exact_seconds"] = model_figures(model, clips, texts, args.repeats)
+                for name in ("align_exact", "align_greedy"):
+                    row[f"saved_model_{name}_seconds"] = signature_seconds(signatures[name], model.input_widths,
+                                                                           clips, texts, args.repeats)
+            rows.append(row)
+            print(row, flush=True)
     return {"sizes": rows, "peak_memory_mb": round(peak_memory_mb())}
 
 
@@ -96,6 +119,10 @@ def main(argv=None):
                                    for a, b in zip(result["this"]["sizes"], other["sizes"]))
         result["speedup_best_path"] = [round(b["best_path"]["seconds"] / a["best_path"]["seconds"], 2)
                                        for a, b in zip(result["this"]["sizes"], other["sizes"])]
+        if not args.no_model:
+            result["speedup_saved_model_exact"] = [
+                round(b["saved_model_align_exact_seconds"] / a["saved_model_align_exact_seconds"], 2)
+                for a, b in zip(result["this"]["sizes"], other["sizes"])]
     if args.json:
         write(result, args.json)
     else:

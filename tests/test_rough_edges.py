@@ -121,7 +121,7 @@ def test_the_timeline_names_each_text_by_its_first_words(tmp_path):
 
 
 def test_new_shapes_do_not_retrace_without_bound(aligner):
-    from tfalign.model.classifier_inputs import bucket_size
+    from tfalign.data.length_buckets import bucket_size
 
     shapes = [(n, 2 + n // 3) for n in (3, 5, 9, 17, 33, 70, 71, 130)]
     for clips, texts in shapes:

@@ -193,6 +193,11 @@ class TrainerConfig:
 
     epochs: int = 350
     batch_size: int = 32
+    # Budgets of a training batch (0 = none): padded lattice nodes (batch x clips x texts) and
+    # padded actions (batch x (clips + texts), a token budget). Long videos come in smaller
+    # batches, so memory follows the budgets, not the longest video (data/batching.py: bucket_plan).
+    batch_nodes: int = 0
+    batch_actions: int = 0
     seed: int = 0
     label_smoothing: float = 0.03
     early_stopping_patience: int = 0  # epochs without a better validation clip accuracy; 0 = off
@@ -204,7 +209,9 @@ class TrainerConfig:
     def __post_init__(self):
         check_fields(self, "trainer.")
         check_ranges(self, [
-            ("epochs", 1, None, False, False), ("batch_size", 1, None, False, False), ("seed", 0, None, False, False),
+            ("epochs", 1, None, False, False), ("batch_size", 1, None, False, False),
+            ("batch_nodes", 0, None, False, False), ("batch_actions", 0, None, False, False),
+            ("seed", 0, None, False, False),
             ("label_smoothing", 0, 1, False, True), ("early_stopping_patience", 0, None, False, False)],
             "trainer.")
 

@@ -90,7 +90,7 @@ def _recipe(name, description, **changes):
         optimizer=OptimizerConfig(name="lars", learning_rate=3e-3, weight_averaging=0.98),
         task=TaskConfig(contrastive_weight=1.0, lattice_weight=1.0, sampling="crops", max_train_actions=160,
                         whole_video_fraction=0.1, decoding="auto", path_loss="crf", epoch_steps=10),
-        trainer=TrainerConfig(epochs=40, validate_start=True),
+        trainer=TrainerConfig(epochs=40, validate_start=True, batch_nodes=256_000),
         data=DataConfig(features="rp")).override(changes)
 
 

@@ -39,10 +39,11 @@ def build_parser():
     parser.add_argument("--no-xla", action="store_true",
                         help="export a decoder that runs op by op (about 3x slower) for a TF Serving without "
                              "--xla_cpu_compilation_enabled=true (default: XLA-compiled, as deploy/serve.sh serves)")
-    parser.add_argument("--warmup", type=_warmup_size, default="512x192", metavar="CLIPSxTEXTS",
+    parser.add_argument("--warmup", type=_warmup_size, default="512x192", metavar="CLIPSxTEXTS[xVIDEOS]",
                         help="write TF Serving warm-up requests (assets.extra/tf_serving_warmup_requests) for every "
-                             "padded shape up to CLIPS clips x TEXTS texts, so that TF Serving compiles them when it "
-                             "loads the version, not on live requests; 'none' for no warm-up")
+                             "padded shape up to CLIPS clips x TEXTS texts (and requests of up to VIDEOS videos, "
+                             "default 1), so that TF Serving compiles them when it loads the version, not on live "
+                             "requests; 'none' for no warm-up (4000x800x4: films, several videos a request)")
     return parser
 
 

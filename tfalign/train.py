@@ -76,6 +76,14 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="initial learning rate, for LARS the product lr * eta (default: the experiment's)")
     parser.add_argument("--batch-size", type=cli.number(int, 1),
                         help="global batch size (default: the experiment's; the paper's 32)")
+    parser.add_argument("--batch-nodes", type=cli.number(int, 0),
+                        help="budget of padded lattice nodes (batch x clips x texts) a training batch: long "
+                             "videos in smaller batches, memory bounded by it; 0 = none (default: the "
+                             "experiment's)")
+    parser.add_argument("--batch-actions", type=cli.number(int, 0),
+                        help="budget of padded actions (batch x (clips + texts)) a training batch, a token "
+                             "budget: bounds the encoders' memory as --batch-nodes the lattice's; 0 = none "
+                             "(default: the experiment's)")
     parser.add_argument("--label-smoothing", type=cli.number(float, 0, 1, high_open=True),
                         help="label smoothing epsilon (default: the experiment's)")
     parser.add_argument("--optimizer", choices=["adam", "lars", "lamb"],
@@ -137,7 +145,9 @@ def resolve_config(args):
     for setting in args.set:
         changes.update(parse_setting(config, setting))
     options = {"trainer.epochs": args.epochs, "optimizer.learning_rate": args.lr,
-               "trainer.batch_size": args.batch_size, "trainer.seed": args.seed,
+               "trainer.batch_size": args.batch_size, "trainer.batch_nodes": args.batch_nodes,
+               "trainer.batch_actions": args.batch_actions,
+               "trainer.seed": args.seed,
                "trainer.label_smoothing": args.label_smoothing, "optimizer.name": args.optimizer,
                "trainer.precision": args.precision, "init_from.trainer.epochs": args.pretrain_epochs,
                "init_from.data.lsmdc_scale": args.lsmdc_scale,

@@ -48,3 +48,61 @@ def test_elements_are_dense_and_no_generator_is_kept():
     for key, spec in dataset.element_spec.items():
         assert isinstance(spec, tf.TensorSpec), key
     assert dataset.element_spec["clip_features"].shape.as_list() == [None, None, 6]
+
+
+def _episodes(shapes):
+    """Episodes of the given (clips, texts), each clip matched to a text in order."""
+    return [make_episode([min(i * texts // clips, texts - 1) for i in range(clips)], texts, seed=k, video_id=str(k))
+            for k, (clips, texts) in enumerate(shapes)]
+
+
+def _batches(episodes, batch_size, batch_nodes, seed=0, batch_actions=0):
+    """(rows, padded clips x texts, padded clips + texts, indices) of each batch."""
+    return [(b["clip_features"].shape[0], b["clip_features"].shape[1] * b["text_features"].shape[1],
+             b["clip_features"].shape[1] + b["text_features"].shape[1], b["index"].numpy().tolist())
+            for b in make_dataset(episodes, batch_size, shuffle=True, seed=seed, bucket=True, batch_nodes=batch_nodes,
+                                  batch_actions=batch_actions)]
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+SHAPES = st.lists(st.tuples(st.integers(1, 40), st.integers(1, 12)), min_size=1, max_size=30)
+
+
+@settings(max_examples=30, deadline=None)
+@given(shapes=SHAPES, batch_size=st.integers(1, 8), batch_nodes=st.sampled_from([0, 1, 30, 200, 2000]),
+       batch_actions=st.sampled_from([0, 1, 20, 60, 300]), seed=st.integers(0, 3))
+def test_budgets_bound_every_batch_and_keep_every_episode(shapes, batch_size, batch_nodes, batch_actions, seed):
+    """Every batch's padded lattice (rows x clips x texts) and padded sequences (rows x
+    (clips + texts)) stay within their budgets, unless a single episode is larger (then
+    it comes alone); every episode comes once, and count_batches counts the batches."""
+    from tfalign.data.batching import count_batches
+
+    episodes = _episodes(shapes)
+    batches = _batches(episodes, batch_size, batch_nodes, seed, batch_actions)
+    for rows, nodes, actions, _ in batches:
+        assert rows <= batch_size
+        assert rows == 1 or ((not batch_nodes or rows * nodes <= batch_nodes)
+                             and (not batch_actions or rows * actions <= batch_actions))
+    assert sorted(i for *_, indices in batches for i in indices) == list(range(len(episodes)))
+    assert count_batches(episodes, batch_size, bucket=True, batch_nodes=batch_nodes,
+                         batch_actions=batch_actions) == len(batches)
+
+
+@settings(max_examples=15, deadline=None)
+@given(shapes=SHAPES, batch_size=st.integers(1, 8), seed=st.integers(0, 3))
+def test_a_budget_that_holds_every_batch_changes_nothing(shapes, batch_size, seed):
+    """The same batches, in the same order, as without a budget."""
+    episodes = _episodes(shapes)
+    roomy = batch_size * 40 * 12
+    assert _batches(episodes, batch_size, roomy, seed, batch_actions=batch_size * 52) == \
+        _batches(episodes, batch_size, 0, seed)
+
+
+def test_long_videos_come_in_smaller_batches():
+    from tfalign.data.batching import bucket_plan
+
+    episodes = _episodes([(10, 3)] * 20 + [(200, 40)] * 4)
+    boundaries, sizes = bucket_plan(episodes, 8, batch_nodes=8 * 30)
+    assert sizes[0] == 8 and sizes[-1] == 1  # short ones 8 a batch, the long alone
+    assert bucket_plan(episodes, 8) == ([14], [8, 8])  # the quartiles (all three at 14), without a budget

@@ -12,7 +12,7 @@ from fake_serving import replay_warmup, start_grpc
 from tfalign.data.batching import episodes_request, make_dataset
 from tfalign.errors import UserError
 from tfalign.model import NeuMatchAligner
-from tfalign.model.classifier_inputs import bucket_size, bucket_sizes, pad_to_bucket
+from tfalign.data.length_buckets import bucket_size, bucket_sizes, pad_to_bucket
 from tfalign.api.aligner import Aligner
 from tfalign.serving.client import GrpcClient, LocalClient
 from tfalign.serving.saved_model import export_saved_model
@@ -43,14 +43,14 @@ def test_in_graph_padding_matches_the_python_bucket(length):
         assert not padded[:, length:].any()
 
 
-@pytest.mark.parametrize("text, expected", [("512x192", (512, 192)), ("64X64", (64, 64)), ("none", (0, 0)),
-                                            ("0x0", (0, 0))])
+@pytest.mark.parametrize("text, expected", [("512x192", (512, 192, 1)), ("64X64", (64, 64, 1)), ("none", (0, 0, 1)),
+                                            ("0x0", (0, 0, 1)), ("4000x800x4", (4000, 800, 4))])
 def test_warmup_sizes_parse(text, expected):
     size = WarmupSize.parse(text)
-    assert (size.clips, size.texts) == expected and size.enabled == (expected != (0, 0))
+    assert (size.clips, size.texts, size.batch) == expected and size.enabled == (expected[:2] != (0, 0))
 
 
-@pytest.mark.parametrize("text", ["512", "ax3", "512x0", "-1x5", "1x2x3"])
+@pytest.mark.parametrize("text", ["512", "ax3", "512x0", "-1x5", "1x2x3x4", "64x64x0"])
 def test_bad_warmup_sizes_are_one_line(text):
     with pytest.raises(UserError, match="warmup") as caught:
         WarmupSize.parse(text)
@@ -59,9 +59,24 @@ def test_bad_warmup_sizes_are_one_line(text):
 
 def test_the_plan_warms_every_bucket_of_the_per_shape_signature_and_the_rest_once():
     plan = warmup_plan({"serving_default": True, "align_exact": False}, WarmupSize(130, 64))
-    assert plan == [("serving_default", 64, 64), ("serving_default", 128, 64), ("serving_default", 192, 64),
-                    ("align_exact", 64, 64)]
+    assert plan == [("serving_default", 64, 64, 1), ("serving_default", 128, 64, 1), ("serving_default", 192, 64, 1),
+                    ("align_exact", 64, 64, 1)]
     assert warmup_plan({"serving_default": True}, WarmupSize(0, 0)) == []
+
+
+def test_per_axis_signatures_meet_every_bucket_of_each_axis_at_every_batch_bucket():
+    """What compiles per bucket of each axis (the stacks' loops) needs a request for each clip
+    bucket and each text bucket, not their product; several videos: each power of two."""
+    size = WarmupSize(4000, 800, batch=3)
+    plan = warmup_plan({"align_exact": "axis"}, size)
+    clips, texts = bucket_sizes(4000), bucket_sizes(800)
+    for videos in (1, 2, 4):
+        shapes = [(c, t) for _, c, t, b in plan if b == videos]
+        assert {c for c, _ in shapes} == set(clips) and {t for _, t in shapes} == set(texts)
+        assert len(shapes) == len(clips) + len(texts) - 1 and all(min(c, t) == 64 for c, t in shapes)
+    assert {b for *_, b in plan} == {1, 2, 4}
+    with pytest.raises(ValueError, match="align_exact"):
+        warmup_plan({"align_exact": "sometimes"}, size)
 
 
 def small_model():
@@ -82,11 +97,12 @@ def test_an_export_carries_warmup_records_that_tf_serving_replays(tmp_path):
     logs = read_warmup_file(path)
     plan = [(name, inputs["clip_features"].shape, int(inputs["clip_lengths"][0]))
             for name, inputs in map(request_arrays, logs)]
-    # serving_default decodes exactly (one compilation): warmed once; align_greedy at every bucket.
-    assert plan == [("serving_default", (1, 64, 300), 64), ("align_greedy", (1, 64, 300), 64),
-                    ("align_greedy", (1, 128, 300), 128)]
+    # serving_default decodes exactly (its stacks' loops compile per bucket of each axis);
+    # align_greedy (XLA, whole) at every (clip, text) bucket pair: here the same two.
+    assert plan == [("serving_default", (1, 64, 300), 64), ("serving_default", (1, 128, 300), 128),
+                    ("align_greedy", (1, 64, 300), 64), ("align_greedy", (1, 128, 300), 128)]
     assert (path / WARMUP_FILE).stat().st_size < 10_000  # zeros as one broadcast value
-    assert replay_warmup(path) == 3
+    assert replay_warmup(path) == 4
     server, target = start_grpc(path.parent, name="model", warmup=True)  # the stand-in loads and warms it
     try:
         served = GrpcClient(target, "model").align(episodes_request(episodes))

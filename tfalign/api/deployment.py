@@ -57,8 +57,9 @@ class Deployable:
 
         Args:
             size: a ``tfalign.serving.warmup.WarmupSize`` (default: 512 clips x 192 texts).
-            decoding: the decoding to warm (default: this aligner's). Only the XLA
-                greedy decoder compiles per shape; the exact one is run once.
+            decoding: the decoding to warm (default: this aligner's). The XLA greedy
+                decoder compiles per (clips, texts) bucket pair, the exact one its
+                stacks' loops per bucket of each axis (serving/warmup.py).
 
         Returns:
             How many warm-up alignments ran.
@@ -71,9 +72,9 @@ class Deployable:
         from tfalign.serving.warmup import WarmupSize, warmup_plan, zeros_request
 
         decoding = self.resolve_decoding(decoding)
-        plan = warmup_plan({decoding: decoding == "greedy"}, size or WarmupSize())
-        for _, clips, texts in plan:
-            self._backend.run(zeros_request(clips, texts, self.input_widths), decoding)
+        plan = warmup_plan({decoding: "pair" if decoding == "greedy" else "axis"}, size or WarmupSize())
+        for _, clips, texts, videos in plan:
+            self._backend.run(zeros_request(clips, texts, self.input_widths, videos), decoding)
         return len(plan)
 
     def assets(self) -> dict[str, str]:

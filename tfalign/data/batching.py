@@ -63,10 +63,14 @@ def element_spec(clip_dim: int, text_dim: int) -> dict:
 
 
 def make_dataset(episodes, batch_size: int, shuffle: bool = False, seed: int = 0, bucket: bool = False,
-                 drop_remainder: bool = False, repeat: bool = False, folds=None) -> tf.data.Dataset:
+                 drop_remainder: bool = False, repeat: bool = False, folds=None,
+                 batch_nodes: int = 0, batch_actions: int = 0) -> tf.data.Dataset:
     """Batches of padded, reversed episodes.
 
     ``bucket`` groups episodes of similar action counts (less padding);
+    ``batch_nodes`` and ``batch_actions`` (with ``bucket``; 0: none) bound a
+    batch's padded lattice (batch x clips x texts) and its padded sequences
+    (batch x (clips + texts)): long videos come in smaller batches (``bucket_plan``);
     ``shuffle`` reshuffles every epoch, deterministically under ``seed``;
     ``folds``: each episode's cross-fitting fold (default: none, -1).
     """
@@ -81,13 +85,13 @@ def make_dataset(episodes, batch_size: int, shuffle: bool = False, seed: int = 0
         dataset = dataset.shuffle(len(arrays), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         dataset = dataset.repeat()
-    if bucket and len(arrays) > batch_size:
-        boundaries = bucket_boundaries([int(a["action_lengths"]) for a in arrays])
+    boundaries, sizes = bucket_plan(episodes, batch_size, batch_nodes, batch_actions) if bucket else ([], [batch_size])
+    if boundaries:
         dataset = dataset.bucket_by_sequence_length(
-            lambda x: x["action_lengths"], bucket_boundaries=boundaries,
-            bucket_batch_sizes=[batch_size] * (len(boundaries) + 1), drop_remainder=drop_remainder)
+            lambda x: x["action_lengths"], bucket_boundaries=boundaries, bucket_batch_sizes=sizes,
+            drop_remainder=drop_remainder)
     else:
-        dataset = dataset.padded_batch(batch_size, drop_remainder=drop_remainder)
+        dataset = dataset.padded_batch(sizes[0], drop_remainder=drop_remainder)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
@@ -118,16 +122,78 @@ def bucket_boundaries(action_lengths) -> list[int]:
     return sorted({lengths[int(q * (len(lengths) - 1))] + 1 for q in (0.25, 0.5, 0.75)})
 
 
-def count_batches(episodes, batch_size: int, bucket: bool = False) -> int:
+def bucket_plan(episodes, batch_size: int, batch_nodes: int = 0,
+                batch_actions: int = 0) -> tuple[list[int], list[int]]:
+    """Where ``make_dataset(..., bucket=True)`` cuts its length buckets and each one's batch size.
+
+    Without a budget: the quartiles of the action counts, ``batch_size`` each
+    (no buckets for a single batch's worth). With budgets, a batch stays within
+    them: ``batch_nodes`` bounds its padded lattice (rows x the bucket's most
+    clips x its most texts: the lattice classifier's and the CRF's memory),
+    ``batch_actions`` its padded sequences (rows x the bucket's longest clips
+    + texts: the encoders' and stacks'; a token budget). The buckets are cut
+    further where the budgets' batch size halves (long videos apart from short
+    ones), and each gets the largest size the budgets allow (at least 1, at
+    most ``batch_size``). Budgets that hold every batch whole change nothing:
+    the same buckets, the same batches.
+
+    Args:
+        episodes: what is batched (``num_clips``, ``num_texts``, ``num_actions``).
+        batch_size: the most episodes a batch holds.
+        batch_nodes: the budget of padded lattice nodes a batch, 0 for none.
+        batch_actions: the budget of padded clips + texts a batch, 0 for none.
+
+    Returns:
+        (boundaries, batch sizes): as ``tf.data.Dataset.bucket_by_sequence_length``
+        takes them (a bucket holds action counts below its boundary); no boundaries
+        means one bucket.
+
+    Example:
+    >>> bucket_plan(episodes, 32, batch_nodes=256_000)  # doctest: +SKIP
+    ([44, 74, 115, 200, 338], [32, 32, 32, 32, 12, 9])
+    """
+    lengths = [e.num_actions for e in episodes]
+    boundaries = bucket_boundaries(lengths) if len(episodes) > batch_size else []
+    if not (batch_nodes or batch_actions):
+        return boundaries, [batch_size] * (len(boundaries) + 1)
+
+    def fits(clips, texts):  # the most rows of this padded size the budgets allow
+        rows = batch_size
+        if batch_nodes:
+            rows = min(rows, batch_nodes // max(clips * texts, 1))
+        if batch_actions:
+            rows = min(rows, batch_actions // max(clips + texts, 1))
+        return max(1, rows)
+
+    # Going up in length, a cut wherever the budget's size (a power of two) falls below all before it.
+    level = None
+    for episode in sorted(episodes, key=lambda e: e.num_actions):
+        own = fits(episode.num_clips, episode.num_texts).bit_length()
+        if level is not None and own < level:
+            boundaries.append(episode.num_actions)
+        level = own if level is None else min(level, own)
+    boundaries = sorted(set(boundaries))
+    edges = [0, *boundaries, float("inf")]
+    sizes = []
+    for low, high in zip(edges, edges[1:]):
+        members = [e for e in episodes if low <= e.num_actions < high]
+        sizes.append(fits(max(e.num_clips for e in members), max(e.num_texts for e in members)) if members
+                     else batch_size)
+    if len(sizes) == 1:  # one bucket: no boundaries
+        return [], sizes
+    return boundaries, sizes
+
+
+def count_batches(episodes, batch_size: int, bucket: bool = False, batch_nodes: int = 0,
+                  batch_actions: int = 0) -> int:
     """How many batches ``make_dataset`` yields for these episodes (no drop):
     with buckets, each bucket ends in its own partial batch."""
     episodes = list(episodes)
-    if not (bucket and len(episodes) > batch_size):
-        return -(-len(episodes) // batch_size)
-    lengths = [e.num_actions for e in episodes]
-    edges = [0, *bucket_boundaries(lengths), float("inf")]
-    sizes = [sum(lo <= n < hi for n in lengths) for lo, hi in zip(edges, edges[1:])]
-    return sum(-(-size // batch_size) for size in sizes)
+    boundaries, sizes = (bucket_plan(episodes, batch_size, batch_nodes, batch_actions) if bucket
+                         else ([], [batch_size]))
+    edges = [0, *boundaries, float("inf")]
+    counts = [sum(low <= e.num_actions < high for e in episodes) for low, high in zip(edges, edges[1:])]
+    return sum(-(-count // size) for count, size in zip(counts, sizes))
 
 
 def pad_batch(clips: list, texts: list) -> dict:

@@ -38,8 +38,8 @@ class LayerNormLSTMCell(LSTMCellBase):
         h = o * tf.tanh(c)
         return h, [h, c]
 
-    def run_sequence(self, inputs):
-        """[B, T, D] -> [B, T, units] from zero state."""
+    def run_sequence(self, inputs, compiled=False):
+        """[B, T, D] -> [B, T, units] from zero state (op by op: ``compiled`` changes nothing)."""
         return scan_sequence(self, tf.cast(inputs, self.compute_dtype))
 
     def get_config(self):

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from tfalign.layers.initializers import bias_initializer
 from tfalign.layers.lstm_base import LSTMCellBase
-from tfalign.layers.recurrence import lstm_sequence, lstm_update
+from tfalign.layers.recurrence import lstm_hidden, lstm_sequence, lstm_update
 
 
 class ForgetBiasInitializer(keras.initializers.Initializer):
@@ -49,9 +49,11 @@ class StackLSTMCell(LSTMCellBase):
                               + self.weight(self.recurrent_bias), c)
         return h, [h, c]
 
-    def run_sequence(self, inputs):
-        """[B, T, D] -> [B, T, units] from zero state (fast, hand-written gradient)."""
+    def run_sequence(self, inputs, compiled=False):
+        """[B, T, D] -> [B, T, units] from zero state (fast, hand-written gradient);
+        ``compiled``: inference, the loop XLA-compiled (no gradient)."""
         inputs = tf.cast(inputs, self.compute_dtype)
         projected = self.input_projection(inputs) + self.weight(self.recurrent_bias)
-        hidden = lstm_sequence(tf.transpose(projected, [1, 0, 2]), self.weight(self.recurrent_kernel))
+        run = lstm_hidden if compiled else lstm_sequence
+        hidden = run(tf.transpose(projected, [1, 0, 2]), self.weight(self.recurrent_kernel))
         return tf.transpose(hidden, [1, 0, 2])

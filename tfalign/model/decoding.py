@@ -18,7 +18,8 @@ from tfalign.data.batching import to_natural
 from tfalign.data.decoding_choice import Decoding
 from tfalign.data.oracle import MATCH, NUM_ACTIONS, POP_TEXT, alignment_from_actions
 from tfalign.model import paths
-from tfalign.model.classifier_inputs import POSITION_FUNCTIONS, pad_to_bucket, window_features
+from tfalign.data.length_buckets import pad_to_bucket
+from tfalign.model.classifier_inputs import POSITION_FUNCTIONS, window_features
 from tfalign.model.lattice import (best_path, clip_confidence, conditional_log_probabilities, greedy_walk,
                                    log_partition_table, posterior_marginals)
 
@@ -153,20 +154,22 @@ def complete_greedy(out, clip_lengths, text_lengths, max_clips):
 
 
 # ------------------------------------------------------ compiled alignment
-def _decoder_options(model, decoding, xla, confidence) -> tuple[str, bool, bool]:
-    """(decoding, xla, confidence) as they take effect: the decoding checked, XLA for the
-    greedy decoder without the CRF only (its greedy walk runs op by op: its DP is no XLA
-    kernel), ``clip_confidence`` for the exact one only."""
+def _decoder_options(model, decoding, xla, confidence) -> tuple[str, bool, bool, bool]:
+    """(decoding, whole, stacks, confidence) as they take effect: the decoding checked; the
+    greedy decoder XLA-compiled whole (``whole``) for a model without the CRF only (its
+    greedy walk runs op by op: its DP is no XLA kernel); the stacks' loops compiled
+    (``stacks``) whenever ``xla``; ``clip_confidence`` for the exact decoder only."""
     decoding = Decoding.check(decoding, model.decoder_history)
-    return decoding, xla and decoding == "greedy" and not model.dtw_start, confidence and decoding == "exact"
+    whole = xla and decoding == "greedy" and not model.dtw_start
+    return decoding, whole, bool(xla), confidence and decoding == "exact"
 
 
 def compiled_decoder(model, decoding="greedy", xla=True, confidence=True):
     """The tf.function of the model's ``greedy_path`` (XLA-compiled per input shape)
     or ``exact_path`` (with each clip's ``clip_confidence`` unless ``confidence`` is
     False: validation needs none), on reversed inputs; built once per model and decoding."""
-    decoding, xla, confidence = _decoder_options(model, decoding, xla, confidence)
-    key = ("compiled", decoding, xla, confidence)
+    decoding, xla, stacks, confidence = _decoder_options(model, decoding, xla, confidence)
+    key = ("compiled", decoding, xla, stacks, confidence)
     cache = model.__dict__["_align_functions"]  # out of Keras's and the SavedModel's tracking
     if key not in cache:
         # One trace for any shape, but XLA's: it compiles per shape (padded to buckets).
@@ -174,12 +177,13 @@ def compiled_decoder(model, decoding="greedy", xla=True, confidence=True):
                       "text_features": tf.TensorSpec([None, None, model.text_dim], tf.float32),
                       "clip_lengths": tf.TensorSpec([None], tf.int32), "text_lengths": tf.TensorSpec([None], tf.int32)}]
         if decoding == "exact":
-            cache[key] = tf.function(lambda inputs: model.exact_path(inputs, confidence=confidence),
+            cache[key] = tf.function(lambda inputs: model.exact_path(inputs, confidence=confidence, compiled=stacks),
                                      input_signature=signature)
         elif xla:
             cache[key] = tf.function(model.greedy_path, jit_compile=True)
         else:
-            cache[key] = tf.function(model.greedy_path, input_signature=signature)
+            cache[key] = tf.function(lambda inputs: model.greedy_path(inputs, compiled=stacks),
+                                     input_signature=signature)
     return cache[key]
 
 
@@ -188,18 +192,19 @@ def align_function(model, decoding="greedy", xla=True, confidence=True):
 
     Greedy: XLA compiles the decoder's while loop into one kernel (about 2.5x
     faster on CPU), but once per input shape; the time axes are therefore
-    padded to geometric buckets first (model/classifier_inputs.py: bucket_sizes), which
+    padded to geometric buckets first (data/length_buckets.py: bucket_sizes), which
     changes nothing (padding follows the valid positions and the loop stops on
     the true lengths) and bounds the compilations. The padding runs eagerly: called from inside
     another tf.function with unknown shapes, TF 2.21's XLA path aborted the
     process here. Exact: the best path over the lattice (model/lattice.py).
     """
-    decoding, xla, confidence = _decoder_options(model, decoding, xla, confidence)
-    key = (decoding, xla, confidence)
+    requested_xla = xla
+    decoding, xla, stacks, confidence = _decoder_options(model, decoding, xla, confidence)
+    key = (decoding, xla, stacks, confidence)
     cache = model.__dict__["_align_functions"]
     if key in cache:
         return cache[key]
-    compiled = compiled_decoder(model, decoding, xla, confidence)
+    compiled = compiled_decoder(model, decoding, requested_xla, confidence)
 
     def align(inputs):
         missing = [k for k in INPUT_KEYS if k not in inputs]
@@ -229,34 +234,37 @@ class DecodingMixin:
     """``NeuMatchAligner``'s decoding methods (mixed into the Keras model): the greedy and
     exact paths on reversed inputs, and ``align`` on natural-order ones."""
 
-    def greedy_path(self, inputs):
+    def greedy_path(self, inputs, compiled=True):
         """The greedy alignment of reversed inputs: {"actions", "num_actions", "probabilities"}.
-        With ``dtw_start``, the most probable action at each node under the CRF."""
-        stacks = self.encode_stacks(inputs, training=False)
+        With ``dtw_start``, the most probable action at each node under the CRF. ``compiled``:
+        the stacks' loops XLA-compiled (layers/recurrence.py)."""
+        stacks = self.encode_stacks(inputs, training=False, compiled=compiled)
         if not self.dtw_start:
             return greedy(self, stacks)
         lengths = stacks["clip_lengths"], stacks["text_lengths"]
         return greedy_walk(conditional_log_probabilities(self.lattice_scores(stacks), *lengths), *lengths)
 
-    def exact_path(self, inputs, confidence=True):
+    def exact_path(self, inputs, confidence=True, compiled=True):
         """The exact best action path (model/lattice.py) of a decoder without history, on
         reversed inputs: {"actions", "num_actions", "clip_to_text", "score", "probabilities",
         "clip_confidence"}. ``clip_confidence`` [B, T_v]: the posterior probability of each
         clip's assignment, the lattice's scores read as a CRF. With ``dtw_start`` (a CRF),
         ``score`` is the path's log-probability among all complete paths and
-        ``probabilities`` the CRF's conditional action probabilities at its nodes."""
-        stacks = self.encode_stacks(inputs, training=False)
+        ``probabilities`` the CRF's conditional action probabilities at its nodes. ``compiled``:
+        the stacks' loops XLA-compiled (layers/recurrence.py)."""
+        stacks = self.encode_stacks(inputs, training=False, compiled=compiled)
         lengths = stacks["clip_lengths"], stacks["text_lengths"]
         scores = self.lattice_scores(stacks)
         out = best_path(scores, *lengths)
-        log_probs = scores
+        log_probs, table = scores, None
         if self.dtw_start:
             table = log_partition_table(scores, *lengths)
             log_probs = conditional_log_probabilities(scores, *lengths, table=table)
             out["score"] = out["score"] - table[:, 0, 0]
         out["probabilities"] = paths.probabilities_along(log_probs, out["actions"], out["num_actions"], *lengths)
-        if confidence:  # the posterior marginals: one more pass of the programme, and its gradient
-            out["clip_confidence"] = clip_confidence(posterior_marginals(scores, *lengths)[1], out["clip_to_text"])
+        if confidence:  # the posterior marginals: the forward algorithm beside the backward table
+            marginals = posterior_marginals(scores, *lengths, table=table)[1]
+            out["clip_confidence"] = clip_confidence(marginals, out["clip_to_text"])
         return out
 
     def make_align_function(self, decoding_name="greedy", xla=True, confidence=True):

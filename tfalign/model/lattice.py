@@ -166,10 +166,17 @@ def log_partition_table(scores, clip_lengths, text_lengths):
                          exclusive=True)  # [B, T_v, T_s + 1]
     leave = tf.pad(tf.math.reduce_logsumexp(tf.gather(scores, [MATCH, POP_CLIP], axis=3), axis=3), pad3)
 
+    # The rows are read from TensorArrays, not sliced from the whole tensors: the gradient
+    # of a slice inside a loop is a whole-lattice tensor every row (quadratic in the clips;
+    # at 4000 x 800, 5 s of the posterior marginals), a TensorArray read's is the row.
+    by_row = lambda tensor: tf.TensorArray(tf.float32, size=max_clips).unstack(
+        tf.transpose(tensor, [1, 0, *range(2, tensor.shape.rank)]))
+    leave_rows, prefix_rows, clip_tail_rows = by_row(leave), by_row(prefixes), by_row(clip_tail[:, :, None])
+
     def row(i, below, rows):
         below = tf.where((i == clip_lengths - 1)[:, None], text_tail, below)  # the last clip: the text tail
-        on = tf.where(text_ok, leave[:, i] + below, tf.where(at_end, clip_tail[:, i:i + 1], _NEG))
-        prefix = prefixes[:, i]
+        on = tf.where(text_ok, leave_rows.read(i) + below, tf.where(at_end, clip_tail_rows.read(i), _NEG))
+        prefix = prefix_rows.read(i)
         table_row = tf.math.cumulative_logsumexp(prefix + on, axis=1, reverse=True) - prefix
         table_row = tf.where(text_ok | at_end, table_row, _NEG)
         return i - 1, table_row, rows.write(i, table_row)
@@ -206,15 +213,87 @@ def conditional_log_probabilities(scores, clip_lengths, text_lengths, table=None
     return tf.stack([scores[..., a] + by_action[a] - here for a in (POP_CLIP, POP_TEXT, MATCH)], axis=-1)
 
 
-def posterior_marginals(scores, clip_lengths, text_lengths):
+def posterior_marginals(scores, clip_lengths, text_lengths, table=None):
     """(log Z [B], marginals [B, T_v, T_s, 3]): the expected number of times a path
     takes each action at each node under the CRF of ``scores`` (forced tails
-    count at the nodes that score them), as the gradient of log Z."""
+    count at the nodes that score them): the gradient of log Z, computed as the
+    forward-backward algorithm does it. The forward table (``_forward_table``: the
+    log-sum of every path's beginning up to a node) and the backward one
+    (``log_partition_table``, or ``table`` when given) meet at each node's
+    actions; the forced tails' counts are running sums of the paths that end
+    into them. One more pass of the row loop, where differentiating the
+    backward table ran its loop's gradient (5x the time at film length)."""
     scores = tf.cast(scores, tf.float32)
-    with tf.GradientTape() as tape:
-        tape.watch(scores)
-        log_z = log_partition(scores, clip_lengths, text_lengths)
-    return log_z, tape.gradient(log_z, scores)
+    clip_lengths, text_lengths = tf.cast(clip_lengths, tf.int32), tf.cast(text_lengths, tf.int32)
+    if table is None:
+        table = log_partition_table(scores, clip_lengths, text_lengths)
+    max_clips, max_texts = tf.shape(scores)[1], tf.shape(scores)[2]
+    log_z = table[:, 0, 0]
+    alpha, leave = _forward_table(scores, clip_lengths, text_lengths)  # [B, T_v, T_s + 1], [B, T_v, T_s]
+    here = alpha[:, :, :max_texts] - log_z[:, None, None]
+    right = table[:, :max_clips, 1:max_texts + 1]
+    down = table[:, 1:max_clips + 1, :max_texts]
+    by_action = {POP_CLIP: down, POP_TEXT: right, MATCH: down}
+    nodes = node_mask(clip_lengths, text_lengths, max_clips, max_texts)
+    marginals = tf.stack([tf.where(nodes, tf.exp(here + scores[..., a] + by_action[a]), 0.0)
+                          for a in (POP_CLIP, POP_TEXT, MATCH)], axis=-1)
+    # The forced tails. Paths that pop the last text in row i (then pop clips i.. at the
+    # last text): each clip r >= i counts a POP_CLIP at (r, T_s - 1).
+    clip_tail, text_tail = _forced_tails(scores, clip_lengths, text_lengths)
+    rows_valid = tf.sequence_mask(clip_lengths, max_clips)
+    ended_in_row = tf.where(rows_valid, tf.exp(tf.gather(alpha, text_lengths, axis=2, batch_dims=1) + clip_tail
+                                               - log_z[:, None]), 0.0)  # [B, T_v]
+    clip_counts = tf.where(rows_valid, tf.cumsum(ended_in_row, axis=1), 0.0)
+    # Paths that consume the last clip at column k (then pop texts k.. at the last clip):
+    # each text m >= k counts a POP_TEXT at (T_v - 1, m).
+    last = tf.maximum(clip_lengths - 1, 0)
+    entered_last = (tf.gather(alpha, last, axis=1, batch_dims=1)[:, :max_texts]
+                    + tf.gather(leave, last, axis=1, batch_dims=1))
+    columns_valid = tf.sequence_mask(text_lengths, max_texts)
+    ended_at_column = tf.where(columns_valid, tf.exp(entered_last + text_tail[:, :max_texts] - log_z[:, None]), 0.0)
+    text_counts = tf.where(columns_valid, tf.cumsum(ended_at_column, axis=1), 0.0)
+    last_column = tf.one_hot(text_lengths - 1, max_texts)  # [B, T_s]
+    last_row = tf.one_hot(last, max_clips)  # [B, T_v]
+    tails = tf.stack([clip_counts[:, :, None] * last_column[:, None, :], text_counts[:, None, :] * last_row[:, :, None],
+                      tf.zeros_like(marginals[..., 0])], axis=-1)  # POP_CLIP, POP_TEXT, MATCH
+    return log_z, marginals + tails
+
+
+def _forward_table(scores, clip_lengths, text_lengths):
+    """The forward algorithm over the lattice: ``alpha[:, i, j]`` [B, T_v, T_s + 1] is the
+    log-sum-exp, over every way of reaching node (i, j) from (0, 0), of its actions'
+    scores; column T_s: every text popped in row i (the path ends there into the clip
+    tail). Also ``leave`` [B, T_v, T_s], the log-sum of MATCH and POP_CLIP at each node.
+
+    Row by row: E[j], the paths entering row i at column j (from (i - 1, j) by MATCH or
+    POP_CLIP; (0, 0) for row 0), then runs of POP_TEXTs: alpha[i, j] = P[j] +
+    logsumexp_{k <= j}(E[k] - P[k]), P the running sum of the row's POP_TEXT scores.
+    """
+    max_clips, max_texts = tf.shape(scores)[1], tf.shape(scores)[2]
+    columns = tf.range(max_texts + 1)
+    text_ok = columns[None, :] < text_lengths[:, None]
+    at_end = tf.equal(columns[None, :], text_lengths[:, None])
+    pad3 = [[0, 0], [0, 0], [0, 1]]
+    prefixes = tf.cumsum(tf.where(text_ok[:, None, :], tf.pad(scores[..., POP_TEXT], pad3), 0.0), axis=2,
+                         exclusive=True)  # [B, T_v, T_s + 1]
+    leave = tf.math.reduce_logsumexp(tf.gather(scores, [MATCH, POP_CLIP], axis=3), axis=3)  # [B, T_v, T_s]
+    leave_padded = tf.pad(leave, pad3)
+    by_row = lambda tensor: tf.TensorArray(tf.float32, size=max_clips, clear_after_read=False).unstack(
+        tf.transpose(tensor, [1, 0, 2]))
+    leave_rows, prefix_rows = by_row(leave_padded), by_row(prefixes)
+    start = tf.where(tf.equal(columns, 0)[None, :] & text_ok, 0.0, _NEG)  # [B, T_s + 1]
+
+    def row(i, previous, rows):
+        enter = tf.where(i == 0, start, previous + leave_rows.read(tf.maximum(i - 1, 0)))
+        enter = tf.where(text_ok, enter, _NEG)
+        prefix = prefix_rows.read(i)
+        alpha_row = prefix + tf.math.cumulative_logsumexp(enter - prefix, axis=1)
+        alpha_row = tf.where(text_ok | at_end, alpha_row, _NEG)
+        return i + 1, alpha_row, rows.write(i, alpha_row)
+
+    _, _, rows = tf.while_loop(lambda i, *_: i < max_clips, row,
+                               (0, tf.fill(tf.shape(start), _NEG), tf.TensorArray(tf.float32, size=max_clips)))
+    return tf.transpose(rows.stack(), [1, 0, 2]), leave
 
 
 def clip_posteriors(marginals):

@@ -101,7 +101,8 @@ def blocked_rows(rows_of, tensors: dict, num_rows, block):
 
         dtype = named[names[0]].dtype
         _, outputs = tf.while_loop(lambda index, _: index < num_blocks, forward,
-                                   (0, tf.TensorArray(dtype, size=num_blocks, infer_shape=False)))
+                                   (0, tf.TensorArray(dtype, size=num_blocks, infer_shape=False)),
+                                   parallel_iterations=1)
 
         def backward(d_outputs):
             def step(index, sums):
@@ -113,7 +114,7 @@ def blocked_rows(rows_of, tensors: dict, num_rows, block):
                 return index + 1, [s + tf.cast(g, tf.float32) for s, g in zip(sums, grads)]
 
             zeros = [tf.zeros_like(v, tf.float32) for v in values]
-            _, sums = tf.while_loop(lambda index, _: index < num_blocks, step, (0, zeros))
+            _, sums = tf.while_loop(lambda index, _: index < num_blocks, step, (0, zeros), parallel_iterations=1)
             return [tf.cast(s, v.dtype) for s, v in zip(sums, values)]
 
         return tf.transpose(outputs.concat(), [1, 0, 2, 3]), backward

@@ -163,9 +163,15 @@ class NeuMatchAligner(CheckpointedCollections, DecodingMixin, keras.Model):
         self.build()  # a reloaded model (keras.models.load_model) builds itself: the widths are in its config
 
     # ----------------------------------------------------------------- stacks
-    def encode_stacks(self, inputs, training=False):
+    @property
+    def compiles_stacks(self) -> bool:
+        """Whether decoding XLA-compiles the stacks' loops (plain LSTM cells: layers/recurrence.py)."""
+        return all(isinstance(cell, StackLSTMCell) for cell in (*self.video_cells, *self.text_cells))
+
+    def encode_stacks(self, inputs, training=False, compiled=False):
         """Video- and text-stack outputs [B, T, units] (before and after normalization), the
-        lengths, and with the joint embedding its similarities and their padded maps."""
+        lengths, and with the joint embedding its similarities and their padded maps.
+        ``compiled`` (decoding: no gradient): the stacks' loops XLA-compiled per length bucket."""
         lengths = (inputs["clip_lengths"], inputs["text_lengths"])
         clips = tf.cast(inputs["clip_features"], self.compute_dtype)
         texts = tf.cast(inputs["text_features"], self.compute_dtype)
@@ -189,7 +195,8 @@ class NeuMatchAligner(CheckpointedCollections, DecodingMixin, keras.Model):
             similarities["ridge"] = ridge
         clips, texts = self.encoder((clips, texts), training=training)
         similar("encoder", clips, texts)
-        video_raw, text_raw = run_stack(self.video_cells, clips), run_stack(self.text_cells, texts)
+        video_raw = run_stack(self.video_cells, clips, compiled=compiled and not training)
+        text_raw = run_stack(self.text_cells, texts, compiled=compiled and not training)
         video, text = video_raw, text_raw
         if self.video_norm is not None:
             video = self.video_norm(video_raw, mask=tf.sequence_mask(lengths[0], tf.shape(video_raw)[1]),

@@ -56,6 +56,8 @@ def check_request(request: dict) -> None:
 
 
 class LocalClient:
+    """A SavedModel loaded in this process, called through one of its signatures."""
+
     def __init__(self, model_dir, signature=SIGNATURE):
         import tensorflow as tf
 
@@ -66,10 +68,21 @@ class LocalClient:
             message = str(getattr(error, "message", error)).strip().splitlines()
             raise UserError(f"{self.path}: not a loadable SavedModel ({type(error).__name__}: "
                             f"{message[0] if message else 'no message'})") from None
+        self._use(signatures, signature)
+
+    @classmethod
+    def of_signature(cls, path, signatures, signature):
+        """Another signature of an already loaded SavedModel (``client.signatures``): no second load."""
+        client = cls.__new__(cls)
+        client.path = path
+        client._use(signatures, signature)
+        return client
+
+    def _use(self, signatures, signature):
         if signature not in signatures:
             raise UserError(f"signature: {self.path} has no signature {signature!r}; it has {sorted(signatures)}",
                             field="signature")
-        self._signature = signatures[signature]
+        self.signatures, self._signature = signatures, signatures[signature]
 
     def input_widths(self) -> tuple[int, int]:
         spec = self._signature.structured_input_signature[1]

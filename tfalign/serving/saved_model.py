@@ -24,7 +24,7 @@ from tfalign.files import atomic_path, remove_leftovers, replace_folder, writing
 from tfalign.data.batching import to_natural
 from tfalign.data.decoding_choice import Decoding
 from tfalign.model import decoding
-from tfalign.model.classifier_inputs import pad_to_bucket
+from tfalign.data.length_buckets import pad_to_bucket
 from tfalign.serving.warmup import WarmupSize, prediction_logs, warmup_plan, write_warmup_file
 
 # What every alignment signature returns, as NeuMatchAligner.align does.
@@ -106,7 +106,8 @@ class AlignmentModule(tf.Module):
         return self._outputs(decoding.complete_greedy(out, clip_lengths, text_lengths, tf.shape(clip_features)[1]))
 
     def _align_exact(self, clip_features, text_features, clip_lengths, text_lengths):
-        out = self.model.exact_path(self._checked_inputs(clip_features, text_features, clip_lengths, text_lengths))
+        out = self.model.exact_path(self._checked_inputs(clip_features, text_features, clip_lengths, text_lengths),
+                                    compiled=self.xla)
         return self._outputs(out, EXACT_OUTPUT_KEYS)
 
     @staticmethod
@@ -152,17 +153,22 @@ def export_saved_model(model, path, decoding="greedy", assets=None, xla=True,
     return path
 
 
-def warmup_signatures(model, decoding: str, xla: bool) -> dict[str, bool]:
-    """The signatures an export's warm-up runs -> whether each compiles per shape.
+def warmup_signatures(model, decoding: str, xla: bool) -> dict[str, str]:
+    """The signatures an export's warm-up runs -> what each compiles (serving/warmup.py).
 
-    The signature that compiles per shape (the XLA greedy decoder) is warmed at
-    every bucket: ``serving_default`` when it decodes greedily, else
-    ``align_greedy``; every other signature once (its first run builds its kernels).
+    The XLA greedy decoder of a model without the CRF compiles whole per shape
+    ("pair"): ``serving_default`` when it decodes greedily, else ``align_greedy``.
+    Every decoder of a model whose stacks are plain LSTMs compiles their loops per
+    length bucket ("axis"); other signatures compile nothing ("once"). The
+    signatures that share a function with a warmed one are left out.
     """
-    names = {"serving_default": decoding == "greedy" and xla,
-             "align_greedy": decoding != "greedy" and xla}
+    stacks = "axis" if xla and model.compiles_stacks else "once"
+    greedy = "pair" if xla and not model.dtw_start else stacks
+    names = {"serving_default": greedy if decoding == "greedy" else stacks}
+    if decoding != "greedy":
+        names["align_greedy"] = greedy
     if decoding != "exact" and "exact" in Decoding.available(model.decoder_history):
-        names["align_exact"] = False
+        names["align_exact"] = stacks
     return names
 
 

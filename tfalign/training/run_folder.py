@@ -51,7 +51,8 @@ CONTINUABLE = ("trainer.epochs",)
 LATER_FIELDS = {"model.clip_dim": None, "model.text_dim": None, "model.projection_seed": 0,
                 "data.train_videos": None, "model.ridge_similarity": False, "model.dtw_start": False,
                 "task.path_loss": "cross_entropy", "task.start_penalty": 0.0, "task.epoch_steps": 0,
-                "trainer.validate_start": False, "data.unlabelled_videos": None, "data.unlabelled_file": None}
+                "trainer.validate_start": False, "data.unlabelled_videos": None, "data.unlabelled_file": None,
+                "trainer.batch_nodes": 0, "trainer.batch_actions": 0}
 MAX_OPTIONS_LENGTH = 60
 # Short names in folder names (others: the field's last part); the index spells fields out.
 ABBREVIATIONS = {"trainer.precision": "",

@@ -132,16 +132,20 @@ class AlignmentTask:
         return samples
 
     def epoch_dataset(self, samples, epoch: int, skip: int = 0) -> tf.data.Dataset:
-        """An epoch's batches, shuffled by (seed, epoch) and bucketed by length;
+        """An epoch's batches, shuffled by (seed, epoch) and bucketed by length (long
+        videos in smaller batches under ``trainer.batch_nodes`` / ``batch_actions``);
         ``skip``: leave out the first batches (a run resumed mid-epoch)."""
         trainer = self.config.trainer
         dataset = make_dataset(samples, trainer.batch_size, shuffle=True, seed=trainer.seed * 100003 + epoch,
-                               bucket=True, folds=self.sample_folds(samples))
+                               bucket=True, folds=self.sample_folds(samples), batch_nodes=trainer.batch_nodes,
+                               batch_actions=trainer.batch_actions)
         return dataset.skip(skip) if skip else dataset
 
     def steps(self, samples) -> int:
         """How many batches ``epoch_dataset`` yields (each length bucket ends in a partial batch)."""
-        return count_batches(samples, self.config.trainer.batch_size, bucket=True)
+        trainer = self.config.trainer
+        return count_batches(samples, trainer.batch_size, bucket=True, batch_nodes=trainer.batch_nodes,
+                             batch_actions=trainer.batch_actions)
 
     def validation_dataset(self, videos) -> tf.data.Dataset:
         """The validation videos cut as the training videos are: the teacher-forced loss and step accuracy."""
