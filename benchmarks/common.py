@@ -147,6 +147,14 @@ def write(result: dict, path) -> None:
     print(f"wrote {path}")
 
 
+def report(result: dict, path=None) -> None:
+    """The benchmark's result: written to ``path`` (``write``), or printed as indented JSON."""
+    if path:
+        write(result, path)
+    else:
+        print(json.dumps(result, indent=2))
+
+
 def _head() -> str:
     done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True)
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True,

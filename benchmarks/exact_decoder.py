@@ -8,6 +8,8 @@ recipe's network (random weights: the time does not depend on them) in process
 classifier, the programme and each clip's posterior confidence) and through
 its SavedModel (exported, reloaded, its ``align_exact`` and ``align_greedy``
 signatures, as TF Serving runs them); the process's peak resident memory.
+``--parts`` also times each part alone (the stacks, the lattice classifier,
+the DTW potentials, the best path, the backward and the forward tables).
 ``--against REF`` runs the same in a fresh process with git revision REF's
 tfalign, and the digest of the paths decoded from the same log-probabilities
 says whether the two decoders agree. Run from the repository root:
@@ -23,7 +25,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from common import (add_against_arguments, child_result, machine, one_video_request, peak_memory_mb,  # noqa: E402
-                    run_against, write)
+                    report, run_against)
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -74,6 +76,29 @@ def signature_seconds(signature, widths, clips, texts, repeats):
     return round(warm_seconds(lambda: signature(**request)["num_actions"].numpy(), repeats), 3)
 
 
+def part_figures(model, clips, texts, repeats) -> dict:
+    """Each part of the exact alignment alone, warm, on the previous parts' outputs (seconds)."""
+    from tfalign.data.batching import to_natural
+    from tfalign.model.lattice import best_path, log_partition_table, posterior_marginals
+
+    request = one_video_request(model.input_widths, clips, texts, seed=1)
+    lengths = (request["clip_lengths"], request["text_lengths"])
+    inputs = {"clip_features": to_natural(request["clip_features"], lengths[0]),
+              "text_features": to_natural(request["text_features"], lengths[1]),
+              "clip_lengths": lengths[0], "text_lengths": lengths[1]}
+    encode = tf.function(lambda: model.encode_stacks(inputs, training=False, compiled=True))
+    stacks = encode()
+    logits = tf.cast(model.lattice_logits(stacks), tf.float32)
+    scores = model.lattice_scores(stacks, logits)
+    table = log_partition_table(scores, *lengths)
+    parts = {"stacks": lambda: encode()["video"], "lattice_classifier": lambda: model.lattice_logits(stacks),
+             "dtw_potentials": lambda: model.lattice_scores(stacks, logits),
+             "best_path": lambda: best_path(scores, *lengths)["num_actions"],
+             "backward_table": lambda: log_partition_table(scores, *lengths),
+             "forward_table_and_marginals": lambda: posterior_marginals(scores, *lengths, table=table)[1]}
+    return {name: round(warm_seconds(lambda f=tf.function(fn): f().numpy(), repeats), 3) for name, fn in parts.items()}
+
+
 def measure(args) -> dict:
     import tempfile
 
@@ -92,6 +117,8 @@ def measure(args) -> dict:
                 for name in ("align_exact", "align_greedy"):
                     row[f"saved_model_{name}_seconds"] = signature_seconds(signatures[name], model.input_widths,
                                                                            clips, texts, args.repeats)
+                if args.parts:
+                    row["parts_seconds"] = part_figures(model, clips, texts, args.repeats)
             rows.append(row)
             print(row, flush=True)
     return {"sizes": rows, "peak_memory_mb": round(peak_memory_mb())}
@@ -103,6 +130,8 @@ def main(argv=None):
     parser.add_argument("--sizes", default=",".join(SIZES), help="CLIPSxTEXTS, comma-separated")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-model", action="store_true", help="time best_path alone")
+    parser.add_argument("--parts", action="store_true",
+                        help="also time each part of the exact alignment alone (this checkout only)")
     parser.add_argument("--json", help="write the result here")
     add_against_arguments(parser, "exact decoder")
     args = parser.parse_args(argv)
@@ -123,10 +152,7 @@ def main(argv=None):
             result["speedup_saved_model_exact"] = [
                 round(b["saved_model_align_exact_seconds"] / a["saved_model_align_exact_seconds"], 2)
                 for a, b in zip(result["this"]["sizes"], other["sizes"])]
-    if args.json:
-        write(result, args.json)
-    else:
-        print(result)
+    report(result, args.json)
 
 if __name__ == "__main__":
     main()

@@ -32,7 +32,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import REPO, machine, write  # noqa: E402
+from common import REPO, machine, report  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -246,10 +246,7 @@ def main(argv=None):
     if args.serve:
         return serve(args.serve, args.clients)
     result = {"benchmark": "serving_scale", "machine": machine(), "experiment": args.experiment, **run(args)}
-    if args.json:
-        write(result, args.json)
-    else:
-        print(json.dumps(result, indent=2))
+    report(result, args.json)
 
 
 if __name__ == "__main__":

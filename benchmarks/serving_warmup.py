@@ -23,7 +23,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import machine, one_video_request, peak_memory_mb, write  # noqa: E402
+from common import machine, one_video_request, peak_memory_mb, report  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -113,10 +113,7 @@ def main(argv=None):
             print(f"{mode}: {runs[-1]}", flush=True)
     result = {"machine": machine(), "experiment": args.experiment, "export_warmup": args.warmup,
               "signature": args.signature, "runs": runs}
-    if args.json:
-        write(result, args.json)
-    else:
-        print(json.dumps(result, indent=2))
+    report(result, args.json)
 
 
 if __name__ == "__main__":

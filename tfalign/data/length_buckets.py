@@ -49,11 +49,16 @@ _LADDER = bucket_sizes(LARGEST_BUCKET)
 def pad_to_bucket(features, axis: int = 1):
     """``features`` padded with zeros along ``axis`` (default: T of [B, T, D]) to
     ``bucket_size`` of its length (known or not)."""
+    return _pad_to_ladder(features, axis, _LADDER)
+
+
+def _pad_to_ladder(features, axis, ladder):
+    """``features`` padded with zeros along ``axis`` to the first of ``ladder`` that holds it."""
     features = tf.convert_to_tensor(features)
     size = tf.shape(features)[axis]
-    ladder = tf.constant(_LADDER, tf.int32)
-    index = tf.searchsorted(ladder, tf.reshape(size, [1]), side="left")[0]
-    target = tf.gather(ladder, tf.minimum(index, len(_LADDER) - 1))
+    steps = tf.constant(ladder, tf.int32)
+    index = tf.searchsorted(steps, tf.reshape(size, [1]), side="left")[0]
+    target = tf.gather(steps, tf.minimum(index, len(ladder) - 1))
     paddings = [[0, 0]] * features.shape.rank
     paddings[axis] = [0, tf.maximum(target - size, 0)]
     return tf.pad(features, paddings)
@@ -67,12 +72,9 @@ def batch_buckets(up_to: int) -> list[int]:
     return sizes
 
 
+_BATCH_LADDER = batch_buckets(LARGEST_BUCKET)
+
+
 def pad_batch_to_bucket(features, axis: int = 0):
     """``features`` padded with zeros along its batch ``axis`` to the next power of two."""
-    features = tf.convert_to_tensor(features)
-    size = tf.shape(features)[axis]
-    target = tf.bitwise.left_shift(1, tf.cast(tf.math.ceil(tf.math.log(tf.cast(size, tf.float32)) / tf.math.log(2.0)
-                                                         - 1e-6), tf.int32))
-    paddings = [[0, 0]] * features.shape.rank
-    paddings[axis] = [0, tf.maximum(target - size, 0)]
-    return tf.pad(features, paddings)
+    return _pad_to_ladder(features, axis, _BATCH_LADDER)

@@ -161,17 +161,8 @@ def log_partition_table(scores, clip_lengths, text_lengths):
     text_ok = columns[None, :] < text_lengths[:, None]  # [B, T_s + 1]
     at_end = tf.equal(columns[None, :], text_lengths[:, None])
     clip_tail, text_tail = _forced_tails(scores, clip_lengths, text_lengths)
-    pad3 = [[0, 0], [0, 0], [0, 1]]
-    prefixes = tf.cumsum(tf.where(text_ok[:, None, :], tf.pad(scores[..., POP_TEXT], pad3), 0.0), axis=2,
-                         exclusive=True)  # [B, T_v, T_s + 1]
-    leave = tf.pad(tf.math.reduce_logsumexp(tf.gather(scores, [MATCH, POP_CLIP], axis=3), axis=3), pad3)
-
-    # The rows are read from TensorArrays, not sliced from the whole tensors: the gradient
-    # of a slice inside a loop is a whole-lattice tensor every row (quadratic in the clips;
-    # at 4000 x 800, 5 s of the posterior marginals), a TensorArray read's is the row.
-    by_row = lambda tensor: tf.TensorArray(tf.float32, size=max_clips).unstack(
-        tf.transpose(tensor, [1, 0, *range(2, tensor.shape.rank)]))
-    leave_rows, prefix_rows, clip_tail_rows = by_row(leave), by_row(prefixes), by_row(clip_tail[:, :, None])
+    prefixes, leave = _row_sums(scores, text_ok)
+    leave_rows, prefix_rows, clip_tail_rows = (_by_row(t, max_clips) for t in (leave, prefixes, clip_tail[:, :, None]))
 
     def row(i, below, rows):
         below = tf.where((i == clip_lengths - 1)[:, None], text_tail, below)  # the last clip: the text tail
@@ -273,14 +264,10 @@ def _forward_table(scores, clip_lengths, text_lengths):
     columns = tf.range(max_texts + 1)
     text_ok = columns[None, :] < text_lengths[:, None]
     at_end = tf.equal(columns[None, :], text_lengths[:, None])
-    pad3 = [[0, 0], [0, 0], [0, 1]]
-    prefixes = tf.cumsum(tf.where(text_ok[:, None, :], tf.pad(scores[..., POP_TEXT], pad3), 0.0), axis=2,
-                         exclusive=True)  # [B, T_v, T_s + 1]
-    leave = tf.math.reduce_logsumexp(tf.gather(scores, [MATCH, POP_CLIP], axis=3), axis=3)  # [B, T_v, T_s]
-    leave_padded = tf.pad(leave, pad3)
-    by_row = lambda tensor: tf.TensorArray(tf.float32, size=max_clips, clear_after_read=False).unstack(
-        tf.transpose(tensor, [1, 0, 2]))
-    leave_rows, prefix_rows = by_row(leave_padded), by_row(prefixes)
+    prefixes, leave_padded = _row_sums(scores, text_ok)
+    leave = leave_padded[:, :, :max_texts]
+    # Row i reads row i - 1's leave too: kept after reading.
+    leave_rows, prefix_rows = (_by_row(t, max_clips, clear_after_read=False) for t in (leave_padded, prefixes))
     start = tf.where(tf.equal(columns, 0)[None, :] & text_ok, 0.0, _NEG)  # [B, T_s + 1]
 
     def row(i, previous, rows):
@@ -311,6 +298,26 @@ def clip_confidence(marginals, clip_to_text):
     max_texts = tf.shape(marginals)[2]
     column = tf.where(clip_to_text < 0, max_texts, tf.cast(clip_to_text, tf.int32))
     return tf.gather(posteriors, column, axis=2, batch_dims=2)
+
+
+def _row_sums(scores, text_ok):
+    """What both tables read a row at a time, for all rows at once: P, the running sums of
+    each row's POP_TEXT scores ([B, T_v, T_s + 1], exclusive), and the log-sum of MATCH
+    and POP_CLIP at each node, the ways of leaving a row ([B, T_v, T_s + 1], 0 in the last
+    column)."""
+    pad3 = [[0, 0], [0, 0], [0, 1]]
+    prefixes = tf.cumsum(tf.where(text_ok[:, None, :], tf.pad(scores[..., POP_TEXT], pad3), 0.0), axis=2,
+                         exclusive=True)
+    leave = tf.pad(tf.math.reduce_logsumexp(tf.gather(scores, [MATCH, POP_CLIP], axis=3), axis=3), pad3)
+    return prefixes, leave
+
+
+def _by_row(tensor, rows, clear_after_read=True):
+    """[B, T_v, ...] as a TensorArray of its rows. A loop reads its rows from it, not by
+    slicing the whole tensor: the gradient of a slice inside a loop is a whole-lattice
+    tensor every row (quadratic in the clips; 5 s at 4000 x 800), a read's is the row."""
+    return tf.TensorArray(tensor.dtype, size=rows, clear_after_read=clear_after_read).unstack(
+        tf.transpose(tensor, [1, 0, *range(2, tensor.shape.rank)]))
 
 
 def _forced_tails(scores, clip_lengths, text_lengths):
