@@ -43,3 +43,6 @@ def test_the_media_block_goes_from_a_video_to_aligned_subtitles(tmp_path):
     assert {c.content for c in aligned} <= {c.content for c in movie}
     assert len(webvtt.read(str(demo / "aligned.vtt"))) == len(aligned)
     assert (demo / "alignment.json").is_file() and (demo / "timeline.png").is_file()
+    retimed = list(srt.parse((demo / "retimed.srt").read_text()))  # every cue kept, only times changed
+    assert [c.content for c in retimed] == [c.content for c in movie] and [c.index for c in retimed] == \
+        [c.index for c in movie]

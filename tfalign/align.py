@@ -35,6 +35,14 @@ one text a line with --split lines), in any encoding (detected, or
 --narration-encoding). Every output's missing folders are created; an output
 that cannot be written is refused before any work.
 
+--subtitles OUT writes the narration file itself retimed: only the times of
+its cues change (text, markup, numbering, headers, styles, encoding,
+byte-order mark and line ends as written; OUT's suffix picks the format, and
+another format than the narration's is converted by pysubs2). A cue no clip is
+aligned to keeps its place with times mapped from its aligned neighbours; it
+is listed in the JSON's "unaligned" and on the console, never dropped.
+--subtitles-encoding writes another encoding.
+
 --ground-truth truth.csv (one integer a line: the text index of each clip, -1
 for unmatched; scripts/dump_episode.py writes one) adds the true alignment to
 the JSON (with the share of clips that agree) and draws it in the picture as a
@@ -89,6 +97,10 @@ def build_parser():
                        help="override the frames encoded a clip (default: recorded)")
     media.add_argument("--srt", help="write the narration retimed to the video as SRT here (default: not written)")
     media.add_argument("--vtt", help="write the narration retimed to the video as WebVTT here (default: not written)")
+    media.add_argument("--subtitles", help="write the narration file retimed here, nothing but its cue times changed "
+                                           "(.srt, .vtt, .ass or .ssa; default: not written)")
+    media.add_argument("--subtitles-encoding", help="the text encoding of --subtitles (default: the narration's, "
+                                                    "with its byte-order mark)")
     parser.add_argument("--clip-times", help="CSV of start,end seconds, one line per clip (default: clip i spans "
                                              "[i, i+1))")
     parser.add_argument("--texts-file",
@@ -115,12 +127,26 @@ def _check_sources(args) -> None:
     elif not (args.clips and args.texts):
         raise UserError("--clips and --texts (features), or --video and --narration (media): one pair is needed")
     else:
-        for flag in ("srt", "vtt"):
+        for flag in ("srt", "vtt", "subtitles", "narration_encoding"):
             if getattr(args, flag):
-                raise UserError(f"--{flag}: only with --video and --narration (subtitles need the texts and times)")
+                raise UserError(f"--{flag.replace('_', '-')}: only with --video and --narration (it is about the "
+                                f"narration's texts and times)")
+    if args.subtitles_encoding and not args.subtitles:
+        raise UserError("--subtitles-encoding: only with --subtitles (the encoding of that file)")
     for flag in ("srt", "vtt"):
         if getattr(args, flag) and not getattr(args, flag).lower().endswith(f".{flag}"):
             raise UserError(f"--{flag}: expected a file name ending in .{flag}, got {getattr(args, flag)!r}")
+    if args.subtitles and pathlib.Path(args.subtitles).suffix.lower() not in (".srt", ".vtt", ".ass", ".ssa"):
+        raise UserError(f"--subtitles: expected a file name ending in .srt, .vtt, .ass or .ssa, got "
+                        f"{args.subtitles!r}")
+    if args.subtitles_encoding:
+        import codecs
+
+        try:
+            codecs.lookup(args.subtitles_encoding)
+        except LookupError:
+            raise UserError(f"--subtitles-encoding: unknown encoding {args.subtitles_encoding!r} (e.g. utf-8, "
+                            f"cp1252, utf-16)") from None
 
 
 def _media_inputs(args, aligner):
@@ -144,7 +170,7 @@ def main(argv=None) -> int:
     from tfalign.serving import document
 
     _check_sources(args)
-    for flag in ("out", "plot", "srt", "vtt"):  # every output checked before any work
+    for flag in ("out", "plot", "srt", "vtt", "subtitles"):  # every output checked before any work
         if getattr(args, flag):
             check_output_path(getattr(args, flag), f"--{flag}")
     if args.video:  # bad media are refused before any model loads
@@ -154,9 +180,11 @@ def main(argv=None) -> int:
         probe(args.video)
         read_narration(args.narration, args.split, encoding=args.narration_encoding)
     aligner = _load_aligner(args) if args.model else None
+    narration = None
     if args.video:
         inputs = _media_inputs(args, aligner)
         clips, texts, clip_times, labels = inputs.clip_features, inputs.text_features, inputs.clip_times, inputs.texts
+        narration = inputs.cues
     else:
         clips, texts = document.load_matrix(args.clips, "clips"), document.load_matrix(args.texts, "texts")
         clip_times = document.load_times(args.clip_times, len(clips))
@@ -172,12 +200,18 @@ def main(argv=None) -> int:
     if truth is not None:
         result["ground_truth"] = truth.tolist()
         result["clips_agreeing"] = float(np.mean(truth == alignment.clip_to_text))
-    subtitles = {path: kind for path, kind in ((args.srt, ".srt"), (args.vtt, ".vtt")) if path}
-    with _written_last(subtitles, alignment):
+    subtitles, unaligned = _subtitle_files(args, alignment, narration)
+    if args.subtitles:
+        result["unaligned"] = unaligned
+    with _written_last(subtitles):
         document.write_outputs(result, clip_times, truth, args.out, args.plot)
-    if subtitles and alignment.unaligned_texts:
-        console.warn(f"the subtitles written hold no cue for {len(alignment.unaligned_texts)} text(s): no clip was "
-                     f"aligned to them (texts {alignment.unaligned_texts[:10]})")
+    if (args.srt or args.vtt) and alignment.unaligned_texts:
+        console.warn(f"the --srt / --vtt subtitles hold no cue for {len(alignment.unaligned_texts)} text(s): no clip "
+                     f"was aligned to them (texts {alignment.unaligned_texts[:10]})")
+    if args.subtitles and unaligned:
+        console.say(f"{args.subtitles}: {len(unaligned)} cue(s) no clip is aligned to keep their place, their times "
+                    f"mapped from the aligned cues around them (cues {[u['cue'] for u in unaligned[:10]]}; the JSON "
+                    f"lists them under \"unaligned\")")
     matched = int((alignment.clip_to_text >= 0).sum())
     written = [args.out, *([args.plot] if args.plot else []), *subtitles]
     print(f"aligned {matched} of {len(clips)} clips to {len(texts) - len(alignment.unaligned_texts)} of "
@@ -185,25 +219,37 @@ def main(argv=None) -> int:
     return 0
 
 
-@contextlib.contextmanager
-def _written_last(subtitles: dict, alignment):
-    """The subtitle files are written under temporary names first and renamed
-    once the other outputs are written: a failure leaves none of them."""
-    from tfalign.files import atomic_path, new_parents, writing
-    from tfalign.media.subtitles import srt_text, vtt_text
+def _subtitle_files(args, alignment, narration) -> tuple[dict, list]:
+    """{path: bytes} of the subtitle outputs asked for, and the retimed file's unaligned cues."""
+    from tfalign.media.subtitles import retimed_subtitles, srt_text, vtt_text
 
-    texts = {path: (srt_text if kind == ".srt" else vtt_text)(alignment, alignment.texts)
-             for path, kind in subtitles.items()}
+    files, unaligned = {}, []
+    if args.srt:
+        files[args.srt] = srt_text(alignment, alignment.texts).encode("utf-8")
+    if args.vtt:
+        files[args.vtt] = vtt_text(alignment, alignment.texts).encode("utf-8")
+    if args.subtitles:
+        files[args.subtitles], unaligned = retimed_subtitles(alignment, narration, pathlib.Path(args.subtitles).suffix,
+                                                             args.subtitles_encoding)
+    return files, unaligned
+
+
+@contextlib.contextmanager
+def _written_last(subtitles: dict):
+    """The subtitle files ({path: bytes}) are written under temporary names first and
+    renamed once the other outputs are written: a failure leaves none of them."""
+    from tfalign.files import atomic_path, new_parents, writing
+
     temporary = {}
     with contextlib.ExitStack() as stack, _removing(temporary):
-        for path, text in texts.items():
+        for path, data in subtitles.items():
             path = pathlib.Path(path)
             if path.is_dir():
                 raise IsADirectoryError(21, "Is a directory", str(path))
             temporary[path] = atomic_path(path, path.suffix)
             with writing("the subtitles", path):
                 stack.enter_context(new_parents(path))  # its missing folders, removed again if anything fails
-                temporary[path].write_text(text, encoding="utf-8")
+                temporary[path].write_bytes(data)
         yield
         for path, tmp in temporary.items():
             os.replace(tmp, path)

@@ -182,8 +182,9 @@ def error_line(error: BaseException) -> str:
         return f"{error.filename}: {error.strerror}" if error.filename else str(error.strerror)
     first = first_line(error)
     field = getattr(error, "field", None)
-    if field and field in _FLAGS and first.startswith(f"{field}:"):  # as the command line spells it
-        first = _FLAGS[field] + first[len(field):]
+    head = first.split(":", 1)[0]
+    if field and field in _FLAGS and head.rsplit(".", 1)[-1] == field:  # "data.x:" or "x:", as the command spells it
+        first = _FLAGS[field] + first[len(head):]
     return first if len(first) <= 600 else first[:600] + " ..."  # one line, whatever the message held
 
 

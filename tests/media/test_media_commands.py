@@ -20,9 +20,9 @@ from tfalign.media.samples import cut_times  # noqa: E402
 pytestmark = pytest.mark.large  # subprocesses and a training run
 
 
-def run(*args, check=True, cwd=None):
+def run(*args, check=True, cwd=None, timeout=900):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    done = subprocess.run([sys.executable, "-m", *map(str, args)], capture_output=True, text=True, timeout=900,
+    done = subprocess.run([sys.executable, "-m", *map(str, args)], capture_output=True, text=True, timeout=timeout,
                           env=env, cwd=cwd)
     if check:
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
@@ -108,7 +108,7 @@ BAD_MEDIA = {
     "zero frames": ("empty.mkv", "good.srt", "--video: .*empty.mkv: .*holds no frame"),
     "narration missing": (None, "absent.srt", "--narration: .*absent.srt: no such file"),
     "narration empty": (None, "empty.srt", "--narration: .*empty.srt: the file is empty"),
-    "narration of NUL bytes": (None, "nul.txt", "--narration: .*nul.txt: holds a control character \\(U\\+0000"),
+    "narration of NUL bytes": (None, "nul.txt", "--narration: .*nul.txt: is a binary file \\(it holds NUL bytes"),
     "a folder as the video": ("a_folder.mp4", "good.srt", "--video: .*a_folder.mp4: is a folder, not a video file"),
     "a still image as the video": ("still.png", "good.srt", "--video: .*still.png: is a still image \\(png\\)"),
     "broken SRT": (None, "broken.srt", "--narration: .*broken.srt: not a valid SRT file"),
@@ -186,10 +186,53 @@ def test_a_cp1252_narration_aligns_and_its_accents_survive(trained, tmp_path):
         assert 0 < len(clips) < len(json.loads((out / "a.json").read_text())["clip_to_text"])
 
 
+def test_a_damaged_video_ends_every_time(trained, tmp_path):
+    """The zeroed-middle video once hung the command at exit (PyAV's log callback and a
+    frame-threaded decoder): each run ends by itself, aligned with one warning."""
+    from tfalign.media.samples import write_damaged_video
+
+    work, made = trained
+    video = write_damaged_video(tmp_path / "zeroed.mp4")
+    (tmp_path / "n.srt").write_text("1\n00:00:01,000 --> 00:00:04,000\nThe red scene.\n\n"
+                                    "2\n00:00:05,000 --> 00:00:09,000\nThe green scene.\n")
+    for attempt in range(5):
+        done = run("tfalign.align", "--model", work / "run" / "saved_model", "--video", video, "--narration",
+                   tmp_path / "n.srt", "--out", tmp_path / f"a{attempt}.json", timeout=120)
+        assert done.stderr.count("warning:") == 1 and "damaged there" in done.stderr, done.stderr[-1000:]
+        assert "Failed to decode" not in done.stderr and (tmp_path / f"a{attempt}.json").is_file()
+
+
+def test_subtitles_are_retimed_in_place(trained, tmp_path):
+    """--subtitles: the narration's own file back with only its times changed (cp1252,
+    CRLF, markup kept); an unaligned cue kept and listed; a flag without its partner refused."""
+    work, made = trained
+    path, scenes, cues = next(iter(made.values()))
+    body = "".join(f"{k + 1}\r\n00:00:{s:06.3f} --> 00:00:{e:06.3f}\r\n<i>Déjà {t}</i>\r\nsecond line\r\n\r\n"
+                   .replace(".", ",", 2) for k, (s, e, t) in enumerate(cues))
+    body += f"{len(cues) + 1}\r\n00:01:00,000 --> 00:01:01,000\r\nAfter the end of the video.\r\n"
+    (tmp_path / "n.srt").write_bytes(body.encode("cp1252"))
+    done = run("tfalign.align", "--model", work / "run" / "saved_model", "--video", path, "--narration",
+               tmp_path / "n.srt", "--out", tmp_path / "a.json", "--subtitles", tmp_path / "out" / "n.srt")
+    written = (tmp_path / "out" / "n.srt").read_bytes()
+    stamp = re.compile(rb"\d{2}:\d{2}:\d{2},\d{3}")
+    assert stamp.split(written) == stamp.split(body.encode("cp1252"))
+    document = json.loads((tmp_path / "a.json").read_text())
+    assert len(document["unaligned"]) >= 1 and document["unaligned"][-1]["text"] == "After the end of the video."
+    assert "no clip is aligned to keep their place" in done.stdout
+    done = run("tfalign.align", "--model", work / "run" / "saved_model", "--clips", tmp_path / "c.npy", "--texts",
+               tmp_path / "t.npy", "--out", tmp_path / "b.json", "--narration-encoding", "cp1252", check=False)
+    assert done.returncode == 2 and "error: --narration-encoding: only with --video and --narration" in done.stderr
+    done = run("tfalign.align", "--model", work / "run" / "saved_model", "--video", path, "--narration",
+               tmp_path / "n.srt", "--out", tmp_path / "b.json", "--subtitles-encoding", "utf-8", check=False)
+    assert done.returncode == 2 and "error: --subtitles-encoding: only with --subtitles" in done.stderr
+    assert not (tmp_path / "b.json").exists()
+
+
 def test_every_output_is_checked_before_any_work(tmp_path):
     """A folder as --out, or a file as an output's folder, is refused before the model loads."""
     (tmp_path / "a_file").write_text("x")
-    for flag, target in (("--out", tmp_path), ("--srt", tmp_path / "a_file" / "b.srt"), ("--plot", tmp_path)):
+    for flag, target in (("--out", tmp_path), ("--srt", tmp_path / "a_file" / "b.srt"), ("--plot", tmp_path),
+                         ("--subtitles", tmp_path / "a_file" / "b.ass")):
         args = ["tfalign.align", "--model", tmp_path / "no_model", "--video", tmp_path / "v.mp4", "--narration",
                 tmp_path / "n.srt", "--out", tmp_path / "ok.json", flag, target]
         if flag == "--out":

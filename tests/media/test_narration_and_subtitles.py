@@ -35,7 +35,7 @@ def test_a_script_is_split_into_sentences_or_lines(tmp_path):
 @pytest.mark.parametrize("name, content, expected", [
     ("absent.srt", None, "no such file"),
     ("empty.txt", b"  \n\n", "the file is empty"),
-    ("nul.txt", b"\x00" * 64, "holds a control character"),
+    ("nul.txt", b"\x00" * 64, "is a binary file"),
     ("broken.srt", b"1\n00:00:00,500 -> 00:00:02,000\nHello\n", "not a valid SRT file"),
     ("broken.vtt", b"NOT A WEBVTT FILE\n\nfoo\n", "not a valid WebVTT file"),
     ("tags.srt", b"1\n00:00:00,000 --> 00:00:01,000\n<i></i>\n", "holds no text"),

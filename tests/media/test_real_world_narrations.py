@@ -104,7 +104,7 @@ def test_a_forced_encoding_is_used_and_checked(tmp_path):
 
 
 @pytest.mark.parametrize("data, expected", [
-    (b"\x00" * 2048, "holds a control character \\(U\\+0000 at character 0\\): not a text file"),
+    (b"\x00" * 2048, "is a binary file \\(it holds NUL bytes at byte 0\\), not text"),
     (b"Hello\x07 there.", "U\\+0007"),
 ])
 def test_binary_narrations_are_refused(tmp_path, data, expected):

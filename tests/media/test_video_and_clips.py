@@ -5,7 +5,8 @@ import pytest
 
 from tfalign.errors import UserError
 from tfalign.media.clips import ClipOptions, cut_video, fixed_windows, split_long
-from tfalign.media.samples import PALETTE, Scene, cut_times, write_bad_videos, write_scene_video
+from tfalign.media.samples import (PALETTE, Scene, cut_times, write_bad_videos, write_damaged_video,
+                                   write_scene_video)
 from tfalign.media.video import probe, read_frames
 
 
@@ -91,3 +92,23 @@ def test_a_video_cut_short_is_used_up_to_where_it_decodes(tmp_path, capfd):
     assert len(warnings) == 1 and "of the 8.00 s its container states" in warnings[0]
     assert err.strip() == warnings[0], err  # nothing of FFmpeg's own
     assert probe(whole).duration == pytest.approx(8.0)
+
+
+def test_a_damaged_stretch_is_skipped_with_one_warning(tmp_path, capsys):
+    import av
+
+    path = write_damaged_video(tmp_path / "zeroed.mp4")
+    info = probe(path)
+    frames = list(read_frames(path, np.arange(0.0, info.duration, 0.5), 16))
+    assert len(frames) == len(np.arange(0.0, info.duration, 0.5))  # every time has a frame
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "cannot be decoded (the file is damaged there)" in warnings[0]
+    # FFmpeg keeps its own log callback: PyAV's Python one takes the GIL from decoding threads (the hang)
+    assert av.logging.get_level() is None
+
+
+def test_an_mp4_cut_short_before_its_index_is_refused_as_truncated(tmp_path):
+    data = write_scene_video(tmp_path / "whole.mp4", [Scene(PALETTE[0], 2.0), Scene(PALETTE[1], 2.0)]).read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])
+    with pytest.raises(UserError, match="video: .*cut.mp4: is truncated: the file ends before its index"):
+        probe(tmp_path / "cut.mp4")

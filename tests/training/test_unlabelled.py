@@ -96,6 +96,7 @@ def test_the_labels_of_unlabelled_videos_cannot_reach_the_run(tmp_path):
 
 @pytest.mark.parametrize("unlabelled, expected", [
     ("clips.npy", "unlabelled: expected a list of tfalign.Episode or of \\(clips, texts\\) pairs"),
+    ([], "unlabelled: an empty list; give at least one video"),
     ([np.zeros((4, 300))], "unlabelled: item 0: expected a tfalign.Episode or a \\(clips, texts\\) pair, got ndarray"),
     ([(np.zeros(300), np.zeros((2, 300)))], "unlabelled: item 0: .*field 'clip_features': expected a non-empty"),
     ([(np.zeros((4, 300)), np.full((2, 300), np.nan))], "unlabelled: item 0: .*field 'text_features': holds NaN"),
@@ -115,3 +116,47 @@ def test_only_a_model_that_starts_at_dtw_takes_unlabelled_videos(tmp_path):
                       output_dir=tmp_path / "r")
     with pytest.raises(UserError, match="data.unlabelled_videos and data.unlabelled_file: only a model"):
         tfalign.configure("rp_lars_sbn", train_videos=8, unlabelled_videos="all")
+
+
+def test_unlabelled_file_mistakes_name_the_file_and_the_flag(tmp_path, capsys):
+    import importlib
+
+    from tfalign import cli
+    from tfalign.data import records
+    from tfalign.data.datasets import load_unlabelled
+
+    (tmp_path / "text.npz").write_text("not an archive\n")
+    from conftest import make_episode
+
+    records.write_npz([make_episode([0, 0, 1, 2], 3, clip_dim=6, text_dim=5)], tmp_path / "narrow.npz")
+    config = tfalign.configure("tfalign_rp_sbn", train_videos=8, unlabelled_file=str(tmp_path / "text.npz")).data
+    with pytest.raises(UserError, match="data.unlabelled_file: .*text.npz: not an episode .npz \\(a zip archive"):
+        load_unlabelled(config)
+    narrow = tfalign.configure("tfalign_rp_sbn", train_videos=8, unlabelled_file=str(tmp_path / "narrow.npz")).data
+    with pytest.raises(UserError, match="data.unlabelled_file: .*narrow.npz: its videos have clip/text feature "
+                                        "widths 6/5, but the yms-synthetic rp features are 300/300"):
+        load_unlabelled(narrow)
+    train_command = importlib.import_module("tfalign.train")
+    code = cli.run(train_command.main, ["--experiment", "tfalign_rp_sbn", "--train-videos", "8", "--unlabelled-videos",
+                                        "100", "--epochs", "1", "--output-dir", str(tmp_path / "r")])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and not (tmp_path / "r").exists()
+    assert error == ["error: --unlabelled-videos: 100, but 58 training videos lie outside the 8 labelled ones"]
+
+
+def test_a_run_folder_named_after_a_file_keeps_its_stem():
+    from tfalign.training.run_folder import run_folder_name
+
+    name = run_folder_name(tfalign.configure("tfalign_rp_sbn", train_videos=8, unlabelled_file="data/good.npz"))
+    assert "good-" in name and "good.n-" not in name
+
+
+def test_unlabelled_videos_of_other_widths_are_named_as_given(tmp_path):
+    from conftest import make_episode
+
+    narrow = [make_episode([0, 0, 1, 2], 3, clip_dim=6, text_dim=5)]
+    with pytest.raises(UserError, match="unlabelled: the unlabelled videos have clip/text feature widths 6/5, but "
+                                        "the labelled episodes have 300/300") as caught:
+        tfalign.train("tfalign_rp_sbn", train=_episodes(2, 1), val=_episodes(1, 2), unlabelled=narrow,
+                      output_dir=tmp_path / "r", epochs=1)
+    assert caught.value.field == "unlabelled" and not (tmp_path / "r").exists()

@@ -78,6 +78,10 @@ def _checked_unlabelled(unlabelled) -> list[Episode] | None:
     if isinstance(unlabelled, Episode) or isinstance(unlabelled, (str, bytes)) or not hasattr(unlabelled, "__iter__"):
         raise UserError("unlabelled: expected a list of tfalign.Episode or of (clips, texts) pairs",
                         field="unlabelled")
+    unlabelled = list(unlabelled)
+    if not unlabelled:
+        raise UserError("unlabelled: an empty list; give at least one video (or leave unlabelled out)",
+                        field="unlabelled")
     episodes = []
     for index, item in enumerate(unlabelled):
         if isinstance(item, Episode):

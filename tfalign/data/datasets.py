@@ -213,16 +213,30 @@ def load_unlabelled(config: DataConfig) -> list[Episode]:
     pairs of ``unlabelled_file``, all without labels (whatever the files hold)."""
     episodes = unlabelled_subset(_load_split(config, "train"), config) if config.unlabelled_videos else []
     if config.unlabelled_file:
-        path = pathlib.Path(config.unlabelled_file)
+        episodes += _unlabelled_file_episodes(pathlib.Path(config.unlabelled_file), config)
+    return episodes
+
+
+def _unlabelled_file_episodes(path: pathlib.Path, config: DataConfig) -> list[Episode]:
+    """The videos of ``unlabelled_file`` without labels; a file that is not an episode
+    file, or whose widths are not the data's, is one line naming it."""
+    try:
         if path.suffix == ".npz":
             found = records.read_npz(path, labelled=False)
         elif path.is_dir():
             found = records.read_tfrecords(path, labelled=False)
         else:
-            raise UserError(f"data.unlabelled_file: {path}: expected an episode .npz or a TFRecord folder",
-                            field="unlabelled_file")
-        episodes += [e.without_labels() for e in found]
-    return episodes
+            raise UserError(f"{path}: expected an episode .npz or a TFRecord folder")
+    except UserError as error:
+        raise UserError(f"data.unlabelled_file: {str(error).removeprefix('data.unlabelled_file: ')}",
+                        field="unlabelled_file") from None
+    if found and not config.feature_file and config.dataset.partition(":")[0] not in (MEMORY, "tfrecord", "npz"):
+        expected = feature_widths(config.features)
+        if found[0].widths != tuple(expected):
+            raise UserError(f"data.unlabelled_file: {path}: its videos have clip/text feature widths "
+                            f"{found[0].widths[0]}/{found[0].widths[1]}, but the {config.dataset} {config.features} "
+                            f"features are {expected[0]}/{expected[1]}", field="unlabelled_file")
+    return [e.without_labels() for e in found]
 
 
 def load_episodes(config: DataConfig, split: str) -> list[Episode]:

@@ -207,6 +207,12 @@ def load_npz(path, what: str = "episode .npz") -> dict:
     path = pathlib.Path(path)
     if not path.is_file():
         raise EpisodeError(f"{path}: no such {what} file")
+    with open(path, "rb") as file:
+        magic = file.read(6)
+    # an .npz is a zip archive (a .npy is refused below); NumPy would try to unpickle anything else
+    if not magic.startswith((b"PK", b"\x93NUMPY")):
+        raise EpisodeError(f"{path}: not an {what} (a zip archive of arrays, as tfalign writes with write_npz); "
+                           f"it starts with {magic[:4]!r}")
     try:
         with np.load(path, allow_pickle=False) as data:
             if not hasattr(data, "files"):

@@ -16,7 +16,7 @@ import numpy as np
 
 from tfalign.errors import UserError
 from tfalign.media import require
-from tfalign.media.video import probe
+from tfalign.media.video import probe, quiet_scenedetect
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +66,7 @@ def detect_shots(path, threshold: float = 27.0, min_seconds: float = 0.5, field:
     """The shots PySceneDetect's content detector finds (PyAV backend), as [N, 2] seconds."""
     info = probe(path, field)
     scenedetect = require("scenedetect", "shot detection")
+    quiet_scenedetect()
     detector = scenedetect.ContentDetector(threshold=threshold,
                                            min_scene_len=max(1, int(round(min_seconds * info.fps))))
     scenes = scenedetect.detect(str(path), detector, backend="pyav")

@@ -146,6 +146,18 @@ def sample_video(path, rng, fps: int = 10, scenes: tuple = (6, 11)):
     return path, made, cues
 
 
+def write_damaged_video(path, seconds: float = 24.0, fps: int = 25) -> pathlib.Path:
+    """A video of scenes whose middle fifth of bytes are zeros, as a damaged download or
+    disk leaves one: its start and end decode, its middle does not."""
+    path = pathlib.Path(path)
+    scenes = [Scene(PALETTE[i % len(PALETTE)], 1.5, pattern=i % 3 == 0) for i in range(int(seconds / 1.5))]
+    data = bytearray(write_scene_video(path, scenes, fps=fps, size=(320, 240)).read_bytes())
+    cut = len(data) // 10
+    data[len(data) // 2 - cut: len(data) // 2 + cut] = bytes(2 * cut)
+    path.write_bytes(bytes(data))
+    return path
+
+
 def write_bad_videos(folder) -> dict[str, str]:
     """Files that are not usable videos, for the checks that refuse them: name ->
     what the refusal says, a pattern (a text file, an audio-only file, a video stream

@@ -5,15 +5,26 @@ before a time) only across a gap, so a feature-length video is never held in
 memory: at most one decoded frame at a time.
 
 Damaged or odd files: a folder or a still image given as a video is refused in
-one line that says what it is; a file whose frames stop before the length its
-container states (a download cut short, an index that promises more than the
-file holds) is used up to where it decodes, and ``probe`` warns once where
-that is; FFmpeg's own log lines stay out of the console (``--verbose`` shows them).
+one line that says what it is; an .mp4 cut short before its index (the
+``moov`` box written last) is refused as truncated; a file whose frames stop
+before the length its container states (a download cut short, an index that
+promises more than the file holds) is used up to where it decodes, and
+``probe`` warns once where that is; packets that do not decode (a damaged
+stretch in the middle) are skipped, the clips there show the last good frame,
+and ``read_frames`` warns once where they were. FFmpeg's own log lines stay
+out of the console (``--verbose`` shows them).
+
+Why FFmpeg is quieted by its own log level and never through PyAV's Python
+log callback (``av.logging.set_level``): that callback takes the GIL from
+FFmpeg's frame-decoding threads, so freeing a threaded decoder from Python
+while one of them logs a decoding error deadlocks; a damaged video hung the
+align command that way.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import pathlib
 
 import numpy as np
@@ -51,6 +62,12 @@ def _open(path, field: str):
     quiet_ffmpeg(av)
     try:
         container = av.open(str(path))
+    except av.error.InvalidDataError:
+        if _mp4_index_missing(path):
+            raise UserError(f"{field}: {path}: is truncated: the file ends before its index (the mp4 'moov' box "
+                            f"its writer puts last), as a download or copy cut short does; without it no frame "
+                            f"can be found: use the whole file", field=field) from None
+        raise UserError(f"{field}: {path}: not a video file PyAV can read (InvalidDataError)", field=field) from None
     except av.error.EOFError:
         raise UserError(f"{field}: {path}: the file ends before its first frame (it holds no frame)",
                         field=field) from None
@@ -68,10 +85,39 @@ def _open(path, field: str):
 
 
 def quiet_ffmpeg(av) -> None:
-    """FFmpeg's own log lines (warnings about a damaged file, say) stay out of the console."""
-    if not console.verbose():
-        av.logging.set_level(av.logging.PANIC)
-        av.logging.set_libav_level(av.logging.PANIC)
+    """FFmpeg's own log lines (warnings about a damaged file, say) and PySceneDetect's
+    stay out of the console; ``--verbose`` shows them. FFmpeg keeps its own log
+    callback (no Python, no GIL: see the module's docstring)."""
+    av.logging.restore_default_callback()
+    av.logging.set_libav_level(av.logging.INFO if console.verbose() else av.logging.PANIC)
+
+
+def quiet_scenedetect() -> None:
+    """PySceneDetect's log lines (it stops at a damaged stretch and says so) stay out
+    of the console; ``read_frames`` warns about the damage once."""
+    logging.getLogger("pyscenedetect").setLevel(logging.INFO if console.verbose() else logging.CRITICAL + 1)
+
+
+def _mp4_index_missing(path) -> bool:
+    """Whether an ISO-media file (.mp4, .mov, .m4v) has its frames box but no index:
+    its top-level boxes walked by their sizes, as the container lays them out."""
+    with open(path, "rb") as file:
+        head = file.read(12)
+        if len(head) < 12 or head[4:8] != b"ftyp":
+            return False
+        file.seek(0)
+        size_of_file, offset, seen = pathlib.Path(path).stat().st_size, 0, set()
+        while offset + 8 <= size_of_file:
+            file.seek(offset)
+            header = file.read(16)
+            size, kind = int.from_bytes(header[:4], "big"), header[4:8]
+            if size == 1 and len(header) == 16:
+                size = int.from_bytes(header[8:16], "big")
+            seen.add(kind)
+            if size < 8:  # 0: to the end of the file
+                break
+            offset += size
+    return b"mdat" in seen and b"moov" not in seen
 
 
 def probe(path, field: str = "video") -> VideoInfo:
@@ -176,34 +222,63 @@ def read_frames(path, times, size: int, progress=None, field: str = "video"):
     Yields:
         One frame a time; past the last frame, the last frame.
     """
-    av = require("av", "reading a video")
     times = np.asarray(times, np.float64).reshape(-1)
     if np.any(np.diff(times) < 0):
         raise ValueError("times: expected ascending times")
+    damaged: list[float] = []  # the times of packets that did not decode
     with _open(path, field) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         half_frame = 0.5 / float(stream.average_rate or 25)
         frames = current = pending = None  # current: the latest frame at or before the target
-        for count, target in enumerate(times):
-            if frames is None or (current is not None and target - float(current.time or 0) > SEEK_GAP_SECONDS):
-                container.seek(max(0, int(target / stream.time_base)), stream=stream, backward=True)
-                frames, current, pending = container.decode(stream), None, None
-            while True:
-                if pending is None:
-                    try:
-                        pending = next(frames, None)
-                    except av.error.FFmpegError as error:
-                        raise UserError(f"{field}: {path}: a frame near {target:.2f} s cannot be decoded "
-                                        f"({type(error).__name__})", field=field) from None
+        try:
+            for count, target in enumerate(times):
+                if frames is None or (current is not None and target - float(current.time or 0) > SEEK_GAP_SECONDS):
+                    _close(frames)
+                    container.seek(max(0, int(target / stream.time_base)), stream=stream, backward=True)
+                    frames, current, pending = _decoded(container, stream, damaged), None, None
+                while True:
                     if pending is None:
-                        break  # past the last frame: the last one stays shown
-                if float(pending.time or 0) - half_frame > target:
-                    break
-                current, pending = pending, None
-            shown = current if current is not None else pending
-            if shown is None:
-                raise UserError(f"{field}: {path}: the video stream holds no frame", field=field)
-            yield shown.to_ndarray(width=size, height=size, format="rgb24")
-            if progress is not None:
-                progress(count + 1)
+                        pending = next(frames, None)
+                        if pending is None:
+                            break  # past the last frame: the last one stays shown
+                    if float(pending.time or 0) - half_frame > target:
+                        break
+                    current, pending = pending, None
+                shown = current if current is not None else pending
+                if shown is None:
+                    raise UserError(f"{field}: {path}: the video stream holds no frame that decodes", field=field)
+                yield shown.to_ndarray(width=size, height=size, format="rgb24")
+                if progress is not None:
+                    progress(count + 1)
+        finally:  # the decoder goes before the container, here, not whenever the garbage is collected
+            _close(frames)
+    if damaged:
+        console.warn(f"{field}: {path}: {len(damaged)} packet(s) between {min(damaged):.2f} s and "
+                     f"{max(damaged):.2f} s cannot be decoded (the file is damaged there): the clips there show "
+                     f"the last frame before the damage")
+
+
+def _decoded(container, stream, damaged: list):
+    """The stream's frames from where the container stands; a packet that does not
+    decode is skipped (its time added to ``damaged``), as players do, and a
+    container that cannot be read further ends the frames."""
+    av = require("av", "reading a video")
+    at = 0.0  # the latest packet's time
+    try:
+        for packet in container.demux(stream):
+            if packet.pts is not None:
+                at = float(packet.pts * packet.time_base)
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError:
+                damaged.append(at)
+                continue
+            yield from frames
+    except av.error.FFmpegError:  # the demuxer itself: the rest of the file is unreadable
+        damaged.append(at)
+
+
+def _close(generator) -> None:
+    if generator is not None:
+        generator.close()

@@ -94,7 +94,16 @@ def _short(value) -> str:
         return str(value).lower()
     if isinstance(value, float):
         return f"{value:g}"
-    return "".join(c if c.isalnum() or c in ".+-" else "-" for c in str(value))[:24]
+    text = str(value)
+    location = text.partition(":")[2] if text.startswith(("tfrecord:", "npz:")) else text
+    if "/" in location or "\\" in location or pathlib.PurePath(location).suffix:  # a path: its stem and a hash
+        stem = pathlib.PurePath(location.rstrip("/\\")).stem or "root"
+        text = f"{_clean(stem)[:16]}-{hashlib.sha1(text.encode()).hexdigest()[:4]}"
+    return _clean(text)[:24]
+
+
+def _clean(text: str) -> str:
+    return "".join(c if c.isalnum() or c in ".+-" else "-" for c in text)
 
 
 def describe_overrides(config) -> str:
