@@ -4,6 +4,7 @@ test files has a file here that shows it (written here, no download)."""
 
 import codecs
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -120,6 +121,15 @@ def test_retimed_files_differ_from_their_input_only_in_timestamps(tmp_path, name
     assert [u["text"] for u in unaligned if u["text"]] == ["Nobody aligns this one."]  # kept, listed
     if name.endswith(".ass"):  # the comment is retimed too, and named unaligned
         assert [u["cue"] for u in unaligned] == [2, 4]
+    # parsed by pysubs2, the two files are the same but for the times: info, styles, every event's fields
+    import pysubs2
+
+    parsed = [pysubs2.SSAFile.from_string(d[len(bom):].decode(encoding), format_=name[-3:]) for d in (data, out)]
+    assert parsed[0].info == parsed[1].info and parsed[0].styles == parsed[1].styles
+    fields = lambda e: {k: STAMP.sub("T", v) if k == "text" else v  # noqa: E731 (karaoke times move)
+                        for k, v in e.as_dict().items() if k not in ("start", "end")}
+    assert [fields(e) for e in parsed[0].events] == [fields(e) for e in parsed[1].events]
+    assert [e.start for e in parsed[0].events] != [e.start for e in parsed[1].events]
 
 
 def test_retimed_webvtt_moves_its_karaoke_times_with_the_cue(tmp_path):
@@ -183,6 +193,9 @@ def test_ass_fields_are_read_by_their_format_line(tmp_path):
                                     "Dialogue: 0,0:00:02.00,0:00:03.00,Default,,{\\b1}Bold{\\b0} words\n")
     (tmp_path / "b.ssa").write_text("[Events]\nFormat: Start, End, Style, Text\n"
                                     "Dialogue: 0:00:01.00,0:00:02.00,Default,FontBold is a word here\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing of a library's warnings reaches the user
+        read_narration(tmp_path / "a.ass")
     assert [(c.text, c.start, c.end) for c in read_narration(tmp_path / "a.ass")] == [
         ("Hello, world, all of it", 1.0, 2.0), ("Bold words", 2.0, 3.0)]
     assert [c.text for c in read_narration(tmp_path / "b.ssa")] == ["FontBold is a word here"]
@@ -291,3 +304,43 @@ def test_mapped_times_keep_given_times_order_and_lengths_sign(cues, data):
             later = [new[j][0] for j in new if j > k]
             if k not in new and earlier and later:
                 assert max(earlier) - 1e-9 <= start <= end <= min(later) + 1e-9
+
+
+@pytest.mark.parametrize("kind, text, expected", [
+    ("srt", "1\n00:00:01 --> 00:00:10\nA.\n", "1\n00:00:02,500 --> 01:00:03,250\nA.\n"),
+    ("srt", "1\n0:00:01.5 --> 0:00:02.25\nA.\n", "1\n0:00:02.500 --> 1:00:03.250\nA.\n"),
+    ("vtt", "WEBVTT\n\n00:01.000 --> 00:02.000 line:0\nA.\n", "WEBVTT\n\n00:02.500 --> 01:00:03.250 line:0\nA.\n"),
+    ("ass", "[Events]\nFormat: Start, End, Text\nDialogue: 0:00:01,0:00:02,A.\n",
+     "[Events]\nFormat: Start, End, Text\nDialogue: 0:00:02.50,1:00:03.25,A.\n"),
+])
+def test_a_stamp_is_written_in_its_own_style_with_its_precision(kind, text, expected):
+    assert parse_subtitles(text, kind).retimed([(2.5, 3603.25)]) == expected
+
+
+_FRAGMENTS = ["1", "2", "dix", "", " ", "00:00:01,000 --> 00:00:02,000", "00:00:03.5 --> 00:00:04,25 X1:1",
+              "-00:00:01,000 --> 00:00:00,500", "00:01.000 --> 00:02.000 align:start", "00:00:1O,000 --> x",
+              "-->", "Hello <i>there</i> &amp;", "{\\an8}Up", "WEBVTT", "NOTE a note", "STYLE", "[Events]",
+              "[Script Info]", "Format: Start, End, Text", "Format: Layer, Start, End, Style, Name, Text",
+              "Dialogue: 0:00:01.00,0:00:02.00,Hi, there", "Dialogue: 0,0:00:01.00,0:00:02.00,D,,Yo",
+              "Comment: 0,0:00:01.00,0:00:02.00,D,,c", "It\u0092s \u00e2\u0080\u0094 ok", "\f", "\x1a"]
+
+
+@settings(max_examples=300)
+@given(st.sampled_from(["a.srt", "a.vtt", "a.ass", "a.ssa", "a.txt"]), st.lists(st.sampled_from(_FRAGMENTS),
+                                                                                 max_size=30),
+       st.sampled_from(["\n", "\r\n", "\r"]))
+def test_any_mix_of_subtitle_lines_reads_or_is_one_line_and_retimes_in_place(tmp_path_factory, name, lines,
+                                                                            newline):
+    path = tmp_path_factory.mktemp("fuzz") / name
+    path.write_bytes(newline.join(lines).encode())
+    try:
+        narration = read_narration(path, split="lines")
+    except UserError as error:
+        assert "\n" not in str(error) and str(error).startswith("narration: ")
+        return
+    assert all(c.text for c in narration) and all(c.start is None or 0 <= c.start <= c.end for c in narration)
+    if narration.document is not None:
+        spans = np.arange(2 * len(narration), dtype=float).reshape(-1, 2) + 1.0
+        data, _ = retimed_subtitles(clip_alignment(len(narration), np.arange(len(narration)), spans), narration)
+        stamp = re.compile(r"-?\d+[:;]\d{1,2}(?:[:;]\d{1,2})?(?:[.,:]\d{1,4})?")
+        assert stamp.split(data.decode()) == stamp.split(path.read_bytes().decode())

@@ -4,9 +4,13 @@
   clip needs, seeking forward, never the whole video in memory;
 - ``clips``: a video cut into clips: shots found by PySceneDetect's content
   detector (long shots split), or fixed windows;
-- ``narration``: the texts of a ``.srt`` / ``.vtt`` file (with their cue
-  times) or of a plain-text script (one text a line, or sentences by pysbd);
-- ``subtitles``: an alignment written back as ``.srt`` and ``.vtt``;
+- ``text_encoding``: a text file's bytes as text (its encoding detected);
+- ``subtitle_files``: ``.srt`` / ``.vtt`` / ``.ass`` / ``.ssa`` files read with
+  the place of every timestamp, and written back with new times;
+- ``narration``: the texts of a subtitle file (with their cue times) or of a
+  plain-text script (one text a line, or sentences by pysbd);
+- ``subtitles``: an alignment written back: the narration file retimed in
+  place, or plain ``.srt`` and ``.vtt``;
 - ``extractors``: the frame and text encoders (keras.applications, keras-hub,
   TF-Hub folders) and ``FeatureExtractors``, the record of them an export keeps;
 - ``episodes``: a video's clips and its timed cues as an annotation record

@@ -45,11 +45,14 @@ FORMATS = ("srt", "vtt", "ass", "ssa")
 SRT_TIMING = "HH:MM:SS,mmm --> HH:MM:SS,mmm"
 VTT_TIMING = "[HH:]MM:SS.mmm --> [HH:]MM:SS.mmm"
 _LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n|$)")
-_STAMP = r"(?:(\d+)[:;])?(\d{1,2})[:;](\d{1,2})(?:[,.:](\d{1,4}))?"
-_SRT_TIMING = re.compile(rf"^\s*({_STAMP})\s*-->\s*({_STAMP})(?=\s|$)")
-_VTT_TIMING = re.compile(rf"^\s*({_STAMP})[ \t]*-->[ \t]*({_STAMP})(?=\s|$)")
+# SRT as players read it (any count of digits: "00:00:013,567" is 13.567 s); WebVTT as its
+# parsing algorithm does (two-digit minutes and seconds), a missing or short fraction allowed.
+_SRT_STAMP = r"(?:(\d+)[:;])?(\d+)[:;](\d+)(?:[,.:](\d{1,4}))?"
+_VTT_STAMP = r"(?:(\d+):)?(\d{2}):(\d{2})(?:[.,](\d{1,3}))?"
+_SRT_TIMING = re.compile(rf"^\s*(-?{_SRT_STAMP})\s*-->\s*(-?{_SRT_STAMP})(?=\s|$)")
+_VTT_TIMING = re.compile(rf"^\s*({_VTT_STAMP})[ \t]*-->[ \t]*({_VTT_STAMP})(?=\s|$)")
 _VTT_INNER = re.compile(r"<((?:\d+:)?\d{2}:\d{2}\.\d{3})>")
-_ASS_STAMP = re.compile(r"^\s*(\d+):(\d{1,2}):(\d{1,2})(?:[.:](\d{1,3}))?\s*$")
+_ASS_STAMP = re.compile(r"^\s*-?(\d+):(\d{1,2}):(\d{1,2})(?:[.:](\d{1,3}))?\s*$")
 _ASS_DRAWING = re.compile(r"\{[^{}]*\\p[1-9]")
 ASS_FORMAT = "Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text"
 SSA_FORMAT = "Marked, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text"
@@ -77,15 +80,16 @@ class Stamp:
 
     def written(self, seconds: float, kind: str) -> str:
         """``seconds`` written in this stamp's style (SRT and WebVTT keep milliseconds)."""
-        digits = self.fraction_digits if kind in ("ass", "ssa") else 3
+        digits = (self.fraction_digits or 2) if kind in ("ass", "ssa") else 3
         units = int(round(max(0.0, seconds) * 10 ** digits))
         whole, fraction = divmod(units, 10 ** digits)
         hours, rest = divmod(whole, 3600)
         minutes, secs = divmod(rest, 60)
         text = f"{minutes:02d}:{secs:02d}"
         if self.hour_digits or hours:
-            text = f"{hours:0{max(self.hour_digits, 1)}d}:{text}"
-        return f"{text}{self.separator}{fraction:0{digits}d}" if digits else text
+            text = f"{hours:0{self.hour_digits or (1 if kind in ('ass', 'ssa') else 2)}d}:{text}"
+        separator = self.separator or ("." if kind in ("vtt", "ass", "ssa") else ",")  # a stamp written without
+        return f"{text}{separator}{fraction:0{digits}d}" if digits else text
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,6 +146,8 @@ def _stamp(groups, begin: int, written: str, hour_digits: int | None = None) -> 
     seconds = int(hours or 0) * 3600 + int(minutes) * 60 + int(secs)
     if fraction:
         seconds += int(fraction) / 10 ** len(fraction)
+    if written.startswith("-"):  # some editors write times before the video's start
+        seconds = -seconds
     return Stamp(begin, begin + len(written), round(seconds, 4),
                  hour_digits if hour_digits is not None else len(hours or ""),
                  written[-len(fraction) - 1] if fraction else "", len(fraction or ""))
@@ -246,7 +252,8 @@ def parse_vtt(text: str) -> SubtitleDocument:
 
 
 def _inner_stamp(match: re.Match, offset: int) -> Stamp:
-    return _stamp(re.fullmatch(_STAMP, match.group(1)).group(1, 2, 3, 4), offset + match.start(1), match.group(1))
+    return _stamp(re.fullmatch(_VTT_STAMP, match.group(1)).group(1, 2, 3, 4), offset + match.start(1),
+                  match.group(1))
 
 
 def _ass_fields(header: str) -> list[str]:
