@@ -211,7 +211,7 @@ def load_npz(path, what: str = "episode .npz") -> dict:
         magic = file.read(6)
     # an .npz is a zip archive (a .npy is refused below); NumPy would try to unpickle anything else
     if not magic.startswith((b"PK", b"\x93NUMPY")):
-        raise EpisodeError(f"{path}: not an {what} (a zip archive of arrays, as tfalign writes with write_npz); "
+        raise EpisodeError(f"{path}: not a readable {what}: not a zip archive of arrays (what write_npz writes), "
                            f"it starts with {magic[:4]!r}")
     try:
         with np.load(path, allow_pickle=False) as data:
