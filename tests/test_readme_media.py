@@ -30,10 +30,14 @@ def test_the_media_block_goes_from_a_video_to_aligned_subtitles(tmp_path):
     commands = bash_commands("media")
     assert [c[:2] for c in commands] == [["pip", "install"], ["python", "scripts/media_demo.py"],
                                          ["python", "-m"]]
+    outputs = []
     for command in commands[1:]:  # the install is .ci/run's job
         command = [sys.executable] + [str(ROOT / a) if a.startswith("scripts/") else a for a in command[1:]]
         done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, (command, done.stderr[-3000:])
+        outputs.append(done.stdout)
+    accuracy = float(re.search(r"validation clip accuracy ([0-9.]+)", outputs[0]).group(1))
+    assert accuracy >= 0.9, outputs[0][-1000:]  # the demo aligns right
     demo = tmp_path / "demo"
     movie = list(srt.parse((demo / "movie.srt").read_text()))
     aligned = list(srt.parse((demo / "aligned.srt").read_text()))
@@ -46,3 +50,6 @@ def test_the_media_block_goes_from_a_video_to_aligned_subtitles(tmp_path):
     retimed = list(srt.parse((demo / "retimed.srt").read_text()))  # every cue kept, only times changed
     assert [c.content for c in retimed] == [c.content for c in movie] and [c.index for c in retimed] == \
         [c.index for c in movie]
+    for made, found in zip(movie, retimed):  # and the times are the generated truth's, to a frame
+        assert abs((made.start - found.start).total_seconds()) <= 0.1, (made, found)
+        assert abs((made.end - found.end).total_seconds()) <= 0.1, (made, found)

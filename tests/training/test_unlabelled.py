@@ -130,7 +130,8 @@ def test_unlabelled_file_mistakes_name_the_file_and_the_flag(tmp_path, capsys):
 
     records.write_npz([make_episode([0, 0, 1, 2], 3, clip_dim=6, text_dim=5)], tmp_path / "narrow.npz")
     config = tfalign.configure("tfalign_rp_sbn", train_videos=8, unlabelled_file=str(tmp_path / "text.npz")).data
-    with pytest.raises(UserError, match="data.unlabelled_file: .*text.npz: not a readable episode .npz: not a zip archive"):
+    with pytest.raises(UserError, match="data.unlabelled_file: .*text.npz: not a readable episode .npz: not a zip "
+                                        "archive"):
         load_unlabelled(config)
     narrow = tfalign.configure("tfalign_rp_sbn", train_videos=8, unlabelled_file=str(tmp_path / "narrow.npz")).data
     with pytest.raises(UserError, match="data.unlabelled_file: .*narrow.npz: its videos have clip/text feature "

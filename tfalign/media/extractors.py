@@ -47,15 +47,21 @@ def _hub_handle(handle: str, option: str) -> str:
 
 
 def hub_layer(handle: str, option: str = "hub"):
-    """A Keras 3 layer around a TF-Hub SavedModel (frozen: feature extraction)."""
+    """A Keras 3 layer around a TF-Hub SavedModel (frozen: feature extraction). A local
+    folder loads with TensorFlow alone; a URL needs ``tensorflow_hub`` (it downloads)."""
     import keras
-    import tensorflow_hub as hub
+    import tensorflow as tf
 
     class HubLayer(keras.layers.Layer):
         def __init__(self, handle, **kwargs):
             super().__init__(trainable=False, **kwargs)
             self.handle = handle
-            self._module = hub.load(handle)
+            if _is_url(handle):
+                import tensorflow_hub as hub
+
+                self._module = hub.load(handle)
+            else:
+                self._module = tf.saved_model.load(handle)
             if not callable(self._module):
                 raise UserError(f"{option}: {handle} has no __call__ (a TF2 TF-Hub SavedModel is callable)",
                                 field=option)

@@ -88,10 +88,9 @@ def srt_text(cues) -> str:
                         for i, (s, e, text) in enumerate(cues)])
 
 
-WORDS = ["red", "green", "yellow", "blue", "orange", "purple", "cyan", "pink", "scene", "the", "a", "then",
-         "shot", "long", "short", "bright", "dark"]
-COLOUR_NAMES = ["red", "green", "yellow", "blue", "orange", "purple", "cyan", "pink", "green", "pink", "cyan",
-                "orange"]  # of PALETTE, in the tiny vocabulary
+COLOUR_NAMES = ["red", "green", "yellow", "blue", "orange", "purple", "cyan", "magenta", "lime", "pink", "teal",
+                "brown"]  # of PALETTE, one name a colour
+WORDS = [*COLOUR_NAMES, "scene", "the", "a", "then", "shot", "long", "short", "bright", "dark"]  # the tiny vocabulary
 
 
 def sample_encoders(folder, image_size: int = 32):
@@ -119,29 +118,92 @@ def sample_encoders(folder, image_size: int = 32):
                              image_size=image_size, text_config=str(folder / "tiny_bert.json")).resolved()
 
 
+COLOUR_WORDS = sorted(set(COLOUR_NAMES))
+UNNAMED = (0, 0, 0)  # the colour of a scene no cue covers: none of the palette's
+NEAREST_COLOUR = 0.05  # a pixel farther than this (squared RGB distance in [0, 1]) from every palette colour: none
+
+
+def colour_encoders(folder, image_size: int = 32):
+    """A toy vision-language pair that shares one space, saved as two SavedModel folders
+    (``image_hub`` and ``text_hub``) in ``folder``, and their ``FeatureExtractors``: a
+    frame's feature is the share of its pixels near each palette colour, summed by
+    the colour's name (a black frame has none); a text's feature counts the colour names it says. So the
+    generated videos' clips and their cues carry the same thing, as a real
+    vision-language encoder's would (CLIP, SigLIP), and the demo aligns them.
+
+    Example:
+    >>> extractors = colour_encoders("encoders")                  # doctest: +SKIP
+    >>> extractors.image_encoder()(frames).shape                  # doctest: +SKIP
+    (4, 8)
+    """
+    import tensorflow as tf
+
+    from tfalign.media.extractors import FeatureExtractors
+
+    folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    names = np.zeros((len(PALETTE), len(COLOUR_WORDS)), np.float32)  # palette colour -> its name
+    for index, name in enumerate(COLOUR_NAMES):
+        names[index, COLOUR_WORDS.index(name)] = 1.0
+    palette = tf.constant(np.asarray(PALETTE, np.float32) / 255.0)
+
+    class Frames(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+        def __call__(self, images):
+            distances = tf.reduce_sum((images[..., None, :] - palette) ** 2, axis=-1)  # [B, H, W, colours]
+            near = tf.cast(tf.reduce_min(distances, axis=-1, keepdims=True) < NEAREST_COLOUR, tf.float32)
+            nearest = tf.one_hot(tf.argmin(distances, axis=-1), len(PALETTE)) * near
+            return tf.reduce_mean(nearest, axis=[1, 2]) @ tf.constant(names)
+
+    class Texts(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+                tf.constant(COLOUR_WORDS), tf.range(len(COLOUR_WORDS), dtype=tf.int64)), default_value=-1)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+        def __call__(self, texts):
+            words = tf.strings.split(tf.strings.regex_replace(tf.strings.lower(texts), r"[^a-z]+", " "))
+            counts = tf.reduce_sum(tf.one_hot(self.table.lookup(words), len(COLOUR_WORDS)), axis=1)
+            return counts.to_tensor() if isinstance(counts, tf.RaggedTensor) else counts
+
+    tf.saved_model.save(Frames(), str(folder / "colour_frames"))
+    tf.saved_model.save(Texts(), str(folder / "colour_texts"))
+    return FeatureExtractors(image_hub=str(folder / "colour_frames"), image_size=image_size,
+                             text_hub=str(folder / "colour_texts")).resolved()
+
+
 def sample_video(path, rng, fps: int = 10, scenes: tuple = (6, 11)):
-    """A video of random scenes and its ``.srt`` beside it: a cue covers a run of
-    1-3 scenes (named by colour), about one scene in five is covered by none.
+    """A video of random scenes (no two in a row of one colour) and its ``.srt``
+    beside it: a cue covers a run of 1-3 scenes (named by colour); about one scene in five is covered by none, and
+    shows black (no colour the narration names), as a scene nobody narrates shows
+    something the narration does not speak of.
 
     Returns:
         (the video's path, its scenes, its cues as (start, end, text)).
     """
     path = pathlib.Path(path)
     count = int(rng.integers(*scenes))
-    colours = rng.choice(len(PALETTE), size=count)
-    made = [Scene(PALETTE[c], float(rng.integers(8, 25)) / fps, pattern=bool(rng.random() < 0.3)) for c in colours]
-    write_scene_video(path, made, fps=fps)
-    edges = [0.0, *cut_times(made, fps), sum(scene_frames(made, fps)) / fps]
-    cues, k = [], 0
+    colours = [int(rng.integers(len(PALETTE)))]
+    for _ in range(count - 1):  # never the colour before: each scene is a shot of its own
+        colours.append((colours[-1] + 1 + int(rng.integers(len(PALETTE) - 1))) % len(PALETTE))
+    seconds = [float(rng.integers(8, 25)) / fps for _ in range(count)]
+    patterns = [bool(rng.random() < 0.3) for _ in range(count)]
+    covers, k = [], 0  # (first scene, last scene + 1) of each cue
     while k < count:
         run = int(rng.integers(1, 4))
         if rng.random() < 0.2:  # uncovered: its clips are unmatched
             k += 1
             continue
-        last = min(count, k + run)
-        cues.append((edges[k], edges[last], " then ".join(f"the {COLOUR_NAMES[colours[i]]} scene"
-                                                          for i in range(k, last))))
-        k = last
+        covers.append((k, min(count, k + run)))
+        k = covers[-1][1]
+    covered = {i for first, last in covers for i in range(first, last)}
+    made = [Scene(PALETTE[c], t, pattern=p) if i in covered else Scene(UNNAMED, t)
+            for i, (c, t, p) in enumerate(zip(colours, seconds, patterns))]
+    write_scene_video(path, made, fps=fps)
+    edges = [0.0, *cut_times(made, fps), sum(scene_frames(made, fps)) / fps]
+    cues = [(edges[first], edges[last], " then ".join(f"the {COLOUR_NAMES[colours[i]]} scene"
+                                                      for i in range(first, last))) for first, last in covers]
     path.with_suffix(".srt").write_text(srt_text(cues), encoding="utf-8")
     return path, made, cues
 
