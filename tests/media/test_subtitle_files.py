@@ -312,6 +312,8 @@ def test_mapped_times_keep_given_times_order_and_lengths_sign(cues, data):
     ("vtt", "WEBVTT\n\n00:01.000 --> 00:02.000 line:0\nA.\n", "WEBVTT\n\n00:02.500 --> 01:00:03.250 line:0\nA.\n"),
     ("ass", "[Events]\nFormat: Start, End, Text\nDialogue: 0:00:01,0:00:02,A.\n",
      "[Events]\nFormat: Start, End, Text\nDialogue: 0:00:02.50,1:00:03.25,A.\n"),
+    ("ass", "[Events]\nFormat: Start, End, Text\nDialogue :  0:00:01.00, 0:00:02.00,A.\n",
+     "[Events]\nFormat: Start, End, Text\nDialogue :  0:00:02.50, 1:00:03.25,A.\n"),
 ])
 def test_a_stamp_is_written_in_its_own_style_with_its_precision(kind, text, expected):
     assert parse_subtitles(text, kind).retimed([(2.5, 3603.25)]) == expected

@@ -88,7 +88,7 @@ class Stamp:
         text = f"{minutes:02d}:{secs:02d}"
         if self.hour_digits or hours:
             text = f"{hours:0{self.hour_digits or (1 if kind in ('ass', 'ssa') else 2)}d}:{text}"
-        separator = self.separator or ("." if kind in ("vtt", "ass", "ssa") else ",")  # a stamp written without
+        separator = self.separator or ("." if kind in ("vtt", "ass", "ssa") else ",")  # written without a fraction
         return f"{text}{separator}{fraction:0{digits}d}" if digits else text
 
 
@@ -124,10 +124,11 @@ class SubtitleDocument:
             for stamp in cue.inner:  # karaoke times keep their place within the cue
                 share = (stamp.seconds - cue.start.seconds) / old if old > 0 else 0.0
                 edits.append((stamp, start + min(max(share, 0.0), 1.0) * (end - start)))
-        text = self.text
-        for stamp, seconds in sorted(edits, key=lambda e: e[0].begin, reverse=True):
-            text = text[:stamp.begin] + stamp.written(seconds, self.kind) + text[stamp.end:]
-        return text
+        parts, position = [], 0
+        for stamp, seconds in sorted(edits, key=lambda e: e[0].begin):
+            parts += [self.text[position:stamp.begin], stamp.written(seconds, self.kind)]
+            position = stamp.end
+        return "".join(parts) + self.text[position:]
 
 
 def _lines(text: str) -> list[tuple[int, str]]:
@@ -274,8 +275,8 @@ def parse_ass(text: str, kind: str = "ass") -> SubtitleDocument:
             advanced = "+" in stripped
         if section != "[events]" or ":" not in stripped:
             continue
-        key, _, rest = line.lstrip().partition(":")
-        key = key.strip().lower()
+        written_key, _, rest = line.lstrip().partition(":")
+        key = written_key.strip().lower()
         if key == "format":
             fields = _ass_fields(rest)
             missing = [name for name in ("start", "end", "text") if name not in fields]
@@ -286,7 +287,7 @@ def parse_ass(text: str, kind: str = "ass") -> SubtitleDocument:
         if key not in ("dialogue", "comment"):
             continue
         names = fields or _ass_fields(ASS_FORMAT if advanced else SSA_FORMAT)
-        begin = offset + len(line) - len(line.lstrip()) + len(key) + 1
+        begin = offset + len(line) - len(line.lstrip()) + len(written_key) + 1  # where the first field starts
         values = rest.split(",", len(names) - 1)
         if len(values) < len(names):
             problems.append(f"line {number}: a {key.title()} line with {len(values)} fields where the Format line "
