@@ -346,3 +346,9 @@ def test_any_mix_of_subtitle_lines_reads_or_is_one_line_and_retimes_in_place(tmp
         data, _ = retimed_subtitles(clip_alignment(len(narration), np.arange(len(narration)), spans), narration)
         stamp = re.compile(r"-?\d+[:;]\d{1,2}(?:[:;]\d{1,2})?(?:[.,:]\d{1,4})?")
         assert stamp.split(data.decode()) == stamp.split(path.read_bytes().decode())
+
+
+def test_a_forced_encoding_that_reads_control_characters_is_named_the_cause(tmp_path):
+    (tmp_path / "a.srt").write_bytes("1\n00:00:01,000 --> 00:00:02,000\nHi\n".encode("utf-16-le"))
+    with pytest.raises(UserError, match="holds a control character .*: the forced encoding is likely wrong"):
+        read_narration(tmp_path / "a.srt", encoding="latin-1")

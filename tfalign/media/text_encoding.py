@@ -46,7 +46,8 @@ def decode_with_bom(data: bytes, path, field: str = "narration",
     """``decode_text`` and the byte-order mark it removed (b"" for none): the text
     encoded with the encoding, after the mark, gives the file's bytes back."""
     bom = next((mark for mark, _ in _BOMS if data.startswith(mark)), b"")
-    if encoding is not None:
+    forced = encoding is not None
+    if forced:
         try:
             codecs.lookup(encoding)
         except LookupError:
@@ -69,7 +70,7 @@ def decode_with_bom(data: bytes, path, field: str = "narration",
     else:
         _refuse_binary(data, path, field)
         text, encoding = _detected(data, path, field)
-    _refuse_binary_text(text, path, field)
+    _refuse_binary_text(text, path, field, forced=forced)
     return text, encoding, bom
 
 
@@ -80,12 +81,14 @@ def _refuse_binary(data: bytes, path, field: str) -> None:
                         f"text", field=field)
 
 
-def _refuse_binary_text(text: str, path, field: str) -> None:
+def _refuse_binary_text(text: str, path, field: str, forced: bool = False) -> None:
     for index, char in enumerate(text):
         end_of_file_mark = char == "\x1a" and not text[index + 1:].strip()  # DOS editors end files so
         if ord(char) < 32 and char not in _WHITESPACE_CONTROLS and not end_of_file_mark:
+            cause = ("the forced encoding is likely wrong (leave it out to detect it)" if forced else
+                     "not a text file")
             raise UserError(f"{field}: {path}: holds a control character (U+{ord(char):04X} at character "
-                            f"{index}): not a text file", field=field)
+                            f"{index}): {cause}", field=field)
 
 
 def readable(text: str) -> tuple[str, int]:
