@@ -225,8 +225,9 @@ def read_narration(path, split: str = "sentences", field: str = "narration",
     except UserError as error:
         raise UserError(f"{field}: {path}: {error}", field=field) from None
     document, problems = None, []
+    clean, repaired = readable(text)  # once: the count, and a script's words
     if kind is None:
-        cues = _script_texts(readable(text)[0], split)
+        cues = _script_texts(clean, split)
     else:
         document, cues = _subtitle_cues(text, kind, path, field, forced)
         problems = document.problems
@@ -240,7 +241,7 @@ def read_narration(path, split: str = "sentences", field: str = "narration",
                 raise UserError(f"{field}: {path}: line {line}: the cue ends before it starts", field=field)
         kept.sort(key=lambda c: (c.start, c.end))  # files are not always in time order
     return Narration(kept, encoding=encoding, dropped=len(cues) - len(kept), document=document, bom=bom,
-                     problems=problems, repaired=readable(text)[1])
+                     problems=problems, repaired=repaired)
 
 
 def describe(narration: Narration, path) -> str | None:

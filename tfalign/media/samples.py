@@ -118,7 +118,6 @@ def sample_encoders(folder, image_size: int = 32):
                              image_size=image_size, text_config=str(folder / "tiny_bert.json")).resolved()
 
 
-COLOUR_WORDS = sorted(set(COLOUR_NAMES))
 UNNAMED = (0, 0, 0)  # the colour of a scene no cue covers: none of the palette's
 NEAREST_COLOUR = 0.05  # a pixel farther than this (squared RGB distance in [0, 1]) from every palette colour: none
 
@@ -126,15 +125,15 @@ NEAREST_COLOUR = 0.05  # a pixel farther than this (squared RGB distance in [0, 
 def colour_encoders(folder, image_size: int = 32):
     """A toy vision-language pair that shares one space, saved as two SavedModel folders
     (``image_hub`` and ``text_hub``) in ``folder``, and their ``FeatureExtractors``: a
-    frame's feature is the share of its pixels near each palette colour, summed by
-    the colour's name (a black frame has none); a text's feature counts the colour names it says. So the
-    generated videos' clips and their cues carry the same thing, as a real
+    frame's feature is the share of its pixels near each palette colour (a black
+    frame has none), in the order of ``COLOUR_NAMES``; a text's feature counts the
+    colour names it says. So the generated videos' clips and their cues carry the same thing, as a real
     vision-language encoder's would (CLIP, SigLIP), and the demo aligns them.
 
     Example:
     >>> extractors = colour_encoders("encoders")                  # doctest: +SKIP
     >>> extractors.image_encoder()(frames).shape                  # doctest: +SKIP
-    (4, 8)
+    (4, 12)
     """
     import tensorflow as tf
 
@@ -142,9 +141,6 @@ def colour_encoders(folder, image_size: int = 32):
 
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    names = np.zeros((len(PALETTE), len(COLOUR_WORDS)), np.float32)  # palette colour -> its name
-    for index, name in enumerate(COLOUR_NAMES):
-        names[index, COLOUR_WORDS.index(name)] = 1.0
     palette = tf.constant(np.asarray(PALETTE, np.float32) / 255.0)
 
     class Frames(tf.Module):
@@ -153,18 +149,18 @@ def colour_encoders(folder, image_size: int = 32):
             distances = tf.reduce_sum((images[..., None, :] - palette) ** 2, axis=-1)  # [B, H, W, colours]
             near = tf.cast(tf.reduce_min(distances, axis=-1, keepdims=True) < NEAREST_COLOUR, tf.float32)
             nearest = tf.one_hot(tf.argmin(distances, axis=-1), len(PALETTE)) * near
-            return tf.reduce_mean(nearest, axis=[1, 2]) @ tf.constant(names)
+            return tf.reduce_mean(nearest, axis=[1, 2])  # one name a palette colour: its share
 
     class Texts(tf.Module):
         def __init__(self):
             super().__init__()
             self.table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
-                tf.constant(COLOUR_WORDS), tf.range(len(COLOUR_WORDS), dtype=tf.int64)), default_value=-1)
+                tf.constant(COLOUR_NAMES), tf.range(len(COLOUR_NAMES), dtype=tf.int64)), default_value=-1)
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
         def __call__(self, texts):
             words = tf.strings.split(tf.strings.regex_replace(tf.strings.lower(texts), r"[^a-z]+", " "))
-            counts = tf.reduce_sum(tf.one_hot(self.table.lookup(words), len(COLOUR_WORDS)), axis=1)
+            counts = tf.reduce_sum(tf.one_hot(self.table.lookup(words), len(COLOUR_NAMES)), axis=1)
             return counts.to_tensor() if isinstance(counts, tf.RaggedTensor) else counts
 
     tf.saved_model.save(Frames(), str(folder / "colour_frames"))
