@@ -10,6 +10,15 @@ videos).
     python benchmarks/data_efficiency.py --sizes 8,16,33,66 --seeds 0,1 --data-seeds 0,1 \\
         --results benchmarks/results
 
+On features in one space (``--features joint``: a vision-language encoder's)
+the baselines are zero-shot DTW (no training: the identity map, the drop cost
+tuned on validation), DTW on the ridge map fitted from zero and DTW on the map
+pulled toward the identity (``dtw-prior``); size 0 trains the recipe on the
+unlabelled videos alone (``--unlabelled all``):
+
+    python benchmarks/data_efficiency.py --features joint --paper '' --sizes 0,8,16,33,66 \\
+        --unlabelled all --epochs 40 --tag _joint --results benchmarks/results
+
 Two model seeds at every size and every data seed: below the whole split a
 data seed draws another subset of the training videos (and other synthetic
 features); at the whole split it draws other synthetic features of the same
@@ -29,7 +38,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import machine  # noqa: E402
+from common import _head as commit, machine  # noqa: E402
 from quality import run_one  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -41,27 +50,38 @@ METRICS = ("clip_accuracy", "sentence_iou")
 
 def baselines(data, size, unlabelled=()):
     """DTW and MD fitted on the subset of ``size`` training videos, tuned on validation;
-    for each count of ``unlabelled`` videos, DTW self-trained on them too (``dtw+u<count>``)."""
-    from tfalign.data.classical import self_trained_fit
+    on features in one space zero-shot DTW and DTW with the prior (``dtw-prior``) too;
+    for each count of ``unlabelled`` videos, DTW self-trained on them (``dtw+u<count>``)."""
+    from tfalign.data.classical import DTWFit, self_trained_fit
     from tfalign.data.datasets import load_episodes, load_unlabelled
     from tfalign.data.metrics import evaluate_alignments
+    from tfalign.data.ridge import shares_space
     from tfalign.evaluation.baselines import run_baseline
 
     data = dataclasses.replace(data, train_videos=size)
     splits = {s: load_episodes(data, s) for s in ("train", "val", "test")}
-    out = {name: {m: run_baseline(name, splits["train"], splits["val"], splits["test"])[m] for m in METRICS}
-           for name in ("dtw", "md")}
+    figures = lambda fit: {m: v for m, v in evaluate_alignments(splits["test"], [fit.align(e) for e in
+                                                                                 splits["test"]]).items()
+                           if m in METRICS}
+    out = {}
+    if splits["train"]:
+        out = {name: {m: run_baseline(name, splits["train"], splits["val"], splits["test"])[m] for m in METRICS}
+               for name in ("dtw", "md")}
+    if shares_space(splits["val"]):
+        out["zero-shot"] = figures(DTWFit.fit([], splits["val"]))
+        if splits["train"]:
+            out["dtw-prior"] = figures(DTWFit.fit(splits["train"], splits["val"]))
     for count in unlabelled:
         extra = load_unlabelled(dataclasses.replace(data, unlabelled_videos=count))
-        fit, _ = self_trained_fit(splits["train"], splits["val"], extra)
-        figures = evaluate_alignments(splits["test"], [fit.align(e) for e in splits["test"]])
-        out[f"dtw+u{count}"] = {m: figures[m] for m in METRICS}
+        out[f"dtw+u{count}"] = figures(self_trained_fit(splits["train"], splits["val"], extra)[0])
     return out
 
 
 def stats(values) -> dict:
+    """Mean and sample standard deviation (n - 1) of ``values``, with their number."""
     values = np.asarray(values, float)
-    return {"mean": float(values.mean()), "std": float(values.std()), "n": len(values)}
+    return {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+            "n": len(values)}
 
 
 def curve(args, recipe, paper, full_size) -> dict:
@@ -76,20 +96,22 @@ def curve(args, recipe, paper, full_size) -> dict:
         row = rows.setdefault(size, {})
         videos = None if size >= full_size else size
         data = dataclasses.replace(recipe.data, seed=data_seed, train_videos=videos)
-        for name, figures in baselines(data, videos, unlabelled if videos else ()).items():
+        for name, figures in baselines(data, videos, unlabelled if videos is not None else ()).items():
             row.setdefault(name, []).append(figures)
-        runs = [("recipe", recipe, seed) for seed in seeds] + ([("paper", paper, seeds[0])] if paper else [])
+        runs = ([("recipe", recipe, seed) for seed in seeds] + ([("paper", paper, seeds[0])] if paper else [])
+                if size else [])  # no labelled video: the recipe learns from the unlabelled ones alone
         runs += [(f"recipe+u{count}", recipe.override({"data.train_videos": videos, "data.unlabelled_videos": count}),
                   seed)
-                 for count in (unlabelled if videos else ()) for seed in seeds]
+                 for count in (unlabelled if videos is not None else ()) for seed in seeds]
         for name, base, seed in runs:
             left = f", about {(time.time() - started) / done * (total - done) / 60:.0f} min left" if done else ""
             print(f"[{done + 1}/{total}] {name} on {size} videos, data seed {data_seed}, seed {seed}{left}", flush=True)
             config = base.override({"data.seed": data_seed, "data.train_videos": videos}, epochs=args.epochs,
                                    seed=seed)
             difficulty = f"-x{config.data.difficulty:g}" if config.data.difficulty != 0.5 else ""
+            features = f"-{config.data.features}" if config.data.features != "rp" else ""
             folder = (pathlib.Path(args.output_dir)
-                      / f"{name}-v{size}-d{data_seed}{difficulty}-e{args.epochs}-seed{seed}")
+                      / f"{name}-v{size}-d{data_seed}{difficulty}{features}-e{args.epochs}-seed{seed}")
             result = run_one(config, folder, print)
             row.setdefault(name, []).append({m: result["chosen"][m] for m in METRICS})
             done += 1
@@ -102,7 +124,8 @@ def markdown(report) -> str:
     names = _names(report)
     labels = {n: _label(report, n) for n in names}
     lines = [f"Test split of `{report['data']['dataset']}` (difficulty {report['data']['difficulty']}); "
-             f"{report['epochs']} epochs; clip accuracy / sentence IoU, mean ± standard deviation over the model "
+             f"({report['data']['features']} features); "
+             f"{report['epochs']} epochs; clip accuracy / sentence IoU, mean ± sample standard deviation over the model "
              f"seeds {report['seeds']} and the data seeds {report['data_seeds']} (each draws other synthetic "
              "features and, below the whole split, another subset of the training videos). The baselines are "
              "fitted on the same videos. Command: `" + report["command"] + "`.", "",
@@ -121,9 +144,10 @@ def plot(report, path) -> None:
     import matplotlib.pyplot as plt
 
     sizes = sorted(int(s) for s in report["curve"])
+    position = lambda size: max(size, 2)  # 0 labelled videos, drawn at 2 on the log axis
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     base = {"recipe": ("tab:blue", "o-"), "dtw": ("tab:orange", "s--"), "md": ("tab:green", "^:"),
-            "paper": ("tab:red", "d-.")}
+            "paper": ("tab:red", "d-."), "zero-shot": ("black", "x:"), "dtw-prior": ("tab:olive", "v--")}
     shades = {"recipe": ["tab:purple", "tab:cyan", "navy"], "dtw": ["tab:brown", "gold", "peru"]}
     styles, labels = {}, {}
     for name in _names(report):
@@ -138,11 +162,11 @@ def plot(report, path) -> None:
                 continue
             means = np.array([p[1]["mean"] for p in points])
             stds = np.array([p[1]["std"] for p in points])
-            xs = [p[0] for p in points]
+            xs = [position(p[0]) for p in points]
             ax.plot(xs, means, style, color=color, label=labels[name])
             ax.fill_between(xs, means - stds, means + stds, color=color, alpha=0.15)
         ax.set_xscale("log", base=2)
-        ax.set_xticks(sizes, [str(s) for s in sizes])
+        ax.set_xticks([position(s) for s in sizes], [str(s) for s in sizes])
         ax.set_xlabel("training videos")
         ax.set_title(f"test {metric.replace('_', ' ')}")
         ax.grid(alpha=0.3)
@@ -164,13 +188,14 @@ def _counts(text: str) -> list:
 def _names(report) -> list[str]:
     """The methods of a report, in a fixed order: recipe rows, then the baselines, then the paper's."""
     found = {n for row in report["curve"].values() for n in row}
-    order = ["recipe", *sorted(n for n in found if n.startswith("recipe+")), "dtw",
+    order = ["recipe", *sorted(n for n in found if n.startswith("recipe+")), "zero-shot", "dtw-prior", "dtw",
              *sorted(n for n in found if n.startswith("dtw+")), "md", "paper"]
     return [n for n in order if n in found]
 
 
 def _label(report, name: str) -> str:
-    base = {"recipe": report["experiment"], "dtw": "DTW", "md": "MD", "paper": report["paper"] or ""}
+    base = {"recipe": report["experiment"], "dtw": "DTW", "md": "MD", "paper": report["paper"] or "",
+            "zero-shot": "zero-shot DTW", "dtw-prior": "DTW with the prior"}
     head, _, count = name.partition("+u")
     return f"{base[head]} + {count} unlabelled" if count else base[head]
 
@@ -184,6 +209,8 @@ def main(argv=None):
     parser.add_argument("--data-seeds", default="0,1", help="data seeds (each draws another subset)")
     parser.add_argument("--epochs", type=int, help="epochs of every run (default: each experiment's)")
     parser.add_argument("--difficulty", type=float, help="synthetic feature difficulty (default: the recipe's)")
+    parser.add_argument("--features", help="synthetic features: rp, full, lxmert or joint (one space for both "
+                        "sides, as a vision-language encoder's) (default: the recipe's)")
     parser.add_argument("--output-dir", default="runs/data-efficiency", help="where the runs and results go")
     parser.add_argument("--results", help="also copy the results into this folder (e.g. benchmarks/results)")
     parser.add_argument("--unlabelled", default="",
@@ -201,11 +228,13 @@ def main(argv=None):
     recipe = get_experiment(args.experiment)
     if args.difficulty is not None:
         recipe = recipe.override({"data.difficulty": args.difficulty})
+    if args.features:
+        recipe = recipe.override({"data.features": args.features})
     args.epochs = args.epochs or recipe.trainer.epochs
     paper = get_experiment(args.paper).override({"data.difficulty": recipe.data.difficulty}) if args.paper else None
     report = {"experiment": recipe.name, "paper": args.paper or None, "data": dataclasses.asdict(recipe.data),
               "epochs": args.epochs, "seeds": _ints(args.seeds), "data_seeds": _ints(args.data_seeds),
-              "machine": machine(), "command": shlex.join(["python", "benchmarks/data_efficiency.py", *sys.argv[1:]])}
+              "commit": commit(), "machine": machine(), "command": shlex.join(["python", "benchmarks/data_efficiency.py", *sys.argv[1:]])}
     report["curve"] = {str(k): v for k, v in curve(args, recipe, paper, SPLIT_SIZES["train"]).items()}
     table = markdown(report)
     for folder in filter(None, [pathlib.Path(args.output_dir), args.results and pathlib.Path(args.results)]):

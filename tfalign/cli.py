@@ -120,13 +120,16 @@ def add_data_arguments(parser: argparse.ArgumentParser, defaults: DataConfig | N
                        help=f"seed of the synthetic features (default {d.seed})")
     group.add_argument("--feature-file", default=None,
                        help="YMS feature .npz ({video_id}/clip_features, ...); default: none, synthetic features")
-    group.add_argument("--train-videos", type=number(int, 1), default=None,
+    group.add_argument("--train-videos", type=number(int, 0), default=None,
                        help="train on N videos of the training split, drawn with the data seed (the baselines fit "
-                            "on the same N) (default: all)")
+                            "on the same N); 0: no labelled video, the recipe learns from --unlabelled-videos alone, "
+                            "starting from zero-shot DTW (features in one space, e.g. --features joint); the "
+                            "labelled validation videos still choose the epochs, the drop cost and the prior "
+                            "(default: all)")
     group.add_argument("--unlabelled-videos", type=count_or_all, default=None,
                        help="also give the run N (or all) of the training-split videos outside --train-videos, "
                             "*without* their labels (drawn with the data seed); the recipe's closed form learns "
-                            "from them (default: none)")
+                            "from them, and with --train-videos 0 its network too (default: none)")
     group.add_argument("--unlabelled-file", default=None,
                        help="unlabelled video/narration pairs of your own: an episode .npz or a TFRecord folder "
                             "(their labels, if any, are not read) (default: none)")

@@ -263,6 +263,11 @@ class ExperimentConfig:
         if (self.data.unlabelled_videos or self.data.unlabelled_file) and not model.dtw_start:
             raise UserError("data.unlabelled_videos and data.unlabelled_file: only a model that starts at DTW "
                             "(model.dtw_start) learns from unlabelled videos")
+        if self.data.train_videos == 0 and not (model.dtw_start and (self.data.unlabelled_videos or
+                                                                      self.data.unlabelled_file)):
+            raise UserError("data.train_videos: 0 (no labelled video) learns from unlabelled videos alone: needs "
+                            "data.unlabelled_videos or data.unlabelled_file, and a model that starts at DTW "
+                            "(model.dtw_start, the recipe's)")
         if task.start_penalty and not model.dtw_start:
             raise UserError("task.start_penalty: pulls toward the DTW start; needs model.dtw_start=true")
         first = self.init_from

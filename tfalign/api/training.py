@@ -27,6 +27,8 @@ def _checked_split(episodes, name: str) -> list[Episode] | None:
         return None
     if isinstance(episodes, Episode) or not all(isinstance(e, Episode) for e in episodes):
         raise UserError(f"{name}: expected a list of tfalign.Episode", field=name)
+    if name == "train" and not list(episodes):
+        return []  # no labelled video: learning from unlabelled ones alone (checked with them)
     return validate_episodes(episodes)
 
 
@@ -170,6 +172,9 @@ def _data_in_memory(config, train, val, test, unlabelled):
     if train_split is None or val_split is None:
         raise UserError("val: give the training and the validation episodes together (validation chooses the "
                         "checkpoints)", field="val")
+    if not train_split and not (unlabelled_split and config.model.dtw_start):
+        raise UserError("train: an empty list: without labelled videos a run learns from unlabelled ones alone; "
+                        "give unlabelled=[...] to a model that starts at DTW (the recipe's)", field="train")
     unlabelled_split = (unlabelled_split or []) + unlabelled_subset(train_split, config.data)
     data = StageData(train=training_subset(train_split, config.data), val=val_split, test=test_split,
                      unlabelled=unlabelled_split or None)

@@ -12,7 +12,8 @@
 
 Features of the generated datasets: ``full`` (2048 video / 768 text), ``rp``
 (300/300: the full features through the seeded Achlioptas projection),
-``lxmert`` (768/768). Episodes of records, of a feature file or from Python
+``lxmert`` (768/768), ``joint`` (512/512 in one space, as a vision-language
+encoder gives them: data/joint_space.py). Episodes of records, of a feature file or from Python
 may have any widths: the model takes the widths of its data.
 
 A YMS feature file is an .npz with arrays ``{video_id}/clip_features``
@@ -32,6 +33,7 @@ import numpy as np
 from tfalign.data import records, yms
 from tfalign.data.features import FEATURE_WIDTHS, feature_widths
 from tfalign.data.episode import Episode, EpisodeError, validate_episodes
+from tfalign.data.joint_space import JointSpaceFeatureModel
 from tfalign.data.projection import RandomProjection
 from tfalign.data.synthetic import FeatureModel, generate_skeletons
 from tfalign.errors import UserError
@@ -53,6 +55,7 @@ class DataConfig:
     annotation_dir: str | None = None
     lsmdc_scale: float = 20.0  # size of synthetic-lsmdc relative to YMS training clips
     # Train on this many videos of the training split (a subset drawn with the data seed); None: all.
+    # 0: none labelled (the recipe then learns from the unlabelled videos alone, from zero-shot DTW).
     train_videos: int | None = None
     # Give the run this many (or "all") of the training-split videos outside the train_videos subset
     # *without* their labels (a draw of its own with the data seed): videos with a narration nobody aligned.
@@ -69,7 +72,7 @@ class DataConfig:
     def __post_init__(self):
         check_fields(self, "data.")
         check_ranges(self, [("seed", 0, None, False, False), ("difficulty", 0, 1, False, False),
-                            ("train_videos", 1, None, False, False),
+                            ("train_videos", 0, None, False, False),
                             ("projection_seed", 0, None, False, False), ("lsmdc_scale", 0, None, True, False)],
                      "data.")
         if self.features not in FEATURE_WIDTHS:
@@ -90,7 +93,7 @@ def describe_data(data: DataConfig) -> str:
     text = f"{data.dataset} ({data.features} features"
     if data.synthetic_features:
         text += f", synthetic at difficulty {data.difficulty:g}, data seed {data.seed}"
-    if data.train_videos:
+    if data.train_videos is not None:
         text += f"; training on {data.train_videos} of the training videos"
     if data.unlabelled_videos:
         text += f", {data.unlabelled_videos} more without labels"
@@ -130,6 +133,10 @@ class _Featurizer:
     """Synthetic features of the requested kind, projected when kind is ``rp``."""
 
     def __init__(self, config: DataConfig):
+        if config.features == "joint":
+            self.model, self.project = JointSpaceFeatureModel(FEATURE_WIDTHS["joint"][0], config.difficulty,
+                                                              config.seed), False
+            return
         base = "lxmert" if config.features == "lxmert" else "full"
         self.model = FeatureModel(*FEATURE_WIDTHS[base], difficulty=config.difficulty, seed=config.seed)
         self.project = config.features == "rp"

@@ -32,6 +32,22 @@ def _rng(*keys) -> np.random.Generator:
     return np.random.default_rng([zlib.crc32(str(k).encode()) for k in keys])
 
 
+def concept_mixtures(concepts: np.ndarray, num_texts: int, neighbour_correlation: float,
+                     rng: np.random.Generator) -> np.ndarray:
+    """Meanings of consecutive texts: each combines CONCEPTS_PER_TEXT rows of
+    ``concepts`` (a vocabulary shared by all videos: people, places, actions
+    recur) and keeps each of its predecessor's concepts with probability
+    ``neighbour_correlation``, so neighbours are confusable."""
+    chosen = np.empty((num_texts, CONCEPTS_PER_TEXT), np.int64)
+    for i in range(num_texts):
+        fresh = rng.choice(len(concepts), CONCEPTS_PER_TEXT, replace=False)
+        keep = (rng.random(CONCEPTS_PER_TEXT) < neighbour_correlation) if i else np.zeros(CONCEPTS_PER_TEXT, bool)
+        chosen[i] = np.where(keep, chosen[i - 1] if i else fresh, fresh)
+    weights = rng.uniform(0.5, 1.5, size=chosen.shape)[..., None]
+    latents = (concepts[chosen] * weights).sum(axis=1)
+    return latents + 0.3 * rng.normal(size=latents.shape)
+
+
 class FeatureModel:
     """Fixed random maps from latent meanings to clip and text features."""
 
@@ -57,19 +73,8 @@ class FeatureModel:
         self.text_noise = 0.05 + 1.0 * difficulty
 
     def text_latents(self, num_texts: int, rng: np.random.Generator) -> np.ndarray:
-        """Each text combines CONCEPTS_PER_TEXT concepts of the shared
-        vocabulary (people, places, actions recur across videos); a text keeps
-        each of its predecessor's concepts with probability
-        ``neighbour_correlation``, so neighbours are confusable."""
-        chosen = np.empty((num_texts, CONCEPTS_PER_TEXT), np.int64)
-        for i in range(num_texts):
-            fresh = rng.choice(NUM_CONCEPTS, CONCEPTS_PER_TEXT, replace=False)
-            keep = (rng.random(CONCEPTS_PER_TEXT) < self.neighbour_correlation) if i else np.zeros(CONCEPTS_PER_TEXT,
-                                                                                                   bool)
-            chosen[i] = np.where(keep, chosen[i - 1] if i else fresh, fresh)
-        weights = rng.uniform(0.5, 1.5, size=chosen.shape)[..., None]
-        latents = (self._concepts[chosen] * weights).sum(axis=1)
-        return latents + 0.3 * rng.normal(size=latents.shape)
+        """Latent meanings of ``num_texts`` consecutive texts (``concept_mixtures``)."""
+        return concept_mixtures(self._concepts, num_texts, self.neighbour_correlation, rng)
 
     def clip_features(self, latents: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         noisy = latents + self.clip_noise * rng.normal(size=latents.shape)

@@ -223,12 +223,12 @@ class Trainer:
         if self.max_steps_per_epoch:  # a quick trial: the index says so
             self.state.max_steps_per_epoch = self.max_steps_per_epoch
         fresh = self.state.epoch == 0 and not self.state.partial  # a run's start, not a resumed one
-        self.task.begin(self.model, data)
+        videos = self.task.begin(self.model, data)
         if fresh:
             self.task.prepare(self.model, data)
         if fresh and self.config.trainer.validate_start:
             self._validate_start(data)
-        context = self._begin(data)
+        context = self._begin(data, videos)
         durations = []  # of this process's epochs: the time left for the run
         timeout = lambda: (f"error: stopped by a signal: no checkpoint could be saved within "
                            f"{self.preemption_grace:g} s; the last complete checkpoint ({self.state.describe()}) "
@@ -236,7 +236,7 @@ class Trainer:
         with PreemptionWatch(self.preemption_grace, on_timeout=timeout) as watch:
             for epoch in range(self.state.epoch, epochs):
                 started = time.time()
-                tally = self._train_epoch(epoch, epochs, data.train, watch, context["callbacks"])
+                tally = self._train_epoch(epoch, epochs, videos, watch, context["callbacks"])
                 logs = self._finish_epoch(epoch, tally, data, context)
                 durations.append(time.time() - started)
                 report_epoch(self.log, epoch, epochs, logs, durations, float(self.optimizer.learning_rate.numpy()),
@@ -264,11 +264,12 @@ class Trainer:
         self.state.start = {f"val_{m}": val[m] for m in BEST_METRICS}
         self.log("epoch 0 (the start): " + "  ".join(f"val {m.replace('_', ' ')} {val[m]:.4f}" for m in BEST_METRICS))
 
-    def _begin(self, data) -> dict:
+    def _begin(self, data, videos) -> dict:
         """What every epoch shares: the schedule callbacks, the summaries, the validation batches."""
-        samples = self.task.epoch_samples(data.train, self.state.epoch)
+        samples = self.task.epoch_samples(videos, self.state.epoch)
         steps = self._steps(samples)
-        self.log(f"{len(samples)} training samples from {len(data.train)} videos "
+        pseudo = "" if data.train else " (pseudo-labelled by the closed form)"
+        self.log(f"{len(samples)} training samples from {len(videos)} videos{pseudo} "
                  f"(max {max(s.num_actions for s in samples)} actions), {len(data.val)} validation videos, "
                  f"about {steps} steps an epoch, {count_trainable(self.model):,} trainable parameters")
         callbacks = [self.plateau]

@@ -71,25 +71,36 @@ class AlignmentTask:
         self._video_folds: dict[str, int] = {}  # training video id -> its cross-fitting fold
         self._closed_form = None  # (DTWFit, pseudo-labelled unlabelled videos) of a model that starts at DTW
 
-    def begin(self, model, data: StageData) -> None:
+    def begin(self, model, data: StageData) -> list:
         """At the start of every training session (a resumed one too), from the data
         alone: for a model that starts at DTW its closed form (``data.classical.
-        self_trained_fit``: the ridge map of the labelled videos, refitted on the
-        unlabelled ones as it aligns them, and the drop cost tuned on validation);
-        the ridge maps of the cross-fitting folds, and which fold each training
-        video is in."""
-        self._video_folds, self._closed_form, videos = {}, None, data.train
+        self_trained_fit``: the ridge map of the labelled videos, pulled toward the
+        identity when the features share a space, refitted on the unlabelled ones
+        as it aligns them, and the drop cost tuned on validation); the ridge maps of
+        the cross-fitting folds, and which fold each training video is in.
+
+        Returns:
+            The videos to train on: the labelled ones; with none, the unlabelled
+            videos with the closed form's pseudo-labels (zero-shot DTW, self-trained).
+        """
+        self._video_folds, self._closed_form, videos = {}, None, list(data.train)
         if getattr(model, "ridge", None) is None:
-            return
-        pseudo = []
+            return videos
+        pseudo, prior = [], 0.0
         if getattr(model, "potentials", None) is not None:
             if not data.val:
                 raise ValueError("AlignmentTask.begin: a model that starts at DTW needs validation videos (its "
                                  "drop cost is tuned on them)")
             self._closed_form = self_trained_fit(videos, data.val, getattr(data, "unlabelled", None) or ())
-            pseudo = self._closed_form[1]
-        model.ridge.set_fold_maps(cross_fitted_maps(videos, pseudo))
+            pseudo, prior = self._closed_form[1], self._closed_form[0].embedding.prior
+        if not videos:
+            videos, pseudo = pseudo, []
+        if not videos:
+            raise ValueError("AlignmentTask.begin: no training video: give labelled videos, or unlabelled ones to a "
+                             "model that starts at DTW")
+        model.ridge.set_fold_maps(cross_fitted_maps(videos, pseudo, prior=prior))
         self._video_folds = {e.video_id: fold_of(i, len(videos)) for i, e in enumerate(videos)}
+        return videos
 
     def prepare(self, model, data: StageData) -> None:
         """What the model takes in closed form before its first step (after ``begin``):
