@@ -17,7 +17,7 @@ pulled toward the identity (``dtw-prior``); size 0 trains the recipe on the
 unlabelled videos alone (``--unlabelled all``):
 
     python benchmarks/data_efficiency.py --features joint --paper '' --sizes 0,8,16,33,66 \\
-        --unlabelled all --epochs 40 --tag _joint --results benchmarks/results
+        --unlabelled all --unlabelled-at 0,8 --epochs 40 --tag _joint --results benchmarks/results
 
 Two model seeds at every size and every data seed: below the whole split a
 data seed draws another subset of the training videos (and other synthetic
@@ -96,13 +96,14 @@ def curve(args, recipe, paper, full_size) -> dict:
         row = rows.setdefault(size, {})
         videos = None if size >= full_size else size
         data = dataclasses.replace(recipe.data, seed=data_seed, train_videos=videos)
-        for name, figures in baselines(data, videos, unlabelled if videos is not None else ()).items():
+        with_unlabelled = videos is not None and (args.unlabelled_at is None or size in _ints(args.unlabelled_at))
+        for name, figures in baselines(data, videos, unlabelled if with_unlabelled else ()).items():
             row.setdefault(name, []).append(figures)
         runs = ([("recipe", recipe, seed) for seed in seeds] + ([("paper", paper, seeds[0])] if paper else [])
                 if size else [])  # no labelled video: the recipe learns from the unlabelled ones alone
         runs += [(f"recipe+u{count}", recipe.override({"data.train_videos": videos, "data.unlabelled_videos": count}),
                   seed)
-                 for count in (unlabelled if videos is not None else ()) for seed in seeds]
+                 for count in (unlabelled if with_unlabelled else ()) for seed in seeds]
         for name, base, seed in runs:
             left = f", about {(time.time() - started) / done * (total - done) / 60:.0f} min left" if done else ""
             print(f"[{done + 1}/{total}] {name} on {size} videos, data seed {data_seed}, seed {seed}{left}", flush=True)
@@ -123,9 +124,9 @@ def markdown(report) -> str:
     cell = lambda s: f"{s['mean']:.3f} ± {s['std']:.3f}" if s["n"] > 1 else f"{s['mean']:.3f}"
     names = _names(report)
     labels = {n: _label(report, n) for n in names}
-    lines = [f"Test split of `{report['data']['dataset']}` (difficulty {report['data']['difficulty']}); "
-             f"({report['data']['features']} features); "
-             f"{report['epochs']} epochs; clip accuracy / sentence IoU, mean ± sample standard deviation over the model "
+    lines = [f"Test split of `{report['data']['dataset']}` (difficulty {report['data']['difficulty']}, "
+             f"{report['data']['features']} features); {report['epochs']} epochs; clip accuracy / sentence IoU, "
+             "mean ± sample standard deviation over the model "
              f"seeds {report['seeds']} and the data seeds {report['data_seeds']} (each draws other synthetic "
              "features and, below the whole split, another subset of the training videos). The baselines are "
              "fitted on the same videos. Command: `" + report["command"] + "`.", "",
@@ -217,6 +218,8 @@ def main(argv=None):
                         help="also train the recipe with these counts of the other training videos given without "
                              "labels (comma-separated, e.g. all or 16,all), beside DTW self-trained on them (below "
                              "the whole split)")
+    parser.add_argument("--unlabelled-at", help="the training-video counts that get the --unlabelled runs, "
+                        "comma-separated (default: every count below the whole split)")
     parser.add_argument("--tag", default="", help="a suffix of the result files (data_efficiency<tag>.json, ...), "
                         "e.g. _difficulty0.2 for a curve at another difficulty")
     args = parser.parse_args(argv)
@@ -234,7 +237,8 @@ def main(argv=None):
     paper = get_experiment(args.paper).override({"data.difficulty": recipe.data.difficulty}) if args.paper else None
     report = {"experiment": recipe.name, "paper": args.paper or None, "data": dataclasses.asdict(recipe.data),
               "epochs": args.epochs, "seeds": _ints(args.seeds), "data_seeds": _ints(args.data_seeds),
-              "commit": commit(), "machine": machine(), "command": shlex.join(["python", "benchmarks/data_efficiency.py", *sys.argv[1:]])}
+              "commit": commit(), "machine": machine(),
+              "command": shlex.join(["python", "benchmarks/data_efficiency.py", *sys.argv[1:]])}
     report["curve"] = {str(k): v for k, v in curve(args, recipe, paper, SPLIT_SIZES["train"]).items()}
     table = markdown(report)
     for folder in filter(None, [pathlib.Path(args.output_dir), args.results and pathlib.Path(args.results)]):

@@ -166,6 +166,10 @@ def build_parser():
     text.add_argument("--text-config", help="JSON config of a small BERT (see tfalign.media.extractors)")
     text.add_argument("--text-hub", metavar="PATH",
                       help="a TF-Hub text embedding SavedModel folder (strings -> [B, D])")
+    text.add_argument("--encoder", metavar="NAME|FOLDER",
+                      help="a keras-hub CLIP or SigLIP preset for both sides (its image tower on the frames, its "
+                           "text tower on the texts: features in one space, which tfalign.Aligner.zero_shot "
+                           "aligns with no training); a folder loads offline, a name downloads")
     parser.add_argument("--frames-per-clip", type=cli.number(int, 1), default=1,
                         help="for clips of videos: frames spread inside each clip, encoded and averaged "
                              "(1: the centre frame)")
@@ -179,14 +183,14 @@ def extractors_from_args(args) -> FeatureExtractors:
     extractors = FeatureExtractors(image_model=args.image_model, image_weights=args.image_weights,
                                    image_size=args.image_size, image_hub=args.image_hub, text_preset=args.text_preset,
                                    text_config=args.text_config, text_hub=args.text_hub,
-                                   frames_per_clip=args.frames_per_clip)
+                                   frames_per_clip=args.frames_per_clip, vision_language=args.encoder)
     extractors.check_files()
     return extractors.resolved()
 
 
 def warn_random_weights(args) -> None:
     """Random weights make features that mean nothing: fine for a test, not for training."""
-    if not args.image_hub and args.image_weights == "none":
+    if not args.image_hub and not args.encoder and args.image_weights == "none":
         console.warn(f"--image-weights none: the {args.image_model} backbone has random weights; its clip "
                      f"features mean nothing (give a local weights file, 'imagenet', or --image-hub)")
     if args.text_config:

@@ -26,7 +26,8 @@ The Python API (README, "Python API"):
     tfalign.train(...)        trains an experiment on its data or on episodes in memory -> TrainingRun
                               (tfalign.api: the Python API, the layer the commands stand on)
     tfalign.Aligner           a trained aligner (from_run, from_saved_model, from_preset); align() -> Alignment;
-                              align_video(video, narration) from media files
+                              align_video(video, narration) from media files; zero_shot() with no training
+    tfalign.align_video_zero_shot(video, narration, encoder)   a video aligned with no trained model (CLIP, SigLIP)
     tfalign.Alignment         one video's alignment: clip_to_text, actions, spans, to_json()
     tfalign.evaluate(...)     clip accuracy and sentence IoU of an aligner on labelled episodes
     tfalign.configure(...)    an experiment's config with fields changed; list_experiments() names them
@@ -47,6 +48,7 @@ _API = {
     "EpisodeError": "tfalign.data.episode", "Decoding": "tfalign.data.decoding_choice",
     "ExperimentConfig": "tfalign.configs", "configure": "tfalign.experiments", "get_experiment": "tfalign.experiments",
     "UserError": "tfalign.errors", "NeuMatchAligner": "tfalign.model",
+    "align_video_zero_shot": "tfalign.api.aligner",
 }
 __all__ = sorted([*_API, "list_experiments"])
 

@@ -43,6 +43,15 @@ aligned to keeps its place with times mapped from its aligned neighbours; it
 is listed in the JSON's "unaligned" and on the console, never dropped.
 --subtitles-encoding writes another encoding.
 
+With no trained model at all (features in one space, a vision-language encoder's):
+  python -m tfalign.align --video movie.mp4 --narration movie.srt --encoder clip_preset/ \
+      --out alignment.json --subtitles retimed.srt
+encodes a few frames of each clip with the CLIP or SigLIP preset's image tower
+and each text with its text tower, and aligns them zero-shot
+(tfalign.Aligner.zero_shot: their cosine similarity centred on this video,
+exact DTW, each clip's confidence in the JSON). A preset folder loads
+offline; a preset name downloads.
+
 --ground-truth truth.csv (one integer a line: the text index of each clip, -1
 for unmatched; scripts/dump_episode.py writes one) adds the true alignment to
 the JSON (with the share of clips that agree) and draws it in the picture as a
@@ -63,10 +72,12 @@ from tfalign.data.decoding_choice import Decoding
 from tfalign.errors import UserError
 from tfalign.files import check_output_path
 
+ZERO_SHOT_FRAMES = 3  # frames a clip a vision-language encoder sees, averaged
+
 
 def build_parser():
     parser = cli.make_parser("python -m tfalign.align", __doc__)
-    source = parser.add_mutually_exclusive_group(required=True)
+    source = parser.add_mutually_exclusive_group()
     source.add_argument("--model", help="a SavedModel folder, or saved_models/NAME (its highest version)")
     source.add_argument("--server", help="TF Serving: http://HOST:PORT (REST) or grpc://HOST:PORT")
     parser.add_argument("--model-name", default="tfalign", help="the model's name on the server")
@@ -91,10 +102,18 @@ def build_parser():
                             ("--text-config", "override it with a small BERT's JSON config"),
                             ("--text-hub", "override it with a TF-Hub text embedding folder")):
         media.add_argument(flag, help=help_text + " (default: the model's recorded extractors)")
+    media.add_argument("--encoder", metavar="NAME|FOLDER",
+                       help="a keras-hub CLIP or SigLIP preset encoding the clips' frames and the texts into one "
+                            "space: a local preset folder (offline), or a preset name such as "
+                            "clip_vit_base_patch32 (it downloads, and only when named). Without --model the video "
+                            "is aligned zero-shot, with no trained model (tfalign.Aligner.zero_shot: cosine "
+                            "similarity centred on this video, exact DTW, each clip's confidence); with --model it "
+                            "replaces the recorded encoders (default: none)")
     media.add_argument("--image-size", type=cli.number(int, 32),
                        help="override the recorded frame size (default: recorded)")
     media.add_argument("--frames-per-clip", type=cli.number(int, 1),
-                       help="override the frames encoded a clip (default: recorded)")
+                       help="override the frames encoded a clip (default: recorded; with --encoder "
+                            f"{ZERO_SHOT_FRAMES})")
     media.add_argument("--srt", help="write the narration retimed to the video as SRT here (default: not written)")
     media.add_argument("--vtt", help="write the narration retimed to the video as WebVTT here (default: not written)")
     media.add_argument("--subtitles", help="write the narration file retimed here, nothing but its cue times changed "
@@ -117,6 +136,20 @@ def build_parser():
 
 
 def _check_sources(args) -> None:
+    if not (args.model or args.server):
+        if not args.encoder:
+            raise UserError("--model, --server, or --encoder with --video and --narration (zero-shot, no trained "
+                            "model): one is needed")
+        if not args.video:
+            raise UserError("--encoder without --model: aligns a --video with its --narration zero-shot (give both)")
+    if args.encoder and args.server:
+        raise UserError("--encoder: not with --server (the server's model has its own encoders; encode locally with "
+                        "--model)")
+    if args.encoder:
+        for flag in ("image_model", "image_weights", "image_hub", "text_preset", "text_config", "text_hub",
+                     "image_size"):
+            if getattr(args, flag) is not None:
+                raise UserError(f"--{flag.replace('_', '-')}: not with --encoder (its preset encodes both sides)")
     if args.video or args.narration:
         if not (args.video and args.narration):
             raise UserError("--video and --narration: give both (a video and its narration)")
@@ -158,6 +191,8 @@ def _media_inputs(args, aligner):
     recorded = aligner.feature_extractors if aligner is not None else None
     overrides = {k: getattr(args, k) for k in ("image_model", "image_weights", "image_hub", "text_preset",
                                                "text_config", "text_hub", "image_size", "frames_per_clip")}
+    if args.encoder:  # a vision-language preset: a few frames a clip, averaged
+        overrides.update(vision_language=args.encoder, frames_per_clip=args.frames_per_clip or ZERO_SHOT_FRAMES)
     if recorded is None and any(v is not None for v in overrides.values()):
         recorded = FeatureExtractors(text_config=None)
     extractors = recorded.override(**overrides) if recorded is not None else None
@@ -185,6 +220,12 @@ def main(argv=None) -> int:
         inputs = _media_inputs(args, aligner)
         clips, texts, clip_times, labels = inputs.clip_features, inputs.text_features, inputs.clip_times, inputs.texts
         narration = inputs.cues
+        if aligner is None and not args.server:
+            from tfalign.api.aligner import zero_shot_for_video
+
+            console.say(f"aligning zero-shot: no trained model, {args.encoder}'s clips and texts compared in their "
+                        f"space")
+            aligner = zero_shot_for_video(clips, texts)
     else:
         clips, texts = document.load_matrix(args.clips, "clips"), document.load_matrix(args.texts, "texts")
         clip_times = document.load_times(args.clip_times, len(clips))

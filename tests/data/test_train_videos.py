@@ -19,4 +19,5 @@ def test_a_training_subset_is_drawn_with_the_data_seed_and_only_for_training():
     with pytest.raises(UserError, match="train_videos: 500, but the training split holds 66"):
         load_episodes(DataConfig(dataset="synthetic", train_videos=500), "train")
     with pytest.raises(UserError, match="data.train_videos"):
-        DataConfig(train_videos=0)
+        DataConfig(train_videos=-1)
+    assert load_episodes(DataConfig(train_videos=0), "train") == []  # none labelled: unlabelled ones alone

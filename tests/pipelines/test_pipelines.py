@@ -96,6 +96,22 @@ def test_frames_and_texts_to_features_to_episodes_to_training(tmp_path):
     assert metrics["best_clip_accuracy"]["test"]["videos"] == 1
 
 
+def test_a_vision_language_preset_encodes_both_sides_into_one_space(tmp_path):
+    from tiny_vision_language import WIDTH, save_tiny_clip
+
+    make_corpus(tmp_path)
+    preset = save_tiny_clip(tmp_path / "clip")
+    out = run("pipelines.features", "--elements", str(tmp_path / "elements.jsonl"), "--out", str(tmp_path / "features"),
+              "--encoder", preset)
+    assert "clips encoded: 35, texts encoded: 16, rejected: 1" in out
+    vectors = dict(kv for shard in (tmp_path / "features").glob("features-*.npz") for kv in read_shard(shard))
+    clip, text = vectors[clip_id("video0", 0)], vectors[text_id("video0", 0)]
+    assert clip.shape == text.shape == (WIDTH,)
+    np.testing.assert_allclose([np.linalg.norm(clip), np.linalg.norm(text)], 1.0, rtol=1e-5)
+    record = json.loads((tmp_path / "features" / "feature_extractors.json").read_text())
+    assert record["vision_language"] == str((tmp_path / "clip").resolve())
+
+
 def test_yms_annotations_through_preparation_match_the_foundation_checks(yms_dir, tmp_path):
     skeletons = yms_skeletons(yms_dir)
     rng = np.random.default_rng(0)

@@ -5,13 +5,14 @@
     train(...)     trains an experiment on its data or on episodes in memory -> TrainingRun
     TrainingRun    a finished run: folder, config, metrics, history, aligner
     evaluate(...)  clip accuracy and sentence IoU of an aligner on labelled episodes
+    align_video_zero_shot(...)  a video and its narration aligned with no trained model
 
 ``tfalign.Aligner``, ``tfalign.train``, ``tfalign.TrainingRun`` and
 ``tfalign.evaluate`` are these (imported on first use).
 """
 
-from tfalign.api.aligner import Aligner
+from tfalign.api.aligner import Aligner, align_video_zero_shot
 from tfalign.api.evaluation import evaluate
 from tfalign.api.training import TrainingRun, train
 
-__all__ = ["Aligner", "TrainingRun", "evaluate", "train"]
+__all__ = ["Aligner", "TrainingRun", "align_video_zero_shot", "evaluate", "train"]

@@ -10,8 +10,9 @@ exact, a Keras model in this process or an exported SavedModel.
 
 It is made from a training run (``from_run``), a SavedModel (``from_saved_model``),
 a preset folder (``from_preset``, written by ``save_to_preset`` as keras-hub
-writes its presets: the Keras config, the weights, metadata and a model card)
-or a Keras model (``Aligner(model)``).
+writes its presets: the Keras config, the weights, metadata and a model card),
+a Keras model (``Aligner(model)``), or with no training at all for features
+that already share a space (``zero_shot``).
 """
 
 from __future__ import annotations
@@ -28,19 +29,16 @@ from tfalign.serving.preset import load_preset
 
 
 class Aligner(Deployable):
-    """A trained NeuMATCH aligner: aligns the clips of a video with its texts.
-
-    Its preprocessor is its ``feature_extractors`` (the encoders of its training
-    features), which ``align_video`` runs on media files.
+    """A NeuMATCH aligner: aligns the clips of a video with its texts. Its preprocessor
+    is its ``feature_extractors`` (its features' encoders), which ``align_video`` runs.
 
     Args:
         model: a built ``tfalign.model.NeuMatchAligner`` (a Keras model).
         decoding: how ``align`` decodes by default: "greedy" (the paper's) or
             "exact" (the best complete path; a decoder without history).
             Default: the run's own choice where known, else exact if it can.
-        metadata: what is known of the model's training (the experiment's
-            config as a dict under "experiment", the run's figures under
-            "metrics"); saved with presets and exports.
+        metadata: what is known of the model's training (the experiment's config under
+            "experiment", the run's figures under "metrics"); presets and exports keep it.
 
     Example:
     >>> aligner = tfalign.Aligner.from_run("runs/tfalign_rp_sbn-1a2b3c4d")  # doctest: +SKIP
@@ -90,10 +88,8 @@ class Aligner(Deployable):
     @classmethod
     def from_saved_model(cls, path) -> Aligner:
         """An exported SavedModel (``python -m tfalign.export``, a run's ``saved_model/``,
-        or ``saved_models/NAME`` for its highest version).
-
-        ``model`` is not available (a SavedModel holds graphs, not a Keras
-        model); ``align`` calls its signatures and returns what it would in process.
+        or ``saved_models/NAME`` for its highest version): ``align`` calls its signatures
+        and returns what it would in process (``model``: none, graphs only).
 
         Args:
             path: the SavedModel folder, or a folder of numbered versions (the highest is read).
@@ -134,6 +130,36 @@ class Aligner(Deployable):
         model, metadata = load_preset(folder)
         return cls(model, metadata={**metadata, "source": str(folder)})
 
+    @classmethod
+    def zero_shot(cls, width: int | None = None, *, episodes=None, val=None, drop_cost: float | None = None,
+                  experiment: str = "tfalign_rp_sbn") -> Aligner:
+        """Zero-shot DTW, no training: for features in one space (CLIP, SigLIP). The
+        recipe's network at its start (tfalign/api/zero_shot.py): the centred cosine
+        (the modality gap removed), exact decoding, ``clip_confidence``; presets and
+        exports as any aligner. ``tfalign.train(..., train=[])`` starts from it.
+
+        Args:
+            width: the features' width, clips and texts alike; default: the episodes'.
+            episodes: videos (labels not read) whose means the similarity centres on.
+            val: labelled episodes the drop cost is tuned on (and centred on).
+            drop_cost: 1 - cosine units; default: tuned on ``val``, else the 15% quantile
+                rule on ``episodes`` (``data.classical.zero_shot_drop_cost``), else 1.
+
+        Returns:
+            An ``Aligner`` decoding exactly.
+
+        Example:
+        >>> rng = np.random.default_rng(0)
+        >>> texts = rng.normal(size=(4, 16))
+        >>> clips = np.repeat(texts, 3, axis=0) + 0.3 * rng.normal(size=(12, 16))
+        >>> tfalign.Aligner.zero_shot(16).align(clips, texts).clip_to_text.tolist()
+        [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
+        """
+        from tfalign.api.zero_shot import zero_shot_model
+
+        model, metadata = zero_shot_model(width, episodes, val, drop_cost, experiment)
+        return cls(model, decoding="exact", metadata=metadata)
+
     # ----------------------------------------------------------- properties
     @property
     def model(self):
@@ -142,18 +168,6 @@ class Aligner(Deployable):
             raise UserError("model: an Aligner loaded from a SavedModel holds no Keras model; load the run "
                             "(Aligner.from_run) or a preset (Aligner.from_preset) for it", field="model")
         return self._backend.model
-
-    @property
-    def feature_extractors(self):
-        """The encoders of the training features (a ``FeatureExtractors``), or None when not recorded."""
-        from tfalign.media.extractors import FeatureExtractors
-
-        record = self.metadata.get("feature_extractors")
-        return FeatureExtractors.from_dict(record) if record else None
-
-    @feature_extractors.setter
-    def feature_extractors(self, extractors) -> None:
-        self.metadata["feature_extractors"] = None if extractors is None else extractors.to_dict()
 
     @property
     def input_widths(self) -> tuple[int, int]:
@@ -264,3 +278,51 @@ class Aligner(Deployable):
     def evaluate(self, episodes, decoding: str | None = None) -> dict:
         """Clip accuracy and sentence IoU on labelled episodes: ``tfalign.evaluate(self, episodes)``."""
         return evaluate_aligner(self, episodes, decoding)
+
+
+def zero_shot_for_video(clip_features, text_features, extractors=None):
+    """``Aligner.zero_shot`` of one video's features from a vision-language encoder:
+    centred on that video (its clips' and texts' means), the drop cost by the quantile
+    rule on it (``data.classical.zero_shot_drop_cost``), the encoders recorded."""
+    from tfalign.data.episode import Episode
+
+    video = Episode(video_id="video", clip_features=clip_features, text_features=text_features)
+    aligner = Aligner.zero_shot(episodes=[video])
+    aligner.feature_extractors = extractors
+    return aligner
+
+
+def align_video_zero_shot(video, narration, encoder: str, clip_options=None, split: str = "sentences",
+                          frames_per_clip: int = 3, show_progress: bool = True, narration_encoding: str | None = None):
+    """Aligns a video file with its narration with no trained model: a
+    vision-language encoder puts clips and texts in one space, and zero-shot DTW
+    aligns them (centred on this video, exact, with each clip's confidence).
+
+    Args:
+        video: the video file (anything PyAV reads).
+        narration: a ``.srt`` / ``.vtt`` / ``.ass`` / ``.ssa`` file or a plain-text script.
+        encoder: a keras-hub CLIP or SigLIP preset: a local preset folder (offline),
+            or a preset name (it downloads).
+        clip_options: how to cut the video (``tfalign.media.clips.ClipOptions``).
+        split: how a plain-text script is split: "sentences" or "lines".
+        frames_per_clip: frames spread inside each clip, encoded and averaged.
+        show_progress: print the clips encoded.
+        narration_encoding: the narration's text encoding (default: detected).
+
+    Returns:
+        An ``Alignment`` with the clips' times, the narration's texts and each clip's
+        ``clip_confidence``.
+
+    Example:
+    >>> alignment = tfalign.align_video_zero_shot("movie.mp4", "movie.srt", "presets/clip")  # doctest: +SKIP
+    >>> alignment.clip_to_text, alignment.clip_confidence                                   # doctest: +SKIP
+    """
+    from tfalign.media.extractors import FeatureExtractors
+    from tfalign.media.inputs import media_inputs
+
+    extractors = FeatureExtractors(vision_language=encoder, frames_per_clip=frames_per_clip)
+    inputs = media_inputs(video, narration, extractors, clip_options, split, show_progress,
+                          narration_encoding=narration_encoding)
+    aligner = zero_shot_for_video(inputs.clip_features, inputs.text_features, extractors)
+    return aligner.align(inputs.clip_features, inputs.text_features, clip_times=inputs.clip_times,
+                         labels=inputs.texts)

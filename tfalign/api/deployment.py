@@ -13,6 +13,19 @@ class Deployable:
     """``Aligner``'s presets, exports and warm-up (a mixin: it reads the aligner's
     ``model``, ``metadata``, ``input_widths``, ``decoding`` and decoder)."""
 
+    @property
+    def feature_extractors(self):
+        """The encoders of the training features (a ``FeatureExtractors``), or None when not
+        recorded: what ``align_video`` encodes media with, and what exports record."""
+        from tfalign.media.extractors import FeatureExtractors
+
+        record = self.metadata.get("feature_extractors")
+        return FeatureExtractors.from_dict(record) if record else None
+
+    @feature_extractors.setter
+    def feature_extractors(self, extractors) -> None:
+        self.metadata["feature_extractors"] = None if extractors is None else extractors.to_dict()
+
     def save_to_preset(self, folder) -> pathlib.Path:
         """Writes a preset folder, all or nothing, as keras-hub's presets are:
         ``config.json`` (the model's Keras config), ``model.weights.h5``,

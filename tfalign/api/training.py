@@ -118,6 +118,10 @@ def train(experiment, train=None, val=None, test=None, output_dir=None, *, unlab
             read) or of ``(clips, texts)`` feature pairs. The recipe's closed form
             learns from them (``data.classical.self_trained_fit``); needs
             ``model.dtw_start`` and episodes given for ``train`` and ``val``.
+            With ``train=[]`` (no labelled video; features in one space, e.g. a
+            vision-language encoder's) the recipe starts from zero-shot DTW,
+            self-trains its closed form on them and trains its network on their
+            pseudo-labels; ``val`` (labelled) still chooses the epochs and the drop cost.
         output_dir: the run folder; default ``runs_dir/<experiment>[-<changed
             options>]-<hash>`` (the hash covers the config and the episodes).
         resume: continue the run in the folder (also to more epochs).

@@ -1,8 +1,9 @@
 """The one table of feature widths: (clip, text) per kind of features.
 
 ``full``: 2048-d video (ResNet-style) / 768-d text (BERT-style); ``rp``: both
-through the seeded 300-d random projection; ``lxmert``: 768 / 768; ``joint``: 512 / 512 in one space, as a vision-language
-encoder (CLIP, SigLIP) gives them (data/joint_space.py).
+through the seeded 300-d random projection; ``lxmert``: 768 / 768; ``joint``:
+512 / 512 in one space, as a vision-language encoder (CLIP, SigLIP) gives them
+(data/joint_space.py).
 """
 
 from tfalign.errors import UserError

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from tfalign.data.episode import Episode
-from tfalign.data.synthetic import NUM_CONCEPTS, _rng, concept_mixtures
+from tfalign.data.synthetic import _rng, concept_mixtures
 from tfalign.errors import UserError
 
 JOINT_WIDTH = 512  # CLIP ViT-B's embedding width

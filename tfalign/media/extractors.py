@@ -14,6 +14,9 @@
   in [0, 1] and returns [B, D] (TF-Hub's image feature vector convention); a
   text model takes a batch of strings [B] and returns [B, D] (as the sentence
   encoders do). A handle (https://...) downloads, and only when named.
+- Both, in one space: a keras-hub CLIP or SigLIP preset (``vision_language``,
+  ``--encoder``; media/vision_language.py): its image tower on the clips'
+  frames, its text tower on the sentences.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import numpy as np
 
 from tfalign.errors import UserError
 from tfalign.files import read_json_object
+from tfalign.media.images import load_image
 
 IMAGE_MODELS = {
     "mobilenet_v3_small": "MobileNetV3Small", "mobilenet_v3_large": "MobileNetV3Large",
@@ -95,10 +99,7 @@ class ImageEncoder:
             self.model.load_weights(weights)
 
     def load(self, path) -> np.ndarray:
-        from PIL import Image
-
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB").resize((self.image_size, self.image_size)), np.float32)
+        return load_image(path, self.image_size)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         if self.hub is not None:  # TF-Hub image models read [0, 1]
@@ -165,6 +166,8 @@ class FeatureExtractors:
         image_size: frames are resized to this square size.
         image_hub: a TF-Hub image feature vector folder instead of image_model.
         text_preset / text_config / text_hub: the text encoder (one of them).
+        vision_language: a keras-hub CLIP or SigLIP preset (a folder, or a name that
+            downloads) encoding both sides into one space, instead of the above.
         frames_per_clip: frames a clip, encoded and averaged (1: its centre).
         projection: {"output_dim", "clip_seed", "text_seed"} of the random
             projection the preparation applied, or None.
@@ -183,9 +186,10 @@ class FeatureExtractors:
     text_hub: str | None = None
     frames_per_clip: int = 1
     projection: dict | None = None
+    vision_language: str | None = None
 
     def __post_init__(self):
-        if not self.image_hub and self.image_model not in IMAGE_MODELS:
+        if not self.image_hub and not self.vision_language and self.image_model not in IMAGE_MODELS:
             raise UserError(f"image_model: expected one of {sorted(IMAGE_MODELS)}, got {self.image_model!r}",
                             field="image_model")
         for name, low in (("image_size", 32), ("frames_per_clip", 1)):
@@ -195,7 +199,12 @@ class FeatureExtractors:
 
     @property
     def has_text_encoder(self) -> bool:
-        return bool(self.text_preset or self.text_config or self.text_hub)
+        return bool(self.text_preset or self.text_config or self.text_hub or self.vision_language)
+
+    @property
+    def shared_space(self) -> bool:
+        """Whether clips and texts come out in one space (a vision-language preset)."""
+        return bool(self.vision_language)
 
     def resolved(self) -> "FeatureExtractors":
         """The same with local paths made absolute (a record read from elsewhere)."""
@@ -203,7 +212,7 @@ class FeatureExtractors:
             not pathlib.Path(p).exists() else str(pathlib.Path(p).resolve())
         return dataclasses.replace(self, image_weights=absolute(self.image_weights), image_hub=absolute(self.image_hub),
                                    text_preset=absolute(self.text_preset), text_config=absolute(self.text_config),
-                                   text_hub=absolute(self.text_hub))
+                                   text_hub=absolute(self.text_hub), vision_language=absolute(self.vision_language))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -225,13 +234,22 @@ class FeatureExtractors:
         source replaces the old one (an image_hub drops the image model's weights)."""
         changes = {k: v for k, v in changes.items() if v is not None}
         if any(k in changes for k in ("text_preset", "text_config", "text_hub")):
-            changes = {"text_preset": None, "text_config": None, "text_hub": None, **changes}
+            changes = {"text_preset": None, "text_config": None, "text_hub": None, "vision_language": None, **changes}
         if "image_model" in changes or "image_weights" in changes:
             changes.setdefault("image_hub", None)
+        if any(k in changes for k in ("image_model", "image_weights", "image_hub")):
+            changes.setdefault("vision_language", None)
+        if changes.get("vision_language"):  # one preset for both sides
+            changes.update(image_hub=None, text_preset=None, text_config=None, text_hub=None)
         return dataclasses.replace(self, **changes)
 
     def check_files(self) -> None:
         """The local files the encoders load exist (checked before any work starts)."""
+        if self.vision_language:
+            from tfalign.media.vision_language import check_preset
+
+            check_preset(self.vision_language)
+            return
         if self.image_hub:
             _hub_handle(self.image_hub, "image_hub")
         if self.text_hub:
@@ -245,10 +263,20 @@ class FeatureExtractors:
         if self.text_config:
             check_text_config(self.text_config)
 
-    def image_encoder(self) -> ImageEncoder:
+    def image_encoder(self):
+        """The clips' encoder: frames [B, H, W, 3] in [0, 255] -> [B, D], with its ``image_size``."""
+        if self.vision_language:
+            from tfalign.media.vision_language import ImageTower
+
+            return ImageTower(self.vision_language)
         return ImageEncoder(self.image_model, self.image_weights, self.image_size, self.image_hub)
 
-    def text_encoder(self) -> TextEncoder:
+    def text_encoder(self):
+        """The texts' encoder: a list of strings -> [B, D]."""
+        if self.vision_language:
+            from tfalign.media.vision_language import TextTower
+
+            return TextTower(self.vision_language)
         return TextEncoder(self.text_preset, self.text_config, self.text_hub)
 
 

@@ -49,6 +49,8 @@ def model_card(config: dict, metrics: dict, input_widths) -> str:
         f"rate {optimizer.get('learning_rate')}, {metrics.get('epochs_trained', trainer.get('epochs'))} epochs, "
         f"seed {trainer.get('seed')}",
     ] if config else ["- not recorded (a model saved without its training config)"]
+    if config.get("name") == "zero-shot":
+        trained_on = ["- nothing: no training (`tfalign.Aligner.zero_shot`)"]
     return "\n".join([
         f"# Model card: tfalign `{config.get('name', 'aligner')}`",
         "",
