@@ -27,3 +27,6 @@ def test_the_python_api_block_runs_as_written(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "presets" / "mine" / "model.weights.h5").is_file() and (tmp_path / "mine.keras").is_file()
     assert (tmp_path / "runs" / "python-api" / "config.json").is_file()
+    assert len(blocks) == 2 and "Aligner.zero_shot" in blocks[1]
+    assert (tmp_path / "presets" / "zero-shot" / "model.weights.h5").is_file()
+    assert 0.43 < float(done.stdout.strip().splitlines()[-1]) < 0.46  # the README's 0.448
