@@ -78,25 +78,36 @@ def baselines(data, size, unlabelled=()):
 
 
 def stats(values) -> dict:
-    """Mean and sample standard deviation (n - 1) of ``values``, with their number."""
+    """Mean, sample standard deviation (n - 1), range and number of ``values``."""
     values = np.asarray(values, float)
     return {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-            "n": len(values)}
+            "min": float(values.min()), "max": float(values.max()), "n": len(values)}
+
+
+def cell(s: dict) -> str:
+    """A table cell: mean ± sample standard deviation (n) from three values on, the range for two."""
+    if s["n"] == 1:
+        return f"{s['mean']:.3f}"
+    if s["n"] == 2 and "min" in s:
+        return f"{s['mean']:.3f} ({s['min']:.3f}-{s['max']:.3f})"
+    return f"{s['mean']:.3f} ± {s['std']:.3f} (n={s['n']})"
 
 
 def curve(args, recipe, paper, full_size) -> dict:
     """Every run and baseline of the curve, by size."""
     sizes, seeds, data_seeds = (_ints(args.sizes), _ints(args.seeds), _ints(args.data_seeds))
     jobs = [(size, ds) for size in sizes for ds in data_seeds]
-    total = len(jobs) * (len(seeds) + (1 if paper else 0))
-    done, started, rows = 0, time.time(), {}
     unlabelled = _counts(args.unlabelled)
-    total += len(jobs) * len(seeds) * len(unlabelled)
+    takes_unlabelled = lambda size: size < full_size and (args.unlabelled_at is None or
+                                                          size in _ints(args.unlabelled_at))
+    total = sum((len(seeds) + (1 if paper else 0) if size else 0)
+                + (len(seeds) * len(unlabelled) if takes_unlabelled(size) else 0) for size, _ in jobs)
+    done, started, rows = 0, time.time(), {}
     for size, data_seed in jobs:
         row = rows.setdefault(size, {})
         videos = None if size >= full_size else size
         data = dataclasses.replace(recipe.data, seed=data_seed, train_videos=videos)
-        with_unlabelled = videos is not None and (args.unlabelled_at is None or size in _ints(args.unlabelled_at))
+        with_unlabelled = takes_unlabelled(size)
         for name, figures in baselines(data, videos, unlabelled if with_unlabelled else ()).items():
             row.setdefault(name, []).append(figures)
         runs = ([("recipe", recipe, seed) for seed in seeds] + ([("paper", paper, seeds[0])] if paper else [])
@@ -121,12 +132,11 @@ def curve(args, recipe, paper, full_size) -> dict:
 
 
 def markdown(report) -> str:
-    cell = lambda s: f"{s['mean']:.3f} ± {s['std']:.3f}" if s["n"] > 1 else f"{s['mean']:.3f}"
     names = _names(report)
     labels = {n: _label(report, n) for n in names}
     lines = [f"Test split of `{report['data']['dataset']}` (difficulty {report['data']['difficulty']}, "
              f"{report['data']['features']} features); {report['epochs']} epochs; clip accuracy / sentence IoU, "
-             "mean ± sample standard deviation over the model "
+             "mean ± sample standard deviation (n runs; for two, their range) over the model "
              f"seeds {report['seeds']} and the data seeds {report['data_seeds']} (each draws other synthetic "
              "features and, below the whole split, another subset of the training videos). The baselines are "
              "fitted on the same videos. Command: `" + report["command"] + "`.", "",

@@ -38,6 +38,7 @@ def test_the_zero_shot_aligner_is_zero_shot_dtw_with_confidence(joint):
         assert np.all((alignment.clip_confidence >= 0) & (alignment.clip_confidence <= 1 + 1e-6))
 
 
+@pytest.mark.large  # a SavedModel export
 def test_the_zero_shot_aligner_saves_and_exports_like_any_aligner(joint, tmp_path):
     episode = joint["test"][0]
     aligner = tfalign.Aligner.zero_shot(episodes=joint["test"])
@@ -62,6 +63,7 @@ def test_zero_shot_refuses_what_shares_no_space():
         run_baseline("zero-shot", [], full, full)
 
 
+@pytest.mark.large  # whole splits through the command
 def test_the_zero_shot_baselines_on_the_command_line(tmp_path):
     out = tmp_path / "zero.json"
     assert evaluate_command.main(["--baseline", "zero-shot", "--features", "joint", "--split", "test",

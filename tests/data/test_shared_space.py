@@ -84,6 +84,7 @@ def test_joint_features_are_unit_vectors_in_one_space_and_deterministic():
         JointSpaceFeatureModel(difficulty=1.5)
 
 
+@pytest.mark.large  # whole splits of several feature kinds, DTW fits
 def test_only_features_in_one_space_count_as_sharing_it(joint):
     assert shared_space_ranking(joint["val"]) > 0.75 and shares_space(joint["val"])
     rp = load_episodes(DataConfig(), "val")
@@ -118,6 +119,7 @@ def test_features_of_different_spaces_fit_exactly_as_before():
     np.testing.assert_array_equal(fit.embedding.weights, before.weights)
 
 
+@pytest.mark.large  # self-training on 66 unlabelled videos
 def test_self_training_from_zero_labels_starts_at_zero_shot_and_goes_beyond(joint):
     unlabelled = load_unlabelled(dataclasses.replace(JOINT, train_videos=0, unlabelled_videos="all"))
     assert len(unlabelled) == 66 and not any(e.labelled for e in unlabelled)

@@ -60,6 +60,7 @@ def test_a_vision_language_preset_replaces_both_encoders_and_back():
     assert FeatureExtractors(vision_language="p").has_text_encoder
 
 
+@pytest.mark.large  # a video cut, encoded and aligned twice
 @pytest.mark.parametrize("kind", ["clip", "siglip"])
 def test_align_without_a_model_aligns_zero_shot(presets, movie, tmp_path, kind):
     path, cues = movie
