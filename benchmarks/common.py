@@ -11,6 +11,7 @@ import os
 import pathlib
 import platform
 import resource
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -137,11 +138,27 @@ def child_result(result: dict) -> None:
     print(RESULT_PREFIX + json.dumps(result), flush=True)
 
 
+def provenance(config=None) -> dict:
+    """Where a result comes from: the commit (``+changes`` when the tree was dirty), the
+    command line, a hash of its config (``config``: a dict, e.g. the resolved experiment
+    config; default: the command line's arguments), the machine and the date."""
+    import datetime
+    import hashlib
+
+    command = shlex.join(["python", os.path.relpath(sys.argv[0], REPO) if sys.argv[0] else "-", *sys.argv[1:]])
+    basis = config if config is not None else {"arguments": sys.argv[1:]}
+    digest = hashlib.sha256(json.dumps(basis, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return {"commit": _head(), "command": command, "config_hash": digest, "machine": machine(),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+
+
 def write(result: dict, path) -> None:
-    """Strict JSON (no NaN or Infinity), written atomically, and printed."""
+    """Strict JSON (no NaN or Infinity) with its ``provenance`` (the result's own
+    "config", when it records one, is what its config hash covers), written
+    atomically, and printed."""
     from tfalign.files import dumps_strict, write_json_atomic
 
-    result = {"commit": _head(), **result}
+    result = {**provenance(result.get("config")), **result}
     write_json_atomic(path, result)
     print(dumps_strict(result))
     print(f"wrote {path}")

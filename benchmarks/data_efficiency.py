@@ -33,12 +33,11 @@ import argparse
 import dataclasses
 import os
 import pathlib
-import shlex
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import _head as commit, machine  # noqa: E402
+from common import provenance  # noqa: E402
 from quality import run_one  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -247,8 +246,8 @@ def main(argv=None):
     paper = get_experiment(args.paper).override({"data.difficulty": recipe.data.difficulty}) if args.paper else None
     report = {"experiment": recipe.name, "paper": args.paper or None, "data": dataclasses.asdict(recipe.data),
               "epochs": args.epochs, "seeds": _ints(args.seeds), "data_seeds": _ints(args.data_seeds),
-              "commit": commit(), "machine": machine(),
-              "command": shlex.join(["python", "benchmarks/data_efficiency.py", *sys.argv[1:]])}
+              **provenance({"recipe": recipe.to_dict(), "paper": paper and paper.to_dict(), "epochs": args.epochs,
+                            "sizes": args.sizes, "unlabelled": args.unlabelled, "unlabelled_at": args.unlabelled_at})}
     report["curve"] = {str(k): v for k, v in curve(args, recipe, paper, SPLIT_SIZES["train"]).items()}
     table = markdown(report)
     for folder in filter(None, [pathlib.Path(args.output_dir), args.results and pathlib.Path(args.results)]):
