@@ -1,4 +1,4 @@
-"""Every file the README's code blocks write from the repository root is ignored by git."""
+"""Every file the code blocks of the README and docs/usage.md write from the repository root is ignored by git."""
 
 import pathlib
 import shutil
@@ -16,7 +16,7 @@ WRITTEN = ["runs/python-api/state.json", "presets/mine/config.json", "presets/ze
 def test_the_readme_blocks_outputs_are_ignored():
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         pytest.skip("not a git checkout")
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text() + (ROOT / "docs" / "usage.md").read_text()
     for path in ("presets/mine", "presets/zero-shot", "mine.keras", "demo/", "episode/", "response.json",
                  "alignment.json"):
         assert path in readme, path  # the list above follows the README

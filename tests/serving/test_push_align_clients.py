@@ -162,8 +162,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def readme_block(marker: str) -> str:
-    """The first bash block after ``<!-- marker -->`` in the README."""
-    text = (ROOT / "README.md").read_text()
+    """The first bash block after ``<!-- marker -->`` in docs/usage.md (the README's long tour)."""
+    text = (ROOT / "docs" / "usage.md").read_text()
     return text.split(f"<!-- {marker} -->", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
 
 
