@@ -65,7 +65,8 @@ def rows(results: pathlib.Path) -> list[tuple[str, str, str, str]]:
         out.append(("the README's main command, one run: wall time, peak resident memory (`/usr/bin/time -v`), "
                     "test figures", f"{this['wall_seconds'] / 60:.1f} min, {this['peak_resident_mb'] / 1024:.2f} GB, "
                     f"{this['test'].replace('test clip accuracy ', '').replace(', sentence IoU ', ' / ')}; run folder "
-                    f"{this['run_folder_mb']['total']:.0f} MB, SavedModel {this['run_folder_mb']['saved_model']:.0f} MB",
+                    f"{this['run_folder_mb']['total']:.0f} MB, SavedModel "
+                    f"{this['run_folder_mb']['saved_model']:.0f} MB",
                     f"`{memory['command']}`", _commit(memory)))
     base = _load(results, "baselines")
     if base:
@@ -116,8 +117,8 @@ def rows(results: pathlib.Path) -> list[tuple[str, str, str, str]]:
         out.append((f"exact alignment of a film, {film['clips']} clips x {film['texts']} texts, warm, with each "
                     "clip's confidence", f"{film['saved_model_align_exact_seconds']:.2f} s through the SavedModel, "
                     f"{film['align_exact_seconds']:.2f} s in process; its best path {film['best_path']['seconds']:.2f} "
-                    f"s; greedy {film['saved_model_align_greedy_seconds']:.2f} s", "`python benchmarks/exact_decoder.py`",
-                    _commit(exact)))
+                    f"s; greedy {film['saved_model_align_greedy_seconds']:.2f} s",
+                    "`python benchmarks/exact_decoder.py`", _commit(exact)))
     scale = _load(results, "serving_scale")
     if scale:
         sequential, concurrent = scale["grpc_sequential"], scale["grpc_concurrent"]
