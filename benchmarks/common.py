@@ -138,17 +138,34 @@ def child_result(result: dict) -> None:
     print(RESULT_PREFIX + json.dumps(result), flush=True)
 
 
+def code_hash() -> str:
+    """A hash of the package's code (every ``tfalign/**/*.py``, its path and its bytes):
+    what a reused run must have been trained with."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted((REPO / "tfalign").rglob("*.py")):
+        digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def config_hash(config: dict) -> str:
+    """A hash of a config (a dict; canonical JSON)."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def provenance(config=None) -> dict:
     """Where a result comes from: the commit (``+changes`` when the tree was dirty), the
     command line, a hash of its config (``config``: a dict, e.g. the resolved experiment
     config; default: the command line's arguments), the machine and the date."""
     import datetime
-    import hashlib
 
     command = shlex.join(["python", os.path.relpath(sys.argv[0], REPO) if sys.argv[0] else "-", *sys.argv[1:]])
-    basis = config if config is not None else {"arguments": sys.argv[1:]}
-    digest = hashlib.sha256(json.dumps(basis, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    return {"commit": _head(), "command": command, "config_hash": digest, "machine": machine(),
+    digest = config_hash(config if config is not None else {"arguments": sys.argv[1:]})
+    return {"commit": _head(), "command": command, "config_hash": digest, "code_hash": code_hash(),
+            "machine": machine(),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 

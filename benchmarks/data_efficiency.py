@@ -24,7 +24,9 @@ data seed draws another subset of the training videos (and other synthetic
 features); at the whole split it draws other synthetic features of the same
 videos. Runs land in
 ``--output-dir`` (default runs/data-efficiency), one folder each; a rerun
-skips the finished ones, so the curve can be built up piece by piece.
+skips the finished ones, so the curve can be built up piece by piece; a run
+folder trained with another config or another code (``tfalign/``'s hash) is
+trained again (``--refuse-stale``: refused in one line).
 """
 
 from __future__ import annotations
@@ -123,7 +125,7 @@ def curve(args, recipe, paper, full_size) -> dict:
             features = f"-{config.data.features}" if config.data.features != "rp" else ""
             folder = (pathlib.Path(args.output_dir)
                       / f"{name}-v{size}-d{data_seed}{difficulty}{features}-e{args.epochs}-seed{seed}")
-            result = run_one(config, folder, print)
+            result = run_one(config, folder, print, refuse_stale=args.refuse_stale)
             row.setdefault(name, []).append({m: result["chosen"][m] for m in METRICS})
             done += 1
     return {size: {name: {m: stats([r[m] for r in results]) for m in METRICS} for name, results in row.items()
@@ -229,6 +231,9 @@ def main(argv=None):
                              "the whole split)")
     parser.add_argument("--unlabelled-at", help="the training-video counts that get the --unlabelled runs, "
                         "comma-separated (default: every count below the whole split)")
+    parser.add_argument("--refuse-stale", action="store_true",
+                        help="refuse (one line) a run folder trained with another config or code instead of training "
+                             "it again (a finished run is reused only when both match)")
     parser.add_argument("--tag", default="", help="a suffix of the result files (data_efficiency<tag>.json, ...), "
                         "e.g. _difficulty0.2 for a curve at another difficulty")
     args = parser.parse_args(argv)

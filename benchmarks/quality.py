@@ -11,7 +11,9 @@ table gives the mean and the spread (half the range over seeds) of each.
 
 Runs land in ``--output-dir`` (default runs/quality-<data>), one folder each;
 a rerun skips the runs that finished (and resumes a killed one), so the table
-can be built up piece by piece. Writes ``quality.json`` and ``quality.md``
+can be built up piece by piece, but only runs of the same config and the same
+code (``tfalign/``'s hash): any other is trained again (``--refuse-stale``:
+refused in one line instead). Writes ``quality.json`` and ``quality.md``
 there (and with ``--results`` a copy of both, e.g. into benchmarks/results/).
 """
 
@@ -22,11 +24,12 @@ import dataclasses
 import json
 import os
 import pathlib
+import shutil
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import machine  # noqa: E402
+from common import code_hash, config_hash, machine  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -61,8 +64,35 @@ ABLATIONS = {
 REFERENCES = ("dtw", "md", "even", "unmatched")
 
 
-def run_one(config, run_dir, log):
-    """Trains (or resumes) one run; returns test figures of its best checkpoint, both decodings."""
+IDENTITY_FILE = "benchmark_identity.json"  # in a run folder: the config and code hashes it was trained with
+
+
+def run_identity(config) -> dict:
+    return {"config_hash": config_hash(config.to_dict()), "code_hash": code_hash()}
+
+
+def reusable(run_dir, identity: dict, refuse_stale: bool, log) -> bool:
+    """Whether ``run_dir`` holds (part of) a run of this config and code; a folder of
+    another is removed (trained again) or, with ``refuse_stale``, refused."""
+    if not run_dir.exists():
+        return False
+    found = run_dir / IDENTITY_FILE
+    recorded = json.loads(found.read_text()) if found.exists() else {}
+    if recorded == identity:
+        return True
+    what = ", ".join(k.replace("_hash", "") for k in identity if recorded.get(k) != identity[k])
+    if refuse_stale:
+        raise SystemExit(f"error: {run_dir}: trained with another {what} than this one (--refuse-stale); remove "
+                         f"the folder or rerun without --refuse-stale to train it again")
+    log(f"  {run_dir.name}: trained with another {what}: training it again")
+    shutil.rmtree(run_dir)
+    return False
+
+
+def run_one(config, run_dir, log, refuse_stale: bool = False):
+    """Trains (or resumes) one run; returns test figures of its best checkpoint, both decodings.
+    A finished or partial run in ``run_dir`` is reused only if its config and the
+    code are this one's (``reusable``)."""
     from tfalign.data.datasets import load_episodes
     from tfalign.evaluation.prediction import evaluate_model
     from tfalign.run import run_experiment
@@ -70,8 +100,9 @@ def run_one(config, run_dir, log):
 
     import tensorflow as tf
 
+    identity = run_identity(config)
     result_file = run_dir / "quality.json"
-    if result_file.exists():
+    if reusable(run_dir, identity, refuse_stale, log) and result_file.exists():
         result = json.loads(result_file.read_text())
         if "chosen" not in result:  # runs measured before the validation-chosen decoding existed
             result["chosen"] = chosen_decoding(config, run_dir, result)
@@ -79,6 +110,8 @@ def run_one(config, run_dir, log):
         return result
     started = time.time()
     resume = (run_dir / "state.json").exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(run_dir / IDENTITY_FILE, identity)
     run_experiment(config, run_dir, tf.distribute.get_strategy(), resume=resume, export=False,
                    log=lambda *_: None)
     _, model = load_model(run_dir, "clip_accuracy")
@@ -169,6 +202,9 @@ def main(argv=None):
                         help="our_pretraining: size of the LSMDC stand-in relative to YMS training clips")
     parser.add_argument("--output-dir", help="where runs and tables go (default runs/quality-<data>)")
     parser.add_argument("--results", help="also copy quality.json and quality.md into this folder")
+    parser.add_argument("--refuse-stale", action="store_true",
+                        help="refuse (one line) a run folder trained with another config or code instead of training "
+                             "it again")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -200,7 +236,8 @@ def main(argv=None):
             elapsed = time.time() - started
             left = f", about {elapsed / done * (total - done) / 60:.0f} min left" if done else ""
             print(f"[{done + 1}/{total}] {name} seed {seed}{left}", flush=True)
-            results.append(run_one(config, out_dir / f"{name}-e{args.epochs}-seed{seed}", print))
+            results.append(run_one(config, out_dir / f"{name}-e{args.epochs}-seed{seed}", print,
+                                   refuse_stale=args.refuse_stale))
             done += 1
         row = {"label": label, "changes": changes, "best_epoch": summarize([r["best_epoch"] for r in results]),
                "per_seed": results}
