@@ -112,8 +112,10 @@ def add_data_arguments(parser: argparse.ArgumentParser, defaults: DataConfig | N
                             f"(default: the experiment's, which is {d.dataset} for every experiment shipped; "
                             f"for a --baseline, {d.dataset}; for a --run, the run's own)")
     group.add_argument("--features", choices=sorted(FEATURE_WIDTHS), default=None,
-                       help="feature kind: full 2048/768, rp 300/300 (random projection), lxmert 768/768 "
-                            "(default: the experiment's)")
+                       help="feature kind: full 2048/768, rp 300/300 (random projection), lxmert 768/768, "
+                            "joint 512/512 (clips and texts in one space, as CLIP or SigLIP give them: zero-shot DTW "
+                            "works on them and the closed form is pulled toward the identity) (default: the "
+                            "experiment's)")
     group.add_argument("--difficulty", type=number(float, 0, 1), default=None,
                        help=f"synthetic feature difficulty in [0, 1] (default {d.difficulty})")
     group.add_argument("--data-seed", type=number(int, 0), default=None,
