@@ -34,6 +34,7 @@ def test_a_run_is_reused_only_with_the_same_config_and_code(tmp_path, monkeypatc
     monkeypatch.undo()
 
     again = quality.run_one(changed, run_dir, lines.append)
+    assert again["epochs"] == 1
     assert any("trained with another config: training it again" in line for line in lines)
     assert json.loads((run_dir / quality.IDENTITY_FILE).read_text()) == quality.run_identity(changed)
     assert json.loads((run_dir / "config.json").read_text())["optimizer"]["learning_rate"] == 3e-4

@@ -90,6 +90,16 @@ def test_no_labelled_video_needs_unlabelled_ones_and_the_recipe():
         tfalign.train("tfalign_rp_sbn", train=[], val=val)
 
 
+def test_no_labelled_video_needs_features_in_one_space(tmp_path):
+    """Zero-shot DTW on two unrelated spaces (the default rp features) means nothing: refused in one line."""
+    rp = DataConfig()
+    unlabelled = [e.without_labels() for e in load_episodes(rp, "train")[:3]]
+    chance = "data.train_videos: no labelled video: .* ranks a clip's own text first [45][0-9]%"
+    with pytest.raises(UserError, match=chance):
+        tfalign.train("tfalign_rp_sbn", train=[], val=load_episodes(rp, "val")[:4], unlabelled=unlabelled,
+                      output_dir=tmp_path / "run", log=lambda *_: None)
+
+
 @pytest.mark.large
 def test_the_recipe_learns_from_unlabelled_videos_alone(tmp_path):
     """From Python, as the command line's --train-videos 0 --unlabelled-videos all: the

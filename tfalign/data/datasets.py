@@ -93,10 +93,12 @@ def describe_data(data: DataConfig) -> str:
     text = f"{data.dataset} ({data.features} features"
     if data.synthetic_features:
         text += f", synthetic at difficulty {data.difficulty:g}, data seed {data.seed}"
-    if data.train_videos is not None:
+    if data.train_videos == 0:
+        text += "; no labelled training video"
+    elif data.train_videos is not None:
         text += f"; training on {data.train_videos} of the training videos"
     if data.unlabelled_videos:
-        text += f", {data.unlabelled_videos} more without labels"
+        text += f", {data.unlabelled_videos} {'of them' if data.train_videos == 0 else 'more'} without labels"
     if data.unlabelled_file:
         text += f"; unlabelled pairs from {data.unlabelled_file}"
     return text + ")"

@@ -24,6 +24,8 @@ import tensorflow as tf
 from tfalign.data.batching import count_batches, make_dataset
 from tfalign.data.classical import cross_fitted_maps, fold_of, self_trained_fit
 from tfalign.data.cutting import cut_at_text_boundaries, random_crops
+from tfalign.data.ridge import SHARED_SPACE_RANKING, shared_space_ranking, shares_space
+from tfalign.errors import UserError
 from tfalign.model.objective import LossWeights, alignment_loss, path_term_sum
 
 
@@ -91,6 +93,12 @@ class AlignmentTask:
             if not data.val:
                 raise ValueError("AlignmentTask.begin: a model that starts at DTW needs validation videos (its "
                                  "drop cost is tuned on them)")
+            if not videos and not shares_space(data.val):
+                raise UserError(f"data.train_videos: no labelled video: the start is zero-shot DTW, which needs "
+                                f"clips and texts in one space, but the validation videos' plain cosine ranks a "
+                                f"clip's own text first {shared_space_ranking(data.val):.0%} of the time (chance: "
+                                f"50%; one space: at least {SHARED_SPACE_RANKING:.0%}); give labelled videos, or "
+                                f"features from a vision-language encoder", field="train_videos")
             self._closed_form = self_trained_fit(videos, data.val, getattr(data, "unlabelled", None) or ())
             pseudo, prior = self._closed_form[1], self._closed_form[0].embedding.prior
         if not videos:
