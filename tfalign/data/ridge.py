@@ -26,7 +26,7 @@ import numpy as np
 RIDGE = 10.0
 # The identity's cosine must rank a matched clip's own text above the video's other texts this
 # often (0.5: chance) for two feature spaces of equal width to count as one space.
-SHARED_SPACE_RANKING = 0.6
+SHARED_SPACE_RANKING = 0.55
 
 
 @dataclasses.dataclass
