@@ -38,8 +38,25 @@ def test_the_start_decodes_as_the_dtw_baseline_on_the_embedded_splits():
     task, data = AlignmentTask(config), StageData(train, val)
     task.begin(model, data)
     task.prepare(model, data)
+    # The map the model holds is the ridge regression of the training videos (NumPy least squares here) ...
+    clips = np.concatenate([e.clip_features[e.clip_to_text >= 0] for e in train]).astype(np.float64)
+    texts = np.concatenate([e.text_features[e.clip_to_text[e.clip_to_text >= 0]] for e in train]).astype(np.float64)
+    scale = clips.std(0) + 1e-6
+    x, width = (clips - clips.mean(0)) / scale, clips.shape[1]
+    weights = np.linalg.lstsq(np.vstack([x, np.sqrt(10.0) * np.eye(width)]),
+                              np.vstack([texts - texts.mean(0), np.zeros((width, texts.shape[1]))]), rcond=None)[0]
+    kernel = model.ridge.clip_kernel.numpy()
+    np.testing.assert_allclose(kernel, weights / scale[:, None], rtol=1e-6, atol=1e-9)
+    # ... and its drop cost is the one of the 13 candidates (quantiles of the clips' best similarities)
+    # under which DTW scores best on validation.
+    unit = lambda a: a / (np.linalg.norm(a, axis=1, keepdims=True) + 1e-9)
+    similarity = [unit(e.clip_features @ kernel + model.ridge.clip_bias.numpy())
+                  @ unit(e.text_features + model.ridge.text_bias.numpy()).T for e in val]
+    candidates = 1 - np.quantile(np.concatenate([s.max(1) for s in similarity]), np.linspace(0, 0.6, 13))
+    accuracy = [np.mean([np.mean(dtw_with_drop(s, c) == e.clip_to_text) for s, e in zip(similarity, val)])
+                for c in candidates]
+    assert float(model.potentials.drop_cost.numpy()) == pytest.approx(candidates[int(np.argmax(accuracy))], rel=1e-6)
     fit = DTWFit.fit(train, val)
-    assert float(model.potentials.drop_cost.numpy()) == pytest.approx(fit.drop_cost, rel=1e-6)
     for episodes in (val, test):
         for got, episode in zip(predict_alignments(model, episodes, decoding="exact"), episodes):
             np.testing.assert_array_equal(got, fit.align(episode), err_msg=episode.video_id)

@@ -1,4 +1,5 @@
-"""Golden values pinning the paper's reproduction (DESIGN.md 6).
+"""Golden values pinning the paper's reproduction (the original specification, section 6, lives outside
+this repository; docs/network.md and docs/training.md describe what it pins).
 
 For a fixed seed and a small fixed batch, each normalization's experiment
 (none: full_adam, sbn: rp_lars_sbn, 2ln: rp_lars_2ln, 4ln: rp_lars_4ln) must

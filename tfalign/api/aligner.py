@@ -107,8 +107,9 @@ class Aligner(Deployable):
         path = resolve_model_dir(path)
         backend = SavedModelBackend(path)
         metadata = backend.metadata
-        decoding = (metadata.get("metrics") or {}).get("decoding") or \
-            ((metadata.get("experiment") or {}).get("trainer") or {}).get("decoding")
+        experiment = metadata.get("experiment") or {}
+        decoding = (metadata.get("metrics") or {}).get("decoding") or (experiment.get("task") or {}).get(
+            "decoding") or (experiment.get("trainer") or {}).get("decoding")  # trainer: configs before the move
         return cls(metadata={**metadata, "source": str(path)}, _backend=backend,
                    decoding=decoding if decoding in Decoding.names() else None)
 

@@ -35,7 +35,8 @@ def _figures(metrics: dict) -> list[str]:
 
 
 def model_card(config: dict, metrics: dict, input_widths) -> str:
-    data, model, optimizer, trainer = (config.get(group) or {} for group in ("data", "model", "optimizer", "trainer"))
+    data, model, optimizer, trainer, task = (config.get(group) or {} for group in ("data", "model", "optimizer",
+                                                                                "trainer", "task"))
     clip_width, text_width = (int(w) for w in input_widths)
     figures = _figures(metrics)
     table = ["| checkpoint | validation figure | test clip accuracy | test sentence IoU |", "|---|---|---|---|",
@@ -58,7 +59,8 @@ def model_card(config: dict, metrics: dict, input_widths) -> str:
         "",
         "## Trained on",
         *trained_on,
-        f"- decoding: `{metrics.get('decoding', trainer.get('decoding'))}` (serving_default)",
+        f"- decoding: `{metrics.get('decoding') or task.get('decoding') or trainer.get('decoding')}` "
+        "(serving_default)",
         "",
         "## Inputs (signature `serving_default`; `align_greedy` and `align_exact` take the same)",
         f"- `clip_features` float32 [B, T_v, {clip_width}]: the clips' features, natural order, zero-padded",
