@@ -120,7 +120,7 @@ class DTWFit:
         >>> data = DataConfig(features="joint", train_videos=4)
         >>> fit = DTWFit.fit(load_episodes(data, "train"), load_episodes(data, "val"))
         >>> fit.embedding.prior > 0, fit.align(load_episodes(data, "test")[0]).shape
-        (True, (197,))
+        (True, (202,))
         """
         if not train:
             embedding = RidgeMap.identity([*val, *centre_on])

@@ -85,9 +85,13 @@ class DTWPotentials(keras.layers.Layer):
     At the start (``set_start``) they are the DTW baseline's scores, times ``scale``.
 
     Example:
-    >>> layer = DTWPotentials()                                             # doctest: +SKIP
+    >>> layer = DTWPotentials()
+    >>> layer.build((None, None, None))
     >>> layer.set_start(drop_cost=0.88)                                     # DTW's tuned value
-    >>> scores = layer(similarity, clip_lengths, text_lengths)             # [B, T_v, T_s, 3]
+    >>> similarity = np.array([[[0.9, 0.1], [0.2, 0.8], [0.3, 0.2]]], np.float32)
+    >>> scores = layer(similarity, np.array([3]), np.array([2]))           # [B, T_v, T_s, 3]
+    >>> scores.shape
+    TensorShape([1, 3, 2, 3])
     """
 
     def build(self, *shapes, **kwargs):

@@ -31,9 +31,16 @@ class RidgeSimilarity(keras.layers.Layer):
     Zero until ``set_map`` gives it one (every similarity is then 0).
 
     Example:
-    >>> layer = RidgeSimilarity()                                          # doctest: +SKIP
-    >>> layer.fit(train_episodes)                                          # the DTW baseline's map
-    >>> similarity = layer(clips, texts, clip_lengths, text_lengths)      # [B, T_v, T_s]
+    >>> from tfalign.data.datasets import DataConfig, load_episodes
+    >>> train = load_episodes(DataConfig(train_videos=4), "train")
+    >>> layer = RidgeSimilarity()
+    >>> layer.build((None, None, 300), (None, None, 300))
+    >>> layer.fit(train)                                                   # the DTW baseline's map
+    >>> video = train[0]                                                   # a batch of one, reversed
+    >>> similarity = layer(video.clip_features[None, ::-1], video.text_features[None, ::-1],
+    ...                    np.array([video.num_clips]), np.array([video.num_texts]))  # [B, T_v, T_s]
+    >>> bool(np.allclose(similarity[0], RidgeMap.fit(train).similarity(video), atol=1e-5))
+    True
     """
 
     def build(self, clips_shape, texts_shape=None, clip_lengths_shape=None, text_lengths_shape=None,
