@@ -17,7 +17,8 @@ import numpy as np
 
 from tfalign import console
 from tfalign.configs import ExperimentConfig
-from tfalign.data.datasets import MEMORY, describe_data, episode_widths, load_episodes, load_unlabelled
+from tfalign.data.datasets import (check_unlabelled_widths, describe_data, episode_widths, load_episodes,
+                                   load_unlabelled)
 from tfalign.errors import UserError
 from tfalign.evaluation.prediction import evaluate_model
 from tfalign.files import DiskFullError, removed_on_failure, write_json_atomic
@@ -41,13 +42,7 @@ def with_data_widths(config: ExperimentConfig, data: StageData) -> ExperimentCon
     """``config`` with its model's feature widths those of the data (every split must
     share them; a width the config already records must be theirs)."""
     widths = episode_widths({"train": data.train, "val": data.val, "test": data.test}, config.data.dataset)
-    if data.unlabelled and data.unlabelled[0].widths != widths:  # named as the user gave them
-        found, source = data.unlabelled[0].widths, config.data.unlabelled_file
-        field = "unlabelled_file" if source else ("unlabelled" if config.data.dataset == MEMORY
-                                                  else "unlabelled_videos")
-        where = f"data.unlabelled_file: {source}: its videos" if source else f"{field}: the unlabelled videos"
-        raise UserError(f"{where} have clip/text feature widths {found[0]}/{found[1]}, but the labelled episodes "
-                        f"have {widths[0]}/{widths[1]}", field=field)
+    check_unlabelled_widths(data.unlabelled, widths, config.data)
     for field, recorded, found in zip(("clip_dim", "text_dim"), (config.model.clip_dim, config.model.text_dim),
                                       widths):
         if recorded is not None and recorded != found:

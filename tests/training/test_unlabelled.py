@@ -138,7 +138,7 @@ def test_unlabelled_file_mistakes_name_the_file_and_the_flag(tmp_path, capsys):
         load_unlabelled(config)
     narrow = tfalign.configure("tfalign_rp_sbn", train_videos=8, unlabelled_file=str(tmp_path / "narrow.npz")).data
     with pytest.raises(UserError, match="data.unlabelled_file: .*narrow.npz: its videos have clip/text feature "
-                                        "widths 6/5, but the yms-synthetic rp features are 300/300"):
+                                        "widths 6/5, but the yms-synthetic rp features have 300/300"):
         load_unlabelled(narrow)
     train_command = importlib.import_module("tfalign.train")
     code = cli.run(train_command.main, ["--experiment", "tfalign_rp_sbn", "--train-videos", "8", "--unlabelled-videos",

@@ -239,13 +239,24 @@ def _unlabelled_file_episodes(path: pathlib.Path, config: DataConfig) -> list[Ep
     except UserError as error:
         raise UserError(f"data.unlabelled_file: {str(error).removeprefix('data.unlabelled_file: ')}",
                         field="unlabelled_file") from None
-    if found and not config.feature_file and config.dataset.partition(":")[0] not in (MEMORY, "tfrecord", "npz"):
-        expected = feature_widths(config.features)
-        if found[0].widths != tuple(expected):
-            raise UserError(f"data.unlabelled_file: {path}: its videos have clip/text feature widths "
-                            f"{found[0].widths[0]}/{found[0].widths[1]}, but the {config.dataset} {config.features} "
-                            f"features are {expected[0]}/{expected[1]}", field="unlabelled_file")
+    if not config.feature_file and config.dataset.partition(":")[0] not in (MEMORY, "tfrecord", "npz"):
+        check_unlabelled_widths(found, feature_widths(config.features), config,
+                                f"the {config.dataset} {config.features} features")
     return [e.without_labels() for e in found]
+
+
+def check_unlabelled_widths(unlabelled, widths, config: DataConfig, against: str = "the labelled episodes") -> None:
+    """The one rule of the unlabelled videos' widths: those of the data they join (``widths``,
+    ``against`` in words). The error names them as the user gave them: the file
+    (``data.unlabelled_file``), the Python argument (``unlabelled``) or the draw
+    (``unlabelled_videos``)."""
+    if not unlabelled or unlabelled[0].widths == tuple(widths):
+        return
+    found, source = unlabelled[0].widths, config.unlabelled_file
+    field = "unlabelled_file" if source else ("unlabelled" if config.dataset == MEMORY else "unlabelled_videos")
+    where = f"data.unlabelled_file: {source}: its videos" if source else f"{field}: the unlabelled videos"
+    raise UserError(f"{where} have clip/text feature widths {found[0]}/{found[1]}, but {against} have "
+                    f"{widths[0]}/{widths[1]}", field=field)
 
 
 def load_episodes(config: DataConfig, split: str) -> list[Episode]:
