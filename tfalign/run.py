@@ -20,6 +20,7 @@ from tfalign.configs import ExperimentConfig
 from tfalign.data.datasets import (check_unlabelled_widths, describe_data, episode_widths, load_episodes,
                                    load_unlabelled)
 from tfalign.errors import UserError
+from tfalign.data.metrics import evaluate_alignments
 from tfalign.evaluation.prediction import evaluate_model
 from tfalign.files import DiskFullError, removed_on_failure, write_json_atomic
 from tfalign.training import diagnostics
@@ -79,6 +80,10 @@ def run_experiment(config: ExperimentConfig, run_dir, strategy=None, resume=Fals
         decoding = choose_decoding(config, trainer.model, data.val, log)
         summary = {"experiment": config.name, "run_dir": str(final_dir), "epochs_trained": trainer.state.epoch,
                    "decoding": decoding, **test_best_checkpoints(trainer, data.test, decoding, log, chief)}
+        standing = where_it_stands(config, summary, data)
+        if standing:
+            summary["standing"] = standing
+            log(standing["line"])
         if chief:
             write_json_atomic(work_dir / "metrics.json", summary)
             diagnostics.write_final_figures(work_dir / "tensorboard", summary, step=trainer.state.epoch)
@@ -141,6 +146,36 @@ def test_best_checkpoints(trainer, test, decoding, log, chief) -> dict:
         log(f"best val {metric} (epoch {best.epoch}): test clip accuracy {result['clip_accuracy']:.4f}, "
             f"sentence IoU {result['sentence_iou']:.4f}")
     return summary
+
+
+# A run whose test clip accuracy is at most this above the all-unmatched level ends "at" that level.
+AT_LEVEL_MARGIN = 0.01
+RECIPE = "tfalign_rp_sbn"
+
+
+def where_it_stands(config, summary: dict, data) -> dict | None:
+    """For a run that ends at or below the all-unmatched level of its test split (its
+    best checkpoint's test clip accuracy at most ``AT_LEVEL_MARGIN`` above calling
+    every clip unmatched): that level, and the recipe that does better on the data
+    (it starts at the DTW baseline, fitted here on the same videos); None otherwise."""
+    from tfalign.evaluation.baselines import all_unmatched, run_baseline
+
+    tested = (summary.get("best_clip_accuracy") or {}).get("test")
+    if not tested or not data.test:
+        return None
+    level = evaluate_alignments(data.test, [all_unmatched(e.num_clips, e.num_texts) for e in data.test])
+    if tested["clip_accuracy"] > level["clip_accuracy"] + AT_LEVEL_MARGIN:
+        return None
+    standing = {"all_unmatched": level["clip_accuracy"], "test_clip_accuracy": tested["clip_accuracy"]}
+    line = (f"this run ends at the level of calling every clip unmatched: test clip accuracy "
+            f"{tested['clip_accuracy']:.3f} against {level['clip_accuracy']:.3f}")
+    if config.name != RECIPE and data.train and data.val:
+        dtw = run_baseline("dtw", data.train, data.val, data.test)["clip_accuracy"]
+        standing.update(recipe=RECIPE, recipe_start=dtw)
+        line += (f"; on this data {RECIPE} does better: it starts where the DTW baseline ends ({dtw:.3f} test clip "
+                 f"accuracy here): python -m tfalign.train --experiment {RECIPE} (with the same data options)")
+    standing["line"] = line
+    return standing
 
 
 def choose_decoding(config, model, val, log=print) -> str:

@@ -129,6 +129,10 @@ def print_experiments() -> None:
                       f"{OPTIMIZER_NAMES[e.optimizer.name]:<9}  "
                       f"{normalization.upper() if normalization != 'none' else 'none':<13}  "
                       f"{e.optimizer.learning_rate:<7g}  {e.description}")
+        if names is PAPER_EXPERIMENTS:
+            print("  On the embedded data (yms-synthetic) they end at or near the level of calling every clip "
+                  "unmatched\n  (docs/results.md); tfalign_rp_sbn, below, starts where the DTW baseline ends. A run "
+                  "that ends there says so.")
         print()
 
 
@@ -215,6 +219,8 @@ def train_run(config, run_dir, args, runs_dir=None) -> int:
               f"the last completed epoch.", file=sys.stderr)
         return EXIT_TRAINING_ERROR
     console.say(f"wrote {run_dir}/metrics.json")
+    if summary and summary.get("standing"):  # the last line: where a run that learned nothing stands
+        console.warn(summary["standing"]["line"])
     return 0 if summary else 1
 
 

@@ -74,6 +74,7 @@ def model_card(config: dict, metrics: dict, input_widths) -> str:
         "",
         "## Figures (fractions in [0, 1], averaged over videos)",
         *table,
+        *(["", f"**Where it stands:** {metrics['standing']['line']}."] if metrics.get("standing") else []),
         "",
         "## Limits",
         f"- The features must come from the same encoders (and projection) as the training data: widths "
