@@ -78,8 +78,9 @@ ZERO_SHOT_FRAMES = 3  # frames a clip a vision-language encoder sees, averaged
 def build_parser():
     parser = cli.make_parser("python -m tfalign.align", __doc__)
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--model", help="a SavedModel folder, or saved_models/NAME (its highest version)")
-    source.add_argument("--server", help="TF Serving: http://HOST:PORT (REST) or grpc://HOST:PORT")
+    source.add_argument("--model", help="a SavedModel folder, or saved_models/NAME (its highest version) (default: "
+                                        "none: --server, or --encoder to align a video zero-shot)")
+    source.add_argument("--server", help="TF Serving: http://HOST:PORT (REST) or grpc://HOST:PORT (default: none)")
     parser.add_argument("--model-name", default="tfalign", help="the model's name on the server")
     parser.add_argument("--clips", help=".npy of clip features [T_v, D_v] (required unless --video)")
     parser.add_argument("--texts", help=".npy of text features [T_s, D_s] (required unless --narration)")

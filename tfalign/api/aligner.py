@@ -28,6 +28,14 @@ from tfalign.serving.document import check_times
 from tfalign.serving.preset import load_preset
 
 
+def recorded_decoding(metadata: dict) -> str | None:
+    """The decoding an export records: the run's choice, else its config's (``task.decoding``;
+    ``trainer.decoding`` in configs written before it moved)."""
+    experiment = metadata.get("experiment") or {}
+    return ((metadata.get("metrics") or {}).get("decoding") or (experiment.get("task") or {}).get("decoding")
+            or (experiment.get("trainer") or {}).get("decoding"))
+
+
 class Aligner(Deployable):
     """A NeuMATCH aligner: aligns the clips of a video with its texts. Its preprocessor
     is its ``feature_extractors`` (its features' encoders), which ``align_video`` runs.
@@ -107,9 +115,7 @@ class Aligner(Deployable):
         path = resolve_model_dir(path)
         backend = SavedModelBackend(path)
         metadata = backend.metadata
-        experiment = metadata.get("experiment") or {}
-        decoding = (metadata.get("metrics") or {}).get("decoding") or (experiment.get("task") or {}).get(
-            "decoding") or (experiment.get("trainer") or {}).get("decoding")  # trainer: configs before the move
+        decoding = recorded_decoding(metadata)
         return cls(metadata={**metadata, "source": str(path)}, _backend=backend,
                    decoding=decoding if decoding in Decoding.names() else None)
 
