@@ -86,11 +86,12 @@ def rows(results: pathlib.Path) -> list[tuple[str, str, str, str]]:
                     "`dtw-prior`)", _commit(base)))
     if joint:
         points = joint["curve"]
-        cells = [f"{size}: {_curve_cell(points[size], name)}" for size, name in
-                 (("0", "recipe+uall"), ("8", "recipe"), ("8", "recipe+uall"), ("66", "recipe")) if size in points
-                 and name in points[size]]
-        out.append(("features in one space: the recipe with 0 labelled videos + the other 66 unlabelled, 8 "
-                    "labelled, 8 + the other 58 unlabelled, all 66 labelled", "; ".join(cells),
+        cells = [f"{label}: {_curve_cell(points[size], name)}" for label, size, name in
+                 (("0 + 66 unlabelled", "0", "recipe+uall"), ("8", "8", "recipe"),
+                  ("8 + 58 unlabelled", "8", "recipe+uall"), ("66", "66", "recipe"))
+                 if size in points and name in points[size]]
+        out.append(("features in one space: the recipe (`tfalign_rp_sbn`, 40 epochs) by labelled (+ unlabelled) "
+                    "training videos", "; ".join(cells),
                     f"`{joint['command']}`", _commit(joint)))
     paper = _load(results, "run_test")
     if paper:
