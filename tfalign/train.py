@@ -130,9 +130,9 @@ def print_experiments() -> None:
                       f"{normalization.upper() if normalization != 'none' else 'none':<13}  "
                       f"{e.optimizer.learning_rate:<7g}  {e.description}")
         if names is PAPER_EXPERIMENTS:
-            print("  On the embedded data (yms-synthetic) they end at or near the level of calling every clip "
-                  "unmatched\n  (docs/results.md); tfalign_rp_sbn, below, starts where the DTW baseline ends. A run "
-                  "that ends there says so.")
+            print("(On the embedded data, yms-synthetic, they end at or near the level of calling every clip "
+                  "unmatched:\ndocs/results.md. tfalign_rp_sbn, below, starts where the DTW baseline ends. A run "
+                  "that ends there says so.)")
         print()
 
 

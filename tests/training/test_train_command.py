@@ -35,6 +35,7 @@ def test_list_shows_the_thirteen_and_the_recipes_apart(capsys):
     rows = lambda text: {line.split()[0]: line for line in text.splitlines()
                          if line.startswith("  ") and not line.split()[0] == "experiment"}
     assert set(rows(paper)) == set(PAPER_EXPERIMENTS) and len(PAPER_EXPERIMENTS) == 13
+    assert "they end at or near the level of calling every clip unmatched" in paper  # and say so
     assert set(rows(stages)) == set(STAGES) and set(rows(recipes)) == set(RECIPES)
     assert set(rows(paper)) | set(rows(stages)) | set(rows(recipes)) == set(EXPERIMENTS)
     # The README's columns: features, optimizer, normalization, learning rate.
