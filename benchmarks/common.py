@@ -156,6 +156,19 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def spread(stats: dict) -> str:
+    """A table cell of {"mean", "std", "n"[, "min", "max"]}: mean ± sample standard deviation (n) from
+    three values on, the range for two. Files written before "min" was recorded hold the population
+    deviation, converted here."""
+    n = stats["n"]
+    if n == 1:
+        return f"{stats['mean']:.3f}"
+    if n == 2 and "min" in stats:
+        return f"{stats['mean']:.3f} ({stats['min']:.3f}-{stats['max']:.3f})"
+    std = stats["std"] if "min" in stats else stats["std"] * (n / (n - 1)) ** 0.5
+    return f"{stats['mean']:.3f} ± {std:.3f} (n={n})"
+
+
 def provenance(config=None) -> dict:
     """Where a result comes from: the commit (``+changes`` when the tree was dirty), the
     command line, a hash of its config (``config``: a dict, e.g. the resolved experiment

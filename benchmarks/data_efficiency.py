@@ -39,7 +39,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import provenance  # noqa: E402
+from common import provenance, spread as cell  # noqa: E402
 from quality import run_one  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -83,15 +83,6 @@ def stats(values) -> dict:
     values = np.asarray(values, float)
     return {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
             "min": float(values.min()), "max": float(values.max()), "n": len(values)}
-
-
-def cell(s: dict) -> str:
-    """A table cell: mean ± sample standard deviation (n) from three values on, the range for two."""
-    if s["n"] == 1:
-        return f"{s['mean']:.3f}"
-    if s["n"] == 2 and "min" in s:
-        return f"{s['mean']:.3f} ({s['min']:.3f}-{s['max']:.3f})"
-    return f"{s['mean']:.3f} ± {s['std']:.3f} (n={s['n']})"
 
 
 def curve(args, recipe, paper, full_size) -> dict:

@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pathlib
 import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import spread  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -37,19 +41,8 @@ def _pair(figures: dict) -> str:
     return f"{figures['clip_accuracy']:.3f} / {figures['sentence_iou']:.3f}"
 
 
-def _spread(stats: dict) -> str:
-    """mean ± sample standard deviation (n), or for two runs their range."""
-    n = stats["n"]
-    if n == 1:
-        return f"{stats['mean']:.3f}"
-    if n == 2 and "min" in stats:
-        return f"{stats['mean']:.3f} ({stats['min']:.3f}-{stats['max']:.3f})"
-    std = stats["std"] if "min" in stats else stats["std"] * (n / (n - 1)) ** 0.5  # files from before: ddof 0
-    return f"{stats['mean']:.3f} ± {std:.3f} (n={n})"
-
-
 def _curve_cell(row: dict, name: str) -> str:
-    return f"{_spread(row[name]['clip_accuracy'])} / {_spread(row[name]['sentence_iou'])}"
+    return f"{spread(row[name]['clip_accuracy'])} / {spread(row[name]['sentence_iou'])}"
 
 
 def rows(results: pathlib.Path) -> list[tuple[str, str, str, str]]:
