@@ -16,8 +16,10 @@ tuned on validation), DTW on the ridge map fitted from zero and DTW on the map
 pulled toward the identity (``dtw-prior``); size 0 trains the recipe on the
 unlabelled videos alone (``--unlabelled all``):
 
-    python benchmarks/data_efficiency.py --features joint --paper '' --sizes 0,8,16,33,66 \\
-        --unlabelled all --unlabelled-at 0,8 --epochs 40 --tag _joint --results benchmarks/results
+    python benchmarks/data_efficiency.py --features joint --paper '' --sizes 0,8,66 \\
+        --unlabelled all --unlabelled-at 0,8 --epochs 40 --tag _joint
+    python benchmarks/data_efficiency.py --features joint --paper '' --sizes 16,33 --seeds 0 \\
+        --unlabelled all --unlabelled-at 0,8 --epochs 40 --tag _joint --merge --results benchmarks/results
 
 Two model seeds at every size and every data seed: below the whole split a
 data seed draws another subset of the training videos (and other synthetic
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import pathlib
 import sys
@@ -225,6 +228,9 @@ def main(argv=None):
     parser.add_argument("--refuse-stale", action="store_true",
                         help="refuse (one line) a run folder trained with another config or code instead of training "
                              "it again (a finished run is reused only when both match)")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the other sizes of the curve already written under this tag (an earlier "
+                             "invocation with other seeds, say) and add this invocation's")
     parser.add_argument("--tag", default="", help="a suffix of the result files (data_efficiency<tag>.json, ...), "
                         "e.g. _difficulty0.2 for a curve at another difficulty")
     args = parser.parse_args(argv)
@@ -245,6 +251,13 @@ def main(argv=None):
               **provenance({"recipe": recipe.to_dict(), "paper": paper and paper.to_dict(), "epochs": args.epochs,
                             "sizes": args.sizes, "unlabelled": args.unlabelled, "unlabelled_at": args.unlabelled_at})}
     report["curve"] = {str(k): v for k, v in curve(args, recipe, paper, SPLIT_SIZES["train"]).items()}
+    if args.merge:  # the sizes an earlier invocation of the same experiment, data and epochs measured stay
+        earlier_path = pathlib.Path(args.output_dir) / f"data_efficiency{args.tag}.json"
+        earlier = json.loads(earlier_path.read_text()) if earlier_path.exists() else None
+        if not earlier or any(earlier[k] != report[k] for k in ("experiment", "data", "epochs")):
+            raise SystemExit(f"error: --merge: {earlier_path} holds no curve of this experiment, data and epochs")
+        report["curve"] = dict(sorted({**earlier["curve"], **report["curve"]}.items(), key=lambda kv: int(kv[0])))
+        report["command"] = f"{earlier['command']} ; {report['command']}"
     table = markdown(report)
     for folder in filter(None, [pathlib.Path(args.output_dir), args.results and pathlib.Path(args.results)]):
         folder.mkdir(parents=True, exist_ok=True)
