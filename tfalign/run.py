@@ -130,17 +130,20 @@ def train_stages(config, data, work_dir, final_dir, resume, options) -> Trainer:
 
 def test_best_checkpoints(trainer, test, decoding, log, chief) -> dict:
     """{"best_<metric>": its epoch, validation figure, checkpoint and (given test episodes) test figures}."""
-    summary = {}
+    summary, tested = {}, {}  # an epoch's test figures: once when both metrics pick its weights
     for metric in BEST_METRICS:
         best = trainer.state.best[metric]
         summary[f"best_{metric}"] = {"epoch": best.epoch, "val": best.value, "checkpoint": best.path}
         if not test:  # episodes given without a test split
             continue
-        trainer.load_best(metric)
-        log(f"testing the best checkpoint by validation {metric} on {len(test)} test videos ({decoding})")
-        progress = console.Progress(len(test), "test videos", enabled=chief)
-        result = evaluate_model(trainer.model, test, decoding, progress=progress)
-        progress.close()
+        checkpoint = best.epoch if best.path else "last"
+        if checkpoint not in tested:
+            trainer.load_best(metric)
+            log(f"testing the best checkpoint by validation {metric} on {len(test)} test videos ({decoding})")
+            progress = console.Progress(len(test), "test videos", enabled=chief)
+            tested[checkpoint] = evaluate_model(trainer.model, test, decoding, progress=progress)
+            progress.close()
+        result = tested[checkpoint]
         summary[f"best_{metric}"]["test"] = {"clip_accuracy": result["clip_accuracy"],
                                              "sentence_iou": result["sentence_iou"], "videos": result["videos"]}
         log(f"best val {metric} (epoch {best.epoch}): test clip accuracy {result['clip_accuracy']:.4f}, "

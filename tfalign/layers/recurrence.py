@@ -85,7 +85,7 @@ def _lstm_backward(d_hidden, hidden, cells, gates, recurrent_kernel):
     return d_projected, d_kernel
 
 
-@tf.function(jit_compile=True)
+@tf.function(jit_compile=True, autograph=False)
 def _compiled_hidden(projected, recurrent_kernel):
     return _lstm_forward(projected, recurrent_kernel)[0]
 

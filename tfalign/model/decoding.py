@@ -178,12 +178,12 @@ def compiled_decoder(model, decoding="greedy", xla=True, confidence=True):
                       "clip_lengths": tf.TensorSpec([None], tf.int32), "text_lengths": tf.TensorSpec([None], tf.int32)}]
         if decoding == "exact":
             cache[key] = tf.function(lambda inputs: model.exact_path(inputs, confidence=confidence, compiled=stacks),
-                                     input_signature=signature)
+                                     input_signature=signature, autograph=False)
         elif xla:
-            cache[key] = tf.function(model.greedy_path, jit_compile=True)
+            cache[key] = tf.function(model.greedy_path, jit_compile=True, autograph=False)
         else:
             cache[key] = tf.function(lambda inputs: model.greedy_path(inputs, compiled=stacks),
-                                     input_signature=signature)
+                                     input_signature=signature, autograph=False)
     return cache[key]
 
 

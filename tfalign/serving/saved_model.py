@@ -80,9 +80,9 @@ class AlignmentModule(tf.Module):
                 tf.TensorSpec([None, None, text_dim], tf.float32, "text_features"),
                 tf.TensorSpec([None], tf.int32, "clip_lengths"), tf.TensorSpec([None], tf.int32, "text_lengths"))
         self.align = tf.function(self._align_greedy if decoding == "greedy" else self._align_exact,
-                                 input_signature=spec)
-        self.align_greedy = tf.function(self._align_greedy, input_signature=spec)
-        self.align_exact = (tf.function(self._align_exact, input_signature=spec)
+                                 input_signature=spec, autograph=False)
+        self.align_greedy = tf.function(self._align_greedy, input_signature=spec, autograph=False)
+        self.align_exact = (tf.function(self._align_exact, input_signature=spec, autograph=False)
                             if "exact" in Decoding.available(model.decoder_history) else None)
         self.probabilities = self.align_greedy
 

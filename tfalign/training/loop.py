@@ -105,7 +105,9 @@ def report_epoch(log, epoch, epochs, logs, durations, new_lr, schedule) -> None:
 def compiled_train_step(strategy, element_spec, replica_step):
     """``replica_step(batch) -> (loss, gradient norm, hits)`` on every replica, as one
     tf.function: the losses and hits summed over the replicas, the norms averaged."""
-    @tf.function(input_signature=[element_spec])
+    # autograph=False here and at every tf.function of the package: the loops are written as
+    # tf.while_loop, so AutoGraph's conversion of each traced function only cost ~5 s a start.
+    @tf.function(input_signature=[element_spec], autograph=False)
     def train_step(batch):
         loss, norm, hits = strategy.run(replica_step, args=(batch,))
         total = lambda value: strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
@@ -116,7 +118,7 @@ def compiled_train_step(strategy, element_spec, replica_step):
 
 def compiled_eval_step(strategy, element_spec, replica_step):
     """``replica_step(batch) -> (summed loss, hits)`` on every replica, as one tf.function, summed."""
-    @tf.function(input_signature=[element_spec])
+    @tf.function(input_signature=[element_spec], autograph=False)
     def eval_step(batch):
         total, hits = strategy.run(replica_step, args=(batch,))
         return (strategy.reduce(tf.distribute.ReduceOp.SUM, total, axis=None),
