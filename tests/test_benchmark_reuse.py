@@ -18,7 +18,8 @@ pytestmark = pytest.mark.large  # two short training runs
 
 
 def test_a_run_is_reused_only_with_the_same_config_and_code(tmp_path, monkeypatch):
-    config = tfalign.configure("rp_adam_sbn", {"data.train_videos": 2}, epochs=1, batch_size=4)
+    config = tfalign.configure("rp_adam_sbn", {"data.dataset": "synthetic", "data.train_videos": 2}, epochs=1,
+                              batch_size=4)
     run_dir, lines = tmp_path / "run", []
     first = quality.run_one(config, run_dir, lines.append)
     assert json.loads((run_dir / quality.IDENTITY_FILE).read_text()) == quality.run_identity(config)

@@ -1,9 +1,6 @@
 """The Python API: episodes of any widths in memory, tfalign.train, Aligner, Alignment, evaluate."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -168,16 +165,17 @@ def test_a_checkpoint_that_lacks_a_variable_is_refused_in_one_line(tmp_path):
     assert "\n" not in str(info.value)
 
 
-def test_the_command_line_trains_on_an_npz_of_any_widths(tmp_path):
+def test_the_command_line_trains_on_an_npz_of_any_widths(tmp_path, capfd):
+    from tfalign import cli
     from tfalign.data import records
+    from tfalign.train import main as train_main
 
     for split, (count, seed) in {"train": (10, 4), "val": (3, 5), "test": (3, 6)}.items():
         records.write_npz(episodes(count, seed, 48, 20), tmp_path / f"{split}.npz")
-    for experiment in ("tfalign_rp_sbn", "full_adam"):
-        done = subprocess.run([sys.executable, "-m", "tfalign.train", "--experiment", experiment, "--dataset",
-                               f"npz:{tmp_path / '{split}.npz'}", "--epochs", "1", "--batch-size", "4",
-                               "--no-export", "--output-dir", str(tmp_path / experiment)],
-                              capture_output=True, text=True, timeout=600, env={**os.environ})
-        assert done.returncode == 0, done.stderr[-2000:]
+    for experiment in ("tfalign_rp_sbn", "full_adam"):  # the command, in this process (cli.run)
+        code = cli.run(train_main, ["--experiment", experiment, "--dataset", f"npz:{tmp_path / '{split}.npz'}",
+                                    "--epochs", "1", "--batch-size", "4", "--no-export",
+                                    "--output-dir", str(tmp_path / experiment)])
+        assert code == 0, capfd.readouterr().err[-2000:]
         config = json.loads((tmp_path / experiment / "config.json").read_text())
         assert (config["model"]["clip_dim"], config["model"]["text_dim"]) == (48, 20)

@@ -1,5 +1,6 @@
 """Run by test_distributed.py in a fresh process (logical CPU devices must be
-configured before TensorFlow starts). Prints one JSON line of differences."""
+configured before TensorFlow starts). Prints one JSON line of differences:
+{optimizer: {...}} for each optimizer named on the command line (one process for all)."""
 
 import json
 import sys
@@ -17,7 +18,6 @@ from tfalign.experiments import get_experiment  # noqa: E402
 from tfalign.layers import SequenceBatchNormalization  # noqa: E402
 from tfalign.training.loop import Trainer  # noqa: E402
 
-optimizer = sys.argv[1] if len(sys.argv) > 1 else "lars"
 result = {"replicas": strategy.num_replicas_in_sync}
 
 # --- SBN statistics over the global batch --------------------------------------
@@ -39,22 +39,24 @@ result["sbn_moving_mean"] = float(np.abs(mirrored.moving_mean.numpy() - single.m
 result["sbn_moving_variance"] = float(np.abs(mirrored.moving_variance.numpy() - single.moving_variance.numpy()).max())
 
 # --- one training step ------------------------------------------------------------
-config = get_experiment("rp_lars_sbn").override({"optimizer.name": optimizer, "trainer.batch_size": 8,
-                                                 "data.dataset": "synthetic", "data.difficulty": 0.5})
-episodes = load_episodes(config.data, "val")[:8]
-one = Trainer(config, "/tmp/unused-one", strategy=tf.distribute.get_strategy(), log=lambda *_: None)
-two = Trainer(config, "/tmp/unused-two", strategy=strategy, log=lambda *_: None)
-two.model.set_weights(one.model.get_weights())
-data = make_dataset(episodes, 8)
-batch = next(iter(data))
-loss_one, _, _ = one._make_train_step(data.element_spec)(batch)
-distributed = strategy.experimental_distribute_dataset(data)
-loss_two, _, _ = two._make_train_step(distributed.element_spec)(next(iter(distributed)))
-diffs = [np.abs(a - b).max() / (np.abs(a).max() + 1e-12) for a, b in zip(one.model.get_weights(),
-                                                                         two.model.get_weights())]
-initial = Trainer(config, "/tmp/x", log=lambda *_: None).model.get_weights()
-moved = [np.abs(a - b).max() for a, b in zip(one.model.get_weights(), initial)]
-result["loss"] = [float(loss_one), float(loss_two)]
-result["weights_max_relative_difference"] = float(max(diffs))
-result["weights_moved"] = float(max(moved))
-print(json.dumps(result))
+def one_step(optimizer: str) -> dict:
+    """One step of one device and of two replicas on the same global batch, from the same weights."""
+    config = get_experiment("rp_lars_sbn").override({"optimizer.name": optimizer, "trainer.batch_size": 8,
+                                                     "data.dataset": "synthetic", "data.difficulty": 0.5})
+    episodes = load_episodes(config.data, "val")[:8]
+    one = Trainer(config, "/tmp/unused-one", strategy=tf.distribute.get_strategy(), log=lambda *_: None)
+    two = Trainer(config, "/tmp/unused-two", strategy=strategy, log=lambda *_: None)
+    initial = one.model.get_weights()
+    two.model.set_weights(initial)
+    data = make_dataset(episodes, 8)
+    loss_one, _, _ = one._make_train_step(data.element_spec)(next(iter(data)))
+    distributed = strategy.experimental_distribute_dataset(data)
+    loss_two, _, _ = two._make_train_step(distributed.element_spec)(next(iter(distributed)))
+    diffs = [np.abs(a - b).max() / (np.abs(a).max() + 1e-12) for a, b in zip(one.model.get_weights(),
+                                                                             two.model.get_weights())]
+    moved = [np.abs(a - b).max() for a, b in zip(one.model.get_weights(), initial)]
+    return {**result, "loss": [float(loss_one), float(loss_two)], "weights_max_relative_difference": float(max(diffs)),
+            "weights_moved": float(max(moved))}
+
+
+print(json.dumps({optimizer: one_step(optimizer) for optimizer in sys.argv[1:] or ["lars"]}))

@@ -78,23 +78,19 @@ def _episodes(count, seed):
 
 @pytest.mark.large
 def test_the_labels_of_unlabelled_videos_cannot_reach_the_run(tmp_path):
-    """Unlabelled videos given with labels, and with those labels shuffled: the same weights.
-    Without them: other weights (they are used)."""
+    """Unlabelled videos given as labelled episodes, and as (clips, texts) pairs that carry no
+    labels: the same weights. Without them: other weights (they are used)."""
     train, val, extra = _episodes(4, 1), _episodes(2, 2), _episodes(4, 3)
-    shuffled = [e.replace(clip_to_text=np.sort(np.random.default_rng(k).integers(-1, e.num_texts, e.num_clips)))
-                for k, e in enumerate(extra)]  # other labels, still a valid alignment
-    assert any((s.clip_to_text != e.clip_to_text).any() for s, e in zip(shuffled, extra))
+    assert all((e.clip_to_text >= 0).any() for e in extra)  # labels that would change the fit if read
     options = dict(epochs=1, batch_size=4, max_steps_per_epoch=2, log=lambda *_: None,
                    **{"model.decoder_units": 8, "model.similarity_units": 8})
     digest = lambda run: json.loads((run.folder / "state.json").read_text())["weights_digest"]
-    first = tfalign.train("tfalign_rp_sbn", train=train, val=val, unlabelled=extra, output_dir=tmp_path / "a",
-                          **options)
-    second = tfalign.train("tfalign_rp_sbn", train=train, val=val, unlabelled=shuffled, output_dir=tmp_path / "b",
-                           **options)
+    labelled = tfalign.train("tfalign_rp_sbn", train=train, val=val, unlabelled=extra, output_dir=tmp_path / "a",
+                             **options)
     pairs = tfalign.train("tfalign_rp_sbn", train=train, val=val, output_dir=tmp_path / "c",
                           unlabelled=[(e.clip_features, e.text_features) for e in extra], **options)
     alone = tfalign.train("tfalign_rp_sbn", train=train, val=val, output_dir=tmp_path / "d", **options)
-    assert digest(first) == digest(second) == digest(pairs) != digest(alone)
+    assert digest(labelled) == digest(pairs) != digest(alone)
 
 
 @pytest.mark.parametrize("unlabelled, expected", [

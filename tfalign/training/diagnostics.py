@@ -47,7 +47,8 @@ def variable_label(path: str, zero_init: bool) -> str:
 def feature_arrays(model, batch) -> dict:
     """{"before_norm": {"video": values, "text": values}, "after_norm": ...} over valid positions."""
     # Compiled once per model: run eagerly, the stacks' loops cost about a second an epoch.
-    encode = model.__dict__.setdefault("_tfalign_encode", tf.function(lambda b: model.encode_stacks(b, training=False), autograph=False))
+    encode = model.__dict__.setdefault("_tfalign_encode", tf.function(
+        lambda b: model.encode_stacks(b, training=False), autograph=False))
     stacks = encode(batch)
     masks = {"video": tf.sequence_mask(batch["clip_lengths"], tf.shape(stacks["video"])[1]),
              "text": tf.sequence_mask(batch["text_lengths"], tf.shape(stacks["text"])[1])}
