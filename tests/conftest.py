@@ -42,6 +42,26 @@ def pytest_pycollect_makemodule(module_path, parent):
 from tfalign.data.episode import Episode
 
 
+def command_here(capfd, module: str, *args, check: bool = False):
+    """``python -m MODULE ARGS`` in this process (``cli.run``, what the command and its
+    console script run), for the tests whose subject is not the process itself: a process's
+    start is seconds of imports. Returns a ``CompletedProcess`` (returncode, stdout, stderr)."""
+    import importlib
+    import subprocess
+
+    from tfalign import cli
+
+    capfd.readouterr()
+    try:
+        code = cli.run(importlib.import_module(module).main, [str(a) for a in args])
+    except SystemExit as exit_:  # argparse's own exit
+        code = exit_.code
+    out, err = capfd.readouterr()
+    if check:
+        assert code == 0, out[-2000:] + err[-3000:]
+    return subprocess.CompletedProcess([module, *map(str, args)], code, out, err)
+
+
 @pytest.fixture
 def yms_dir():
     folder = yms.default_annotation_dir()

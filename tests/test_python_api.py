@@ -93,6 +93,8 @@ def test_a_saved_model_aligns_as_the_model_in_process(trained, tmp_path):
             np.testing.assert_array_equal(a.clip_to_text, b.clip_to_text)
             np.testing.assert_array_equal(a.actions, b.actions)
             assert a.score == pytest.approx(b.score, abs=1e-3)
+            # the recipe is a CRF: each clip's posterior under either decoding, the same served
+            np.testing.assert_allclose(a.clip_confidence, b.clip_confidence, atol=1e-4)
     assert tfalign.evaluate(exported, val) == tfalign.evaluate(run.aligner, val)
 
 

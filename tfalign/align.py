@@ -52,6 +52,13 @@ and each text with its text tower, and aligns them zero-shot
 exact DTW, each clip's confidence in the JSON). A preset folder loads
 offline; a preset name downloads.
 
+Confidence: a CRF model (the recipe's, under either decoding) or exact
+decoding gives each clip's posterior probability ("clip_confidence" in the
+JSON), each text's (the mean of its clips', "confidence") and the video's.
+--min-confidence P marks the --srt / --vtt cue of each text below P with
+"(?) " (--drop-uncertain: leaves it out) and lists those texts in the JSON's
+"uncertain_texts"; --plot draws each clip as opaque as its confidence.
+
 --ground-truth truth.csv (one integer a line: the text index of each clip, -1
 for unmatched; scripts/dump_episode.py writes one) adds the true alignment to
 the JSON (with the share of clips that agree) and draws it in the picture as a
@@ -117,6 +124,13 @@ def build_parser():
                             f"{ZERO_SHOT_FRAMES})")
     media.add_argument("--srt", help="write the narration retimed to the video as SRT here (default: not written)")
     media.add_argument("--vtt", help="write the narration retimed to the video as WebVTT here (default: not written)")
+    media.add_argument("--min-confidence", type=cli.number(float, 0, 1), metavar="P",
+                       help="in --srt and --vtt, begin the cue of a text whose confidence (the mean posterior "
+                            "probability of its clips' assignment) is below P with \"(?) \"; the JSON lists them "
+                            "under \"uncertain_texts\" (a CRF model, such as the recipe's, or exact decoding gives "
+                            "confidences; default: no check)")
+    media.add_argument("--drop-uncertain", action="store_true",
+                       help="leave the cues below --min-confidence out of --srt and --vtt instead of marking them")
     media.add_argument("--subtitles", help="write the narration file retimed here, nothing but its cue times changed "
                                            "(.srt, .vtt, .ass or .ssa; default: not written)")
     media.add_argument("--subtitles-encoding", help="the text encoding of --subtitles (default: the narration's, "
@@ -165,6 +179,8 @@ def _check_sources(args) -> None:
             if getattr(args, flag):
                 raise UserError(f"--{flag.replace('_', '-')}: only with --video and --narration (it is about the "
                                 f"narration's texts and times)")
+    if args.drop_uncertain and args.min_confidence is None:
+        raise UserError("--drop-uncertain: needs --min-confidence P (the confidence below which a cue is left out)")
     if args.subtitles_encoding and not args.subtitles:
         raise UserError("--subtitles-encoding: only with --subtitles (the encoding of that file)")
     for flag in ("srt", "vtt"):
@@ -245,6 +261,9 @@ def main(argv=None) -> int:
     subtitles, unaligned = _subtitle_files(args, alignment, narration)
     if args.subtitles:
         result["unaligned"] = unaligned
+    uncertain = _uncertain_texts(args, alignment)
+    if uncertain is not None:
+        result["min_confidence"], result["uncertain_texts"] = args.min_confidence, uncertain
     with _written_last(subtitles):
         document.write_outputs(result, clip_times, truth, args.out, args.plot)
     if (args.srt or args.vtt) and alignment.unaligned_texts:
@@ -254,6 +273,11 @@ def main(argv=None) -> int:
         console.say(f"{args.subtitles}: {len(unaligned)} cue(s) no clip is aligned to keep their place, their times "
                     f"mapped from the aligned cues around them (cues {[u['cue'] for u in unaligned[:10]]}; the JSON "
                     f"lists them under \"unaligned\")")
+    if uncertain:
+        what = "left out of" if args.drop_uncertain else "marked \"(?) \" in"
+        console.say(f"{len(uncertain)} text(s) below confidence {args.min_confidence:g}, {what} the --srt / --vtt "
+                    f"subtitles (texts {[u['index'] for u in uncertain[:10]]}; the JSON lists them under "
+                    f"\"uncertain_texts\")")
     matched = int((alignment.clip_to_text >= 0).sum())
     written = [args.out, *([args.plot] if args.plot else []), *subtitles]
     print(f"aligned {matched} of {len(clips)} clips to {len(texts) - len(alignment.unaligned_texts)} of "
@@ -261,15 +285,29 @@ def main(argv=None) -> int:
     return 0
 
 
+def _uncertain_texts(args, alignment) -> list[dict] | None:
+    """The texts below --min-confidence ({"index", "text", "confidence"}), or None without it."""
+    if args.min_confidence is None:
+        return None
+    try:
+        indices = alignment.uncertain_texts(args.min_confidence)
+    except UserError as error:
+        raise UserError(str(error).replace("min_confidence:", "--min-confidence:", 1), field="--min-confidence") \
+            from None
+    labels = alignment.texts or [f"text {j}" for j in range(alignment.num_texts)]
+    return [{"index": j, "text": labels[j], "confidence": round(alignment.text_confidence(j), 6)} for j in indices]
+
+
 def _subtitle_files(args, alignment, narration) -> tuple[dict, list]:
     """{path: bytes} of the subtitle outputs asked for, and the retimed file's unaligned cues."""
     from tfalign.media.subtitles import retimed_subtitles, srt_text, vtt_text
 
     files, unaligned = {}, []
+    uncertain = args.min_confidence, args.drop_uncertain
     if args.srt:
-        files[args.srt] = srt_text(alignment, alignment.texts).encode("utf-8")
+        files[args.srt] = srt_text(alignment, alignment.texts, *uncertain).encode("utf-8")
     if args.vtt:
-        files[args.vtt] = vtt_text(alignment, alignment.texts).encode("utf-8")
+        files[args.vtt] = vtt_text(alignment, alignment.texts, *uncertain).encode("utf-8")
     if args.subtitles:
         files[args.subtitles], unaligned = retimed_subtitles(alignment, narration, pathlib.Path(args.subtitles).suffix,
                                                              args.subtitles_encoding)

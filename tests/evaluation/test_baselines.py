@@ -1,12 +1,13 @@
 import itertools
-import subprocess
-import sys
 import json
 
 import numpy as np
 import pytest
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from conftest import command_here
 
 from tfalign.data.datasets import DataConfig, load_episodes
 from tfalign.evaluation.baselines import dtw_with_drop, minimum_distance, run_baseline
@@ -51,17 +52,15 @@ def test_baselines_beat_chance_on_easy_synthetic_data():
     assert 0 <= dtw["sentence_iou"] <= 1 and dtw["videos"] == 8
 
 
-def test_evaluate_command(tmp_path):
+def test_evaluate_command(tmp_path, capfd):
     out = tmp_path / "dtw.json"
-    done = subprocess.run([sys.executable, "-m", "tfalign.evaluate", "--baseline", "dtw", "--dataset", "synthetic",
-                           "--split", "test", "--json", str(out)], capture_output=True, text=True)
+    done = command_here(capfd, "tfalign.evaluate", "--baseline", "dtw", "--dataset", "synthetic", "--split", "test",
+                        "--json", str(out))
     assert done.returncode == 0, done.stderr
     result = json.loads(out.read_text())
     assert result["videos"] == 15 and 0 <= result["clip_accuracy"] <= 1 and 0 <= result["sentence_iou"] <= 1
     assert "clip accuracy" in done.stdout
-    bad = subprocess.run([sys.executable, "-m", "tfalign.evaluate", "--baseline", "md", "--dataset", "tfrecord:/nope"],
-                         capture_output=True, text=True)
-    # TensorFlow's own start-up lines may come first (absl logs before any flag is read).
+    bad = command_here(capfd, "tfalign.evaluate", "--baseline", "md", "--dataset", "tfrecord:/nope")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().splitlines()[-1].startswith("error: /nope: no such episode folder")
 

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import srt
 
+from conftest import command_here
+
 pytest.importorskip("apache_beam")
 
 from tfalign.media.episodes import cue_assignment  # noqa: E402
@@ -30,19 +32,8 @@ def run(*args, check=True, cwd=None, timeout=900):
 
 
 def align_here(capfd, *args, check=True):
-    """``python -m tfalign.align`` in this process (``cli.run``, what the command runs): a
-    process's start is seconds of imports; the damaged-video test keeps real processes."""
-    from tfalign import align, cli
-
-    capfd.readouterr()
-    try:
-        code = cli.run(align.main, [str(a) for a in args])
-    except SystemExit as exit_:  # argparse's own exit
-        code = exit_.code
-    out, err = capfd.readouterr()
-    if check:
-        assert code == 0, out[-2000:] + err[-3000:]
-    return subprocess.CompletedProcess(args, code, out, err)
+    """``tfalign.align`` in this process (conftest.command_here); the damaged-video test keeps real processes."""
+    return command_here(capfd, "tfalign.align", *args, check=check)
 
 
 @pytest.fixture(scope="module")
@@ -256,3 +247,45 @@ def test_every_output_is_checked_before_any_work(tmp_path, capfd):
         done = align_here(capfd, *args[1:], check=False)
         assert done.returncode == 2 and done.stderr.strip().splitlines()[-1].startswith(f"error: {flag}: "), \
             done.stderr[-500:]
+
+
+def test_cues_below_the_minimum_confidence_are_marked_or_left_out(trained, tmp_path, capfd):
+    """--min-confidence P: the texts whose confidence (their clips' mean posterior) is below P
+    begin with "(?) " in --srt and --vtt, or are left out with --drop-uncertain; the JSON lists
+    them; the picture is drawn. The recipe's model decodes greedily here: a CRF's greedy path
+    has confidences too."""
+    from tfalign.media.subtitles import UNCERTAIN_MARKER
+
+    work, made = trained
+    path = next(iter(made.values()))[0]
+    model = work / "run" / "saved_model"
+    align_here(capfd, "--model", model, "--video", path, "--narration", path.with_suffix(".srt"), "--out",
+               tmp_path / "all.json", "--signature", "align_greedy")
+    document = json.loads((tmp_path / "all.json").read_text())
+    assert len(document["clip_confidence"]) == len(document["clip_to_text"])
+    confidences = {t["index"]: t["confidence"] for t in document["texts"] if t["span"]}
+    assert document["confidence"] == pytest.approx(np.mean(document["clip_confidence"]), abs=1e-6)
+    threshold = float(np.median(list(confidences.values()))) + 1e-9  # some texts below, some not
+    below = sorted(j for j, c in confidences.items() if c < threshold)
+    assert below and len(below) < len(confidences)
+    done = align_here(capfd, "--model", model, "--video", path, "--narration", path.with_suffix(".srt"), "--out",
+                      tmp_path / "marked.json", "--signature", "align_greedy", "--srt", tmp_path / "marked.srt",
+                      "--min-confidence", threshold, "--plot", tmp_path / "marked.png")
+    marked = json.loads((tmp_path / "marked.json").read_text())
+    assert [u["index"] for u in marked["uncertain_texts"]] == below and marked["min_confidence"] == threshold
+    assert f"{len(below)} text(s) below confidence" in done.stdout and (tmp_path / "marked.png").is_file()
+    cues = list(srt.parse((tmp_path / "marked.srt").read_text()))
+    texts = {t["index"]: t["text"] for t in document["texts"]}
+    assert [c.content for c in cues] == [UNCERTAIN_MARKER + texts[j] if j in below else texts[j]
+                                         for j in sorted(confidences)]
+    align_here(capfd, "--model", model, "--video", path, "--narration", path.with_suffix(".srt"), "--out",
+               tmp_path / "dropped.json", "--signature", "align_greedy", "--vtt", tmp_path / "dropped.vtt",
+               "--min-confidence", threshold, "--drop-uncertain")
+    import webvtt
+
+    assert [c.text for c in webvtt.read(str(tmp_path / "dropped.vtt"))] == [
+        texts[j] for j in sorted(confidences) if j not in below]
+    done = align_here(capfd, "--model", model, "--video", path, "--narration", path.with_suffix(".srt"), "--out",
+                      tmp_path / "x.json", "--drop-uncertain", check=False)
+    assert done.returncode == 2 and "error: --drop-uncertain: needs --min-confidence" in done.stderr
+    assert not (tmp_path / "x.json").exists()

@@ -103,3 +103,40 @@ def test_cue_assignment_is_the_covering_cue_and_monotone(lengths, points):
             assert covers[cue] >= 0.5 * (end - start) - 1e-9 and covers[cue] == max(covers)
         else:
             assert max(covers) < 0.5 * (end - start) + 1e-9
+
+
+@settings(max_examples=60)
+@given(alignments(), st.floats(0.0, 1.0), st.integers(0, 2**31 - 1))
+def test_cues_below_a_confidence_are_marked_or_left_out(alignment, threshold, seed):
+    """A text's confidence is its clips' mean posterior (computed here by hand); the cues below
+    the threshold begin with the marker, or are gone with drop_uncertain; the others are as before."""
+    from tfalign.media.subtitles import UNCERTAIN_MARKER
+
+    confidence = np.random.default_rng(seed).random(alignment.num_clips)
+    alignment.clip_confidence = confidence.astype(np.float32)
+    texts = [f"text number {j}" for j in range(alignment.num_texts)]
+    mean_of = {j: float(np.mean(alignment.clip_confidence[alignment.clip_to_text == j]))
+               for j in set(alignment.clip_to_text.tolist()) if j >= 0}
+    below = sorted(j for j, c in mean_of.items() if c < threshold)
+    assert alignment.uncertain_texts(threshold) == below
+    assert all(alignment.text_confidence(j) == pytest.approx(c) for j, c in mean_of.items())
+    plain = retimed_cues(alignment, texts)
+    marked = retimed_cues(alignment, texts, threshold)
+    dropped = retimed_cues(alignment, texts, threshold, drop_uncertain=True)
+    assert [(j, s, e) for j, s, e, _ in marked] == [(j, s, e) for j, s, e, _ in plain]
+    assert [t for *_, t in marked] == [UNCERTAIN_MARKER + t if j in below else t for j, _, _, t in plain]
+    assert dropped == [cue for cue in plain if cue[0] not in below]
+    assert [c.content for c in srt.parse(srt_text(alignment, texts, threshold))] == [t for *_, t in marked]
+
+
+def test_a_confidence_threshold_needs_confidences_and_a_probability():
+    alignment = Alignment(clip_to_text=np.array([0, 0, -1, 1]), num_texts=2)
+    assert alignment.confidence is None and alignment.text_confidence(0) is None
+    with pytest.raises(UserError, match="min_confidence: this alignment has no clip confidence") as info:
+        alignment.uncertain_texts(0.5)
+    assert info.value.field == "min_confidence"
+    alignment.clip_confidence = np.array([0.9, 0.5, 0.2, 0.4], np.float32)
+    with pytest.raises(UserError, match=r"expected a probability in \[0, 1\], got 1.5"):
+        alignment.uncertain_texts(1.5)
+    document = alignment.to_dict()
+    assert document["confidence"] == pytest.approx(0.5) and document["texts"][0]["confidence"] == pytest.approx(0.7)

@@ -205,3 +205,32 @@ def test_keras_fit_trains_the_aligner_with_its_own_loss(history):
     history_ = model.fit(dataset.repeat(15), epochs=1, verbose=0)
     assert np.isfinite(history_.history["loss"][0])
     assert loss() < before
+
+
+def test_a_crf_model_gives_each_clip_its_posterior_under_either_decoding():
+    """A model that starts at DTW is a CRF: its posteriors do not depend on the decoding, so the
+    greedy path's clip_confidence is each clip's posterior of the text greedy chose (computed
+    here from the lattice's marginals), as the exact path's is of the text it chose."""
+    from tfalign.model.lattice import clip_posteriors, posterior_marginals
+
+    tf.keras.utils.set_random_seed(0)
+    model = NeuMatchAligner(encoder="rp", normalization="sbn", units=16, hidden_units=12, history=False,
+                            position="normalized", similarity_units=8, similarity_source="all",
+                            stack_features=False, ridge_similarity=True, dtw_start=True)
+    model.build()
+    episodes = rp_episodes()
+    model.ridge.fit(episodes)
+    model.potentials.set_start(0.8)
+    stacks = model.encode_stacks(batch_of(episodes), training=False)
+    _, marginals = posterior_marginals(model.lattice_scores(stacks), stacks["clip_lengths"], stacks["text_lengths"])
+    posteriors = clip_posteriors(marginals).numpy()  # [B, T_v, T_s + 1], the last column "unmatched"
+    request = episodes_request(episodes)
+    for decoding in ("greedy", "exact"):
+        out = {k: v.numpy() for k, v in model.align(request, decoding=decoding).items()}
+        for b, e in enumerate(episodes):
+            chosen = out["clip_to_text"][b, :e.num_clips]
+            column = np.where(chosen >= 0, chosen, posteriors.shape[2] - 1)
+            np.testing.assert_allclose(out["clip_confidence"][b, :e.num_clips],
+                                       posteriors[b, np.arange(e.num_clips), column], atol=1e-5)
+    unconfident = model.make_align_function("greedy", confidence=False)(request)  # validation needs none
+    assert "clip_confidence" not in unconfident

@@ -9,6 +9,8 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import command_here
+
 from fake_serving import start_grpc, start_rest
 from tfalign.data.batching import make_dataset
 from tfalign.data.datasets import load_episodes
@@ -105,39 +107,37 @@ def write_align_inputs(folder, index):
     return episode
 
 
-def test_align_command_writes_json_and_png(trained, tmp_path):
+def test_align_command_writes_json_and_png(trained, tmp_path, capfd):
     _, _, base, _ = trained
     episode = write_align_inputs(tmp_path, 0)
     (tmp_path / "texts.txt").write_text("\n".join(f"phrase {j}" for j in range(episode.num_texts)))
     out, png = tmp_path / "alignment.json", tmp_path / "timeline.png"
-    done = subprocess.run([sys.executable, "-m", "tfalign.align", "--model", str(base / "aligner"),
-                           "--clips", str(tmp_path / "clips.npy"), "--texts", str(tmp_path / "texts.npy"),
-                           "--clip-times", str(tmp_path / "times.csv"), "--texts-file", str(tmp_path / "texts.txt"),
-                           "--out", str(out), "--plot", str(png)], capture_output=True, text=True, timeout=300)
+    done = command_here(capfd, "tfalign.align", "--model", str(base / "aligner"),
+                        "--clips", str(tmp_path / "clips.npy"), "--texts", str(tmp_path / "texts.npy"),
+                        "--clip-times", str(tmp_path / "times.csv"), "--texts-file", str(tmp_path / "texts.txt"),
+                        "--out", str(out), "--plot", str(png))
     assert done.returncode == 0, done.stderr[-2000:]
     document = json.loads(out.read_text())
     assert len(document["texts"]) == episode.num_texts and document["texts"][0]["text"] == "phrase 0"
     clips = sorted(c for t in document["texts"] for c in t["clips"]) + document["unmatched_clips"]
     assert sorted(clips) == list(range(episode.num_clips))
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    wrong = subprocess.run([sys.executable, "-m", "tfalign.align", "--model", str(base / "aligner"),
-                            "--clips", str(tmp_path / "texts.npy"), "--texts", str(tmp_path / "texts.npy"),
-                            "--clip-times", str(tmp_path / "times.csv"), "--out", str(tmp_path / "x.json")],
-                           capture_output=True, text=True, timeout=300)
+    wrong = command_here(capfd, "tfalign.align", "--model", str(base / "aligner"),
+                         "--clips", str(tmp_path / "texts.npy"), "--texts", str(tmp_path / "texts.npy"),
+                         "--clip-times", str(tmp_path / "times.csv"), "--out", str(tmp_path / "x.json"))
     assert wrong.returncode == 2 and "--clip-times:" in wrong.stderr
     assert "one per clip" in wrong.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "x.json").exists()
 
 
-def test_align_with_ground_truth_compares_and_draws_two_rows(trained, tmp_path):
+def test_align_with_ground_truth_compares_and_draws_two_rows(trained, tmp_path, capfd):
     _, _, base, _ = trained
     episode = write_align_inputs(tmp_path, 1)
     common = ["--model", str(base / "aligner"), "--clips", str(tmp_path / "clips.npy"),
               "--texts", str(tmp_path / "texts.npy"), "--clip-times", str(tmp_path / "times.csv")]
     out, png = tmp_path / "alignment.json", tmp_path / "timeline.png"
-    done = subprocess.run([sys.executable, "-m", "tfalign.align", *common, "--ground-truth",
-                           str(tmp_path / "truth.csv"),
-                           "--out", str(out), "--plot", str(png)], capture_output=True, text=True, timeout=300)
+    done = command_here(capfd, "tfalign.align", *common, "--ground-truth", str(tmp_path / "truth.csv"),
+                        "--out", str(out), "--plot", str(png))
     assert done.returncode == 0, done.stderr[-2000:]
     document = json.loads(out.read_text())
     predicted = np.full(episode.num_clips, -1)
@@ -146,14 +146,14 @@ def test_align_with_ground_truth_compares_and_draws_two_rows(trained, tmp_path):
     assert document["ground_truth"] == episode.clip_to_text.tolist()
     assert document["clips_agreeing"] == pytest.approx(np.mean(predicted == episode.clip_to_text))
     single = tmp_path / "single.png"
-    subprocess.run([sys.executable, "-m", "tfalign.align", *common, "--out", str(tmp_path / "s.json"),
-                    "--plot", str(single)], check=True, capture_output=True, timeout=300)
+    command_here(capfd, "tfalign.align", *common, "--out", str(tmp_path / "s.json"), "--plot", str(single),
+                 check=True)
     from PIL import Image
 
     assert Image.open(png).size[1] > Image.open(single).size[1]  # the second row makes it taller
     np.savetxt(tmp_path / "bad.csv", episode.clip_to_text[:-1], fmt="%d")
-    bad = subprocess.run([sys.executable, "-m", "tfalign.align", *common, "--ground-truth", str(tmp_path / "bad.csv"),
-                          "--out", str(tmp_path / "b.json")], capture_output=True, text=True, timeout=300)
+    bad = command_here(capfd, "tfalign.align", *common, "--ground-truth", str(tmp_path / "bad.csv"),
+                       "--out", str(tmp_path / "b.json"))
     assert bad.returncode == 2 and "--ground-truth: expected" in bad.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "b.json").exists()
 

@@ -19,12 +19,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import make_episode
+from conftest import command_here, make_episode
 from tfalign.files import DiskFullError
 
 pytestmark = pytest.mark.large  # subprocesses and training runs
 
-ARGS = ["--experiment", "rp_adam_sbn", "--dataset", "synthetic", "--batch-size", "8", "--epochs", "2",
+ARGS = ["--experiment", "rp_adam_sbn", "--dataset", "synthetic", "--batch-size", "4", "--epochs", "2",
         "--max-steps-per-epoch", "6", "--no-export"]
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "TFALIGN_PROGRESS_SECONDS": "0"}  # a progress line every step
 
@@ -35,12 +35,12 @@ def train(*args, timeout=600):
 
 
 def train_here(capfd, *args) -> int:
-    """The command in this process (``cli.run``), for the cases that need no process of their own."""
-    from tfalign import cli
-    from tfalign.train import main as train_main
-
-    capfd.readouterr()
-    return cli.run(train_main, list(args))
+    """The command in this process (conftest.command_here), for the cases that need no process of their own;
+    what it wrote stays in capfd for the test to read."""
+    done = command_here(capfd, "tfalign.train", *args)
+    print(done.stdout, end="")
+    print(done.stderr, end="", file=sys.stderr)
+    return done.returncode
 
 
 def digest(run_dir) -> str:

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from conftest import command_here
 from tfalign import cli
 from tfalign.evaluate import main as evaluate_main
 from tfalign.train import main as train_main  # the command (tfalign.train is the function)
@@ -108,8 +109,8 @@ def test_a_first_stage_shares_the_seed_and_data_and_takes_its_own_options(capsys
     assert out.splitlines()[0].startswith("run folder: runs/our_pretraining-seed2_difficulty0.3_")
 
 
-def test_unknown_experiment_is_one_line():
-    done = run_cli("tfalign.train", "--experiment", "nope", "--dry-run")
+def test_unknown_experiment_is_one_line(capfd):
+    done = command_here(capfd, "tfalign.train", "--experiment", "nope", "--dry-run")
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "unknown experiment 'nope'" in done.stderr.strip().splitlines()[-1]
 
@@ -167,18 +168,18 @@ def test_a_killed_run_resumes_and_finishes(tmp_path, capfd):
     assert "# Model card: tfalign `rp_adam_sbn`" in (assets / "MODEL_CARD.md").read_text()
 
 
-def test_nan_loss_stops_with_a_clear_message(tmp_path):
-    done = run_cli("tfalign.train", "--experiment", "rp_adam_sbn", "--epochs", "2", "--lr", "1e30",
-                   "--output-dir", str(tmp_path / "nan"), *QUICK)
+def test_nan_loss_stops_with_a_clear_message(tmp_path, capfd):
+    done = command_here(capfd, "tfalign.train", "--experiment", "rp_adam_sbn", "--epochs", "2", "--lr", "1e30",
+                        "--output-dir", str(tmp_path / "nan"), *QUICK)
     assert done.returncode == 3, done.stderr[-2000:]
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("error: the training loss became nan") and "Traceback" not in done.stderr
 
 
-def test_our_pretraining_runs_both_stages(tmp_path):
+def test_our_pretraining_runs_both_stages(tmp_path, capfd):
     run_dir = tmp_path / "pre"
-    done = run_cli("tfalign.train", "--experiment", "our_pretraining", "--pretrain-epochs", "1", "--lsmdc-scale",
-                   "0.02", "--epochs", "1", "--output-dir", str(run_dir), *QUICK)
+    done = command_here(capfd, "tfalign.train", "--experiment", "our_pretraining", "--pretrain-epochs", "1",
+                        "--lsmdc-scale", "0.02", "--epochs", "1", "--output-dir", str(run_dir), *QUICK)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "stage 1/2: our_pretraining_lsmdc on synthetic-lsmdc" in done.stdout
     assert "stage 2/2: our_pretraining" in done.stdout

@@ -36,7 +36,9 @@ class Alignment:
         probabilities: [N, 3] the decoder's action probabilities at each step
             of its path, if known.
         clip_confidence: [T_v] the posterior probability of each clip's
-            assignment under the lattice's scores read as a CRF (exact decoding), if known.
+            assignment under the lattice's scores read as a CRF (exact decoding, and
+            either decoding of a CRF model such as the recipe's), if known. Their mean
+            is the video's ``confidence``.
 
     Example:
     >>> alignment = Alignment(clip_to_text=np.array([0, 0, -1, 1]), num_texts=2)
@@ -90,7 +92,7 @@ class Alignment:
     def from_outputs(cls, outputs: dict, row: int, num_clips: int, num_texts: int, **fields) -> Alignment:
         """Row ``row`` of a decoder's batched outputs (``NeuMatchAligner.align``, a
         SavedModel's signature, a TF Serving response) as an Alignment; the outputs a
-        decoder does not return (an older SavedModel's score, greedy's clip_confidence) stay None."""
+        decoder does not return (an older SavedModel's score, the paper's greedy clip_confidence) stay None."""
         row_of = lambda key: None if outputs.get(key) is None else np.asarray(outputs[key])[row]
         steps = int(row_of("num_actions"))
         score, probabilities, confidence = row_of("score"), row_of("probabilities"), row_of("clip_confidence")
@@ -127,6 +129,45 @@ class Alignment:
         return np.flatnonzero(self.clip_to_text < 0)
 
     @property
+    def confidence(self) -> float | None:
+        """The video's confidence: the mean of ``clip_confidence`` (the expected share of
+        its clips assigned right, under the model), or None without clip confidences."""
+        return None if self.clip_confidence is None else float(np.mean(self.clip_confidence))
+
+    def text_confidence(self, text: int) -> float | None:
+        """Text ``text``'s confidence: the mean ``clip_confidence`` of the clips aligned to
+        it; None when no clip is, or without clip confidences."""
+        clips = self.text_clips(text)
+        if self.clip_confidence is None or not len(clips):
+            return None
+        return float(np.mean(self.clip_confidence[clips]))
+
+    def uncertain_texts(self, min_confidence: float) -> list[int]:
+        """The aligned texts whose ``text_confidence`` is below ``min_confidence``.
+
+        Args:
+            min_confidence: a probability in [0, 1].
+
+        Returns:
+            Their indices, in order.
+
+        Example:
+        >>> alignment = Alignment(clip_to_text=np.array([0, 0, 1]), num_texts=2,
+        ...                       clip_confidence=np.array([1.0, 0.5, 0.25]))
+        >>> alignment.text_confidence(0), alignment.uncertain_texts(0.5)
+        (0.75, [1])
+        """
+        if self.clip_confidence is None:
+            raise UserError("min_confidence: this alignment has no clip confidence (a paper model's greedy decoding "
+                            "gives none; a CRF model, such as the recipe's, or exact decoding does)",
+                            field="min_confidence")
+        if not 0.0 <= float(min_confidence) <= 1.0:
+            raise UserError(f"min_confidence: expected a probability in [0, 1], got {min_confidence!r}",
+                            field="min_confidence")
+        return [j for j in range(self.num_texts)
+                if (c := self.text_confidence(j)) is not None and c < float(min_confidence)]
+
+    @property
     def unaligned_texts(self) -> list[int]:
         """The texts no clip is aligned to."""
         return [j for j in range(self.num_texts) if not len(self.text_clips(j))]
@@ -141,6 +182,9 @@ class Alignment:
             span = self.text_span(j)
             entries.append({"index": j, "text": label, "clips": clips.tolist(),
                             "clip_times": self.clip_times[clips].tolist(), "span": list(span) if span else None})
+            if self.clip_confidence is not None:
+                confidence = self.text_confidence(j)
+                entries[-1]["confidence"] = None if confidence is None else round(confidence, 6)
         unmatched = self.unmatched_clips
         document = {"texts": entries, "unmatched_clips": unmatched.tolist(),
                     "unmatched_clip_times": self.clip_times[unmatched].tolist(),
@@ -154,6 +198,7 @@ class Alignment:
         if self.probabilities is not None:
             document["probabilities"] = np.round(self.probabilities.astype(np.float64), 6).tolist()
         if self.clip_confidence is not None:
+            document["confidence"] = round(self.confidence, 6)
             document["clip_confidence"] = np.round(self.clip_confidence.astype(np.float64), 6).tolist()
         return document
 

@@ -15,6 +15,9 @@ Two ways out:
   such as ASS styles in SRT, goes as pysubs2 converts it).
 - ``srt_text`` / ``vtt_text`` (``--srt`` / ``--vtt``): plain cues of the
   aligned texts, markup removed; a text no clip is aligned to gets no cue.
+  Given ``min_confidence`` (``--min-confidence``), a cue whose text's
+  confidence (the mean posterior of its clips) is below it begins with
+  ``UNCERTAIN_MARKER``, or is left out with ``drop_uncertain``.
 """
 
 from __future__ import annotations
@@ -30,19 +33,26 @@ from tfalign.files import atomic_file, write_text_atomic, writing
 from tfalign.media import require
 
 FORMATS = (".srt", ".vtt")
+UNCERTAIN_MARKER = "(?) "  # what begins a cue below --min-confidence
 RETIMED_FORMATS = (".srt", ".vtt", ".ass", ".ssa")
 
 
-def retimed_cues(alignment: Alignment, texts) -> list[tuple[int, float, float, str]]:
-    """(text index, start, end, text) of each aligned text, in order."""
-    return [(j, span[0], span[1], texts[j]) for j, span in enumerate(alignment.spans) if span is not None]
+def retimed_cues(alignment: Alignment, texts, min_confidence=None,
+                 drop_uncertain=False) -> list[tuple[int, float, float, str]]:
+    """(text index, start, end, text) of each aligned text, in order; below ``min_confidence``
+    (``Alignment.uncertain_texts``) marked with ``UNCERTAIN_MARKER``, or left out (``drop_uncertain``)."""
+    uncertain = set(alignment.uncertain_texts(min_confidence)) if min_confidence is not None else set()
+    return [(j, span[0], span[1], UNCERTAIN_MARKER + texts[j] if j in uncertain else texts[j])
+            for j, span in enumerate(alignment.spans)
+            if span is not None and not (drop_uncertain and j in uncertain)]
 
 
-def srt_text(alignment: Alignment, texts) -> str:
-    """The retimed narration as SRT (``srt.compose``)."""
+def srt_text(alignment: Alignment, texts, min_confidence=None, drop_uncertain=False) -> str:
+    """The retimed narration as SRT (``srt.compose``); the uncertain cues as ``retimed_cues`` says."""
     srt = require("srt", "writing .srt subtitles")
+    cues = retimed_cues(alignment, texts, min_confidence, drop_uncertain)
     return srt.compose([srt.Subtitle(k + 1, datetime.timedelta(seconds=s), datetime.timedelta(seconds=e), text)
-                        for k, (_, s, e, text) in enumerate(retimed_cues(alignment, texts))], reindex=False)
+                        for k, (_, s, e, text) in enumerate(cues)], reindex=False)
 
 
 def _vtt_stamp(seconds: float) -> str:
@@ -52,21 +62,24 @@ def _vtt_stamp(seconds: float) -> str:
     return f"{hours:02d}:{minutes:02d}:{rest // 1000:02d}.{rest % 1000:03d}"
 
 
-def vtt_text(alignment: Alignment, texts) -> str:
-    """The retimed narration as WebVTT (``webvtt-py``'s captions)."""
+def vtt_text(alignment: Alignment, texts, min_confidence=None, drop_uncertain=False) -> str:
+    """The retimed narration as WebVTT (``webvtt-py``'s captions); the uncertain cues as ``retimed_cues`` says."""
     webvtt = require("webvtt", "writing .vtt subtitles")
-    document = webvtt.WebVTT(captions=[webvtt.Caption(_vtt_stamp(s), _vtt_stamp(e), text)
-                                       for _, s, e, text in retimed_cues(alignment, texts)])
+    document = webvtt.WebVTT(captions=[webvtt.Caption(_vtt_stamp(s), _vtt_stamp(e), text) for _, s, e, text
+                                       in retimed_cues(alignment, texts, min_confidence, drop_uncertain)])
     return document.content
 
 
-def write_subtitles(alignment: Alignment, texts, path) -> pathlib.Path:
+def write_subtitles(alignment: Alignment, texts, path, min_confidence=None, drop_uncertain=False) -> pathlib.Path:
     """Writes the retimed narration to ``path`` (.srt or .vtt by its suffix), atomically.
 
     Args:
         alignment: the alignment of the video's clips with ``texts``, with clip times.
         texts: the narration's texts, in order.
         path: the subtitle file to write.
+        min_confidence: None, or a probability: the cues of texts whose confidence
+            (``Alignment.text_confidence``) is below it begin with ``UNCERTAIN_MARKER``.
+        drop_uncertain: leave those cues out instead.
 
     Returns:
         The path written.
@@ -78,7 +91,8 @@ def write_subtitles(alignment: Alignment, texts, path) -> pathlib.Path:
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
         raise ValueError(f"{path}: expected a subtitle file ending in one of {list(FORMATS)}")
-    write_text_atomic(path, srt_text(alignment, texts) if suffix == ".srt" else vtt_text(alignment, texts))
+    compose = srt_text if suffix == ".srt" else vtt_text
+    write_text_atomic(path, compose(alignment, texts, min_confidence, drop_uncertain))
     return path
 
 

@@ -147,10 +147,16 @@ def greedy(model, stacks, max_steps=None):
 
 def complete_greedy(out, clip_lengths, text_lengths, max_clips):
     """A greedy path's outputs with what the exact path gives too: ``clip_to_text``
-    [B, max_clips] and ``score``, the log-probability of the actions taken."""
-    return {**out, "clip_to_text": alignment_from_actions(out["actions"], out["num_actions"], clip_lengths,
-                                                           text_lengths, max_clips),
-            "score": paths.greedy_score(out["probabilities"], out["actions"], out["num_actions"])}
+    [B, max_clips], ``score``, the log-probability of the actions taken, and, given a
+    CRF's ``marginals`` (``greedy_path`` with confidence), each clip's ``clip_confidence``."""
+    out = dict(out)
+    marginals = out.pop("marginals", None)
+    completed = {**out, "clip_to_text": alignment_from_actions(out["actions"], out["num_actions"], clip_lengths,
+                                                                text_lengths, max_clips),
+                 "score": paths.greedy_score(out["probabilities"], out["actions"], out["num_actions"])}
+    if marginals is not None:  # the time axes may be padded to buckets: the first max_clips rows
+        completed["clip_confidence"] = clip_confidence(marginals[:, :max_clips], completed["clip_to_text"])
+    return completed
 
 
 # ------------------------------------------------------ compiled alignment
@@ -158,16 +164,19 @@ def _decoder_options(model, decoding, xla, confidence) -> tuple[str, bool, bool,
     """(decoding, whole, stacks, confidence) as they take effect: the decoding checked; the
     greedy decoder XLA-compiled whole (``whole``) for a model without the CRF only (its
     greedy walk runs op by op: its DP is no XLA kernel); the stacks' loops compiled
-    (``stacks``) whenever ``xla``; ``clip_confidence`` for the exact decoder only."""
+    (``stacks``) whenever ``xla``; ``clip_confidence`` wherever there are posteriors: the
+    exact decoder's lattice, and a CRF model's (``dtw_start``) under either decoding. The
+    paper's greedy decoder has none: its probabilities depend on the actions taken."""
     decoding = Decoding.check(decoding, model.decoder_history)
     whole = xla and decoding == "greedy" and not model.dtw_start
-    return decoding, whole, bool(xla), confidence and decoding == "exact"
+    return decoding, whole, bool(xla), confidence and (decoding == "exact" or model.dtw_start)
 
 
 def compiled_decoder(model, decoding="greedy", xla=True, confidence=True):
     """The tf.function of the model's ``greedy_path`` (XLA-compiled per input shape)
-    or ``exact_path`` (with each clip's ``clip_confidence`` unless ``confidence`` is
-    False: validation needs none), on reversed inputs; built once per model and decoding."""
+    or ``exact_path`` (each with the posteriors a clip's ``clip_confidence`` is read from, where
+    the model has them, unless ``confidence`` is False: validation needs none), on reversed
+    inputs; built once per model and decoding."""
     decoding, xla, stacks, confidence = _decoder_options(model, decoding, xla, confidence)
     key = ("compiled", decoding, xla, stacks, confidence)
     cache = model.__dict__["_align_functions"]  # out of Keras's and the SavedModel's tracking
@@ -176,13 +185,11 @@ def compiled_decoder(model, decoding="greedy", xla=True, confidence=True):
         signature = [{"clip_features": tf.TensorSpec([None, None, model.clip_dim], tf.float32),
                       "text_features": tf.TensorSpec([None, None, model.text_dim], tf.float32),
                       "clip_lengths": tf.TensorSpec([None], tf.int32), "text_lengths": tf.TensorSpec([None], tf.int32)}]
-        if decoding == "exact":
-            cache[key] = tf.function(lambda inputs: model.exact_path(inputs, confidence=confidence, compiled=stacks),
-                                     input_signature=signature, autograph=False)
-        elif xla:
+        path = model.exact_path if decoding == "exact" else model.greedy_path
+        if xla:
             cache[key] = tf.function(model.greedy_path, jit_compile=True, autograph=False)
         else:
-            cache[key] = tf.function(lambda inputs: model.greedy_path(inputs, compiled=stacks),
+            cache[key] = tf.function(lambda inputs: path(inputs, confidence=confidence, compiled=stacks),
                                      input_signature=signature, autograph=False)
     return cache[key]
 
@@ -234,15 +241,21 @@ class DecodingMixin:
     """``NeuMatchAligner``'s decoding methods (mixed into the Keras model): the greedy and
     exact paths on reversed inputs, and ``align`` on natural-order ones."""
 
-    def greedy_path(self, inputs, compiled=True):
+    def greedy_path(self, inputs, compiled=True, confidence=False):
         """The greedy alignment of reversed inputs: {"actions", "num_actions", "probabilities"}.
-        With ``dtw_start``, the most probable action at each node under the CRF. ``compiled``:
-        the stacks' loops XLA-compiled (layers/recurrence.py)."""
+        With ``dtw_start``, the most probable action at each node under the CRF, and with
+        ``confidence`` its posterior ``marginals`` too (``complete_greedy`` reads each clip's
+        confidence from them). ``compiled``: the stacks' loops XLA-compiled (layers/recurrence.py)."""
         stacks = self.encode_stacks(inputs, training=False, compiled=compiled)
         if not self.dtw_start:
             return greedy(self, stacks)
         lengths = stacks["clip_lengths"], stacks["text_lengths"]
-        return greedy_walk(conditional_log_probabilities(self.lattice_scores(stacks), *lengths), *lengths)
+        scores = self.lattice_scores(stacks)
+        table = log_partition_table(scores, *lengths)  # shared by the conditionals and the marginals
+        out = greedy_walk(conditional_log_probabilities(scores, *lengths, table=table), *lengths)
+        if confidence:
+            out["marginals"] = posterior_marginals(scores, *lengths, table=table)[1]
+        return out
 
     def exact_path(self, inputs, confidence=True, compiled=True):
         """The exact best action path (model/lattice.py) of a decoder without history, on

@@ -143,14 +143,15 @@ def text_label(index: int, words: str | None, share: float) -> str:
     return f"{index} {words if len(words) <= room else words[:room - 1].rstrip() + '…'}"
 
 
-def _draw_row(ax, y, clip_to_text, clip_times, palette, span, wrong=None, texts=None):
+def _draw_row(ax, y, clip_to_text, clip_times, palette, span, wrong=None, texts=None, confidence=None):
     """One row of clips coloured by text (unmatched: light grey), each text's number and
-    first words above its clips."""
+    first words above its clips; with ``confidence``, each clip as opaque as its posterior."""
     last_end = -float("inf")
     for i, (a, b) in enumerate(clip_times):
         text = int(clip_to_text[i])
         color = "0.85" if text < 0 else palette[text % len(palette)]
-        ax.barh(y, b - a, left=a, height=0.6, color=color, edgecolor="white", linewidth=0.3)
+        alpha = 1.0 if confidence is None else 0.15 + 0.85 * float(np.clip(confidence[i], 0.0, 1.0))
+        ax.barh(y, b - a, left=a, height=0.6, color=color, alpha=alpha, edgecolor="white", linewidth=0.3)
     for text in np.unique(clip_to_text[clip_to_text >= 0]):
         own = clip_times[clip_to_text == text]
         label = text_label(int(text), (texts or {}).get(int(text)), (own[-1, 1] - own[0, 0]) / span)
@@ -167,8 +168,10 @@ def _draw_row(ax, y, clip_to_text, clip_times, palette, span, wrong=None, texts=
 def plot_timeline(document, clip_times, path, ground_truth=None):
     """Clips as bars coloured by their text (unmatched: grey), each text's number and
     first words above (its label in the document, when it is not just "text j");
-    with ``ground_truth``, the true alignment as a second row and the clips
-    the prediction gets wrong marked under the prediction."""
+    each predicted clip shaded by its confidence when the document has
+    ``clip_confidence`` (paler: less sure); with ``ground_truth``, the true
+    alignment as a second row and the clips the prediction gets wrong marked
+    under the prediction."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -188,7 +191,8 @@ def plot_timeline(document, clip_times, path, ground_truth=None):
     fig, ax = plt.subplots(figsize=(13, 1.3 + 0.8 * rows))
     wrong = None if ground_truth is None else predicted != ground_truth
     top = rows - 1
-    _draw_row(ax, top, predicted, clip_times, palette, end - start, wrong, texts)
+    confidence = document.get("clip_confidence")
+    _draw_row(ax, top, predicted, clip_times, palette, end - start, wrong, texts, confidence)
     labels = ["prediction"]
     if ground_truth is not None:
         _draw_row(ax, 0, np.asarray(ground_truth), clip_times, palette, end - start, texts=texts)
@@ -202,7 +206,8 @@ def plot_timeline(document, clip_times, path, ground_truth=None):
         handles.append(Line2D([], [], linestyle="none", marker="^", color="crimson", label="wrong clip"))
     ax.legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, fontsize=7, frameon=False,
               borderaxespad=0.2)
-    ax.set_xlabel("seconds: clips coloured by their text (its number and first words above)", fontsize=8)
+    shading = "; the paler, the less sure" if confidence is not None else ""
+    ax.set_xlabel(f"seconds: clips coloured by their text (its number and first words above){shading}", fontsize=8)
     ax.set_xlim(start, end)
     ax.set_ylim(-0.6, top + 0.75)
     fig.tight_layout()

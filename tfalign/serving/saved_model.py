@@ -5,7 +5,8 @@ lengths, reverses them inside the graph, runs the encoders, stacks and the
 decoder, and returns what ``NeuMatchAligner.align`` returns: the action
 sequence, its length, the clip-to-text assignment (-1 = unmatched), the
 path's log-probability (``score``) and the decoder's action probabilities at
-each step; exact decoding also each clip's posterior ``clip_confidence``. It
+each step; exact decoding, and a CRF model's (the recipe's) greedy decoding, also
+each clip's posterior ``clip_confidence``. It
 decodes as the run does: greedily (the decoder's
 tf.while_loop), or, for a decoder without history, by the exact best path
 over the (clip, text) lattice. ``align_greedy`` and (without history)
@@ -29,8 +30,8 @@ from tfalign.serving.warmup import WarmupSize, prediction_logs, warmup_plan, wri
 
 # What every alignment signature returns, as NeuMatchAligner.align does.
 OUTPUT_KEYS = ("actions", "num_actions", "clip_to_text", "score", "probabilities")
-# Exact decoding returns each clip's posterior confidence too.
-EXACT_OUTPUT_KEYS = (*OUTPUT_KEYS, "clip_confidence")
+# Where there are posteriors (exact decoding; a CRF model's greedy too), each clip's confidence.
+CONFIDENCE_OUTPUT_KEYS = (*OUTPUT_KEYS, "clip_confidence")
 
 
 def _check_request(widths, clip_features, text_features, clip_lengths, text_lengths):
@@ -103,12 +104,13 @@ class AlignmentModule(tf.Module):
         inputs["clip_features"] = pad_to_bucket(inputs["clip_features"])
         inputs["text_features"] = pad_to_bucket(inputs["text_features"])
         out = self.model.compiled_decoder("greedy", xla=self.xla)(inputs)
-        return self._outputs(decoding.complete_greedy(out, clip_lengths, text_lengths, tf.shape(clip_features)[1]))
+        return self._outputs(decoding.complete_greedy(out, clip_lengths, text_lengths, tf.shape(clip_features)[1]),
+                             CONFIDENCE_OUTPUT_KEYS if self.model.dtw_start else OUTPUT_KEYS)
 
     def _align_exact(self, clip_features, text_features, clip_lengths, text_lengths):
         out = self.model.exact_path(self._checked_inputs(clip_features, text_features, clip_lengths, text_lengths),
                                     compiled=self.xla)
-        return self._outputs(out, EXACT_OUTPUT_KEYS)
+        return self._outputs(out, CONFIDENCE_OUTPUT_KEYS)
 
     @staticmethod
     def _outputs(out, keys=OUTPUT_KEYS):
