@@ -124,13 +124,7 @@ def build_parser():
                             f"{ZERO_SHOT_FRAMES})")
     media.add_argument("--srt", help="write the narration retimed to the video as SRT here (default: not written)")
     media.add_argument("--vtt", help="write the narration retimed to the video as WebVTT here (default: not written)")
-    media.add_argument("--min-confidence", type=cli.number(float, 0, 1), metavar="P",
-                       help="in --srt and --vtt, begin the cue of a text whose confidence (the mean posterior "
-                            "probability of its clips' assignment) is below P with \"(?) \"; the JSON lists them "
-                            "under \"uncertain_texts\" (a CRF model, such as the recipe's, or exact decoding gives "
-                            "confidences; default: no check)")
-    media.add_argument("--drop-uncertain", action="store_true",
-                       help="leave the cues below --min-confidence out of --srt and --vtt instead of marking them")
+    _add_confidence_options(media)
     media.add_argument("--subtitles", help="write the narration file retimed here, nothing but its cue times changed "
                                            "(.srt, .vtt, .ass or .ssa; default: not written)")
     media.add_argument("--subtitles-encoding", help="the text encoding of --subtitles (default: the narration's, "
@@ -148,6 +142,16 @@ def build_parser():
                         help="the signature to call: serving_default (the run's own decoding), align_greedy, or "
                              "align_exact (exact best path; models whose decoder has no history)")
     return parser
+
+
+def _add_confidence_options(group) -> None:
+    group.add_argument("--min-confidence", type=cli.number(float, 0, 1), metavar="P",
+                       help="in --srt and --vtt, begin the cue of a text whose confidence (the mean posterior "
+                            "probability of its clips' assignment) is below P with \"(?) \"; the JSON lists them "
+                            "under \"uncertain_texts\" (a CRF model, such as the recipe's, or exact decoding gives "
+                            "confidences; default: no check)")
+    group.add_argument("--drop-uncertain", action="store_true",
+                       help="leave the cues below --min-confidence out of --srt and --vtt instead of marking them")
 
 
 def _check_sources(args) -> None:
@@ -261,9 +265,7 @@ def main(argv=None) -> int:
     subtitles, unaligned = _subtitle_files(args, alignment, narration)
     if args.subtitles:
         result["unaligned"] = unaligned
-    uncertain = _uncertain_texts(args, alignment)
-    if uncertain is not None:
-        result["min_confidence"], result["uncertain_texts"] = args.min_confidence, uncertain
+    uncertain = _uncertain_texts(args, alignment, result)
     with _written_last(subtitles):
         document.write_outputs(result, clip_times, truth, args.out, args.plot)
     if (args.srt or args.vtt) and alignment.unaligned_texts:
@@ -273,11 +275,7 @@ def main(argv=None) -> int:
         console.say(f"{args.subtitles}: {len(unaligned)} cue(s) no clip is aligned to keep their place, their times "
                     f"mapped from the aligned cues around them (cues {[u['cue'] for u in unaligned[:10]]}; the JSON "
                     f"lists them under \"unaligned\")")
-    if uncertain:
-        what = "left out of" if args.drop_uncertain else "marked \"(?) \" in"
-        console.say(f"{len(uncertain)} text(s) below confidence {args.min_confidence:g}, {what} the --srt / --vtt "
-                    f"subtitles (texts {[u['index'] for u in uncertain[:10]]}; the JSON lists them under "
-                    f"\"uncertain_texts\")")
+    _say_uncertain(args, uncertain)
     matched = int((alignment.clip_to_text >= 0).sum())
     written = [args.out, *([args.plot] if args.plot else []), *subtitles]
     print(f"aligned {matched} of {len(clips)} clips to {len(texts) - len(alignment.unaligned_texts)} of "
@@ -285,8 +283,9 @@ def main(argv=None) -> int:
     return 0
 
 
-def _uncertain_texts(args, alignment) -> list[dict] | None:
-    """The texts below --min-confidence ({"index", "text", "confidence"}), or None without it."""
+def _uncertain_texts(args, alignment, result: dict) -> list[dict] | None:
+    """The texts below --min-confidence ({"index", "text", "confidence"}), also put in the
+    JSON's ``result``; None without --min-confidence."""
     if args.min_confidence is None:
         return None
     try:
@@ -295,7 +294,18 @@ def _uncertain_texts(args, alignment) -> list[dict] | None:
         raise UserError(str(error).replace("min_confidence:", "--min-confidence:", 1), field="--min-confidence") \
             from None
     labels = alignment.texts or [f"text {j}" for j in range(alignment.num_texts)]
-    return [{"index": j, "text": labels[j], "confidence": round(alignment.text_confidence(j), 6)} for j in indices]
+    result["min_confidence"] = args.min_confidence
+    result["uncertain_texts"] = [{"index": j, "text": labels[j], "confidence": round(alignment.text_confidence(j), 6)}
+                                 for j in indices]
+    return result["uncertain_texts"]
+
+
+def _say_uncertain(args, uncertain) -> None:
+    if uncertain:
+        what = "left out of" if args.drop_uncertain else "marked \"(?) \" in"
+        console.say(f"{len(uncertain)} text(s) below confidence {args.min_confidence:g}, {what} the --srt / --vtt "
+                    f"subtitles (texts {[u['index'] for u in uncertain[:10]]}; the JSON lists them under "
+                    f"\"uncertain_texts\")")
 
 
 def _subtitle_files(args, alignment, narration) -> tuple[dict, list]:

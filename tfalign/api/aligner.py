@@ -212,10 +212,8 @@ class Aligner(Deployable):
             An ``Alignment`` (a list of them for a batch): ``clip_to_text``,
             ``actions``, each text's clips and ``text_span``, the
             ``unmatched_clips``, the path's ``score`` and ``probabilities``,
-            ``to_json()``; with a CRF model (the recipe's, under either
-            decoding) or exact decoding, each clip's posterior
-            ``clip_confidence``, the video's ``confidence`` and each text's
-            ``text_confidence(j)`` (docs/decoding.md).
+            ``to_json()``; from a CRF model (the recipe's) or exact decoding, ``clip_confidence``,
+            ``confidence`` and ``text_confidence(j)`` too (docs/decoding.md).
 
         Example:
         >>> alignment = aligner.align(np.random.rand(40, 512), np.random.rand(9, 384))  # doctest: +SKIP
