@@ -38,7 +38,7 @@ def test_a_dead_worker_stops_the_run_and_two_workers_resume_to_the_same_weights(
     run_dir = tmp_path / "run"
     args = [sys.executable, "-m", "tfalign.train", "--experiment", "rp_lars_sbn", "--strategy", "multiworker",
             "--max-steps-per-epoch", "2", "--batch-size", "8", "--dataset", "synthetic", "--no-export",
-            "--collective-timeout", "15", "--output-dir", str(run_dir)]
+            "--collective-timeout", "30", "--output-dir", str(run_dir)]
     workers = start_workers(args + ["--epochs", "50"], cluster)
     state = run_dir / "state.json"
     try:
@@ -57,8 +57,10 @@ def test_a_dead_worker_stops_the_run_and_two_workers_resume_to_the_same_weights(
     done_epochs = json.loads(state.read_text())["epoch"]
 
     cluster = {"worker": [f"127.0.0.1:{p}" for p in free_ports(2)]}
-    # --verbose prints each worker's final weights digest
-    workers = start_workers(args + ["--epochs", str(done_epochs + 1), "--resume", "--verbose"], cluster)
+    # --verbose prints each worker's final weights digest; a longer timeout: on a loaded machine one
+    # worker may still be tracing when the other's first collective waits for it.
+    workers = start_workers(args + ["--epochs", str(done_epochs + 1), "--resume", "--verbose",
+                                    "--collective-timeout", "120"], cluster)
     try:
         outputs = [w.communicate(timeout=600) for w in workers]
     finally:
