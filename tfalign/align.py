@@ -293,10 +293,9 @@ def _uncertain_texts(args, alignment, result: dict) -> list[dict] | None:
     except UserError as error:
         raise UserError(str(error).replace("min_confidence:", "--min-confidence:", 1), field="--min-confidence") \
             from None
-    labels = alignment.texts or [f"text {j}" for j in range(alignment.num_texts)]
     result["min_confidence"] = args.min_confidence
-    result["uncertain_texts"] = [{"index": j, "text": labels[j], "confidence": round(alignment.text_confidence(j), 6)}
-                                 for j in indices]
+    result["uncertain_texts"] = [{"index": j, "text": alignment.labels[j],
+                                  "confidence": round(alignment.text_confidence(j), 6)} for j in indices]
     return result["uncertain_texts"]
 
 

@@ -129,6 +129,11 @@ class Alignment:
         return np.flatnonzero(self.clip_to_text < 0)
 
     @property
+    def labels(self) -> list[str]:
+        """Each text's label: ``texts``, or "text j" where they are not known."""
+        return list(self.texts) if self.texts else [f"text {j}" for j in range(self.num_texts)]
+
+    @property
     def confidence(self) -> float | None:
         """The video's confidence: the mean of ``clip_confidence`` (the expected share of
         its clips assigned right, under the model), or None without clip confidences."""
@@ -175,9 +180,8 @@ class Alignment:
     def to_dict(self) -> dict:
         """The alignment document: per text its clips, their times and span; the
         unmatched clips; the texts no clip is aligned to; the actions, the decoding and the decoder's confidence."""
-        labels = self.texts or [f"text {j}" for j in range(self.num_texts)]
         entries = []
-        for j, label in enumerate(labels):
+        for j, label in enumerate(self.labels):
             clips = self.text_clips(j)
             span = self.text_span(j)
             entries.append({"index": j, "text": label, "clips": clips.tolist(),
