@@ -127,3 +127,19 @@ def test_in_process_warm_up_leaves_nothing_to_compile_for_one_video():
     assert decoder.experimental_get_tracing_count() == traced  # every shape was already compiled
     aligner.align(rng.normal(size=(129, 300)), rng.normal(size=(10, 300)))  # a bucket not warmed
     assert decoder.experimental_get_tracing_count() == traced + 1
+
+
+def test_a_request_of_any_number_of_videos_meets_a_warmed_batch_bucket():
+    """Three videos in one request are padded to the warmed batch of four (pad_request_to_buckets):
+    nothing compiles, and each video aligns as it does alone."""
+    model, _ = small_model()
+    aligner = Aligner(model, decoding="greedy")
+    assert aligner.warm_up(WarmupSize(128, 64, batch=4)) == 2 * 3  # two shapes at batches 1, 2 and 4
+    decoder = model.compiled_decoder("greedy")
+    traced = decoder.experimental_get_tracing_count()
+    rng = np.random.default_rng(1)
+    clips, texts = [rng.normal(size=(n, 300)) for n in (100, 70, 90)], [rng.normal(size=(n, 300)) for n in (50, 9, 30)]
+    together = aligner.align(clips, texts)
+    assert decoder.experimental_get_tracing_count() == traced
+    for i, alignment in enumerate(together):
+        np.testing.assert_array_equal(aligner.align(clips[i], texts[i]).clip_to_text, alignment.clip_to_text)

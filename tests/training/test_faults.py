@@ -179,39 +179,51 @@ def quick_reference(tmp_path_factory):
     return quick_train(tmp_path_factory.mktemp("quick") / "run").state.weights_digest
 
 
-@pytest.mark.parametrize("kind", ["resume checkpoint", "best checkpoint", "TensorBoard events", "state.json"])
-def test_a_full_disk_during_training_keeps_the_last_checkpoint(kind, tmp_path, monkeypatch, quick_reference):
-    """The second epoch's write fails (the best checkpoint's: the first epoch's, the only one
-    sure to improve): what that epoch wrote goes, the checkpoint before stays named."""
+FULL = tf.errors.ResourceExhaustedError(None, None, "SaveV2: /x/ckpt-2_temp; No space left on device")
+
+
+def fill_the_disk_at(kind, folder, monkeypatch, call, **options):
+    """``quick_train`` into ``folder`` with its ``call``-th write of ``kind`` failing: the DiskFullError's message."""
     from tfalign.training import diagnostics
     from tfalign.training.run_folder import RunFolder
 
-    full = tf.errors.ResourceExhaustedError(None, None, "SaveV2: /x/ckpt-2_temp; No space left on device")
-    targets = {"resume checkpoint": (tf.train.Checkpoint, "write", full),
+    targets = {"resume checkpoint": (tf.train.Checkpoint, "write", FULL),
                "best checkpoint": (keras.Model, "save_weights", OSError(errno.ENOSPC, "No space left")),
                "TensorBoard events": (diagnostics.RunSummaries, "write_epoch", OSError(errno.EDQUOT, "quota")),
                "state.json": (RunFolder, "write_state", OSError(errno.ENOSPC, "No space left"))}
     owner, name, failure = targets[kind]
-    call = 1 if kind == "best checkpoint" else 2
     with monkeypatch.context() as patch:
         patch.setattr(owner, name, fail_on_call(getattr(owner, name), failure, call))
         with pytest.raises(DiskFullError) as info:
-            quick_train(tmp_path / "run")
+            quick_train(folder, **options)
     message = str(info.value)
-    assert "\n" not in message and "--resume" in message, message
-    if call == 1:  # nothing was saved: the folder stays, with its config, for the same command to start again
-        assert "nothing of the run was saved yet" in message
-        assert not (tmp_path / "run" / "state.json").exists() and (tmp_path / "run" / "config.json").exists()
-        assert not [p for p in (tmp_path / "run" / "checkpoints").rglob("*") if p.is_file()]
-        assert quick_train(tmp_path / "run", resume=True).state.weights_digest == quick_reference
-        return
-    state = json.loads((tmp_path / "run" / "state.json").read_text())
-    assert state["epoch"] == 1 and "the last complete checkpoint (epoch 1) is intact" in message
-    named = {state["last_checkpoint"]} | {b["path"] for b in state["best"].values() if b["path"]}
-    on_disk = {str(p.relative_to(tmp_path / "run")) for p in (tmp_path / "run" / "checkpoints").rglob("*")
-               if p.is_file()}
-    assert {p.removesuffix(".index").removesuffix(".data-00000-of-00001") for p in on_disk} == named  # no partial
+    assert "\n" not in message and "--resume" in message, (kind, message)
+    return message
+
+
+def test_a_full_disk_before_the_first_save_leaves_a_folder_the_same_command_starts_again(tmp_path, monkeypatch,
+                                                                                        quick_reference):
+    """The first epoch's best checkpoint (the only one sure to improve) fails: nothing was saved."""
+    message = fill_the_disk_at("best checkpoint", tmp_path / "run", monkeypatch, call=1)
+    assert "nothing of the run was saved yet" in message
+    assert not (tmp_path / "run" / "state.json").exists() and (tmp_path / "run" / "config.json").exists()
+    assert not [p for p in (tmp_path / "run" / "checkpoints").rglob("*") if p.is_file()]
     assert quick_train(tmp_path / "run", resume=True).state.weights_digest == quick_reference
+
+
+def test_a_full_disk_at_each_write_of_an_epoch_keeps_the_checkpoint_before(tmp_path, monkeypatch, quick_reference):
+    """Epoch 2 fails at each of its writes in turn (each resume meets the next): what it wrote goes,
+    epoch 1's checkpoint stays named, and the last resume ends at the uninterrupted run's weights."""
+    run = tmp_path / "run"
+    for attempt, kind in enumerate(["resume checkpoint", "TensorBoard events", "state.json"]):
+        # The first run's second write of the kind is epoch 2's; a resumed run's first one is.
+        message = fill_the_disk_at(kind, run, monkeypatch, call=2 if attempt == 0 else 1, resume=attempt > 0)
+        state = json.loads((run / "state.json").read_text())
+        assert state["epoch"] == 1 and "the last complete checkpoint (epoch 1) is intact" in message, (kind, message)
+        named = {state["last_checkpoint"]} | {b["path"] for b in state["best"].values() if b["path"]}
+        on_disk = {str(p.relative_to(run)) for p in (run / "checkpoints").rglob("*") if p.is_file()}
+        assert {p.removesuffix(".index").removesuffix(".data-00000-of-00001") for p in on_disk} == named, kind
+    assert quick_train(run, resume=True).state.weights_digest == quick_reference
 
 
 def test_a_full_disk_at_the_other_writes_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):

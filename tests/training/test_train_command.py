@@ -127,26 +127,20 @@ def kill_after_an_epoch(args, run_dir) -> int:
     return json.loads(state_file.read_text())["epoch"]
 
 
-def test_a_killed_run_resumes_and_finishes(tmp_path, capfd):
+def test_a_finished_run_evaluates_and_pushes_its_own_figures(tmp_path, capfd):
+    """(Killing and resuming: the recipe's test below and tests/training/test_faults.py.)"""
     run_dir = tmp_path / "run"
-    args = ["tfalign.train", "--experiment", "rp_adam_sbn", "--epochs", "2", "--output-dir", str(run_dir), *QUICK]
-    killed_at = kill_after_an_epoch(args, run_dir)
-    state_file = run_dir / "state.json"
-    assert killed_at == 1, "the run finished before it could be killed"
-
-    capfd.readouterr()
-    assert cli.run(train_main, args[1:]) == 2  # without --resume the folder is not overwritten (in this process)
-    assert "--resume continues it" in capfd.readouterr().err
-
-    resumed = run_cli(*args, "--resume")
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert f"resuming {run_dir} after epoch {killed_at}" in resumed.stdout
-    state = json.loads(state_file.read_text())
+    args = ["--experiment", "rp_adam_sbn", "--epochs", "2", "--output-dir", str(run_dir), *QUICK]
+    done = command_here(capfd, "tfalign.train", *args)
+    assert done.returncode == 0, done.stderr[-2000:]
+    state = json.loads((run_dir / "state.json").read_text())
     assert state["epoch"] == 2 and [h["epoch"] for h in state["history"]] == [1, 2]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     for key in ("best_clip_accuracy", "best_sentence_iou"):
         assert 0 <= metrics[key]["test"]["clip_accuracy"] <= 1 and metrics[key]["test"]["videos"] == 15
     assert list((run_dir / "tensorboard" / "train").glob("events.out.tfevents.*"))
+    again = command_here(capfd, "tfalign.train", *args)  # a finished folder is not overwritten
+    assert again.returncode == 2 and "--resume continues it" in again.stderr
 
     out = tmp_path / "eval.json"
     assert cli.run(evaluate_main, ["--run", str(run_dir), "--split", "test", "--json", str(out)]) == 0
@@ -156,8 +150,8 @@ def test_a_killed_run_resumes_and_finishes(tmp_path, capfd):
     assert "aligning 15 test videos (greedy decoding)" in capfd.readouterr().out
 
     # The safe push says what it does, and the version carries the run's config, figures and model card.
-    pushed = run_cli("tfalign.export", "--run", str(run_dir), "--base-dir", str(tmp_path / "saved_models"),
-                     "--validation-videos", "2")
+    pushed = command_here(capfd, "tfalign.export", "--run", str(run_dir), "--base-dir", str(tmp_path / "saved_models"),
+                          "--validation-videos", "2")  # the push reloads its candidate in a process of its own
     assert pushed.returncode == 0, pushed.stderr[-2000:]
     for phase in ("loading", "exporting a candidate", "reloading the candidate in a fresh process",
                   "aligning them in this process", "pushed"):
@@ -232,6 +226,10 @@ def test_the_recipe_trains_exports_and_resumes_exactly(tmp_path):
     run_dir = tmp_path / "killed"
     args = ["tfalign.train", "--experiment", "tfalign_rp_sbn", "--output-dir", str(run_dir), "--no-export", *quick]
     assert kill_after_an_epoch(args, run_dir) == 1, "the run finished before it could be killed"
+    assert cli.run(train_main, args[1:]) == 2  # without --resume the folder is not overwritten (in this process)
     resumed = run_cli(*args, "--resume")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming {run_dir} after epoch 1" in resumed.stdout
+    state = json.loads((run_dir / "state.json").read_text())
+    assert state["epoch"] == 2 and [h["epoch"] for h in state["history"]] == [1, 2]
     assert digest("killed") == digest("whole")

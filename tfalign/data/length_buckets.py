@@ -78,3 +78,17 @@ _BATCH_LADDER = batch_buckets(LARGEST_BUCKET)
 def pad_batch_to_bucket(features, axis: int = 0):
     """``features`` padded with zeros along its batch ``axis`` to the next power of two."""
     return _pad_to_ladder(features, axis, _BATCH_LADDER)
+
+
+def pad_request_to_buckets(inputs: dict) -> dict:
+    """A request's features and lengths padded to the buckets XLA compiled for: the
+    time axes to ``bucket_size``, the videos to a power of two. A padding video is one
+    zero clip and one zero text long (a valid video: no decoder meets an empty one);
+    the caller keeps the first rows of the outputs."""
+    clips = pad_batch_to_bucket(pad_to_bucket(inputs["clip_features"]))
+    texts = pad_batch_to_bucket(pad_to_bucket(inputs["text_features"]))
+    extra = tf.shape(clips)[0] - tf.shape(inputs["clip_lengths"])[0]
+    return {"clip_features": clips, "text_features": texts,
+            **{key: tf.concat([inputs[key], tf.ones([extra], inputs[key].dtype)], 0)
+               for key in ("clip_lengths", "text_lengths")}}
+

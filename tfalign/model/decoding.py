@@ -18,7 +18,7 @@ from tfalign.data.batching import to_natural
 from tfalign.data.decoding_choice import Decoding
 from tfalign.data.oracle import MATCH, NUM_ACTIONS, POP_TEXT, alignment_from_actions
 from tfalign.model import paths
-from tfalign.data.length_buckets import pad_to_bucket
+from tfalign.data.length_buckets import pad_request_to_buckets
 from tfalign.model.classifier_inputs import POSITION_FUNCTIONS, window_features
 from tfalign.model.lattice import (best_path, clip_confidence, conditional_log_probabilities, greedy_walk,
                                    log_partition_table, posterior_marginals)
@@ -160,6 +160,22 @@ def complete_greedy(out, clip_lengths, text_lengths, max_clips):
 
 
 # ------------------------------------------------------ compiled alignment
+def greedy_alignment(model, inputs, max_clips, xla=True, confidence=True):
+    """The greedy path of reversed inputs, completed (``complete_greedy``): what the
+    in-process ``align`` and the SavedModel's greedy signatures return. Where XLA compiles
+    the decoder whole, the request is padded to its buckets first, the time axes and the
+    videos (``pad_request_to_buckets``), so that one compilation (or one warm-up request)
+    serves every request of a bucket; the padding videos' rows are dropped."""
+    whole = _decoder_options(model, "greedy", xla, confidence)[1]
+    compiled = compiled_decoder(model, "greedy", xla, confidence)
+    if whole:
+        videos = tf.shape(inputs["clip_lengths"])[0]
+        out = {key: value[:videos] for key, value in compiled(pad_request_to_buckets(inputs)).items()}
+    else:
+        out = compiled(inputs)
+    return complete_greedy(out, inputs["clip_lengths"], inputs["text_lengths"], max_clips)
+
+
 def _decoder_options(model, decoding, xla, confidence) -> tuple[str, bool, bool, bool]:
     """(decoding, whole, stacks, confidence) as they take effect: the decoding checked; the
     greedy decoder XLA-compiled whole (``whole``) for a model without the CRF only (its
@@ -227,10 +243,7 @@ def align_function(model, decoding="greedy", xla=True, confidence=True):
                           "clip_lengths": clip_lengths, "text_lengths": text_lengths}
         if decoding == "exact":
             return compiled(network_inputs)
-        if xla:
-            network_inputs["clip_features"] = pad_to_bucket(network_inputs["clip_features"])
-            network_inputs["text_features"] = pad_to_bucket(network_inputs["text_features"])
-        return complete_greedy(compiled(network_inputs), clip_lengths, text_lengths, tf.shape(clips)[1])
+        return greedy_alignment(model, network_inputs, tf.shape(clips)[1], requested_xla, confidence)
 
     cache[key] = align
     return align

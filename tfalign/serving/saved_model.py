@@ -25,7 +25,6 @@ from tfalign.files import atomic_path, remove_leftovers, replace_folder, writing
 from tfalign.data.batching import to_natural
 from tfalign.data.decoding_choice import Decoding
 from tfalign.model import decoding
-from tfalign.data.length_buckets import pad_to_bucket
 from tfalign.serving.warmup import WarmupSize, prediction_logs, warmup_plan, write_warmup_file
 
 # What every alignment signature returns, as NeuMatchAligner.align does.
@@ -80,11 +79,11 @@ class AlignmentModule(tf.Module):
         spec = (tf.TensorSpec([None, None, clip_dim], tf.float32, "clip_features"),
                 tf.TensorSpec([None, None, text_dim], tf.float32, "text_features"),
                 tf.TensorSpec([None], tf.int32, "clip_lengths"), tf.TensorSpec([None], tf.int32, "text_lengths"))
-        self.align = tf.function(self._align_greedy if decoding == "greedy" else self._align_exact,
-                                 input_signature=spec, autograph=False)
         self.align_greedy = tf.function(self._align_greedy, input_signature=spec, autograph=False)
         self.align_exact = (tf.function(self._align_exact, input_signature=spec, autograph=False)
                             if "exact" in Decoding.available(model.decoder_history) else None)
+        # The default signature is one of the two functions, not a copy: traced and stored once.
+        self.align = self.align_greedy if decoding == "greedy" else self.align_exact
         self.probabilities = self.align_greedy
 
     def _checked_inputs(self, clip_features, text_features, clip_lengths, text_lengths):
@@ -98,14 +97,11 @@ class AlignmentModule(tf.Module):
 
     def _align_greedy(self, clip_features, text_features, clip_lengths, text_lengths):
         inputs = self._checked_inputs(clip_features, text_features, clip_lengths, text_lengths)
-        # As in process: the time axes padded to geometric buckets, then the decoder
-        # XLA-compiled for each such shape (on the first request of that shape, or
-        # when TF Serving loads the version and replays its warm-up requests).
-        inputs["clip_features"] = pad_to_bucket(inputs["clip_features"])
-        inputs["text_features"] = pad_to_bucket(inputs["text_features"])
-        out = self.model.compiled_decoder("greedy", xla=self.xla)(inputs)
-        return self._outputs(decoding.complete_greedy(out, clip_lengths, text_lengths, tf.shape(clip_features)[1]),
-                             CONFIDENCE_OUTPUT_KEYS if self.model.dtw_start else OUTPUT_KEYS)
+        # As in process: the request padded to its buckets, then the decoder XLA-compiled
+        # for each (on the first request of that shape, or when TF Serving loads the
+        # version and replays its warm-up requests).
+        out = decoding.greedy_alignment(self.model, inputs, tf.shape(clip_features)[1], self.xla)
+        return self._outputs(out, CONFIDENCE_OUTPUT_KEYS if self.model.dtw_start else OUTPUT_KEYS)
 
     def _align_exact(self, clip_features, text_features, clip_lengths, text_lengths):
         out = self.model.exact_path(self._checked_inputs(clip_features, text_features, clip_lengths, text_lengths),

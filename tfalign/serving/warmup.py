@@ -32,7 +32,8 @@ WARMUP_FILE = pathlib.Path("assets.extra") / "tf_serving_warmup_requests"
 @dataclasses.dataclass(frozen=True)
 class WarmupSize:
     """The largest request a warm-up covers: every bucket up to ``clips`` x ``texts``,
-    in requests of up to ``batch`` videos (each power of two up to it).
+    in requests of up to ``batch`` videos (each power of two up to it: a request
+    of any number of videos up to ``batch`` is padded to one of them).
 
     The default holds every video of the embedded data (396 clips, 154 texts at
     most): 8 clip buckets x 3 text buckets, 24 compilations when a version loads

@@ -85,7 +85,9 @@ def distribution_image(arrays: dict, step: int) -> np.ndarray:
         high = max(np.percentile(v, 99.5) for v in pair.values())
         bins = np.linspace(low, high, 80) if high > low else 80
         for stream, color in (("video", "tab:blue"), ("text", "tab:orange")):
-            ax.hist(pair[stream], bins=bins, density=True, alpha=0.5, color=color, label=stream)
+            # One filled outline a stream (ax.hist draws a patch a bar: ten times slower).
+            density, edges = np.histogram(pair[stream], bins=bins, density=True)
+            ax.stairs(density, edges, fill=True, alpha=0.5, color=color, label=stream)
         ax.set_title(f"{stage.replace('_', ' ')} (epoch {step})")
         ax.legend()
     figure.tight_layout()
