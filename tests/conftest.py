@@ -1,6 +1,10 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # as the commands run (tfalign.console)
+# Two test workers share the two cores: OpenBLAS's threads, two a process, would spin-wait
+# against each other's (a third of the quick set's CPU went there). Read when numpy loads
+# (below), and by every process a test starts.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
 import pytest

@@ -72,6 +72,7 @@ def test_help_shows_args_returns_and_an_example(target):
     assert "Args:" in text and "Returns:" in text and "Example:" in text, target
 
 
+@pytest.mark.large  # a process of its own
 def test_import_and_align_print_nothing_of_tensorflows():
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_CPP", "TFALIGN_VERBOSE"))}
     code = ("import tfalign\nimport numpy as np, keras\n"

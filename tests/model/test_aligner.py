@@ -106,7 +106,8 @@ def test_an_episode_decodes_the_same_alone_and_in_a_padded_batch():
         assert np.array_equal(alone["actions"][0, :n], together["actions"][i, :n])
 
 
-@pytest.mark.parametrize("normalization", ["none", "sbn", "2ln", "4ln"])
+@pytest.mark.parametrize("normalization", ["none", "sbn", pytest.param("2ln", marks=pytest.mark.large),
+                                           pytest.param("4ln", marks=pytest.mark.large)])  # LN: the slow ones
 def test_every_weight_gets_a_gradient_and_one_step_learns(normalization):
     model = small_model(normalization)
     batch = batch_of(rp_episodes())
@@ -184,6 +185,7 @@ def test_config_round_trip():
         NeuMatchAligner(normalization="bn")
 
 
+@pytest.mark.large  # Keras's fit: a training run
 @pytest.mark.parametrize("history", [True, False])
 def test_keras_fit_trains_the_aligner_with_its_own_loss(history):
     """compile() + fit() on the data pipeline's batches: compute_loss is the aligner's loss."""

@@ -16,10 +16,12 @@ def _episodes(clip_dim, text_dim):
 
 
 # Each model kind in float32; bf16 for the paper's (history) and the recipe's (DTW start): the
-# plain history-free one has no part in bf16 the recipe does not have.
+# plain history-free one has no part in bf16 the recipe does not have. One case in the quick set.
 @pytest.mark.parametrize("dtype,history,dtw_start", [
-    ("float32", True, False), ("float32", False, False), ("float32", False, True),
-    ("mixed_bfloat16", True, False), ("mixed_bfloat16", False, True)])
+    pytest.param("float32", True, False, marks=pytest.mark.large), ("float32", False, False),
+    pytest.param("float32", False, True, marks=pytest.mark.large),
+    pytest.param("mixed_bfloat16", True, False, marks=pytest.mark.large),
+    pytest.param("mixed_bfloat16", False, True, marks=pytest.mark.large)])
 def test_the_aligner_saves_and_reloads_with_its_widths_and_dtype(dtype, history, dtw_start, tmp_path):
     tf.keras.utils.set_random_seed(0)
     options = {} if history else dict(history=False, position="normalized", similarity_units=8,

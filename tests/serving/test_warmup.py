@@ -129,6 +129,7 @@ def test_in_process_warm_up_leaves_nothing_to_compile_for_one_video():
     assert decoder.experimental_get_tracing_count() == traced + 1
 
 
+@pytest.mark.large  # six XLA compilations
 def test_a_request_of_any_number_of_videos_meets_a_warmed_batch_bucket():
     """Three videos in one request are padded to the warmed batch of four (pad_request_to_buckets):
     nothing compiles, and each video aligns as it does alone."""

@@ -32,6 +32,7 @@ def small_data():
     return make_dataset(load_episodes(config.data, "val")[:4], 4)
 
 
+@pytest.mark.large  # training steps in three precisions
 @pytest.mark.parametrize("precision, compute", [("bf16", "bfloat16"), ("fp16", "float16")])
 def test_a_mixed_precision_model_stays_close_to_float32(precision, compute):
     config = get_experiment("rp_lars_sbn").model
