@@ -28,7 +28,7 @@ from common import report  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-TEMPERATURES = np.round(np.geomspace(0.05, 5.0, 21), 4)  # 0.05 to 5, a ratio of 1.26 a step
+TEMPERATURES = np.round(np.geomspace(0.1, 10.0, 21), 4)  # 0.1 to 10 (1.0 among them), a ratio of 1.26 a step
 BINS = 10
 COVERAGES = (0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
 
@@ -104,7 +104,7 @@ def measure(run_dir) -> tuple[dict, dict]:
 
     config, model = load_model(run_dir, "clip_accuracy")
     val, test = (decoded_scores(model, load_episodes(config.data, split)) for split in ("val", "test"))
-    fits = {float(t): negative_log_likelihood(*clips_at(val, t)[:2]) for t in TEMPERATURES}
+    fits = {float(t): negative_log_likelihood(*clips_at(val, t)[:2]) for t in TEMPERATURES}  # 1.0 among them
     temperature = min(fits, key=fits.get)
     before, after = clips_at(test, 1.0), clips_at(test, temperature)
     row = {"run": os.path.basename(os.path.normpath(run_dir)), "temperature": temperature,
