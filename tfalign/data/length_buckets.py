@@ -91,4 +91,3 @@ def pad_request_to_buckets(inputs: dict) -> dict:
     return {"clip_features": clips, "text_features": texts,
             **{key: tf.concat([inputs[key], tf.ones([extra], inputs[key].dtype)], 0)
                for key in ("clip_lengths", "text_lengths")}}
-

@@ -167,7 +167,12 @@ def greedy_alignment(model, inputs, max_clips, xla=True, confidence=True):
     videos (``pad_request_to_buckets``), so that one compilation (or one warm-up request)
     serves every request of a bucket; the padding videos' rows are dropped."""
     whole = _decoder_options(model, "greedy", xla, confidence)[1]
-    compiled = compiled_decoder(model, "greedy", xla, confidence)
+    return _greedy_on_buckets(compiled_decoder(model, "greedy", xla, confidence), whole, inputs, max_clips)
+
+
+def _greedy_on_buckets(compiled, whole, inputs, max_clips):
+    """``greedy_alignment`` with its compiled decoder and ``whole`` (compiled whole, so
+    padded to buckets) already known: what a request runs, nothing checked again."""
     if whole:
         videos = tf.shape(inputs["clip_lengths"])[0]
         out = {key: value[:videos] for key, value in compiled(pad_request_to_buckets(inputs)).items()}
@@ -214,8 +219,8 @@ def align_function(model, decoding="greedy", xla=True, confidence=True):
     """The model's ``align`` for one decoding, on padded natural-order inputs.
 
     Greedy: XLA compiles the decoder's while loop into one kernel (about 2.5x
-    faster on CPU), but once per input shape; the time axes are therefore
-    padded to geometric buckets first (data/length_buckets.py: bucket_sizes), which
+    faster on CPU), but once per input shape; the time axes (and the videos, to a
+    power of two) are therefore padded to buckets first (data/length_buckets.py), which
     changes nothing (padding follows the valid positions and the loop stops on
     the true lengths) and bounds the compilations. The padding runs eagerly: called from inside
     another tf.function with unknown shapes, TF 2.21's XLA path aborted the
@@ -243,7 +248,7 @@ def align_function(model, decoding="greedy", xla=True, confidence=True):
                           "clip_lengths": clip_lengths, "text_lengths": text_lengths}
         if decoding == "exact":
             return compiled(network_inputs)
-        return greedy_alignment(model, network_inputs, tf.shape(clips)[1], requested_xla, confidence)
+        return _greedy_on_buckets(compiled, xla, network_inputs, tf.shape(clips)[1])
 
     cache[key] = align
     return align
