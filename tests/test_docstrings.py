@@ -28,7 +28,22 @@ TESTS = list(docstring_tests())
 def test_the_examples_cover_the_api_and_the_tasks():
     names = {t.name for t in TESTS}
     assert {"tfalign.api.aligner.Aligner.zero_shot", "tfalign.data.classical.DTWFit.fit",
-            "tfalign.layers.ridge_similarity.RidgeSimilarity"} <= names, sorted(names)
+            "tfalign.layers.ridge_similarity.RidgeSimilarity", "tfalign.model.backbone.NeuMatchBackbone",
+            "tfalign.model.neumatch.NeuMatchAligner", "tfalign.model.lattice_aligner.LatticeAligner"} <= names, \
+        sorted(names)
+
+
+def test_the_python_blocks_of_the_design_pages_run():
+    """docs/*.md: every ```python block runs as written (the README's have their own tests)."""
+    import pathlib
+    import re
+
+    docs = pathlib.Path(__file__).parent.parent / "docs"
+    blocks = [(page.name, block) for page in sorted(docs.glob("*.md"))
+              for block in re.findall(r"```python\n(.*?)```", page.read_text(), re.S)]
+    assert blocks
+    for name, block in blocks:
+        exec(compile(block, name, "exec"), {})
 
 
 @pytest.mark.parametrize("test", TESTS, ids=[t.name for t in TESTS])

@@ -151,11 +151,11 @@ def test_every_checkpoint_restores_exactly_the_weights_that_were_saved(tmp_path)
 
 
 def test_a_checkpoint_that_lacks_a_variable_is_refused_in_one_line(tmp_path):
-    from tfalign.model import NeuMatchAligner
+    from tfalign.model import aligner_from_fields
     from tfalign.training.checkpoints import checkpoint_structure, read_checkpoint, restore_weights
 
     small = dict(units=8, action_units=2, matched_units=2, hidden_units=4)
-    plain, normalized = NeuMatchAligner(**small), NeuMatchAligner(normalization="sbn", **small)
+    plain, normalized = aligner_from_fields(**small), aligner_from_fields(normalization="sbn", **small)
     plain.build(), normalized.build()
     plain.save_weights(str(tmp_path / "w.weights.h5"))
     with pytest.raises(UserError, match="do not fit the model") as info:

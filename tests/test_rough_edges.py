@@ -27,8 +27,8 @@ def aligner():
     import keras
 
     keras.utils.set_random_seed(0)
-    model = tfalign.NeuMatchAligner(encoder="rp", units=8, hidden_units=6, history=False, position="normalized",
-                                    similarity_units=4)
+    model = tfalign.LatticeAligner(tfalign.NeuMatchBackbone(units=8, similarity_units=4), hidden_units=6,
+                                   position="normalized")
     model.build()
     return tfalign.Aligner(model)
 
@@ -77,8 +77,8 @@ def test_import_and_align_print_nothing_of_tensorflows():
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_CPP", "TFALIGN_VERBOSE"))}
     code = ("import tfalign\nimport numpy as np, keras\n"
             "keras.utils.set_random_seed(0)\n"
-            "m = tfalign.NeuMatchAligner(encoder='rp', units=8, hidden_units=6, history=False, "
-            "position='normalized', similarity_units=4)\n"
+            "m = tfalign.LatticeAligner(tfalign.NeuMatchBackbone(units=8, similarity_units=4), hidden_units=6, "
+            "position='normalized')\n"
             "m.build()\n"
             "a = tfalign.Aligner(m)\n"
             "for n in (3, 5, 9, 17, 33, 70):\n"

@@ -8,7 +8,7 @@ checks it; lazy imports inside functions count too):
     media                                   videos and narrations in, subtitles out (the media extra)
     configs, experiments                    the typed configs and their registry
     layers, optimizers                      Keras layers, AdamLARS
-    model                                   NeuMATCH, built from its config; align() decodes
+    model                                   NeuMATCH: a backbone, a task a way of aligning; align() decodes
     training                                the step, the epoch loop, the run folder and its state
     evaluation                              metrics, baselines, prediction of whole videos
     serving                                 SavedModels, warm-up, clients, the push to TF Serving
@@ -31,6 +31,9 @@ The Python API (README, "Python API"):
     tfalign.Alignment         one video's alignment: clip_to_text, actions, spans, to_json()
     tfalign.evaluate(...)     clip accuracy and sentence IoU of an aligner on labelled episodes
     tfalign.configure(...)    an experiment's config with fields changed; list_experiments() names them
+    tfalign.NeuMatchBackbone  the encoders and stacks (keras-hub's backbone); on it the tasks
+                              tfalign.NeuMatchAligner (the paper's decoder) and tfalign.LatticeAligner
+                              (exact decoding; with dtw_start the lattice CRF)
 """
 
 __version__ = "0.1.0"
@@ -47,7 +50,8 @@ _API = {
     "evaluate": "tfalign.api.evaluation", "Alignment": "tfalign.data.alignment", "Episode": "tfalign.data.episode",
     "EpisodeError": "tfalign.data.episode", "Decoding": "tfalign.data.decoding_choice",
     "ExperimentConfig": "tfalign.configs", "configure": "tfalign.experiments", "get_experiment": "tfalign.experiments",
-    "UserError": "tfalign.errors", "NeuMatchAligner": "tfalign.model",
+    "UserError": "tfalign.errors", "NeuMatchAligner": "tfalign.model", "NeuMatchBackbone": "tfalign.model",
+    "LatticeAligner": "tfalign.model",
     "align_video_zero_shot": "tfalign.api.aligner",
 }
 __all__ = sorted([*_API, "list_experiments"])

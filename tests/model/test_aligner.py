@@ -6,14 +6,14 @@ from conftest import make_episode
 from tfalign.data.batching import episodes_request, make_dataset
 from tfalign.data.oracle import MATCH, POP_TEXT, actions_to_alignment, decoded_length
 from tfalign.configs import PAPER_PARAMETER_COUNTS
-from tfalign.model import NeuMatchAligner
+from tfalign.model import NeuMatchAligner, aligner_from_fields
 from tfalign.model.decoding import two_layer_step
 from tfalign.training.losses import masked_cross_entropy
 
 
 def small_model(normalization="none", seed=0):
     tf.keras.utils.set_random_seed(seed)
-    model = NeuMatchAligner(encoder="rp", normalization=normalization, units=16, action_units=4, matched_units=6,
+    model = aligner_from_fields(encoder="rp", normalization=normalization, units=16, action_units=4, matched_units=6,
                             hidden_units=12)
     model.build()
     return model
@@ -32,7 +32,7 @@ def rp_episodes(seed=0):
 @pytest.mark.parametrize("key", sorted(PAPER_PARAMETER_COUNTS))
 def test_parameter_counts_equal_the_paper_code(key):
     encoder, normalization = key
-    model = NeuMatchAligner(encoder=encoder, normalization=normalization)
+    model = aligner_from_fields(encoder=encoder, normalization=normalization)
     model.build()
     assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == PAPER_PARAMETER_COUNTS[key]
 
@@ -133,7 +133,7 @@ def test_align_decodes_with_a_cached_compiled_function(history):
     if history:
         model = small_model("sbn")
     else:
-        model = NeuMatchAligner(encoder="rp", normalization="sbn", units=16, hidden_units=12, history=False,
+        model = aligner_from_fields(encoder="rp", normalization="sbn", units=16, hidden_units=12, history=False,
                                 position="normalized", similarity_units=8)
         model.build()
     episodes = rp_episodes()
@@ -176,13 +176,13 @@ def test_align_decodes_with_a_cached_compiled_function(history):
 
 
 def test_config_round_trip():
-    model = NeuMatchAligner(encoder="rp", normalization="2ln", dropout=0.1, clip_dim=2048, text_dim=768,
+    model = aligner_from_fields(encoder="rp", normalization="2ln", dropout=0.1, clip_dim=2048, text_dim=768,
                             projection_seed=3)
     clone = NeuMatchAligner.from_config(model.get_config())
     assert clone.get_config() == model.get_config()
     assert clone.input_widths == (2048, 768)  # the projection runs in the graph
     with pytest.raises(ValueError, match="normalization must be one of"):
-        NeuMatchAligner(normalization="bn")
+        aligner_from_fields(normalization="bn")
 
 
 @pytest.mark.large  # Keras's fit: a training run
@@ -194,7 +194,7 @@ def test_keras_fit_trains_the_aligner_with_its_own_loss(history):
     tf.keras.utils.set_random_seed(3)
     options = {} if history else dict(history=False, position="normalized", similarity_units=8,
                                       similarity_source="all", stack_features=False)
-    model = NeuMatchAligner(encoder="rp", normalization="sbn", units=16, action_units=4, matched_units=6,
+    model = aligner_from_fields(encoder="rp", normalization="sbn", units=16, action_units=4, matched_units=6,
                             hidden_units=12, **options)
     model.build()
     terms = LossWeights(label_smoothing=0.03) if history else LossWeights(0.03, lattice_weight=1.0,
@@ -216,12 +216,12 @@ def test_a_crf_model_gives_each_clip_its_posterior_under_either_decoding():
     from tfalign.model.lattice import clip_posteriors, posterior_marginals
 
     tf.keras.utils.set_random_seed(0)
-    model = NeuMatchAligner(encoder="rp", normalization="sbn", units=16, hidden_units=12, history=False,
+    model = aligner_from_fields(encoder="rp", normalization="sbn", units=16, hidden_units=12, history=False,
                             position="normalized", similarity_units=8, similarity_source="all",
                             stack_features=False, ridge_similarity=True, dtw_start=True)
     model.build()
     episodes = rp_episodes()
-    model.ridge.fit(episodes)
+    model.backbone.ridge.fit(episodes)
     model.potentials.set_start(0.8)
     stacks = model.encode_stacks(batch_of(episodes), training=False)
     _, marginals = posterior_marginals(model.lattice_scores(stacks), stacks["clip_lengths"], stacks["text_lengths"])

@@ -7,7 +7,7 @@ import tensorflow as tf
 from conftest import make_episode
 from layers.harness import run_model_saving_test
 from tfalign.data.batching import episodes_request, make_dataset
-from tfalign.model import NeuMatchAligner
+from tfalign.model import aligner_from_fields
 
 
 def _episodes(clip_dim, text_dim):
@@ -27,12 +27,12 @@ def test_the_aligner_saves_and_reloads_with_its_widths_and_dtype(dtype, history,
     options = {} if history else dict(history=False, position="normalized", similarity_units=8,
                                       similarity_source="all", stack_features=False, ridge_similarity=True,
                                       dtw_start=dtw_start)
-    model = NeuMatchAligner(encoder="rp", normalization="sbn", units=16, action_units=4, matched_units=6,
+    model = aligner_from_fields(encoder="rp", normalization="sbn", units=16, action_units=4, matched_units=6,
                             hidden_units=12, clip_dim=12, text_dim=7, dtype=dtype, **options)
     model.build()
     episodes = _episodes(12, 7)
     if not history:  # the fixed ridge channel, fitted as a run's start fits it: it must travel too
-        model.ridge.fit(episodes)
+        model.backbone.ridge.fit(episodes)
     if dtw_start:  # the DTW start and its corrections travel too
         model.potentials.set_start(0.8)
         for weight in model.potentials.trainable_weights:
@@ -42,11 +42,11 @@ def test_the_aligner_saves_and_reloads_with_its_widths_and_dtype(dtype, history,
     assert model.get_config()["dtype"]["config"]["name"] == dtype  # get_config builds on Keras's own
     reloaded = run_model_saving_test(model, batch, episodes_request(episodes), tmp_path,
                                      decodings=("greedy",) if history else ("greedy", "exact"))
-    assert reloaded.input_widths == (12, 7) and reloaded.clip_projection is not None  # RP projects any width
+    assert reloaded.input_widths == (12, 7) and reloaded.backbone.clip_projection is not None  # RP projects any width
 
 
 def test_a_reloaded_model_keeps_every_weight(tmp_path):
-    model = NeuMatchAligner(encoder="full", normalization="2ln", clip_dim=10, text_dim=9, units=8, hidden_units=6)
+    model = aligner_from_fields(encoder="full", normalization="2ln", clip_dim=10, text_dim=9, units=8, hidden_units=6)
     model.build()
     model.save(tmp_path / "m.keras")
     import keras

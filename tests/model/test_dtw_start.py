@@ -45,13 +45,13 @@ def test_the_start_decodes_as_the_dtw_baseline_on_the_embedded_splits():
     x, width = (clips - clips.mean(0)) / scale, clips.shape[1]
     weights = np.linalg.lstsq(np.vstack([x, np.sqrt(10.0) * np.eye(width)]),
                               np.vstack([texts - texts.mean(0), np.zeros((width, texts.shape[1]))]), rcond=None)[0]
-    kernel = model.ridge.clip_kernel.numpy()
+    kernel = model.backbone.ridge.clip_kernel.numpy()
     np.testing.assert_allclose(kernel, weights / scale[:, None], rtol=1e-6, atol=1e-9)
     # ... and its drop cost is the one of the 13 candidates (quantiles of the clips' best similarities)
     # under which DTW scores best on validation.
     unit = lambda a: a / (np.linalg.norm(a, axis=1, keepdims=True) + 1e-9)
-    similarity = [unit(e.clip_features @ kernel + model.ridge.clip_bias.numpy())
-                  @ unit(e.text_features + model.ridge.text_bias.numpy()).T for e in val]
+    similarity = [unit(e.clip_features @ kernel + model.backbone.ridge.clip_bias.numpy())
+                  @ unit(e.text_features + model.backbone.ridge.text_bias.numpy()).T for e in val]
     candidates = 1 - np.quantile(np.concatenate([s.max(1) for s in similarity]), np.linspace(0, 0.6, 13))
     accuracy = [np.mean([np.mean(dtw_with_drop(s, c) == e.clip_to_text) for s, e in zip(similarity, val)])
                 for c in candidates]

@@ -11,7 +11,7 @@ from conftest import make_episode
 from strategies import alignments
 from tfalign.data.batching import make_dataset
 from tfalign.data.oracle import POP_TEXT, actions_to_alignment, alignment_to_actions
-from tfalign.model import NeuMatchAligner
+from tfalign.model import aligner_from_fields
 from tfalign.model.decoding import greedy, teacher_forced_logits
 from tfalign.model.lattice import best_path, node_labels, running_max
 from tfalign.model.paths import path_nodes
@@ -107,7 +107,7 @@ def test_node_labels_on_the_path_are_the_oracle_actions(alignment):
 
 def cursor_only_model(position="normalized", similarity_source="encoder", stack_features=True, seed=0):
     tf.keras.utils.set_random_seed(seed)
-    model = NeuMatchAligner(encoder="rp", normalization="sbn", units=16, hidden_units=12, history=False,
+    model = aligner_from_fields(encoder="rp", normalization="sbn", units=16, hidden_units=12, history=False,
                             position=position, similarity_units=8, similarity_source=similarity_source,
                             stack_features=stack_features)
     model.build()
@@ -149,10 +149,11 @@ def test_exact_decoding_scores_at_least_the_greedy_path():
 
 def test_a_history_decoder_has_no_lattice():
     tf.keras.utils.set_random_seed(0)
-    model = NeuMatchAligner(encoder="rp", units=16, hidden_units=12)
+    model = aligner_from_fields(encoder="rp", units=16, hidden_units=12)
     model.build()
+    assert not hasattr(model, "lattice_logits") and model.decodings == ("greedy",)
     with pytest.raises(ValueError, match="history"):
-        model.lattice_logits(model.encode_stacks(next(iter(make_dataset(episodes(), 3)))))
+        model.make_align_function("exact")
 
 
 @settings(max_examples=40)

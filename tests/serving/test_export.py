@@ -11,7 +11,7 @@ import tensorflow as tf
 from conftest import make_episode
 from tfalign.data.batching import make_dataset
 from tfalign.data.oracle import actions_to_alignment
-from tfalign.model import NeuMatchAligner
+from tfalign.model import aligner_from_fields
 from tfalign.data.oracle import alignment_from_actions
 from tfalign.serving.saved_model import export_saved_model
 from tfalign.data.batching import episodes_request
@@ -36,7 +36,7 @@ def episodes():
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     tf.keras.utils.set_random_seed(0)
-    model = NeuMatchAligner(encoder="rp", normalization="sbn")
+    model = aligner_from_fields(encoder="rp", normalization="sbn")
     model.build()
     batch = next(iter(make_dataset(episodes(), 2)))
     model(batch, training=True)  # move the SBN running statistics off their start values
@@ -119,7 +119,7 @@ def test_saved_model_cli_show_and_run(exported, tmp_path):
 
 def test_exact_signature_reloads_and_equals_the_in_process_exact_path(tmp_path):
     tf.keras.utils.set_random_seed(1)
-    model = NeuMatchAligner(encoder="rp", normalization="sbn", units=32, hidden_units=16, history=False,
+    model = aligner_from_fields(encoder="rp", normalization="sbn", units=32, hidden_units=16, history=False,
                             position="normalized", similarity_units=8)
     model.build()
     batch = next(iter(make_dataset(episodes(), 2)))

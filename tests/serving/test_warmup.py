@@ -11,7 +11,7 @@ from conftest import make_episode
 from fake_serving import replay_warmup, start_grpc
 from tfalign.data.batching import episodes_request, make_dataset
 from tfalign.errors import UserError
-from tfalign.model import NeuMatchAligner
+from tfalign.model import aligner_from_fields
 from tfalign.data.length_buckets import bucket_size, bucket_sizes, pad_to_bucket
 from tfalign.api.aligner import Aligner
 from tfalign.serving.client import GrpcClient, LocalClient
@@ -81,7 +81,7 @@ def test_per_axis_signatures_meet_every_bucket_of_each_axis_at_every_batch_bucke
 
 def small_model():
     tf.keras.utils.set_random_seed(2)
-    model = NeuMatchAligner(encoder="rp", normalization="sbn", units=32, hidden_units=16, history=False,
+    model = aligner_from_fields(encoder="rp", normalization="sbn", units=32, hidden_units=16, history=False,
                             position="normalized", similarity_units=8)
     model.build()
     episodes = [make_episode([-1, 0, 0, 1, 2, 2, -1], 4, clip_dim=300, text_dim=300, seed=0)]

@@ -1,7 +1,7 @@
 """The trained aligner of tfalign's Python API: ``Aligner``, in process or from a SavedModel.
 
 As a keras-hub task wraps its backbone and its preprocessor and owns its
-presets, ``Aligner`` wraps the Keras model (``NeuMatchAligner``) and the feature
+presets, ``Aligner`` wraps the Keras model (``NeuMatchAligner`` or ``LatticeAligner``) and the feature
 extractors that turn media into its inputs, and owns presets, export and
 warm-up. It takes one video's clip and text features in natural order (or a
 list of videos: a batch, padded inside) and returns ``Alignment`` objects
@@ -41,7 +41,7 @@ class Aligner(Deployable):
     is its ``feature_extractors`` (its features' encoders), which ``align_video`` runs.
 
     Args:
-        model: a built ``tfalign.model.NeuMatchAligner`` (a Keras model).
+        model: a built tfalign aligner (``NeuMatchAligner`` or ``LatticeAligner``, Keras models).
         decoding: how ``align`` decodes by default: "greedy" (the paper's) or
             "exact" (the best complete path; a decoder without history).
             Default: the run's own choice where known, else exact if it can.
@@ -56,11 +56,11 @@ class Aligner(Deployable):
 
     def __init__(self, model=None, decoding: str | None = None, metadata: dict | None = None, *, _backend=None):
         if _backend is None:
-            from tfalign.model import NeuMatchAligner
+            from tfalign.model import AlignerTask
 
-            if not isinstance(model, NeuMatchAligner):
-                raise UserError(f"model: expected a tfalign NeuMatchAligner, got {type(model).__name__}",
-                                field="model")
+            if not isinstance(model, AlignerTask):
+                raise UserError(f"model: expected a tfalign aligner (NeuMatchAligner or LatticeAligner), got "
+                                f"{type(model).__name__}", field="model")
             if not model.built:
                 model.build()
             _backend = KerasBackend(model)
@@ -170,7 +170,7 @@ class Aligner(Deployable):
     # ----------------------------------------------------------- properties
     @property
     def model(self):
-        """The Keras model (a ``NeuMatchAligner``); not available for a SavedModel."""
+        """The Keras model (a ``NeuMatchAligner`` or ``LatticeAligner``); not available for a SavedModel."""
         if not isinstance(self._backend, KerasBackend):
             raise UserError("model: an Aligner loaded from a SavedModel holds no Keras model; load the run "
                             "(Aligner.from_run) or a preset (Aligner.from_preset) for it", field="model")

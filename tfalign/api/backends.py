@@ -14,7 +14,7 @@ from tfalign.media.extractors import EXTRACTORS_FILE
 
 
 class KerasBackend:
-    """Decodes with a NeuMatchAligner in this process."""
+    """Decodes with a tfalign Keras aligner in this process."""
 
     def __init__(self, model):
         self.model = model

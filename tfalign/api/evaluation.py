@@ -13,7 +13,7 @@ def evaluate(aligner, episodes, decoding: str | None = None) -> dict:
     aligner and any labelled episodes in memory.
 
     Args:
-        aligner: a ``tfalign.Aligner`` (or a ``NeuMatchAligner`` Keras model).
+        aligner: a ``tfalign.Aligner`` (or a tfalign Keras aligner).
         episodes: a list of labelled ``tfalign.Episode`` (their ``clip_to_text``
             is the ground truth; the aligner does not read it).
         decoding: "greedy" or "exact"; default: the aligner's.

@@ -52,7 +52,7 @@ def zero_shot_model(width=None, episodes=None, val=None, drop_cost=None, experim
         raise UserError(f"experiment: {experiment!r} does not start at DTW (model.dtw_start); zero-shot alignment "
                         "builds the recipe's network", field="experiment")
     model = build_model(config.model.with_input_widths(width, width), seed=config.trainer.seed)
-    model.ridge.set_map(embedding)
+    model.backbone.ridge.set_map(embedding)
     model.potentials.set_start(float(drop_cost))
     description = ("No training: features in one space aligned by their cosine similarity (zero-shot DTW), "
                    + (f"centred on the means of {len(seen)} videos" if seen else "not centred")

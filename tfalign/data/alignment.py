@@ -90,7 +90,7 @@ class Alignment:
 
     @classmethod
     def from_outputs(cls, outputs: dict, row: int, num_clips: int, num_texts: int, **fields) -> Alignment:
-        """Row ``row`` of a decoder's batched outputs (``NeuMatchAligner.align``, a
+        """Row ``row`` of a decoder's batched outputs (``AlignerTask.align``, a
         SavedModel's signature, a TF Serving response) as an Alignment; the outputs a
         decoder does not return (an older SavedModel's score, the paper's greedy clip_confidence) stay None."""
         row_of = lambda key: None if outputs.get(key) is None else np.asarray(outputs[key])[row]

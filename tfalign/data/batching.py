@@ -198,7 +198,7 @@ def count_batches(episodes, batch_size: int, bucket: bool = False, batch_nodes: 
 
 def pad_batch(clips: list, texts: list) -> dict:
     """Videos' features in *natural* order, zero-padded into one request (what
-    ``NeuMatchAligner.align`` and the SavedModel's signatures take): no labels,
+    ``AlignerTask.align`` and the SavedModel's signatures take): no labels,
     no oracle.
 
     Args:

@@ -20,8 +20,7 @@ from tfalign.data.oracle import MATCH, NUM_ACTIONS, POP_TEXT, alignment_from_act
 from tfalign.model import paths
 from tfalign.data.length_buckets import pad_request_to_buckets
 from tfalign.model.classifier_inputs import POSITION_FUNCTIONS, window_features
-from tfalign.model.lattice import (best_path, clip_confidence, conditional_log_probabilities, greedy_walk,
-                                   log_partition_table, posterior_marginals)
+from tfalign.model.lattice import clip_confidence
 
 INPUT_KEYS = ("clip_features", "text_features", "clip_lengths", "text_lengths")
 
@@ -252,72 +251,3 @@ def align_function(model, decoding="greedy", xla=True, confidence=True):
 
     cache[key] = align
     return align
-
-
-# ------------------------------------------------------------ the model's
-class DecodingMixin:
-    """``NeuMatchAligner``'s decoding methods (mixed into the Keras model): the greedy and
-    exact paths on reversed inputs, and ``align`` on natural-order ones."""
-
-    def greedy_path(self, inputs, compiled=True, confidence=False):
-        """The greedy alignment of reversed inputs: {"actions", "num_actions", "probabilities"}.
-        With ``dtw_start``, the most probable action at each node under the CRF, and with
-        ``confidence`` its posterior ``marginals`` too (``complete_greedy`` reads each clip's
-        confidence from them). ``compiled``: the stacks' loops XLA-compiled (layers/recurrence.py)."""
-        stacks = self.encode_stacks(inputs, training=False, compiled=compiled)
-        if not self.dtw_start:
-            return greedy(self, stacks)
-        lengths = stacks["clip_lengths"], stacks["text_lengths"]
-        scores = self.lattice_scores(stacks)
-        table = log_partition_table(scores, *lengths)  # shared by the conditionals and the marginals
-        out = greedy_walk(conditional_log_probabilities(scores, *lengths, table=table), *lengths)
-        if confidence:
-            out["marginals"] = posterior_marginals(scores, *lengths, table=table)[1]
-        return out
-
-    def exact_path(self, inputs, confidence=True, compiled=True):
-        """The exact best action path (model/lattice.py) of a decoder without history, on
-        reversed inputs: {"actions", "num_actions", "clip_to_text", "score", "probabilities",
-        "clip_confidence"}. ``clip_confidence`` [B, T_v]: the posterior probability of each
-        clip's assignment, the lattice's scores read as a CRF. With ``dtw_start`` (a CRF),
-        ``score`` is the path's log-probability among all complete paths and
-        ``probabilities`` the CRF's conditional action probabilities at its nodes. ``compiled``:
-        the stacks' loops XLA-compiled (layers/recurrence.py)."""
-        stacks = self.encode_stacks(inputs, training=False, compiled=compiled)
-        lengths = stacks["clip_lengths"], stacks["text_lengths"]
-        scores = self.lattice_scores(stacks)
-        out = best_path(scores, *lengths)
-        log_probs, table = scores, None
-        if self.dtw_start:
-            table = log_partition_table(scores, *lengths)
-            log_probs = conditional_log_probabilities(scores, *lengths, table=table)
-            out["score"] = out["score"] - table[:, 0, 0]
-        out["probabilities"] = paths.probabilities_along(log_probs, out["actions"], out["num_actions"], *lengths)
-        if confidence:  # the posterior marginals: the forward algorithm beside the backward table
-            marginals = posterior_marginals(scores, *lengths, table=table)[1]
-            out["clip_confidence"] = clip_confidence(marginals, out["clip_to_text"])
-        return out
-
-    def make_align_function(self, decoding_name="greedy", xla=True, confidence=True):
-        """The compiled decoder behind ``align``, built once per decoding (model/decoding.py);
-        ``confidence=False``: exact decoding without ``clip_confidence`` (faster)."""
-        return align_function(self, decoding_name, xla, confidence)
-
-    def compiled_decoder(self, decoding_name="greedy", xla=True, confidence=True):
-        """``greedy_path`` or ``exact_path`` as a tf.function, on reversed inputs (model/decoding.py)."""
-        return compiled_decoder(self, decoding_name, xla, confidence)
-
-    def align(self, inputs, decoding="greedy"):
-        """Decodes padded natural-order batches, as the SavedModel's signatures take them.
-
-        Args:
-            inputs: ``clip_features`` [B, T_v, D_v], ``text_features`` [B, T_s, D_s]
-                (zero-padded), ``clip_lengths`` and ``text_lengths`` [B].
-            decoding: "greedy" (the paper's) or "exact" (the best complete path; no history).
-
-        Returns:
-            The same for both decodings: ``actions`` [B, L] (-1 after a row's end),
-            ``num_actions`` [B], ``clip_to_text`` [B, T_v] (-1 unmatched), ``score`` [B]
-            (the path's log-probability), ``probabilities`` [B, L, 3] (each step's).
-        """
-        return self.make_align_function(decoding)(inputs)

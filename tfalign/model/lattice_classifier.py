@@ -123,7 +123,7 @@ def blocked_rows(rows_of, tensors: dict, num_rows, block):
 
 
 def of_model(model, stacks):
-    """The lattice logits of a NeuMatchAligner without history: its classifier's first
+    """The lattice logits of a LatticeAligner: its classifier's first
     layer split by input block (stack tops, positions, similarity window) so that
     [v_i, s_j, p_ij, sim_ij] is never concatenated."""
     from tfalign.data.batching import to_natural

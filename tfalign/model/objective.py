@@ -4,7 +4,7 @@ path, and tfalign's lattice cross-entropy and InfoNCE terms (docs/recipe.md);
 ``alignment_loss`` weighs them into one.
 
 Each term is a sum and a count, so that the caller chooses the mean: over one
-batch (``NeuMatchAligner.compute_loss``, Keras's ``fit``), or over the global
+batch (``AlignerTask.compute_loss``, Keras's ``fit``), or over the global
 batch of every replica (the trainer's step, training/task.py).
 """
 
@@ -37,7 +37,7 @@ def local_mean(total, count):
 
 
 def alignment_loss(outputs, batch, weights: LossWeights, mean=local_mean):
-    """The weighted loss of ``NeuMatchAligner.training_outputs`` on a labelled batch:
+    """The weighted loss of an aligner's ``training_outputs`` on a labelled batch:
     the path's term, plus the lattice and contrastive terms where their weights
     are not 0 (they need a decoder without history, and the joint embedding)."""
     loss = mean(*path_term_sum(outputs, batch, weights))

@@ -25,7 +25,7 @@ CONFIG, WEIGHTS, METADATA, CARD = "config.json", "model.weights.h5", "metadata.j
 
 
 def save_preset(model, folder, metadata: dict, model_card: str) -> pathlib.Path:
-    """Writes ``model`` (a NeuMatchAligner) and ``metadata`` as a preset folder (replaced if it exists)."""
+    """Writes ``model`` (a tfalign aligner) and ``metadata`` as a preset folder (replaced if it exists)."""
     import keras
 
     import tfalign
@@ -59,7 +59,7 @@ def load_preset(folder) -> tuple:
     """(model, metadata) of a preset folder; one-line errors name what is missing or wrong."""
     import keras
 
-    from tfalign.model import NeuMatchAligner
+    from tfalign.model import AlignerTask
     from tfalign.training.checkpoints import restore_weights
 
     folder = pathlib.Path(folder)
@@ -74,8 +74,8 @@ def load_preset(folder) -> tuple:
     except Exception as error:  # Keras raises TypeError, ValueError, ... for a foreign config
         raise UserError(f"preset: {folder / CONFIG}: not a model config Keras can build ({first_line(error)})",
                         field="preset") from None
-    if not isinstance(model, NeuMatchAligner):
-        raise UserError(f"preset: {folder / CONFIG} builds a {type(model).__name__}, not a NeuMatchAligner",
+    if not isinstance(model, AlignerTask):
+        raise UserError(f"preset: {folder / CONFIG} builds a {type(model).__name__}, not a tfalign aligner",
                         field="preset")
     if not model.built:  # Keras builds it from the config's build_config
         model.build()

@@ -2,7 +2,7 @@
 
 ``serving_default`` takes padded features in *natural* order and their
 lengths, reverses them inside the graph, runs the encoders, stacks and the
-decoder, and returns what ``NeuMatchAligner.align`` returns: the action
+decoder, and returns what ``AlignerTask.align`` returns: the action
 sequence, its length, the clip-to-text assignment (-1 = unmatched), the
 path's log-probability (``score``) and the decoder's action probabilities at
 each step; exact decoding, and a CRF model's (the recipe's) greedy decoding, also
@@ -27,7 +27,7 @@ from tfalign.data.decoding_choice import Decoding
 from tfalign.model import decoding
 from tfalign.serving.warmup import WarmupSize, prediction_logs, warmup_plan, write_warmup_file
 
-# What every alignment signature returns, as NeuMatchAligner.align does.
+# What every alignment signature returns, as AlignerTask.align does.
 OUTPUT_KEYS = ("actions", "num_actions", "clip_to_text", "score", "probabilities")
 # Where there are posteriors (exact decoding; a CRF model's greedy too), each clip's confidence.
 CONFIDENCE_OUTPUT_KEYS = (*OUTPUT_KEYS, "clip_confidence")

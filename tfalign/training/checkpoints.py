@@ -172,9 +172,16 @@ def read_checkpoint(checkpoint, path) -> None:
     import tensorflow as tf
 
     from tfalign.layers.tracking import collections_untracked
+    from tfalign.model import AlignerTask
+    from tfalign.model.legacy_layout import is_legacy_checkpoint
 
-    names = {name.split("/")[0] for name, _ in tf.train.list_variables(str(path))}
+    full_names = [name for name, _ in tf.train.list_variables(str(path))]
+    names = {name.split("/")[0] for name in full_names}
     model = getattr(checkpoint, "model", None)
+    if isinstance(model, AlignerTask) and is_legacy_checkpoint(full_names):
+        raise UserError(f"{path}: a checkpoint of a tfalign from before the backbone was its own layer: its "
+                        f"weights load (evaluation, export, Aligner.from_run), but its training cannot resume; "
+                        f"start a new run")
     if model is None or "format" in names:
         return _read_strictly(checkpoint, path)
     objects = {name: getattr(checkpoint, name) for name in ("optimizer", "dropout_seeds", "loss_scale",
@@ -224,15 +231,24 @@ def restore_weights(model, path, config=None) -> None:
     with an optimizer of the run's config beside them (an older tfalign reached
     some layers only through the optimizer's variables)."""
 
+    import tensorflow as tf
+
+    from tfalign.model.legacy_layout import is_legacy_checkpoint, legacy_layout
+
     path = str(path)
     if path.endswith(WEIGHTS_SUFFIX):
         try:
             model.load_weights(path)
         except ValueError as error:  # Keras: "A total of N objects could not be loaded. ..."
-            raise UserError(f"{path}: the weights do not fit the model ({first_line(error)})") from None
+            try:  # a weights file of an older tfalign: its layers' old names
+                legacy_layout(model).load_weights(path)
+            except ValueError:
+                raise UserError(f"{path}: the weights do not fit the model ({first_line(error)})") from None
         return
     from tfalign.optimizers import make_optimizer
 
+    if is_legacy_checkpoint([name for name, _ in tf.train.list_variables(path)]):
+        model = legacy_layout(model)  # read through the old names (the optimizer's slots in the old order)
     optimizer = make_optimizer(config.optimizer.name, config.optimizer.learning_rate,
                                weight_averaging=config.optimizer.weight_averaging)
     optimizer.build(model.trainable_variables)

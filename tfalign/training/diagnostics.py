@@ -22,7 +22,7 @@ import re
 import numpy as np
 import tensorflow as tf
 
-MODEL_PREFIX = re.compile(r"^[^/]*aligner[^/]*/")
+MODEL_PREFIX = re.compile(r"^[^/]*aligner[^/]*/(backbone/)?")
 FEATURE_STATS = {"mean": np.mean, "std": np.std, "p05": lambda x: np.percentile(x, 5),
                  "p95": lambda x: np.percentile(x, 95)}
 IMAGE_EVERY = 10  # epochs between the distribution images (and the first epoch)
@@ -54,7 +54,7 @@ def feature_arrays(model, batch) -> dict:
              "text": tf.sequence_mask(batch["text_lengths"], tf.shape(stacks["text"])[1])}
     values = lambda tensor, mask: tf.cast(tf.boolean_mask(tensor, mask), tf.float32).numpy().ravel()  # bf16 too
     arrays = {"before_norm": {k: values(stacks[f"{k}_raw"], m) for k, m in masks.items()}}
-    if getattr(model, "video_norm", None) is not None:
+    if model.backbone.video_norm is not None:
         arrays["after_norm"] = {k: values(stacks[k], m) for k, m in masks.items()}
     return arrays
 
@@ -228,7 +228,8 @@ class RunSummaries:
     def __init__(self, logdir, config_dict: dict, trial_id: str, model, zero_init=frozenset()):
         self.model, self.zero_init = model, zero_init
         write_hparams(logdir, config_dict, trial_id=trial_id)
-        write_layout(logdir, [v.path for v in model.trainable_variables], normalized=model.video_norm is not None)
+        write_layout(logdir, [v.path for v in model.trainable_variables],
+                     normalized=model.backbone.video_norm is not None)
         self.writers = {k: tf.summary.create_file_writer(str(logdir / k)) for k in ("train", "val")}
 
     def write_epoch(self, epoch: int, logs: dict, ratios: dict, histogram_batch) -> None:

@@ -5,7 +5,7 @@ issue 20585), so the loop is written out: ``strategy.run`` for the task's step
 (training/task.py: the inputs, the losses, the step's maths), Keras callbacks
 for the schedules, a run folder that makes every epoch resumable, and
 TensorBoard summaries. A single-device model can also be trained with
-``model.fit`` (``NeuMatchAligner.compute_loss``).
+``model.fit`` (``AlignerTask.compute_loss``).
 
 Validation decodes whole videos each epoch with the ``evaluate`` function the
 trainer is given (``tfalign.evaluation.prediction.evaluate_model``): training/
@@ -152,7 +152,7 @@ class Trainer:
             self.optimizer = make_optimizer(config.optimizer.name, config.optimizer.learning_rate,
                                             weight_averaging=config.optimizer.weight_averaging)
             self.optimizer.build(self.model.trainable_variables)
-            if self.model.potentials is not None and hasattr(self.optimizer, "exclude_from_layer_adaptation"):
+            if self.model.dtw_start and hasattr(self.optimizer, "exclude_from_layer_adaptation"):
                 # The DTW start's corrections begin at zero: LARS would scale their steps to nothing.
                 self.optimizer.exclude_from_layer_adaptation(self.model.potentials.trainable_variables)
             # fp16 needs its loss scaled (bf16 has float32's range and needs none).

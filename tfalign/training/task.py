@@ -86,10 +86,11 @@ class AlignmentTask:
             videos with the closed form's pseudo-labels (zero-shot DTW, self-trained).
         """
         self._video_folds, self._closed_form, videos = {}, None, list(data.train)
-        if getattr(model, "ridge", None) is None:
+        ridge = model.backbone.ridge
+        if ridge is None:
             return videos
         pseudo, prior = [], 0.0
-        if getattr(model, "potentials", None) is not None:
+        if model.dtw_start:
             if not data.val:
                 raise ValueError("AlignmentTask.begin: a model that starts at DTW needs validation videos (its "
                                  "drop cost is tuned on them)")
@@ -106,7 +107,7 @@ class AlignmentTask:
         if not videos:
             raise ValueError("AlignmentTask.begin: no training video: give labelled videos, or unlabelled ones to a "
                              "model that starts at DTW")
-        model.ridge.set_fold_maps(cross_fitted_maps(videos, pseudo, prior=prior))
+        ridge.set_fold_maps(cross_fitted_maps(videos, pseudo, prior=prior))
         self._video_folds = {e.video_id: fold_of(i, len(videos)) for i, e in enumerate(videos)}
         return videos
 
@@ -114,13 +115,14 @@ class AlignmentTask:
         """What the model takes in closed form before its first step (after ``begin``):
         the ridge map and, for a model that starts at DTW, the drop cost: exact
         decoding then returns the (self-trained) DTW baseline's alignments."""
-        if getattr(model, "ridge", None) is None:
+        ridge = model.backbone.ridge
+        if ridge is None:
             return
         if self._closed_form is None:
-            model.ridge.fit(data.train)
+            ridge.fit(data.train)
             return
         fit = self._closed_form[0]
-        model.ridge.set_map(fit.embedding)
+        ridge.set_map(fit.embedding)
         model.potentials.set_start(fit.drop_cost)
 
     def sample_folds(self, samples) -> list[int] | None:
