@@ -54,7 +54,7 @@ def decoded_scores(model, episodes):
 
 def clips_at(decoded, temperature):
     """Every clip's (confidence, right) at ``temperature``, and each video's (mean confidence, accuracy)."""
-    from tfalign.model.lattice import clip_confidence, posterior_marginals
+    from tfalign.dp.lattice import clip_confidence, posterior_marginals
 
     confidence, right, videos = [], [], []
     for assignment, scores, lengths, episode in decoded:

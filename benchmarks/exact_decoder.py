@@ -1,7 +1,7 @@
 """The exact decoder at film length: the best path over the (clip, text) lattice.
 
 Figures a size, warm (the second and later calls of one shape), one video:
-``best_path`` alone (model/lattice.py: the dynamic programme and its
+``best_path`` alone (dp/lattice.py: the dynamic programme and its
 backtrack, on random log-probabilities); the whole exact alignment of the
 recipe's network (random weights: the time does not depend on them) in process
 (``model.align(..., decoding="exact")``: encoders, stacks, the lattice
@@ -44,7 +44,7 @@ def warm_seconds(run, repeats):
 
 
 def best_path_figures(clips, texts, repeats):
-    from tfalign.model.lattice import best_path
+    from tfalign.dp.lattice import best_path
 
     rng = np.random.default_rng(clips * 7919 + texts)
     logits = rng.normal(size=(1, clips, texts, 3)).astype(np.float32)
@@ -79,7 +79,7 @@ def signature_seconds(signature, widths, clips, texts, repeats):
 def part_figures(model, clips, texts, repeats) -> dict:
     """Each part of the exact alignment alone, warm, on the previous parts' outputs (seconds)."""
     from tfalign.data.batching import to_natural
-    from tfalign.model.lattice import best_path, log_partition_table, posterior_marginals
+    from tfalign.dp.lattice import best_path, log_partition_table, posterior_marginals
 
     request = one_video_request(model.input_widths, clips, texts, seed=1)
     lengths = (request["clip_lengths"], request["text_lengths"])

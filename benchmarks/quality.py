@@ -50,13 +50,13 @@ ABLATIONS = {
     "input_channel_only": ("only the input channel (no encoder or stack similarity)", None,
                            {"similarity_source": "input"}),
     "no_lattice": ("no lattice loss (trained on the ground-truth path only)", None, {"lattice_weight": 0.0}),
-    "paper_positions": ("the paper's 10 absolute position features", None, {"position_features": "paper"}),
+    "paper_positions": ("the paper's 10 absolute position features", None, {"position": "paper"}),
     "paper_samples": ("the paper's fixed <= 100-action samples instead of random crops", None,
                       {"sampling": "paper", "max_train_actions": 100, "whole_video_fraction": 0.0}),
     "no_averaging": ("no weight averaging", None, {"weight_averaging": 0.0}),
     "no_encoder_dropout": ("no encoder dropout", None, {"encoder_dropout": 0.0}),
     "history_decoder": ("the paper's decoder with history (action and matched stacks; greedy only)", None,
-                        {"decoder_history": True, "lattice_weight": 0.0, "decoding": "greedy"}),
+                        {"history": True, "lattice_weight": 0.0, "decoding": "greedy"}),
     "paper": ("the paper's rp_lars_sbn, unchanged", "rp_lars_sbn", {}),
     "our_pretraining": ("the paper's remedy: our_pretraining (LSMDC stand-in, then finetuning; Full features)",
                         "our_pretraining", {}),
@@ -120,7 +120,7 @@ def run_one(config, run_dir, log, refuse_stale: bool = False):
     result = {"seconds": round(time.time() - started, 1), "best_epoch": state["best"]["clip_accuracy"]["epoch"],
               "epochs": state["epoch"]}
     for decoding in ("greedy", "exact"):
-        if decoding == "exact" and config.model.decoder_history:
+        if decoding == "exact" and config.model.history:
             continue
         figures = evaluate_model(model, test, decoding)
         result[decoding] = {"clip_accuracy": figures["clip_accuracy"], "sentence_iou": figures["sentence_iou"]}

@@ -9,8 +9,8 @@ from tfalign.configs import ExperimentConfig, ModelConfig, TaskConfig, TrainerCo
 from tfalign.errors import UserError
 from tfalign.experiments import EXPERIMENTS, PAPER_EXPERIMENTS, RECIPES, STAGES, get_experiment, parse_setting
 
-TFALIGN_MODEL_FIELDS = ["decoder_history", "position_features", "similarity_units", "similarity_source",
-                        "stack_features", "decoder_units", "stack_dropout"]
+TFALIGN_MODEL_FIELDS = ["history", "position", "similarity_units", "similarity_source",
+                        "stack_features", "hidden_units", "stack_dropout"]
 TFALIGN_TASK_FIELDS = ["contrastive_weight", "lattice_weight", "sampling", "decoding", "whole_video_fraction"]
 
 

@@ -9,7 +9,7 @@ PACKAGE = pathlib.Path(tfalign.__file__).parent
 # In the order of the data flow; a module may import its own level and the ones before it.
 LEVELS = [
     ("helpers", ["tfalign.errors", "tfalign.files", "tfalign.validation", "tfalign.console"]),
-    ("data", ["tfalign.data"]),
+    ("data", ["tfalign.data", "tfalign.dp"]),
     ("media", ["tfalign.media"]),
     ("configs", ["tfalign.configs", "tfalign.experiments"]),
     ("layers", ["tfalign.layers", "tfalign.optimizers"]),

@@ -4,7 +4,8 @@ The data flows one way, and so do the imports (tests/test_import_graph.py
 checks it; lazy imports inside functions count too):
 
     errors, files, validation, console      shared helpers
-    data                                    episodes, the oracle, datasets, feature widths
+    data, dp                                episodes, the oracle, datasets, feature widths; every
+                                            dynamic programme (the baselines' DTW, the lattice)
     media                                   videos and narrations in, subtitles out (the media extra)
     configs, experiments                    the typed configs and their registry
     layers, optimizers                      Keras layers, AdamLARS

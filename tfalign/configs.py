@@ -53,17 +53,18 @@ class ModelConfig:
     normalization: typing.Literal["none", "sbn", "2ln", "4ln"] = "none"
     dropout: float = 0.0  # on the decoder's dense layers
     encoder_dropout: float = 0.0  # on the encoders' dense layers
-    # Without history (no action/matched stack) the classifier sees only what the
-    # cursors point at, and the lattice can be scored and searched exactly.
-    decoder_history: bool = True
-    position_features: typing.Literal["paper", "normalized"] = "paper"
+    # The way of aligning: with history, the paper's decoder (NeuMatchAligner: action and matched
+    # stacks); without, the classifier sees only what the cursors point at, and the lattice can be
+    # scored and searched exactly (LatticeAligner).
+    history: bool = True
+    position: typing.Literal["paper", "normalized"] = "paper"  # the classifier's position features
     similarity_units: int = 0  # joint embedding width; 0 = no similarity features
     # Where the joint embeddings read: the SBN-standardized input features through linear heads
     # ("input"), the encoded elements ("encoder"), the stack outputs ("stacks"); "both" = encoder +
     # stacks, "all" = all three (a channel of similarity features each).
     similarity_source: typing.Literal["input", "encoder", "stacks", "both", "all"] = "encoder"
     stack_features: bool = True  # the classifier reads the stack tops v, s (the paper's)
-    decoder_units: int = 300  # the classifier's hidden layer (the paper's 300)
+    hidden_units: int = 300  # the classifier's hidden layer (the paper's 300)
     stack_dropout: float = 0.0  # on the stack outputs the decoder reads
     # The DTW baseline's similarity (a ridge map fitted on the training videos) as a fixed channel
     # of the classifier's similarity window: the learned model starts from what DTW sees.
@@ -71,7 +72,7 @@ class ModelConfig:
     # The lattice's scores start as the DTW baseline's own (its ridge similarity, its tuned drop cost)
     # plus learned corrections that are zero at the start: a drop cost from each clip's similarity row,
     # a linear function of the similarities around each node, and the classifier behind a gate at 0
-    # (layers/dtw_potentials.py). Needs decoder_history=False and task.path_loss="crf".
+    # (layers/dtw_potentials.py). Needs history=False and task.path_loss="crf".
     dtw_start: bool = False
 
     def __post_init__(self):
@@ -79,16 +80,23 @@ class ModelConfig:
         check_ranges(self, [("clip_dim", 1, None, False, False), ("text_dim", 1, None, False, False),
                             ("projection_seed", 0, None, False, False),
                             ("dropout", 0, 1, False, True), ("encoder_dropout", 0, 1, False, True),
-                            ("similarity_units", 0, None, False, False), ("decoder_units", 1, None, False, False),
+                            ("similarity_units", 0, None, False, False), ("hidden_units", 1, None, False, False),
                             ("stack_dropout", 0, 1, False, True)], "model.")
         if not self.stack_features and not self.similarity_units:
             raise UserError("model.stack_features=False: needs model.similarity_units > 0 (the decoder would see "
                             "no content)")
-        if self.dtw_start and self.decoder_history:
-            raise UserError("model.dtw_start: needs model.decoder_history=False (a cursor-only decoder)")
-        if not self.decoder_history and self.dropout:
+        if self.dtw_start and self.history:
+            raise UserError("model.dtw_start: needs model.history=False (a cursor-only decoder)")
+        if not self.history and self.dropout:
             raise UserError("model.dropout: a cursor-only decoder is scored on the whole lattice; use "
                             "model.stack_dropout")
+
+    def check_learns_from_unlabelled(self, field: str) -> None:
+        """The one rule for unlabelled videos, wherever they are given (``field``): only a model
+        that starts at DTW learns from them (its closed form's self-training)."""
+        if not self.dtw_start:
+            raise UserError(f"{field}: only a model that starts at DTW (model.dtw_start, the recipe's) learns from "
+                            f"unlabelled videos", field=None if "." in field else field)
 
     @property
     def input_widths(self) -> tuple[int, int]:
@@ -219,6 +227,10 @@ class TrainerConfig:
 # Fields that were the trainer's before the task group existed: their old dotted
 # paths (older config.json files, --set trainer.X) still name them.
 MOVED_TO_TASK = tuple(f.name for f in dataclasses.fields(TaskConfig))
+# The model's fields renamed to the constructor arguments they are (model/builder.py): the old
+# names (older config.json files, --set model.decoder_units=...) still name them.
+RENAMED_MODEL_FIELDS = {"decoder_history": "history", "position_features": "position",
+                        "decoder_units": "hidden_units"}
 
 
 GROUPS = {"model": ModelConfig, "optimizer": OptimizerConfig, "schedule": ScheduleConfig, "task": TaskConfig,
@@ -254,15 +266,14 @@ class ExperimentConfig:
         if task.contrastive_weight and not model.similarity_units:
             raise UserError("task.contrastive_weight: needs model.similarity_units > 0 (the joint embedding it "
                             "trains)")
-        if model.decoder_history and (task.lattice_weight or task.path_loss == "crf"):
-            raise UserError("task.lattice_weight and task.path_loss 'crf' need model.decoder_history=False (a "
+        if model.history and (task.lattice_weight or task.path_loss == "crf"):
+            raise UserError("task.lattice_weight and task.path_loss 'crf' need model.history=False (a "
                             "cursor-only decoder)")
-        Decoding.check(task.decoding, model.decoder_history, field="task.decoding", auto=True, model=self.name)
+        Decoding.check(task.decoding, model.history, field="task.decoding", auto=True, model=self.name)
         if model.dtw_start and task.path_loss != "crf":
             raise UserError("model.dtw_start: its scores are a CRF's; needs task.path_loss='crf'")
-        if (self.data.unlabelled_videos or self.data.unlabelled_file) and not model.dtw_start:
-            raise UserError("data.unlabelled_videos and data.unlabelled_file: only a model that starts at DTW "
-                            "(model.dtw_start) learns from unlabelled videos")
+        if self.data.unlabelled_videos or self.data.unlabelled_file:
+            model.check_learns_from_unlabelled("data.unlabelled_videos and data.unlabelled_file")
         if self.data.train_videos == 0 and not (model.dtw_start and (self.data.unlabelled_videos or
                                                                       self.data.unlabelled_file)):
             raise UserError("data.train_videos: 0 (no labelled video) learns from unlabelled videos alone: needs "
@@ -303,8 +314,8 @@ class ExperimentConfig:
             raise UserError(f"config: expected an object, got {type(values).__name__}")
         values = {k: v for k, v in values.items() if k != "runtime"}  # what ran it, not what it is
         if "model" not in values and "encoder" in values:
-            values = _from_flat(values)
-        values = _task_fields_moved(values)
+            values = _from_flat({RENAMED_MODEL_FIELDS.get(k, k): v for k, v in values.items()})
+        values = _model_fields_renamed(_task_fields_moved(values))
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - known
         if unknown:
@@ -362,7 +373,10 @@ def settable_fields(config: ExperimentConfig, prefix: str = "") -> dict[str, typ
 def resolve_path(config: ExperimentConfig, key: str) -> str:
     """A dotted path to a field, or a UserError naming the key and the choices."""
     key = key.strip()
-    path = FIELD_PATHS.get(key, key)
+    head, _, name = key.rpartition(".")
+    if name in RENAMED_MODEL_FIELDS and head.rpartition(".")[2] in ("model", ""):  # an old name of a model field
+        name = RENAMED_MODEL_FIELDS[name]
+    path = FIELD_PATHS.get(name, name) if not head else f"{head}.{name}"
     head, _, name = path.rpartition(".")
     if head.rpartition(".")[2] == "trainer" and name in MOVED_TO_TASK:  # trainer.sampling: task.sampling now
         path = f"{head.rpartition('.')[0] + '.' if '.' in head else ''}task.{name}"
@@ -417,6 +431,14 @@ def _task_fields_moved(values: dict) -> dict:
         return values
     task = {**{k: v for k, v in trainer.items() if k in MOVED_TO_TASK}, **(values.get("task") or {})}
     return {**values, "trainer": {k: v for k, v in trainer.items() if k not in MOVED_TO_TASK}, "task": task}
+
+
+def _model_fields_renamed(values: dict) -> dict:
+    """A config dict whose model group holds fields under their old names, as today's."""
+    model = values.get("model")
+    if not isinstance(model, dict) or not set(model) & set(RENAMED_MODEL_FIELDS):
+        return values
+    return {**values, "model": {RENAMED_MODEL_FIELDS.get(k, k): v for k, v in model.items()}}
 
 
 # Where each field of the flat config (before the groups) went.

@@ -84,9 +84,9 @@ def _recipe(name, description, **changes):
     a lattice CRF that starts at the DTW baseline, the network's classifier its gated residual."""
     return ExperimentConfig(
         name=name, description=description, family="tfalign",
-        model=ModelConfig(encoder="rp", normalization="sbn", encoder_dropout=0.2, decoder_history=False,
-                          stack_features=False, position_features="normalized", similarity_units=128,
-                          similarity_source="all", decoder_units=64, dtw_start=True),
+        model=ModelConfig(encoder="rp", normalization="sbn", encoder_dropout=0.2, history=False,
+                          stack_features=False, position="normalized", similarity_units=128,
+                          similarity_source="all", hidden_units=64, dtw_start=True),
         optimizer=OptimizerConfig(name="lars", learning_rate=3e-3, weight_averaging=0.98),
         task=TaskConfig(contrastive_weight=1.0, lattice_weight=1.0, sampling="crops", max_train_actions=160,
                         whole_video_fraction=0.1, decoding="auto", path_loss="crf", epoch_steps=10),
@@ -134,7 +134,7 @@ def configure(experiment: str | ExperimentConfig, changes: dict | None = None, /
         The checked ``ExperimentConfig``; a bad value is a UserError naming its field.
 
     Example:
-    >>> configure("tfalign_rp_sbn", epochs=2, seed=1, **{"model.decoder_units": 32}).trainer.epochs
+    >>> configure("tfalign_rp_sbn", epochs=2, seed=1, **{"model.hidden_units": 32}).trainer.epochs
     2
     """
     config = get_experiment(experiment) if isinstance(experiment, str) else experiment

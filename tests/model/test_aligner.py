@@ -213,7 +213,7 @@ def test_a_crf_model_gives_each_clip_its_posterior_under_either_decoding():
     """A model that starts at DTW is a CRF: its posteriors do not depend on the decoding, so the
     greedy path's clip_confidence is each clip's posterior of the text greedy chose (computed
     here from the lattice's marginals), as the exact path's is of the text it chose."""
-    from tfalign.model.lattice import clip_posteriors, posterior_marginals
+    from tfalign.dp.lattice import clip_posteriors, posterior_marginals
 
     tf.keras.utils.set_random_seed(0)
     model = aligner_from_fields(encoder="rp", normalization="sbn", units=16, hidden_units=12, history=False,

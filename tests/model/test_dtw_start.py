@@ -13,7 +13,7 @@ from tfalign.data.datasets import load_episodes
 from tfalign.evaluation.prediction import predict_alignments
 from tfalign.experiments import configure
 from tfalign.model import build_model
-from tfalign.model.lattice import best_path
+from tfalign.dp.lattice import best_path
 from tfalign.training.task import AlignmentTask, StageData
 
 
@@ -37,7 +37,6 @@ def test_the_start_decodes_as_the_dtw_baseline_on_the_embedded_splits():
     model = build_model(config.model, seed=0)
     task, data = AlignmentTask(config), StageData(train, val)
     task.begin(model, data)
-    task.prepare(model, data)
     # The map the model holds is the ridge regression of the training videos (NumPy least squares here) ...
     clips = np.concatenate([e.clip_features[e.clip_to_text >= 0] for e in train]).astype(np.float64)
     texts = np.concatenate([e.text_features[e.clip_to_text[e.clip_to_text >= 0]] for e in train]).astype(np.float64)

@@ -13,7 +13,7 @@ from tfalign.data.batching import make_dataset
 from tfalign.data.oracle import POP_TEXT, actions_to_alignment, alignment_to_actions
 from tfalign.model import aligner_from_fields
 from tfalign.model.decoding import greedy, teacher_forced_logits
-from tfalign.model.lattice import best_path, node_labels, running_max
+from tfalign.dp.lattice import best_path, node_labels, running_max
 from tfalign.model.paths import path_nodes
 
 
@@ -171,7 +171,7 @@ def test_running_max_is_the_first_maximum_of_each_prefix(rows):
 
 @pytest.mark.parametrize("clips, texts", [(7, 5), (40, 33), (90, 70)])
 def test_blocks_of_one_column_find_the_same_path(clips, texts, monkeypatch):
-    from tfalign.model import lattice
+    from tfalign.dp import lattice
 
     rng = np.random.default_rng(clips)
     log_probs = tf.nn.log_softmax(tf.constant(rng.normal(size=(2, clips, texts, 3)), tf.float32))
@@ -188,7 +188,7 @@ def test_blocks_of_one_column_find_the_same_path(clips, texts, monkeypatch):
 def test_greedy_walk_over_the_lattice_is_the_step_by_step_decoder():
     """A cursor-only decoder's greedy steps read the node its cursors point at: walking
     the lattice of its log-probabilities takes the same actions with the same probabilities."""
-    from tfalign.model.lattice import greedy_walk
+    from tfalign.dp.lattice import greedy_walk
 
     model = cursor_only_model(seed=3)
     batch = next(iter(make_dataset(episodes(), 3)))

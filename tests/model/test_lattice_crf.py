@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from strategies import alignments
 from tfalign.data.oracle import MATCH, POP_CLIP, POP_TEXT, alignment_to_actions
-from tfalign.model.lattice import (best_path, clip_confidence, clip_posteriors, conditional_log_probabilities,
+from tfalign.dp.lattice import (best_path, clip_confidence, clip_posteriors, conditional_log_probabilities,
                                    log_partition, posterior_marginals)
 from tfalign.model.objective import crf_negative_log_likelihood_sum
 

@@ -138,3 +138,33 @@ def test_exact_signature_reloads_and_equals_the_in_process_exact_path(tmp_path):
             assert served["num_actions"][i] == n
             assert served["actions"][i][:n] == expected["actions"][i, :n].numpy().tolist()
             assert served["clip_to_text"][i][:e.num_clips] == expected["clip_to_text"][i, :e.num_clips].numpy().tolist()
+
+
+def test_the_saved_model_runs_the_model_s_own_align_and_agrees_with_aligner_align(tmp_path, monkeypatch):
+    """One align path: the SavedModel's signatures are the model's ``align`` traced, so a CRF
+    model's greedy and exact alignments (and confidences) served equal ``Aligner.align``'s."""
+    import tfalign
+    from tfalign.model import LatticeAligner
+    from tfalign.serving.warmup import WarmupSize
+
+    tf.keras.utils.set_random_seed(2)
+    model = aligner_from_fields(encoder="rp", normalization="sbn", units=16, hidden_units=8, history=False,
+                                position="normalized", similarity_units=8, similarity_source="all",
+                                stack_features=False, dtw_start=True)
+    model.build()
+    model.backbone.ridge.fit(episodes())
+    model.potentials.set_start(0.8)
+    built, original = [], LatticeAligner.make_align_function
+    monkeypatch.setattr(LatticeAligner, "make_align_function",
+                        lambda self, decoding="greedy", xla=True, confidence=True:
+                        built.append(decoding) or original(self, decoding, xla, confidence))
+    path = export_saved_model(model, tmp_path / "model", decoding="exact", warmup=WarmupSize(0, 0))
+    assert set(built) == {"greedy", "exact"}
+    served, here = tfalign.Aligner.from_saved_model(path), tfalign.Aligner(model)
+    clips, texts = [e.clip_features for e in episodes()], [e.text_features for e in episodes()]
+    for decoding in ("greedy", "exact"):
+        for a, b in zip(served.align(clips, texts, decoding), here.align(clips, texts, decoding)):
+            np.testing.assert_array_equal(a.clip_to_text, b.clip_to_text)
+            np.testing.assert_array_equal(a.actions, b.actions)
+            np.testing.assert_allclose(a.clip_confidence, b.clip_confidence, rtol=1e-5, atol=1e-6)
+            assert a.score == pytest.approx(b.score, rel=1e-5, abs=1e-5)

@@ -45,7 +45,6 @@ def test_training_videos_are_seen_through_the_map_of_their_fold():
     model = build_model(config.model.with_input_widths(300, 300), seed=0)
     train, val = videos(7), videos(3, seed=1)
     task.begin(model, StageData(train, val))
-    task.prepare(model, StageData(train, val))
     samples = task.epoch_samples(train, epoch=0)
     folds = task.sample_folds(samples)
     by_video = {e.video_id: fold_of(i, len(train)) for i, e in enumerate(train)}
@@ -58,13 +57,12 @@ def test_training_videos_are_seen_through_the_map_of_their_fold():
 
 
 def test_the_crf_step_and_the_start_penalty():
-    config = configure("tfalign_rp_sbn", batch_size=4, **{"task.start_penalty": 2.0, "model.decoder_units": 8,
+    config = configure("tfalign_rp_sbn", batch_size=4, **{"task.start_penalty": 2.0, "model.hidden_units": 8,
                                                           "model.similarity_units": 8})
     task = AlignmentTask(config)
     model = build_model(config.model.with_input_widths(300, 300), seed=0)
     train, val = videos(4), videos(2, seed=1)
     task.begin(model, StageData(train, val))
-    task.prepare(model, StageData(train, val))
     assert float(model.start_distance()) == 0.0
     from tfalign.optimizers import make_optimizer
 

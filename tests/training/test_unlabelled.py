@@ -83,7 +83,7 @@ def test_the_labels_of_unlabelled_videos_cannot_reach_the_run(tmp_path):
     train, val, extra = _episodes(4, 1), _episodes(2, 2), _episodes(4, 3)
     assert all((e.clip_to_text >= 0).any() for e in extra)  # labels that would change the fit if read
     options = dict(epochs=1, batch_size=4, max_steps_per_epoch=2, log=lambda *_: None,
-                   **{"model.decoder_units": 8, "model.similarity_units": 8})
+                   **{"model.hidden_units": 8, "model.similarity_units": 8})
     digest = lambda run: json.loads((run.folder / "state.json").read_text())["weights_digest"]
     labelled = tfalign.train("tfalign_rp_sbn", train=train, val=val, unlabelled=extra, output_dir=tmp_path / "a",
                              **options)

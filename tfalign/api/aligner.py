@@ -19,11 +19,13 @@ from __future__ import annotations
 
 from tfalign.api.backends import KerasBackend, SavedModelBackend
 from tfalign.api.deployment import Deployable
-from tfalign.api.inputs import check_encoder_widths, checked_videos, one_or_many, per_video
+from tfalign.api.inputs import (check_encoder_widths, checked_labelled, checked_labels, checked_videos, one_or_many,
+                                per_video)
 from tfalign.data.alignment import Alignment
+from tfalign.data.batching import padded_requests
 from tfalign.data.decoding_choice import Decoding
+from tfalign.data.metrics import evaluate_alignments
 from tfalign.errors import UserError
-from tfalign.evaluation.prediction import decode_in_batches, evaluate_aligner
 from tfalign.serving.document import check_times
 from tfalign.serving.preset import load_preset
 
@@ -227,18 +229,15 @@ class Aligner(Deployable):
         clip_list = checked_videos(clips, "clips", self.input_widths[0], single)
         text_list = checked_videos(texts, "texts", self.input_widths[1], single, len(clip_list))
         times = per_video(clip_times, "clip_times", len(clip_list), single)
-        names = per_video(labels, "labels", len(clip_list), single)
+        names = checked_labels(labels, text_list, single)
         alignments = []
-        for index, out, row in decode_in_batches(lambda request: self._backend.run(request, decoding),
-                                                  clip_list, text_list):
-            num_clips, num_texts = len(clip_list[index]), len(text_list[index])
-            if names[index] is not None and len(names[index]) != num_texts:
-                where = "" if single else f"video {index}: "
-                raise UserError(f"labels: {where}{len(names[index])} texts for {num_texts} text features",
-                                field="labels")
-            alignments.append(Alignment.from_outputs(
-                out, row, num_clips, num_texts, texts=names[index], decoding=decoding,
-                clip_times=None if times[index] is None else check_times(times[index], num_clips)))
+        for start, request in padded_requests(clip_list, text_list):
+            out = self._backend.run(request, decoding)
+            for row in range(len(out["num_actions"])):
+                index, num_clips = start + row, len(clip_list[start + row])
+                alignments.append(Alignment.from_outputs(
+                    out, row, num_clips, len(text_list[index]), texts=names[index], decoding=decoding,
+                    clip_times=None if times[index] is None else check_times(times[index], num_clips)))
         return alignments[0] if single else alignments
 
     def align_video(self, video, narration, decoding: str | None = None, clip_options=None, extractors=None,
@@ -284,8 +283,10 @@ class Aligner(Deployable):
                           clip_times=[e.clip_times for e in episodes])
 
     def evaluate(self, episodes, decoding: str | None = None) -> dict:
-        """Clip accuracy and sentence IoU on labelled episodes: ``tfalign.evaluate(self, episodes)``."""
-        return evaluate_aligner(self, episodes, decoding)
+        """Clip accuracy and sentence IoU on labelled episodes (``tfalign.evaluate``), checked first."""
+        episodes, decoding = checked_labelled(episodes, self.input_widths), self.resolve_decoding(decoding)
+        predictions = [a.clip_to_text for a in self.align_episodes(episodes, decoding)]
+        return {**evaluate_alignments(episodes, predictions), "decoding": decoding}
 
 
 def zero_shot_for_video(clip_features, text_features, extractors=None):

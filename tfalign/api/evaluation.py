@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from tfalign.api.aligner import Aligner
-from tfalign.evaluation.prediction import evaluate_aligner
 
 
 def evaluate(aligner, episodes, decoding: str | None = None) -> dict:
@@ -27,4 +26,4 @@ def evaluate(aligner, episodes, decoding: str | None = None) -> dict:
     >>> tfalign.evaluate(run.aligner, test_episodes)["clip_accuracy"]                 # doctest: +SKIP
     0.81
     """
-    return evaluate_aligner(aligner if isinstance(aligner, Aligner) else Aligner(aligner), episodes, decoding)
+    return (aligner if isinstance(aligner, Aligner) else Aligner(aligner)).evaluate(episodes, decoding)

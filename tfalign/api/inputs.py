@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tfalign.data.episode import Episode, validate_episodes
 from tfalign.errors import UserError, first_line
 
 
@@ -60,6 +61,16 @@ def per_video(value, field: str, count: int, single: bool) -> list:
     return values
 
 
+def checked_labels(labels, text_list: list, single: bool) -> list:
+    """The texts themselves, one list per video (None where not given), as many as its text features."""
+    names = per_video(labels, "labels", len(text_list), single)
+    for index, (texts, names_of) in enumerate(zip(text_list, names)):
+        if names_of is not None and len(names_of) != len(texts):
+            where = "" if single else f"video {index}: "
+            raise UserError(f"labels: {where}{len(names_of)} texts for {len(texts)} text features", field="labels")
+    return names
+
+
 def check_encoder_widths(inputs, widths: tuple[int, int]) -> None:
     """The features the encoders gave a video (``media.inputs.MediaInputs``) are as wide as
     the model takes; else one line naming the encoder's option."""
@@ -69,3 +80,11 @@ def check_encoder_widths(inputs, widths: tuple[int, int]) -> None:
             field = "image_model" if name == "clips" else "text_config"
             raise UserError(f"{field}: the encoders give {name} features of width {features.shape[1]}, but "
                             f"the model takes width {width}: name the encoders it was trained with", field=field)
+
+
+def checked_labelled(episodes, widths) -> list:
+    """Labelled episodes to evaluate on, checked (``validate_episodes``); else one line naming ``episodes``."""
+    if isinstance(episodes, Episode) or not all(isinstance(e, Episode) and e.labelled for e in episodes):
+        raise UserError("episodes: expected a list of labelled tfalign.Episode (Aligner.align aligns (clips, "
+                        "texts) pairs without labels)", field="episodes")
+    return validate_episodes(episodes, *widths)

@@ -134,7 +134,7 @@ def train(experiment, train=None, val=None, test=None, output_dir=None, *, unlab
             the next step before the run stops without one (it then raises ``Preempted``).
         **overrides: config changes as on the command line: ``epochs=2``,
             ``seed=1``, ``lr=1e-3``, or any field by name or dotted path
-            (``**{"model.decoder_units": 32}``); see ``tfalign.configure``.
+            (``**{"model.hidden_units": 32}``); see ``tfalign.configure``.
 
     Returns:
         A ``TrainingRun``: its ``folder``, ``config``, ``metrics``, ``history``
@@ -165,9 +165,8 @@ def _data_in_memory(config, train, val, test, unlabelled):
     train_split, val_split, test_split = (_checked_split(e, n) for e, n in ((train, "train"), (val, "val"),
                                                                               (test, "test")))
     unlabelled_split = _checked_unlabelled(unlabelled)
-    if unlabelled_split and not config.model.dtw_start:
-        raise UserError("unlabelled: only a model that starts at DTW (model.dtw_start, the recipe's) learns from "
-                        "unlabelled videos", field="unlabelled")
+    if unlabelled_split:
+        config.model.check_learns_from_unlabelled("unlabelled")
     if train_split is None and val_split is None:
         if test_split is not None or unlabelled_split:
             what = "test" if test_split is not None else "unlabelled"

@@ -222,6 +222,25 @@ def pad_batch(clips: list, texts: list) -> dict:
             "text_lengths": text_lengths}
 
 
+REQUEST_VIDEOS = 16  # videos a request, at most: the one batching of prediction (Aligner, validation, push)
+
+
+def padded_requests(clips: list, texts: list, batch_size: int = REQUEST_VIDEOS):
+    """Videos in padded requests of at most ``batch_size`` (``pad_batch``), in order.
+
+    Args:
+        clips: one [T_v, D_v] array per video.
+        texts: one [T_s, D_s] array per video.
+        batch_size: videos a request, at most.
+
+    Yields:
+        (the index of the request's first video, the request); row r of its outputs
+        is video first + r.
+    """
+    for start in range(0, len(clips), batch_size):
+        yield start, pad_batch(clips[start:start + batch_size], texts[start:start + batch_size])
+
+
 def episodes_request(episodes) -> dict:
     """``pad_batch`` of the episodes' features (their labels are not read)."""
     return pad_batch([e.clip_features for e in episodes], [e.text_features for e in episodes])

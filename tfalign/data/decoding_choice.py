@@ -3,7 +3,7 @@
 
 Greedy decoding takes the most probable action at each step (the paper's);
 exact decoding finds the best complete path over the lattice of cursor
-positions (model/lattice.py), which only a decoder that reads nothing but its
+positions (dp/lattice.py), which only a decoder that reads nothing but its
 cursors has: a decoder with history (the paper's action and matched stacks)
 makes every path's scores depend on the path so far. "auto", in a training
 config only, selects checkpoints decoded exactly and decodes the test split and
@@ -66,6 +66,6 @@ class Decoding(str, enum.Enum):
             raise UserError(f"{field}: expected one of {list(cls.names(auto))}, got {decoding!r}", field=field)
         if history and value != cls.GREEDY.value:
             owner = f"{model} has" if model else "this model has"
-            raise UserError(f"{field}: {value!r} needs a decoder without history (model.decoder_history=False), "
+            raise UserError(f"{field}: {value!r} needs a decoder without history (model.history=False), "
                             f"and {owner} one; only greedy decoding applies", field=field)
         return value

@@ -14,6 +14,7 @@ outputs (``training_outputs``) and its paths (``greedy_path``, ``exact_path``);
 import keras
 import tensorflow as tf
 
+from tfalign.data.classical import cross_fitted_maps, fold_of
 from tfalign.data.decoding_choice import Decoding
 from tfalign.data.oracle import NUM_ACTIONS
 from tfalign.layers.initializers import dense
@@ -140,6 +141,36 @@ class AlignerTask(CheckpointedCollections, keras.Model):
         """How far the learned corrections are from the DTW start (L2-SP); 0 without one."""
         return tf.constant(0.0)
 
+    # ------------------------------------------------------------ start
+    def initialize(self, train, val, unlabelled=(), set_start=True) -> tuple[list, dict]:
+        """What the model takes from the data before training (Model Garden's
+        ``Task.initialize``), at the start of every training session, a resumed one too.
+
+        With the backbone's ridge similarity: one ridge map per cross-fitting fold
+        (``data.classical.cross_fitted_maps``: each training video is seen through a
+        map fitted without it) and, with ``set_start`` (a run's first session; a resumed
+        one has its weights), the ridge map of all of them.
+
+        Args:
+            train: the labelled training episodes.
+            val: the validation episodes.
+            unlabelled: episodes without labels (only a model that starts at DTW reads them).
+            set_start: set the weights the closed form gives.
+
+        Returns:
+            (the videos to train on, {video id: its cross-fitting fold}; empty without a ridge similarity).
+        """
+        videos, ridge = list(train), self.backbone.ridge
+        if ridge is None:
+            return videos, {}
+        if not videos:
+            raise ValueError("initialize: no training video: give labelled videos, or unlabelled ones to a model "
+                             "that starts at DTW")
+        ridge.set_fold_maps(cross_fitted_maps(videos))
+        if set_start:
+            ridge.fit(videos)
+        return videos, video_folds(videos)
+
     # ---------------------------------------------------------- training
     def call(self, inputs, training=False):
         """Teacher-forced logits [B, L, 3] of ``inputs["actions"]`` (padding: any action)."""
@@ -213,6 +244,11 @@ class AlignerTask(CheckpointedCollections, keras.Model):
         config = dict(config)
         config["backbone"] = keras.layers.deserialize(config["backbone"])
         return cls(**config)
+
+
+def video_folds(videos) -> dict:
+    """{video id: its cross-fitting fold} of the training videos (``data.classical.fold_of``)."""
+    return {e.video_id: fold_of(i, len(videos)) for i, e in enumerate(videos)}
 
 
 def _unbuilt(serialized: dict) -> dict:

@@ -34,9 +34,9 @@ def build_model(config: ModelConfig, seed: int | None = None, precision: str = "
     model = aligner_from_fields(
         encoder=config.encoder, normalization=config.normalization, dropout=config.dropout, clip_dim=clip_dim,
         text_dim=text_dim, projection_seed=config.projection_seed, encoder_dropout=config.encoder_dropout,
-        history=config.decoder_history, position=config.position_features, similarity_units=config.similarity_units,
+        history=config.history, position=config.position, similarity_units=config.similarity_units,
         stack_dropout=config.stack_dropout, similarity_source=config.similarity_source,
-        stack_features=config.stack_features, hidden_units=config.decoder_units,
+        stack_features=config.stack_features, hidden_units=config.hidden_units,
         ridge_similarity=config.ridge_similarity, dtw_start=config.dtw_start, dtype=DTYPE_POLICIES[precision])
     model.build()
     return model

@@ -20,7 +20,7 @@ from tfalign.data.oracle import MATCH, NUM_ACTIONS, POP_TEXT, alignment_from_act
 from tfalign.model import paths
 from tfalign.data.length_buckets import pad_request_to_buckets
 from tfalign.model.classifier_inputs import POSITION_FUNCTIONS, window_features
-from tfalign.model.lattice import clip_confidence
+from tfalign.dp.lattice import clip_confidence
 
 INPUT_KEYS = ("clip_features", "text_features", "clip_lengths", "text_lengths")
 
@@ -159,19 +159,11 @@ def complete_greedy(out, clip_lengths, text_lengths, max_clips):
 
 
 # ------------------------------------------------------ compiled alignment
-def greedy_alignment(model, inputs, max_clips, xla=True, confidence=True):
-    """The greedy path of reversed inputs, completed (``complete_greedy``): what the
-    in-process ``align`` and the SavedModel's greedy signatures return. Where XLA compiles
-    the decoder whole, the request is padded to its buckets first, the time axes and the
-    videos (``pad_request_to_buckets``), so that one compilation (or one warm-up request)
-    serves every request of a bucket; the padding videos' rows are dropped."""
-    whole = _decoder_options(model, "greedy", xla, confidence)[1]
-    return _greedy_on_buckets(compiled_decoder(model, "greedy", xla, confidence), whole, inputs, max_clips)
-
-
 def _greedy_on_buckets(compiled, whole, inputs, max_clips):
-    """``greedy_alignment`` with its compiled decoder and ``whole`` (compiled whole, so
-    padded to buckets) already known: what a request runs, nothing checked again."""
+    """The greedy path of reversed inputs, completed (``complete_greedy``). Where XLA
+    compiles the decoder whole (``whole``), the request is padded to its buckets first, the
+    time axes and the videos (``pad_request_to_buckets``), so that one compilation (or one
+    warm-up request) serves every request of a bucket; the padding videos' rows are dropped."""
     if whole:
         videos = tf.shape(inputs["clip_lengths"])[0]
         out = {key: value[:videos] for key, value in compiled(pad_request_to_buckets(inputs)).items()}
@@ -223,7 +215,7 @@ def align_function(model, decoding="greedy", xla=True, confidence=True):
     changes nothing (padding follows the valid positions and the loop stops on
     the true lengths) and bounds the compilations. The padding runs eagerly: called from inside
     another tf.function with unknown shapes, TF 2.21's XLA path aborted the
-    process here. Exact: the best path over the lattice (model/lattice.py).
+    process here. Exact: the best path over the lattice (dp/lattice.py).
     """
     requested_xla = xla
     decoding, xla, stacks, confidence = _decoder_options(model, decoding, xla, confidence)

@@ -3,7 +3,7 @@
 Without the paper's history (docs/recipe.md) the classifier sees only what the
 two cursors point at, so every node of the (clip, text) lattice is scored at
 once (``lattice_logits``, model/lattice_classifier.py) and decoded exactly
-(model/lattice.py). With ``dtw_start`` the lattice's scores are the DTW
+(dp/lattice.py). With ``dtw_start`` the lattice's scores are the DTW
 baseline's own (the backbone's ridge similarity, a drop cost tuned on
 validation) plus learned corrections that are zero at the start, the
 classifier's among them behind a gate (layers/dtw_potentials.py): a CRF,
@@ -13,11 +13,14 @@ trained by its likelihood, whose posteriors give each clip its confidence.
 import keras
 import tensorflow as tf
 
+from tfalign.data.classical import cross_fitted_maps, self_trained_fit
+from tfalign.data.ridge import SHARED_SPACE_RANKING, shared_space_ranking, shares_space
+from tfalign.errors import UserError
 from tfalign.layers import DTWPotentials
 from tfalign.model import lattice_classifier, paths
-from tfalign.model.aligner_task import AlignerTask
+from tfalign.model.aligner_task import AlignerTask, video_folds
 from tfalign.model.decoding import greedy
-from tfalign.model.lattice import (best_path, clip_confidence, conditional_log_probabilities, greedy_walk,
+from tfalign.dp.lattice import (best_path, clip_confidence, conditional_log_probabilities, greedy_walk,
                                    log_partition_table, posterior_marginals)
 
 
@@ -60,6 +63,43 @@ class LatticeAligner(AlignerTask):
         super().build(input_shape)
         if self.potentials is not None:  # no random draw: its weights start at the DTW baseline
             self.potentials.build()
+
+    # ------------------------------------------------------------ start
+    def initialize(self, train, val, unlabelled=(), set_start=True) -> tuple[list, dict]:
+        """``AlignerTask.initialize``; with ``dtw_start``, the closed form first
+        (``data.classical.self_trained_fit``): the ridge map of the labelled videos, pulled
+        toward the identity when the features share a space, refitted on the unlabelled
+        ones as it aligns them, and the drop cost tuned on validation. Its start (with
+        ``set_start``) is that ridge map and drop cost: exact decoding then returns the
+        (self-trained) DTW baseline's alignments. The fold maps are fitted on the
+        labelled videos and the unlabelled ones with their pseudo-labels.
+
+        Returns:
+            (the videos to train on: the labelled ones, or with none the unlabelled videos
+            with the closed form's pseudo-labels (zero-shot DTW, self-trained); their folds).
+        """
+        if not self.dtw_start:
+            return super().initialize(train, val, unlabelled, set_start)
+        if not val:
+            raise ValueError("initialize: a model that starts at DTW needs validation videos (its drop cost is "
+                             "tuned on them)")
+        videos = list(train)
+        if not videos and not shares_space(val):
+            raise UserError(f"data.train_videos: no labelled video: the start is zero-shot DTW, which needs clips "
+                            f"and texts in one space, but the validation videos' plain cosine ranks a clip's own "
+                            f"text first {shared_space_ranking(val):.0%} of the time (chance: 50%; one space: at "
+                            f"least {SHARED_SPACE_RANKING:.0%}); give labelled videos, or features from a "
+                            f"vision-language encoder", field="train_videos")
+        fit, pseudo = self_trained_fit(videos, val, unlabelled)
+        if not videos:
+            videos, pseudo = pseudo, []
+        if not videos:
+            raise ValueError("initialize: no training video: give labelled videos, or unlabelled ones")
+        self.backbone.ridge.set_fold_maps(cross_fitted_maps(videos, pseudo, prior=fit.embedding.prior))
+        if set_start:
+            self.backbone.ridge.set_map(fit.embedding)
+            self.potentials.set_start(fit.drop_cost)
+        return videos, video_folds(videos)
 
     # ------------------------------------------------------------ scores
     def lattice_logits(self, stacks):
@@ -115,7 +155,7 @@ class LatticeAligner(AlignerTask):
         return out
 
     def exact_path(self, inputs, confidence=True, compiled=True):
-        """The exact best action path (model/lattice.py) of reversed inputs: {"actions",
+        """The exact best action path (dp/lattice.py) of reversed inputs: {"actions",
         "num_actions", "clip_to_text", "score", "probabilities", "clip_confidence"}.
         ``clip_confidence`` [B, T_v]: the posterior probability of each clip's assignment, the
         lattice's scores read as a CRF. With ``dtw_start`` (a CRF), ``score`` is the path's

@@ -14,7 +14,7 @@ import keras
 import tensorflow as tf
 
 from tfalign.data.oracle import NUM_ACTIONS
-from tfalign.model.lattice import log_partition, node_labels, node_mask
+from tfalign.dp.lattice import log_partition, node_labels, node_mask
 from tfalign.model.paths import path_nodes
 
 
@@ -111,7 +111,7 @@ def path_scores(scores, actions, action_lengths, clip_lengths, text_lengths):
 def crf_negative_log_likelihood_sum(scores, actions, action_lengths, clip_lengths, text_lengths):
     """The lattice CRF's loss: -log p(gold sequence) = log Z - score(gold), the
     partition over every complete action sequence of the lattice ``best_path``
-    searches (model/lattice.py), summed over the batch, and the count of
+    searches (dp/lattice.py), summed over the batch, and the count of
     actions (so that its mean is per action, as the cross-entropies' are).
 
     Its gradient by ``scores`` is the posterior marginals minus the gold path's

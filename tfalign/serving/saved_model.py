@@ -22,9 +22,7 @@ import shutil
 import tensorflow as tf
 
 from tfalign.files import atomic_path, remove_leftovers, replace_folder, writing
-from tfalign.data.batching import to_natural
 from tfalign.data.decoding_choice import Decoding
-from tfalign.model import decoding
 from tfalign.serving.warmup import WarmupSize, prediction_logs, warmup_plan, write_warmup_file
 
 # What every alignment signature returns, as AlignerTask.align does.
@@ -91,26 +89,23 @@ class AlignmentModule(tf.Module):
         with tf.control_dependencies(checks):  # no op reads an input before it is checked
             clip_features, text_features = tf.identity(clip_features), tf.identity(text_features)
             clip_lengths, text_lengths = tf.identity(clip_lengths), tf.identity(text_lengths)
-        return {"clip_features": to_natural(clip_features, clip_lengths),  # reversing is its own inverse
-                "text_features": to_natural(text_features, text_lengths),
-                "clip_lengths": clip_lengths, "text_lengths": text_lengths}
+        return {"clip_features": clip_features, "text_features": text_features, "clip_lengths": clip_lengths,
+                "text_lengths": text_lengths}
 
     def _align_greedy(self, clip_features, text_features, clip_lengths, text_lengths):
-        inputs = self._checked_inputs(clip_features, text_features, clip_lengths, text_lengths)
-        # As in process: the request padded to its buckets, then the decoder XLA-compiled
-        # for each (on the first request of that shape, or when TF Serving loads the
-        # version and replays its warm-up requests).
-        out = decoding.greedy_alignment(self.model, inputs, tf.shape(clip_features)[1], self.xla)
-        return self._outputs(out, CONFIDENCE_OUTPUT_KEYS if self.model.dtw_start else OUTPUT_KEYS)
+        return self._align("greedy", clip_features, text_features, clip_lengths, text_lengths)
 
     def _align_exact(self, clip_features, text_features, clip_lengths, text_lengths):
-        out = self.model.exact_path(self._checked_inputs(clip_features, text_features, clip_lengths, text_lengths),
-                                    compiled=self.xla)
-        return self._outputs(out, CONFIDENCE_OUTPUT_KEYS)
+        return self._align("exact", clip_features, text_features, clip_lengths, text_lengths)
 
-    @staticmethod
-    def _outputs(out, keys=OUTPUT_KEYS):
-        return {key: out[key] for key in keys}
+    def _align(self, decoding_name, *request):
+        """The checked request through the model's own ``align`` (what ``Aligner.align`` runs in
+        process): greedily, the request padded to its buckets and the decoder XLA-compiled for
+        each (on the first request of that shape, or when TF Serving loads the version and
+        replays its warm-up requests)."""
+        out = self.model.make_align_function(decoding_name, xla=self.xla)(self._checked_inputs(*request))
+        confidence = decoding_name == "exact" or self.model.dtw_start
+        return {key: out[key] for key in (CONFIDENCE_OUTPUT_KEYS if confidence else OUTPUT_KEYS)}
 
 
 def export_saved_model(model, path, decoding="greedy", assets=None, xla=True,

@@ -225,9 +225,7 @@ class Trainer:
         if self.max_steps_per_epoch:  # a quick trial: the index says so
             self.state.max_steps_per_epoch = self.max_steps_per_epoch
         fresh = self.state.epoch == 0 and not self.state.partial  # a run's start, not a resumed one
-        videos = self.task.begin(self.model, data)
-        if fresh:
-            self.task.prepare(self.model, data)
+        videos = self.task.begin(self.model, data, fresh)
         if fresh and self.config.trainer.validate_start:
             self._validate_start(data)
         context = self._begin(data, videos)

@@ -22,10 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfalign.data.batching import count_batches, make_dataset
-from tfalign.data.classical import cross_fitted_maps, fold_of, self_trained_fit
 from tfalign.data.cutting import cut_at_text_boundaries, random_crops
-from tfalign.data.ridge import SHARED_SPACE_RANKING, shared_space_ranking, shares_space
-from tfalign.errors import UserError
 from tfalign.model.objective import LossWeights, alignment_loss, path_term_sum
 
 
@@ -70,60 +67,19 @@ class AlignmentTask:
                                  contrastive_weight=config.task.contrastive_weight,
                                  contrastive_temperature=config.task.contrastive_temperature)
         self._fixed_samples = None  # the paper's cuts of the training videos, made on first use
-        self._video_folds: dict[str, int] = {}  # training video id -> its cross-fitting fold
-        self._closed_form = None  # (DTWFit, pseudo-labelled unlabelled videos) of a model that starts at DTW
+        self._video_folds: dict[str, int] = {}  # training video id -> its cross-fitting fold (the model's)
 
-    def begin(self, model, data: StageData) -> list:
-        """At the start of every training session (a resumed one too), from the data
-        alone: for a model that starts at DTW its closed form (``data.classical.
-        self_trained_fit``: the ridge map of the labelled videos, pulled toward the
-        identity when the features share a space, refitted on the unlabelled ones
-        as it aligns them, and the drop cost tuned on validation); the ridge maps of
-        the cross-fitting folds, and which fold each training video is in.
+    def begin(self, model, data: StageData, fresh: bool = True) -> list:
+        """At the start of every training session (a resumed one too): the model's
+        ``initialize`` on the data (the closed form of a model that starts at DTW, the
+        cross-fitting folds); ``fresh`` (a run's first session) sets the weights it gives.
 
         Returns:
-            The videos to train on: the labelled ones; with none, the unlabelled
-            videos with the closed form's pseudo-labels (zero-shot DTW, self-trained).
+            The videos to train on (with no labelled video, a model that starts at DTW
+            trains on the unlabelled ones with the closed form's pseudo-labels).
         """
-        self._video_folds, self._closed_form, videos = {}, None, list(data.train)
-        ridge = model.backbone.ridge
-        if ridge is None:
-            return videos
-        pseudo, prior = [], 0.0
-        if model.dtw_start:
-            if not data.val:
-                raise ValueError("AlignmentTask.begin: a model that starts at DTW needs validation videos (its "
-                                 "drop cost is tuned on them)")
-            if not videos and not shares_space(data.val):
-                raise UserError(f"data.train_videos: no labelled video: the start is zero-shot DTW, which needs "
-                                f"clips and texts in one space, but the validation videos' plain cosine ranks a "
-                                f"clip's own text first {shared_space_ranking(data.val):.0%} of the time (chance: "
-                                f"50%; one space: at least {SHARED_SPACE_RANKING:.0%}); give labelled videos, or "
-                                f"features from a vision-language encoder", field="train_videos")
-            self._closed_form = self_trained_fit(videos, data.val, getattr(data, "unlabelled", None) or ())
-            pseudo, prior = self._closed_form[1], self._closed_form[0].embedding.prior
-        if not videos:
-            videos, pseudo = pseudo, []
-        if not videos:
-            raise ValueError("AlignmentTask.begin: no training video: give labelled videos, or unlabelled ones to a "
-                             "model that starts at DTW")
-        ridge.set_fold_maps(cross_fitted_maps(videos, pseudo, prior=prior))
-        self._video_folds = {e.video_id: fold_of(i, len(videos)) for i, e in enumerate(videos)}
+        videos, self._video_folds = model.initialize(data.train, data.val, data.unlabelled or (), set_start=fresh)
         return videos
-
-    def prepare(self, model, data: StageData) -> None:
-        """What the model takes in closed form before its first step (after ``begin``):
-        the ridge map and, for a model that starts at DTW, the drop cost: exact
-        decoding then returns the (self-trained) DTW baseline's alignments."""
-        ridge = model.backbone.ridge
-        if ridge is None:
-            return
-        if self._closed_form is None:
-            ridge.fit(data.train)
-            return
-        fit = self._closed_form[0]
-        ridge.set_map(fit.embedding)
-        model.potentials.set_start(fit.drop_cost)
 
     def sample_folds(self, samples) -> list[int] | None:
         """The cross-fitting fold of each sample's video (crops are named ``<video>#<k>``)."""
