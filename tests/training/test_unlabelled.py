@@ -9,7 +9,8 @@ import pytest
 import tfalign
 from tfalign.data import records
 from tfalign.data.classical import self_trained_fit
-from tfalign.data.datasets import DataConfig, load_episodes, load_unlabelled, training_subset, unlabelled_subset
+from tfalign.data.datasets import (DataConfig, load_episodes, load_unlabelled, training_subset, unlabelled_subset,
+                                    unlabelled_videos)
 from tfalign.errors import UserError
 
 
@@ -46,6 +47,17 @@ def test_unlabelled_files_are_read_without_their_labels(tmp_path):
         records.read_npz(tmp_path / "bare.npz")  # as labelled episodes they lack their ground truth
     with pytest.raises(UserError, match="data.unlabelled_file: .*expected an episode .npz or a TFRecord folder"):
         load_unlabelled(DataConfig(unlabelled_file=str(tmp_path / "nothing.csv")))
+
+
+def test_every_unlabelled_video_enters_through_one_function_without_labels(tmp_path):
+    split = load_episodes(DataConfig(seed=3), "train")
+    records.write_npz(split[:2], tmp_path / "extra.npz")
+    config = DataConfig(train_videos=8, unlabelled_videos=5, seed=3, unlabelled_file=str(tmp_path / "extra.npz"))
+    given = load_episodes(DataConfig(), "val")[:2]  # labelled: their labels must not pass
+    got = unlabelled_videos(config, split, given)
+    expected = [*given, *unlabelled_subset(split, config), *split[:2]]
+    assert [e.video_id for e in got] == [e.video_id for e in expected] and not any(e.labelled for e in got)
+    assert [e.video_id for e in load_unlabelled(config)] == [e.video_id for e in expected[2:]]
 
 
 def test_self_training_reads_no_label_of_the_unlabelled_videos():

@@ -12,7 +12,7 @@ import functools
 import pathlib
 
 from tfalign.configs import ExperimentConfig
-from tfalign.data.datasets import MEMORY, training_subset, unlabelled_subset
+from tfalign.data.datasets import MEMORY, training_subset, unlabelled_videos
 from tfalign.data.episode import Episode, validate_episodes
 from tfalign.errors import UserError
 from tfalign.experiments import configure
@@ -178,7 +178,7 @@ def _data_in_memory(config, train, val, test, unlabelled):
     if not train_split and not (unlabelled_split and config.model.dtw_start):
         raise UserError("train: an empty list: without labelled videos a run learns from unlabelled ones alone; "
                         "give unlabelled=[...] to a model that starts at DTW (the recipe's)", field="train")
-    unlabelled_split = (unlabelled_split or []) + unlabelled_subset(train_split, config.data)
+    unlabelled_split = unlabelled_videos(config.data, train_split, unlabelled_split or ())
     data = StageData(train=training_subset(train_split, config.data), val=val_split, test=test_split,
                      unlabelled=unlabelled_split or None)
     digest = episodes_digest(train_split, val_split, test_split, unlabelled_split)

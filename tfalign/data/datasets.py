@@ -218,9 +218,15 @@ def unlabelled_subset(episodes: list, config: DataConfig) -> list:
 
 
 def load_unlabelled(config: DataConfig) -> list[Episode]:
-    """The run's unlabelled videos: ``unlabelled_videos`` of the training split and the
-    pairs of ``unlabelled_file``, all without labels (whatever the files hold)."""
-    episodes = unlabelled_subset(_load_split(config, "train"), config) if config.unlabelled_videos else []
+    """The run's unlabelled videos when its splits are the data config's (``unlabelled_videos``)."""
+    return unlabelled_videos(config, _load_split(config, "train") if config.unlabelled_videos else [])
+
+
+def unlabelled_videos(config: DataConfig, train_split: list, given=()) -> list[Episode]:
+    """Every unlabelled video a run learns from, the one way they enter the data: ``given``
+    (from Python), the ``unlabelled_videos`` of ``train_split`` outside the labelled draw and
+    the pairs of ``unlabelled_file``; all without labels, whatever the files or episodes hold."""
+    episodes = [e.without_labels() for e in given] + unlabelled_subset(train_split, config)
     if config.unlabelled_file:
         episodes += _unlabelled_file_episodes(pathlib.Path(config.unlabelled_file), config)
     return episodes
