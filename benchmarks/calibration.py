@@ -28,89 +28,27 @@ from common import report  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-TEMPERATURES = np.round(np.geomspace(0.1, 10.0, 21), 4)  # 0.1 to 10 (1.0 among them), a ratio of 1.26 a step
-BINS = 10
-COVERAGES = (0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
+from tfalign.evaluation.calibration import (BINS, TEMPERATURES, calibration_figures, clip_outcomes,  # noqa: E402
+                                            expected_calibration_error, fit_confidence_temperature)
 
-
-def decoded_scores(model, episodes):
-    """Per video: (the exact assignment, the lattice's scores and lengths to recompute the marginals from)."""
-    import tensorflow as tf
-
-    from tfalign.data.batching import pad_batch, to_natural
-
-    out = []
-    for episode in episodes:
-        request = pad_batch([episode.clip_features], [episode.text_features])
-        lengths = tf.constant(request["clip_lengths"]), tf.constant(request["text_lengths"])
-        inputs = {"clip_features": to_natural(tf.constant(request["clip_features"], tf.float32), lengths[0]),
-                  "text_features": to_natural(tf.constant(request["text_features"], tf.float32), lengths[1]),
-                  "clip_lengths": lengths[0], "text_lengths": lengths[1]}
-        assignment = model.align(request, decoding="exact")["clip_to_text"]  # as every exact alignment is read
-        stacks = model.encode_stacks(inputs, training=False)
-        out.append((assignment, model.lattice_scores(stacks), lengths, episode))
-    return out
-
-
-def clips_at(decoded, temperature):
-    """Every clip's (confidence, right) at ``temperature``, and each video's (mean confidence, accuracy)."""
-    from tfalign.dp.lattice import clip_confidence, posterior_marginals
-
-    confidence, right, videos = [], [], []
-    for assignment, scores, lengths, episode in decoded:
-        marginals = posterior_marginals(scores / temperature, *lengths)[1]
-        conf = clip_confidence(marginals, assignment).numpy()[0, :episode.num_clips]
-        hit = assignment.numpy()[0, :episode.num_clips] == episode.clip_to_text
-        confidence.append(conf)
-        right.append(hit)
-        videos.append((float(conf.mean()), float(hit.mean())))
-    return np.concatenate(confidence), np.concatenate(right), videos
-
-
-def negative_log_likelihood(confidence, right):
-    p = np.clip(confidence, 1e-6, 1 - 1e-6)
-    return float(-np.mean(np.where(right, np.log(p), np.log(1 - p))))
-
-
-def expected_calibration_error(confidence, right, bins=BINS):
-    which = np.minimum((confidence * bins).astype(int), bins - 1)
-    return float(sum(abs(confidence[which == b].mean() - right[which == b].mean()) * np.mean(which == b)
-                     for b in range(bins) if np.any(which == b)))
-
-
-def auroc(scores, positive):
-    """P(score of a positive > score of a negative), ties counted half (Mann-Whitney)."""
-    positive = np.asarray(positive, bool)
-    pos, neg = np.asarray(scores)[positive], np.asarray(scores)[~positive]
-    if not len(pos) or not len(neg):
-        return None
-    return float(((pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])).mean())
-
-
-def figures(confidence, right, videos) -> dict:
-    order = np.argsort(-confidence, kind="stable")
-    accuracies = np.array([a for _, a in videos])
-    below = accuracies < np.median(accuracies)
-    return {"clips": int(len(confidence)), "accuracy": float(right.mean()), "mean_confidence": float(confidence.mean()),
-            "ece": expected_calibration_error(confidence, right), "nll": negative_log_likelihood(confidence, right),
-            "risk_coverage": {f"{c:g}": float(right[order[:max(1, int(round(c * len(order))))]].mean())
-                              for c in COVERAGES},
-            "video_auroc": auroc([1 - m for m, _ in videos], below)}
 
 
 def measure(run_dir) -> tuple[dict, dict]:
+    """A run's best checkpoint on its validation and test videos, exactly decoded: the temperature
+    fitted on validation, and the test figures before (temperature 1) and after it."""
     from tfalign.data.datasets import load_episodes
     from tfalign.training.checkpoints import load_model
 
     config, model = load_model(run_dir, "clip_accuracy")
-    val, test = (decoded_scores(model, load_episodes(config.data, split)) for split in ("val", "test"))
-    fits = {float(t): negative_log_likelihood(*clips_at(val, t)[:2]) for t in TEMPERATURES}  # 1.0 among them
-    temperature = min(fits, key=fits.get)
-    before, after = clips_at(test, 1.0), clips_at(test, temperature)
+    val, test = (load_episodes(config.data, split) for split in ("val", "test"))
+    fit = fit_confidence_temperature(model, val)
+    temperature = fit["temperature"]
+    confidences, right, video = clip_outcomes(model, test, "exact", (1.0, temperature))
     row = {"run": os.path.basename(os.path.normpath(run_dir)), "temperature": temperature,
-           "val_nll": {"before": fits[1.0], "after": fits[temperature]},
-           "test": {"before": figures(*before), "after": figures(*after)}}
-    return row, {"before": before[:2], "after": after[:2]}
+           "val_nll": {"before": fit["nll_before"], "after": fit["nll_after"]},
+           "test": {name: calibration_figures(confidences[t], right, video)
+                    for name, t in (("before", 1.0), ("after", temperature))}}
+    return row, {"before": (confidences[1.0], right), "after": (confidences[temperature], right)}
 
 
 def reliability_png(pooled, path):

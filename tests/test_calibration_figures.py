@@ -1,15 +1,10 @@
-"""The calibration benchmark's figures (benchmarks/calibration.py) against plain references written here."""
-
-import pathlib
-import sys
+"""The calibration figures (tfalign/evaluation/calibration.py) against plain references written here."""
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
-
-import calibration  # noqa: E402
+from tfalign.evaluation import calibration
 
 probabilities = st.lists(st.tuples(st.floats(0, 1), st.booleans()), min_size=1, max_size=60)
 

@@ -51,7 +51,11 @@ def test_training_from_memory_records_the_widths_and_returns_the_run(trained):
     assert (saved["model"]["clip_dim"], saved["model"]["text_dim"]) == (CLIP_DIM, TEXT_DIM)
     assert run.state.epoch == 2 and len(run.history) == 2
     assert 0 <= run.metrics["best_clip_accuracy"]["test"]["clip_accuracy"] <= 1
-    assert run.aligner.input_widths == (CLIP_DIM, TEXT_DIM) and run.aligner.model.clip_projection is not None
+    assert run.aligner.input_widths == (CLIP_DIM, TEXT_DIM) and run.aligner.model.backbone.clip_projection is not None
+    # the clip confidences' temperature, fitted on validation, travels with the best checkpoint
+    fit = run.metrics["best_clip_accuracy"]["confidence_temperature"]
+    assert fit["nll_after"] <= fit["nll_before"] and fit["videos"] == len(val)
+    assert float(run.aligner.model.confidence_temperature.numpy()) == pytest.approx(fit["temperature"])
     with pytest.raises(UserError, match="already holds a run"):  # never trains over a run
         tfalign.train("tfalign_rp_sbn", train=val, val=val, output_dir=run.folder, epochs=1)
 

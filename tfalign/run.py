@@ -80,6 +80,9 @@ def run_experiment(config: ExperimentConfig, run_dir, strategy=None, resume=Fals
         decoding = choose_decoding(config, trainer.model, data.val, log)
         summary = {"experiment": config.name, "run_dir": str(final_dir), "epochs_trained": trainer.state.epoch,
                    "decoding": decoding, **test_best_checkpoints(trainer, data.test, decoding, log, chief)}
+        if chief:
+            for metric, fit in calibrate_best_checkpoints(trainer, data.val, decoding, log).items():
+                summary[f"best_{metric}"]["confidence_temperature"] = fit
         standing = where_it_stands(config, summary, data)
         if standing:
             summary["standing"] = standing
@@ -149,6 +152,35 @@ def test_best_checkpoints(trainer, test, decoding, log, chief) -> dict:
         log(f"best val {metric} (epoch {best.epoch}): test clip accuracy {result['clip_accuracy']:.4f}, "
             f"sentence IoU {result['sentence_iou']:.4f}")
     return summary
+
+
+def calibrate_best_checkpoints(trainer, val, decoding, log) -> dict:
+    """For a model whose clips have confidences (a ``LatticeAligner``): each best checkpoint's
+    ``confidence_temperature`` fitted on the validation videos (evaluation/calibration.py) and
+    written into that checkpoint, so that the run's aligner, exports and presets give the
+    recalibrated confidences. Returns {metric: the fit}."""
+    from tfalign.evaluation.calibration import fit_confidence_temperature
+    from tfalign.model import LatticeAligner
+    from tfalign.training.checkpoints import save_weights
+    from tfalign.training.run_folder import WEIGHTS_SUFFIX
+
+    if not isinstance(trainer.model, LatticeAligner) or not val:
+        return {}
+    fits, fits_by_epoch = {}, {}
+    for metric in BEST_METRICS:
+        path = trainer.folder.checkpoint_path(trainer.state.checkpoint_name(metric))
+        if not path.endswith(WEIGHTS_SUFFIX):  # no best checkpoint (the last one stands in): nothing to write
+            continue
+        trainer.load_best(metric)
+        epoch = trainer.state.best[metric].epoch
+        fit = fits_by_epoch.get(epoch) or fit_confidence_temperature(trainer.model, val, decoding)
+        fits_by_epoch[epoch] = fit
+        trainer.model.confidence_temperature.assign(fit["temperature"])
+        save_weights(trainer.model, path)
+        fits[metric] = fit
+        log(f"clip confidence of the best checkpoint by validation {metric}: temperature {fit['temperature']:g} "
+            f"fitted on {fit['videos']} validation videos (NLL {fit['nll_before']:.3f} -> {fit['nll_after']:.3f})")
+    return fits
 
 
 # A run whose test clip accuracy is at most this above the all-unmatched level ends "at" that level.

@@ -143,4 +143,7 @@ def run_model_saving_test(model, inputs: dict, request: dict, tmp_path, decoding
             want, got = model.align(request, decoding), other.align(request, decoding)
             for key in ("actions", "num_actions", "clip_to_text"):
                 np.testing.assert_array_equal(got[key].numpy(), want[key].numpy(), err_msg=f"{decoding} {key}")
+            if "clip_confidence" in want:  # the confidences (and their temperature) travel too
+                np.testing.assert_allclose(got["clip_confidence"].numpy(), want["clip_confidence"].numpy(),
+                                           rtol=1e-6, err_msg=f"{decoding} clip_confidence")
     return reloaded

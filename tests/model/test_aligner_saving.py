@@ -31,8 +31,9 @@ def test_the_aligner_saves_and_reloads_with_its_widths_and_dtype(dtype, history,
                             hidden_units=12, clip_dim=12, text_dim=7, dtype=dtype, **options)
     model.build()
     episodes = _episodes(12, 7)
-    if not history:  # the fixed ridge channel, fitted as a run's start fits it: it must travel too
-        model.backbone.ridge.fit(episodes)
+    if not history:  # the fixed ridge channel, fitted as a run's start fits it, and the
+        model.backbone.ridge.fit(episodes)  # confidences' temperature, fitted at a run's end: they must travel too
+        model.confidence_temperature.assign(0.7)
     if dtw_start:  # the DTW start and its corrections travel too
         model.potentials.set_start(0.8)
         for weight in model.potentials.trainable_weights:

@@ -160,3 +160,34 @@ def test_log_partition_is_stable_for_large_scores_and_long_lattices():
     assert np.isfinite(log_z.numpy()).all() and np.isfinite(marginals.numpy()).all()
     # log Z >= the best path's score, and close to it when one path dominates.
     assert (log_z.numpy() >= best.numpy() - 1e-2).all()
+
+
+def test_the_confidence_temperature_divides_the_scores_of_the_marginals_not_of_the_paths():
+    """A LatticeAligner's ``confidence_temperature``: its clips' confidences are the posteriors
+    of the lattice's scores divided by it; its paths, greedy and exact, stay."""
+    from conftest import make_episode
+    from tfalign.data.batching import episodes_request, to_natural
+    from tfalign.dp.lattice import clip_confidence, posterior_marginals
+    from tfalign.model import aligner_from_fields
+
+    tf.keras.utils.set_random_seed(3)
+    videos = [make_episode([-1, 0, 0, 1, 2, 2, -1], 4, 12, 7, seed=0), make_episode([0, 1, 1], 2, 12, 7, seed=1)]
+    model = aligner_from_fields(encoder="rp", units=8, hidden_units=6, clip_dim=12, text_dim=7, history=False,
+                                position="normalized", similarity_units=4, stack_features=False, dtw_start=True)
+    model.build()
+    model.backbone.ridge.fit(videos)
+    model.potentials.set_start(0.5)
+    request = episodes_request(videos)
+    before = {d: model.align(request, d) for d in ("greedy", "exact")}
+    model.confidence_temperature.assign(0.4)
+    after = {d: model.align(request, d) for d in ("greedy", "exact")}
+    lengths = tf.constant(request["clip_lengths"]), tf.constant(request["text_lengths"])
+    inputs = {"clip_features": to_natural(tf.constant(request["clip_features"]), lengths[0]),
+              "text_features": to_natural(tf.constant(request["text_features"]), lengths[1]),
+              "clip_lengths": lengths[0], "text_lengths": lengths[1]}
+    scores = model.lattice_scores(model.encode_stacks(inputs))
+    for decoding in ("greedy", "exact"):
+        np.testing.assert_array_equal(after[decoding]["actions"], before[decoding]["actions"])
+        expected = clip_confidence(posterior_marginals(scores / 0.4, *lengths)[1], after[decoding]["clip_to_text"])
+        np.testing.assert_allclose(after[decoding]["clip_confidence"], expected, rtol=1e-5, atol=1e-6)
+        assert not np.allclose(after[decoding]["clip_confidence"], before[decoding]["clip_confidence"])

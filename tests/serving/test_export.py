@@ -154,6 +154,7 @@ def test_the_saved_model_runs_the_model_s_own_align_and_agrees_with_aligner_alig
     model.build()
     model.backbone.ridge.fit(episodes())
     model.potentials.set_start(0.8)
+    model.confidence_temperature.assign(0.5)  # a recalibrated model: the served confidences are too
     built, original = [], LatticeAligner.make_align_function
     monkeypatch.setattr(LatticeAligner, "make_align_function",
                         lambda self, decoding="greedy", xla=True, confidence=True:
@@ -168,3 +169,6 @@ def test_the_saved_model_runs_the_model_s_own_align_and_agrees_with_aligner_alig
             np.testing.assert_array_equal(a.actions, b.actions)
             np.testing.assert_allclose(a.clip_confidence, b.clip_confidence, rtol=1e-5, atol=1e-6)
             assert a.score == pytest.approx(b.score, rel=1e-5, abs=1e-5)
+    model.confidence_temperature.assign(1.0)
+    plain = here.align(clips, texts, "exact")
+    assert not np.allclose(plain[0].clip_confidence, served.align(clips, texts, "exact")[0].clip_confidence)

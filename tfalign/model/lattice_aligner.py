@@ -63,6 +63,19 @@ class LatticeAligner(AlignerTask):
         super().build(input_shape)
         if self.potentials is not None:  # no random draw: its weights start at the DTW baseline
             self.potentials.build()
+        # Divides the lattice's scores where confidences are read (the marginals), not where paths
+        # are chosen; fitted on validation after training (evaluation/calibration.py), 1 until then.
+        self.confidence_temperature = self.add_weight(shape=(), initializer="ones", trainable=False,
+                                                      name="confidence_temperature", dtype="float32")
+
+    def posterior_marginals(self, scores, clip_lengths, text_lengths, table=None):
+        """Each node's posterior probabilities [B, T_v, T_s, 3] of the lattice's scores divided by
+        ``confidence_temperature`` (``table``: the log-partition table of the undivided scores,
+        reused when the temperature is 1)."""
+        temperature = tf.convert_to_tensor(self.confidence_temperature)
+        return tf.cond(tf.equal(temperature, 1.0),
+                       lambda: posterior_marginals(scores, clip_lengths, text_lengths, table=table)[1],
+                       lambda: posterior_marginals(scores / temperature, clip_lengths, text_lengths)[1])
 
     # ------------------------------------------------------------ start
     def initialize(self, train, val, unlabelled=(), set_start=True) -> tuple[list, dict]:
@@ -151,7 +164,7 @@ class LatticeAligner(AlignerTask):
         table = log_partition_table(scores, *lengths)  # shared by the conditionals and the marginals
         out = greedy_walk(conditional_log_probabilities(scores, *lengths, table=table), *lengths)
         if confidence:
-            out["marginals"] = posterior_marginals(scores, *lengths, table=table)[1]
+            out["marginals"] = self.posterior_marginals(scores, *lengths, table=table)
         return out
 
     def exact_path(self, inputs, confidence=True, compiled=True):
@@ -172,8 +185,8 @@ class LatticeAligner(AlignerTask):
             out["score"] = out["score"] - table[:, 0, 0]
         out["probabilities"] = paths.probabilities_along(log_probs, out["actions"], out["num_actions"], *lengths)
         if confidence:  # the posterior marginals: the forward algorithm beside the backward table
-            marginals = posterior_marginals(scores, *lengths, table=table)[1]
-            out["clip_confidence"] = clip_confidence(marginals, out["clip_to_text"])
+            out["clip_confidence"] = clip_confidence(self.posterior_marginals(scores, *lengths, table=table),
+                                                     out["clip_to_text"])
         return out
 
     def get_config(self):
