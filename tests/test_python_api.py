@@ -56,6 +56,15 @@ def test_training_from_memory_records_the_widths_and_returns_the_run(trained):
     fit = run.metrics["best_clip_accuracy"]["confidence_temperature"]
     assert fit["nll_after"] <= fit["nll_before"] and fit["videos"] == len(val)
     assert float(run.aligner.model.confidence_temperature.numpy()) == pytest.approx(fit["temperature"])
+    # and the floor under which tfalign.align calls a video doubtful
+    assert 0 < fit["video_confidence_floor"] < 1
+    assert run.aligner.video_confidence_floor == fit["video_confidence_floor"]
+    from tfalign.align import _doubtful
+
+    alignment = run.aligner.align(val[0].clip_features, val[0].text_features)
+    result = {}
+    assert _doubtful(alignment, alignment.confidence - 0.01, result) is None and result == {}
+    assert "below" in _doubtful(alignment, alignment.confidence + 0.01, result) and "doubtful" in result
     with pytest.raises(UserError, match="already holds a run"):  # never trains over a run
         tfalign.train("tfalign_rp_sbn", train=val, val=val, output_dir=run.folder, epochs=1)
 
@@ -88,6 +97,7 @@ def test_a_saved_model_aligns_as_the_model_in_process(trained, tmp_path):
     run, val = trained
     exported = tfalign.Aligner.from_saved_model(run.aligner.export(tmp_path / "model"))
     assert exported.input_widths == run.aligner.input_widths and exported.decoding == run.aligner.decoding
+    assert exported.video_confidence_floor == run.aligner.video_confidence_floor is not None
     with pytest.raises(UserError, match="no Keras model"):
         exported.model
     for decoding in ("greedy", "exact"):

@@ -57,7 +57,10 @@ decoding gives each clip's posterior probability ("clip_confidence" in the
 JSON), each text's (the mean of its clips', "confidence") and the video's.
 --min-confidence P marks the --srt / --vtt cue of each text below P with
 "(?) " (--drop-uncertain: leaves it out) and lists those texts in the JSON's
-"uncertain_texts"; --plot draws each clip as opaque as its confidence.
+"uncertain_texts"; --plot draws each clip as opaque as its confidence. A video
+whose mean clip confidence is below what the lowest 10% of the model's
+validation videos reached (a run's recipe model records it) is warned about in
+one line and marked "doubtful" in the JSON.
 
 --ground-truth truth.csv (one integer a line: the text index of each clip, -1
 for unmatched; scripts/dump_episode.py writes one) adds the true alignment to
@@ -266,6 +269,7 @@ def main(argv=None) -> int:
     if args.subtitles:
         result["unaligned"] = unaligned
     uncertain = _uncertain_texts(args, alignment, result)
+    doubtful = _doubtful(alignment, aligner.video_confidence_floor if aligner is not None else None, result)
     with _written_last(subtitles):
         document.write_outputs(result, clip_times, truth, args.out, args.plot)
     if (args.srt or args.vtt) and alignment.unaligned_texts:
@@ -276,6 +280,8 @@ def main(argv=None) -> int:
                     f"mapped from the aligned cues around them (cues {[u['cue'] for u in unaligned[:10]]}; the JSON "
                     f"lists them under \"unaligned\")")
     _say_uncertain(args, uncertain)
+    if doubtful:
+        console.warn(doubtful)
     matched = int((alignment.clip_to_text >= 0).sum())
     written = [args.out, *([args.plot] if args.plot else []), *subtitles]
     print(f"aligned {matched} of {len(clips)} clips to {len(texts) - len(alignment.unaligned_texts)} of "
@@ -297,6 +303,16 @@ def _uncertain_texts(args, alignment, result: dict) -> list[dict] | None:
     result["uncertain_texts"] = [{"index": j, "text": alignment.labels[j],
                                   "confidence": round(alignment.text_confidence(j), 6)} for j in indices]
     return result["uncertain_texts"]
+
+
+def _doubtful(alignment, floor, result: dict) -> str | None:
+    """The warning for a video whose mean clip confidence is below ``floor`` (the model's
+    validation videos' lowest 10%), also put in the JSON's ``result``; None otherwise."""
+    if floor is None or alignment.confidence is None or alignment.confidence >= floor:
+        return None
+    result["doubtful"] = {"confidence": round(alignment.confidence, 6), "floor": round(floor, 6)}
+    return (f"this video's mean clip confidence {alignment.confidence:.3f} is below {floor:.3f}, what the lowest 10% "
+            f"of the model's validation videos reached: check its alignment (\"doubtful\" in the JSON)")
 
 
 def _say_uncertain(args, uncertain) -> None:

@@ -90,7 +90,8 @@ class Aligner(Deployable):
 
         config, model = load_model(folder, checkpoint)
         extractors = extractors_of_dataset(config.data.dataset)
-        metadata = {"experiment": config.to_dict(), "metrics": run_metrics(folder), "source": str(folder)}
+        metadata = {"experiment": config.to_dict(), "metrics": run_metrics(folder), "source": str(folder),
+                    "checkpoint": checkpoint}
         if extractors is not None:
             metadata["feature_extractors"] = extractors.to_dict()
         return cls(model, decoding=run_decoding(folder, config), metadata=metadata)
@@ -191,6 +192,15 @@ class Aligner(Deployable):
     def __repr__(self) -> str:
         source = self.metadata.get("source") or type(self._backend).__name__.strip("_").lower()
         return f"Aligner({source!r}, input_widths={self.input_widths}, decoding={self.decoding!r})"
+
+    @property
+    def video_confidence_floor(self) -> float | None:
+        """The mean clip confidence below which a video's alignment is doubtful: what the lowest
+        10% of the validation videos reached when the run fitted its confidences
+        (``evaluation.calibration``); None where unknown (no run figures, a paper model)."""
+        metrics = self.metadata.get("metrics") or {}
+        best = metrics.get(f"best_{self.metadata.get('checkpoint') or 'clip_accuracy'}") or {}
+        return (best.get("confidence_temperature") or {}).get("video_confidence_floor")
 
     def resolve_decoding(self, decoding: str | None = None) -> str:
         """``decoding``, or this aligner's when None, checked: a name it can run."""

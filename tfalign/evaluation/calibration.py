@@ -20,6 +20,8 @@ from tfalign.data.batching import padded_requests, to_natural
 TEMPERATURES = np.round(np.geomspace(0.1, 10.0, 21), 4)  # 0.1 to 10 (1.0 among them), a ratio of 1.26 a step
 BINS = 10
 COVERAGES = (0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
+# A video is flagged when its mean clip confidence is below this quantile of the validation videos'.
+LOW_VIDEO_QUANTILE = 0.1
 
 
 def clip_outcomes(model, episodes, decoding: str = "exact", temperatures=(1.0,)):
@@ -61,16 +63,20 @@ def fit_confidence_temperature(model, episodes, decoding: str = "exact") -> dict
     ``episodes`` (validation videos), decoded as the model will be (``decoding``).
 
     Returns:
-        {"temperature", "nll_before" (at 1), "nll_after", "videos"}.
+        {"temperature", "nll_before" (at 1), "nll_after", "videos", "video_confidence_floor"}:
+        the floor is the ``LOW_VIDEO_QUANTILE`` quantile of the validation videos' mean clip
+        confidences at that temperature; ``tfalign.align`` warns about a video below it.
 
     Example:
     >>> fit = fit_confidence_temperature(model, val_episodes)          # doctest: +SKIP
     >>> model.confidence_temperature.assign(fit["temperature"])        # doctest: +SKIP
     """
-    confidences, right, _ = clip_outcomes(model, episodes, decoding, TEMPERATURES)
+    confidences, right, video = clip_outcomes(model, episodes, decoding, TEMPERATURES)
     fits = {t: negative_log_likelihood(c, right) for t, c in confidences.items()}
     best = min(fits, key=fits.get)
-    return {"temperature": best, "nll_before": fits[1.0], "nll_after": fits[best], "videos": len(episodes)}
+    means = [confidences[best][video == v].mean() for v in np.unique(video)]
+    return {"temperature": best, "nll_before": fits[1.0], "nll_after": fits[best], "videos": len(episodes),
+            "video_confidence_floor": float(np.quantile(means, LOW_VIDEO_QUANTILE))}
 
 
 def negative_log_likelihood(confidence, right) -> float:
