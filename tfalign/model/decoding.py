@@ -189,7 +189,11 @@ def compiled_decoder(model, decoding="greedy", xla=True, confidence=True):
     or ``exact_path`` (each with the posteriors a clip's ``clip_confidence`` is read from, where
     the model has them, unless ``confidence`` is False: validation needs none), on reversed
     inputs; built once per model and decoding."""
-    decoding, xla, stacks, confidence = _decoder_options(model, decoding, xla, confidence)
+    return _compiled(model, *_decoder_options(model, decoding, xla, confidence))
+
+
+def _compiled(model, decoding, xla, stacks, confidence):
+    """``compiled_decoder`` of options already checked (``_decoder_options``)."""
     key = ("compiled", decoding, xla, stacks, confidence)
     cache = model.__dict__["_align_functions"]  # out of Keras's and the SavedModel's tracking
     if key not in cache:
@@ -213,17 +217,16 @@ def align_function(model, decoding="greedy", xla=True, confidence=True):
     faster on CPU), but once per input shape; the time axes (and the videos, to a
     power of two) are therefore padded to buckets first (data/length_buckets.py), which
     changes nothing (padding follows the valid positions and the loop stops on
-    the true lengths) and bounds the compilations. The padding runs eagerly: called from inside
-    another tf.function with unknown shapes, TF 2.21's XLA path aborted the
-    process here. Exact: the best path over the lattice (dp/lattice.py).
+    the true lengths) and bounds the compilations. Exact: the best path over the
+    lattice (dp/lattice.py). The SavedModel's signatures trace this very function
+    (serving/saved_model.py): one align path in process and served.
     """
-    requested_xla = xla
-    decoding, xla, stacks, confidence = _decoder_options(model, decoding, xla, confidence)
-    key = (decoding, xla, stacks, confidence)
+    options = _decoder_options(model, decoding, xla, confidence)  # the one check of the decoding
+    decoding, xla = options[:2]
     cache = model.__dict__["_align_functions"]
-    if key in cache:
-        return cache[key]
-    compiled = compiled_decoder(model, decoding, requested_xla, confidence)
+    if options in cache:
+        return cache[options]
+    compiled = _compiled(model, *options)
 
     def align(inputs):
         missing = [k for k in INPUT_KEYS if k not in inputs]
@@ -241,5 +244,5 @@ def align_function(model, decoding="greedy", xla=True, confidence=True):
             return compiled(network_inputs)
         return _greedy_on_buckets(compiled, xla, network_inputs, tf.shape(clips)[1])
 
-    cache[key] = align
+    cache[options] = align
     return align
