@@ -59,12 +59,14 @@ def test_training_from_memory_records_the_widths_and_returns_the_run(trained):
     # and the floor under which tfalign.align calls a video doubtful
     assert 0 < fit["video_confidence_floor"] < 1
     assert run.aligner.video_confidence_floor == fit["video_confidence_floor"]
+    from types import SimpleNamespace
+
     from tfalign.align import _doubtful
 
-    alignment = run.aligner.align(val[0].clip_features, val[0].text_features)
-    result = {}
-    assert _doubtful(alignment, alignment.confidence - 0.01, result) is None and result == {}
-    assert "below" in _doubtful(alignment, alignment.confidence + 0.01, result) and "doubtful" in result
+    alignment, result = run.aligner.align(val[0].clip_features, val[0].text_features), {}
+    at = lambda floor: SimpleNamespace(video_confidence_floor=floor)
+    assert _doubtful(alignment, at(alignment.confidence - 0.01), result) is None and result == {}
+    assert "below" in _doubtful(alignment, at(alignment.confidence + 0.01), result) and "doubtful" in result
     with pytest.raises(UserError, match="already holds a run"):  # never trains over a run
         tfalign.train("tfalign_rp_sbn", train=val, val=val, output_dir=run.folder, epochs=1)
 

@@ -268,8 +268,7 @@ def main(argv=None) -> int:
     subtitles, unaligned = _subtitle_files(args, alignment, narration)
     if args.subtitles:
         result["unaligned"] = unaligned
-    uncertain = _uncertain_texts(args, alignment, result)
-    doubtful = _doubtful(alignment, aligner.video_confidence_floor if aligner is not None else None, result)
+    uncertain = _uncertain_texts(args, alignment, result), _doubtful(alignment, aligner, result)
     with _written_last(subtitles):
         document.write_outputs(result, clip_times, truth, args.out, args.plot)
     if (args.srt or args.vtt) and alignment.unaligned_texts:
@@ -279,9 +278,7 @@ def main(argv=None) -> int:
         console.say(f"{args.subtitles}: {len(unaligned)} cue(s) no clip is aligned to keep their place, their times "
                     f"mapped from the aligned cues around them (cues {[u['cue'] for u in unaligned[:10]]}; the JSON "
                     f"lists them under \"unaligned\")")
-    _say_uncertain(args, uncertain)
-    if doubtful:
-        console.warn(doubtful)
+    _say_uncertain(args, *uncertain)
     matched = int((alignment.clip_to_text >= 0).sum())
     written = [args.out, *([args.plot] if args.plot else []), *subtitles]
     print(f"aligned {matched} of {len(clips)} clips to {len(texts) - len(alignment.unaligned_texts)} of "
@@ -305,9 +302,10 @@ def _uncertain_texts(args, alignment, result: dict) -> list[dict] | None:
     return result["uncertain_texts"]
 
 
-def _doubtful(alignment, floor, result: dict) -> str | None:
-    """The warning for a video whose mean clip confidence is below ``floor`` (the model's
+def _doubtful(alignment, aligner, result: dict) -> str | None:
+    """The warning for a video whose mean clip confidence is below the aligner's floor (its
     validation videos' lowest 10%), also put in the JSON's ``result``; None otherwise."""
+    floor = aligner.video_confidence_floor if aligner is not None else None
     if floor is None or alignment.confidence is None or alignment.confidence >= floor:
         return None
     result["doubtful"] = {"confidence": round(alignment.confidence, 6), "floor": round(floor, 6)}
@@ -315,7 +313,9 @@ def _doubtful(alignment, floor, result: dict) -> str | None:
             f"of the model's validation videos reached: check its alignment (\"doubtful\" in the JSON)")
 
 
-def _say_uncertain(args, uncertain) -> None:
+def _say_uncertain(args, uncertain, doubtful=None) -> None:
+    if doubtful:
+        console.warn(doubtful)
     if uncertain:
         what = "left out of" if args.drop_uncertain else "marked \"(?) \" in"
         console.say(f"{len(uncertain)} text(s) below confidence {args.min_confidence:g}, {what} the --srt / --vtt "

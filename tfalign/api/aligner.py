@@ -30,6 +30,14 @@ from tfalign.serving.document import check_times
 from tfalign.serving.preset import load_preset
 
 
+def video_confidence_floor(metadata: dict) -> float | None:
+    """The mean clip confidence below which a video's alignment is doubtful: what the lowest
+    10% of the validation videos reached when the run fitted its confidences
+    (``evaluation.calibration``); None where unknown (no run figures, a paper model)."""
+    best = (metadata.get("metrics") or {}).get(f"best_{metadata.get('checkpoint') or 'clip_accuracy'}") or {}
+    return (best.get("confidence_temperature") or {}).get("video_confidence_floor")
+
+
 def recorded_decoding(metadata: dict) -> str | None:
     """The decoding an export records: the run's choice, else its config's (``task.decoding``;
     ``trainer.decoding`` in configs written before it moved)."""
@@ -83,10 +91,9 @@ class Aligner(Deployable):
         Returns:
             An ``Aligner`` that decodes as the run chose to.
         """
+        from tfalign.media.extractors import extractors_of_dataset
         from tfalign.training.checkpoints import load_model
         from tfalign.training.run_folder import run_decoding, run_metrics
-
-        from tfalign.media.extractors import extractors_of_dataset
 
         config, model = load_model(folder, checkpoint)
         extractors = extractors_of_dataset(config.data.dataset)
@@ -195,12 +202,8 @@ class Aligner(Deployable):
 
     @property
     def video_confidence_floor(self) -> float | None:
-        """The mean clip confidence below which a video's alignment is doubtful: what the lowest
-        10% of the validation videos reached when the run fitted its confidences
-        (``evaluation.calibration``); None where unknown (no run figures, a paper model)."""
-        metrics = self.metadata.get("metrics") or {}
-        best = metrics.get(f"best_{self.metadata.get('checkpoint') or 'clip_accuracy'}") or {}
-        return (best.get("confidence_temperature") or {}).get("video_confidence_floor")
+        """The mean clip confidence below which a video's alignment is doubtful (``video_confidence_floor``)."""
+        return video_confidence_floor(self.metadata)
 
     def resolve_decoding(self, decoding: str | None = None) -> str:
         """``decoding``, or this aligner's when None, checked: a name it can run."""
@@ -240,14 +243,7 @@ class Aligner(Deployable):
         text_list = checked_videos(texts, "texts", self.input_widths[1], single, len(clip_list))
         times = per_video(clip_times, "clip_times", len(clip_list), single)
         names = checked_labels(labels, text_list, single)
-        alignments = []
-        for start, request in padded_requests(clip_list, text_list):
-            out = self._backend.run(request, decoding)
-            for row in range(len(out["num_actions"])):
-                index, num_clips = start + row, len(clip_list[start + row])
-                alignments.append(Alignment.from_outputs(
-                    out, row, num_clips, len(text_list[index]), texts=names[index], decoding=decoding,
-                    clip_times=None if times[index] is None else check_times(times[index], num_clips)))
+        alignments = _decoded(self._backend, decoding, clip_list, text_list, names, times)
         return alignments[0] if single else alignments
 
     def align_video(self, video, narration, decoding: str | None = None, clip_options=None, extractors=None,
@@ -297,6 +293,19 @@ class Aligner(Deployable):
         episodes, decoding = checked_labelled(episodes, self.input_widths), self.resolve_decoding(decoding)
         predictions = [a.clip_to_text for a in self.align_episodes(episodes, decoding)]
         return {**evaluate_alignments(episodes, predictions), "decoding": decoding}
+
+
+def _decoded(backend, decoding: str, clip_list, text_list, names, times) -> list[Alignment]:
+    """Every video through the backend, a padded request of up to 16 at a time, as ``Alignment``s."""
+    alignments = []
+    for start, request in padded_requests(clip_list, text_list):
+        out = backend.run(request, decoding)
+        for row in range(len(out["num_actions"])):
+            index, num_clips = start + row, len(clip_list[start + row])
+            alignments.append(Alignment.from_outputs(
+                out, row, num_clips, len(text_list[index]), texts=names[index], decoding=decoding,
+                clip_times=None if times[index] is None else check_times(times[index], num_clips)))
+    return alignments
 
 
 def zero_shot_for_video(clip_features, text_features, extractors=None):
