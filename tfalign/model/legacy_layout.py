@@ -44,7 +44,17 @@ def legacy_layout(model) -> keras.Model:
     return _LegacyLayout(model)
 
 
-def is_legacy_checkpoint(variable_names) -> bool:
-    """Whether a TF checkpoint's variable names (``tf.train.list_variables``) are of the old layout."""
-    names = [name for name in variable_names if name.startswith("model/")]
-    return bool(names) and not any(name.startswith("model/backbone/") for name in names)
+def is_legacy_checkpoint(path) -> bool:
+    """Whether a TF checkpoint holds a model of the old layout: its object graph (not its
+    variables' names: a variable is named by its shortest path, often through the
+    optimizer) has a ``model`` whose layers are its own attributes, with no ``backbone``."""
+    import tensorflow as tf
+    from tensorflow.core.protobuf import trackable_object_graph_pb2
+
+    graph = trackable_object_graph_pb2.TrackableObjectGraph()
+    graph.ParseFromString(tf.train.load_checkpoint(str(path)).get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
+    model = next((child.node_id for child in graph.nodes[0].children if child.local_name == "model"), None)
+    if model is None:
+        return False
+    names = {child.local_name for child in graph.nodes[model].children}
+    return "encoder" in names and "backbone" not in names

@@ -178,7 +178,7 @@ def read_checkpoint(checkpoint, path) -> None:
     full_names = [name for name, _ in tf.train.list_variables(str(path))]
     names = {name.split("/")[0] for name in full_names}
     model = getattr(checkpoint, "model", None)
-    if isinstance(model, AlignerTask) and is_legacy_checkpoint(full_names):
+    if isinstance(model, AlignerTask) and is_legacy_checkpoint(path):
         raise UserError(f"{path}: a checkpoint of a tfalign from before the backbone was its own layer: its "
                         f"weights load (evaluation, export, Aligner.from_run), but its training cannot resume; "
                         f"start a new run")
@@ -231,7 +231,6 @@ def restore_weights(model, path, config=None) -> None:
     with an optimizer of the run's config beside them (an older tfalign reached
     some layers only through the optimizer's variables)."""
 
-    import tensorflow as tf
 
     from tfalign.model.legacy_layout import is_legacy_checkpoint, legacy_layout
 
@@ -247,7 +246,7 @@ def restore_weights(model, path, config=None) -> None:
         return
     from tfalign.optimizers import make_optimizer
 
-    if is_legacy_checkpoint([name for name, _ in tf.train.list_variables(path)]):
+    if is_legacy_checkpoint(path):
         model = legacy_layout(model)  # read through the old names (the optimizer's slots in the old order)
     optimizer = make_optimizer(config.optimizer.name, config.optimizer.learning_rate,
                                weight_averaging=config.optimizer.weight_averaging)
