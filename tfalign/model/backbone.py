@@ -32,7 +32,7 @@ SIMILARITY_SOURCES = {"input": ("input",), "encoder": ("encoder",), "stacks": ("
 
 
 @keras.saving.register_keras_serializable("tfalign")
-class NeuMatchBackbone(CheckpointedCollections, keras.layers.Layer):
+class NeuMatchBackbone(CheckpointedCollections, keras.Model):
     """The encoders and the video and text stacks: ``call`` gives the stacks' outputs.
 
     Args:
