@@ -154,11 +154,13 @@ def test_align_decodes_with_a_cached_compiled_function(history):
         assert np.array_equal(exact["num_actions"], model.exact_path(batch)["num_actions"])
     for decoding in decodings:  # both decodings give the same outputs, consistent with each other
         out = {k: v.numpy() for k, v in model.align(request, decoding=decoding).items()}
-        confidence = ["clip_confidence"] if decoding == "exact" else []
+        confidence = ["clip_confidence", "video_confidence"] if decoding == "exact" else []
         assert sorted(out) == sorted(["actions", "clip_to_text", "num_actions", "probabilities", "score",
                                       *confidence])
-        if confidence:  # a probability per clip
+        if confidence:  # a probability per clip, and each video's mean of them
             assert np.all((out["clip_confidence"] >= 0) & (out["clip_confidence"] <= 1 + 1e-5))
+            np.testing.assert_allclose(out["video_confidence"], [out["clip_confidence"][b, :e.num_clips].mean()
+                                                                 for b, e in enumerate(episodes)], rtol=1e-5)
         for b, e in enumerate(episodes):
             n = out["num_actions"][b]
             assert out["clip_to_text"][b, :e.num_clips].tolist() == actions_to_alignment(

@@ -169,6 +169,10 @@ def test_the_saved_model_runs_the_model_s_own_align_and_agrees_with_aligner_alig
             np.testing.assert_array_equal(a.actions, b.actions)
             np.testing.assert_allclose(a.clip_confidence, b.clip_confidence, rtol=1e-5, atol=1e-6)
             assert a.score == pytest.approx(b.score, rel=1e-5, abs=1e-5)
+        # each video's score, served: the mean of its clips' confidences
+        out = served._backend.run(episodes_request(episodes()), decoding)
+        for row, alignment in enumerate(here.align(clips, texts, decoding)):
+            assert out["video_confidence"][row] == pytest.approx(alignment.confidence, rel=1e-5)
     model.confidence_temperature.assign(1.0)
     plain = here.align(clips, texts, "exact")
     assert not np.allclose(plain[0].clip_confidence, served.align(clips, texts, "exact")[0].clip_confidence)

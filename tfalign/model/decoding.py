@@ -158,6 +158,17 @@ def complete_greedy(out, clip_lengths, text_lengths, max_clips):
     return completed
 
 
+def with_video_confidence(out, clip_lengths):
+    """The outputs with each video's ``video_confidence`` [B]: the mean of its clips'
+    ``clip_confidence`` (with calibrated confidences, its expected clip accuracy), where
+    there are clip confidences."""
+    if "clip_confidence" not in out:
+        return out
+    valid = tf.sequence_mask(clip_lengths, tf.shape(out["clip_confidence"])[1], dtype=tf.float32)
+    total = tf.reduce_sum(out["clip_confidence"] * valid, axis=1)
+    return {**out, "video_confidence": total / tf.maximum(tf.cast(clip_lengths, tf.float32), 1.0)}
+
+
 # ------------------------------------------------------ compiled alignment
 def _greedy_on_buckets(compiled, whole, inputs, max_clips):
     """The greedy path of reversed inputs, completed (``complete_greedy``). Where XLA
@@ -241,8 +252,9 @@ def align_function(model, decoding="greedy", xla=True, confidence=True):
                           "text_features": to_natural(texts, text_lengths),
                           "clip_lengths": clip_lengths, "text_lengths": text_lengths}
         if decoding == "exact":
-            return compiled(network_inputs)
-        return _greedy_on_buckets(compiled, xla, network_inputs, tf.shape(clips)[1])
+            return with_video_confidence(compiled(network_inputs), clip_lengths)
+        return with_video_confidence(_greedy_on_buckets(compiled, xla, network_inputs, tf.shape(clips)[1]),
+                                     clip_lengths)
 
     cache[options] = align
     return align

@@ -27,8 +27,9 @@ from tfalign.serving.warmup import WarmupSize, prediction_logs, warmup_plan, wri
 
 # What every alignment signature returns, as AlignerTask.align does.
 OUTPUT_KEYS = ("actions", "num_actions", "clip_to_text", "score", "probabilities")
-# Where there are posteriors (exact decoding; a CRF model's greedy too), each clip's confidence.
-CONFIDENCE_OUTPUT_KEYS = (*OUTPUT_KEYS, "clip_confidence")
+# Where there are posteriors (exact decoding; a CRF model's greedy too), each clip's confidence
+# and each video's (their mean).
+CONFIDENCE_OUTPUT_KEYS = (*OUTPUT_KEYS, "clip_confidence", "video_confidence")
 
 
 def _check_request(widths, clip_features, text_features, clip_lengths, text_lengths):
