@@ -238,3 +238,12 @@ def test_a_crf_model_gives_each_clip_its_posterior_under_either_decoding():
                                        posteriors[b, np.arange(e.num_clips), column], atol=1e-5)
     unconfident = model.make_align_function("greedy", confidence=False)(request)  # validation needs none
     assert "clip_confidence" not in unconfident
+
+
+def test_a_task_without_a_backbone_says_how_the_old_flat_fields_build():
+    import tfalign
+
+    for task in (tfalign.NeuMatchAligner, tfalign.LatticeAligner):
+        with pytest.raises(TypeError, match="^backbone: expected a tfalign.NeuMatchBackbone, got NoneType .*"
+                                            "aligner_from_fields"):
+            task(encoder="rp", units=8)

@@ -19,6 +19,7 @@ from tfalign.data.decoding_choice import Decoding
 from tfalign.data.oracle import NUM_ACTIONS
 from tfalign.layers.initializers import dense
 from tfalign.layers.tracking import CheckpointedCollections
+from tfalign.model.backbone import NeuMatchBackbone
 from tfalign.model.classifier_inputs import (NUM_POSITION_FEATURES, NUM_SIMILARITY_FEATURES, POSITIONS,
                                              padded_similarity_maps)
 from tfalign.model.decoding import align_function, compiled_decoder, teacher_forced_logits
@@ -44,6 +45,7 @@ class AlignerTask(CheckpointedCollections, keras.Model):
 
     def __init__(self, backbone, position="paper", stack_features=True, hidden_units=300, dropout=0.0,
                  ridge_channel=False, **kwargs):
+        check_backbone(backbone)
         super().__init__(**kwargs)
         if position not in POSITIONS:
             raise ValueError(f"position must be one of {list(POSITIONS)}, got {position!r}")
@@ -244,6 +246,14 @@ class AlignerTask(CheckpointedCollections, keras.Model):
         config = dict(config)
         config["backbone"] = keras.layers.deserialize(config["backbone"])
         return cls(**config)
+
+
+def check_backbone(backbone) -> None:
+    """A task's backbone is a ``NeuMatchBackbone``; else one line saying how the old flat fields build."""
+    if not isinstance(backbone, NeuMatchBackbone):
+        raise TypeError(f"backbone: expected a tfalign.NeuMatchBackbone, got {type(backbone).__name__} (the flat "
+                        f"fields of an older tfalign, encoder=..., history=..., build with "
+                        f"tfalign.model.aligner_from_fields)")
 
 
 def video_folds(videos) -> dict:

@@ -18,7 +18,7 @@ from tfalign.data.ridge import SHARED_SPACE_RANKING, shared_space_ranking, share
 from tfalign.errors import UserError
 from tfalign.layers import DTWPotentials
 from tfalign.model import lattice_classifier, paths
-from tfalign.model.aligner_task import AlignerTask, video_folds
+from tfalign.model.aligner_task import AlignerTask, check_backbone, video_folds
 from tfalign.model.decoding import greedy
 from tfalign.dp.lattice import (best_path, clip_confidence, conditional_log_probabilities, greedy_walk,
                                    log_partition_table, posterior_marginals)
@@ -47,8 +47,9 @@ class LatticeAligner(AlignerTask):
     True
     """
 
-    def __init__(self, backbone, dtw_start=False, position="paper", stack_features=True, hidden_units=300,
+    def __init__(self, backbone=None, dtw_start=False, position="paper", stack_features=True, hidden_units=300,
                  ridge_channel=False, dropout=0.0, **kwargs):
+        check_backbone(backbone)
         if dropout:
             raise ValueError("LatticeAligner: decoder dropout is per step; use the backbone's stack_dropout")
         if dtw_start and backbone.ridge is None:

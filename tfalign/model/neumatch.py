@@ -44,7 +44,7 @@ class NeuMatchAligner(AlignerTask):
 
     decoder_history = True
 
-    def __init__(self, backbone, action_units=8, matched_units=20, position="paper", stack_features=True,
+    def __init__(self, backbone=None, action_units=8, matched_units=20, position="paper", stack_features=True,
                  hidden_units=300, dropout=0.0, ridge_channel=False, **kwargs):
         super().__init__(backbone, position=position, stack_features=stack_features, hidden_units=hidden_units,
                          dropout=dropout, ridge_channel=ridge_channel, **kwargs)

@@ -34,6 +34,19 @@ def _figures(metrics: dict) -> list[str]:
     return lines
 
 
+def _confidence_lines(metrics: dict) -> list[str]:
+    """The confidence outputs, and how the run recalibrated them (a model whose clips have posteriors)."""
+    fit = (metrics.get("best_clip_accuracy") or {}).get("confidence_temperature")
+    if not fit:
+        return []
+    return ["- `clip_confidence` float32 [B, T_v], `video_confidence` float32 [B]: each clip's posterior probability "
+            "of its assignment, and each video's mean of them",
+            f"- the confidences are recalibrated: temperature {fit['temperature']:g}, fitted on "
+            f"{fit['videos']} validation videos (their negative log-likelihood {fit['nll_before']:.3f} -> "
+            f"{fit['nll_after']:.3f}); a video below {fit['video_confidence_floor']:.3f} (the lowest 10% of the "
+            "validation videos') is doubtful"]
+
+
 def model_card(config: dict, metrics: dict, input_widths) -> str:
     data, model, optimizer, trainer, task = (config.get(group) or {} for group in ("data", "model", "optimizer",
                                                                                 "trainer", "task"))
@@ -71,6 +84,7 @@ def model_card(config: dict, metrics: dict, input_widths) -> str:
         "- `clip_to_text` int32 [B, T_v]: the text index of each clip, -1 = unmatched (padding: -1)",
         f"- `actions` int32 [B, T_v + T_s]: the action sequence: {ACTIONS}",
         "- `num_actions` int32 [B]: how many of `actions` are valid",
+        *_confidence_lines(metrics),
         "",
         "## Figures (fractions in [0, 1], averaged over videos)",
         *table,
