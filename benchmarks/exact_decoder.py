@@ -78,14 +78,12 @@ def signature_seconds(signature, widths, clips, texts, repeats):
 
 def part_figures(model, clips, texts, repeats) -> dict:
     """Each part of the exact alignment alone, warm, on the previous parts' outputs (seconds)."""
-    from tfalign.data.batching import to_natural
+    from tfalign.data.batching import network_inputs
     from tfalign.dp.lattice import best_path, log_partition_table, posterior_marginals
 
     request = one_video_request(model.input_widths, clips, texts, seed=1)
-    lengths = (request["clip_lengths"], request["text_lengths"])
-    inputs = {"clip_features": to_natural(request["clip_features"], lengths[0]),
-              "text_features": to_natural(request["text_features"], lengths[1]),
-              "clip_lengths": lengths[0], "text_lengths": lengths[1]}
+    inputs = network_inputs(request)
+    lengths = (inputs["clip_lengths"], inputs["text_lengths"])
     encode = tf.function(lambda: model.encode_stacks(inputs, training=False, compiled=True))
     stacks = encode()
     logits = tf.cast(model.lattice_logits(stacks), tf.float32)

@@ -33,6 +33,16 @@ def to_natural(sequence, lengths):
     return tf.reverse_sequence(sequence, tf.cast(lengths, tf.int32), seq_axis=1, batch_axis=0)
 
 
+def network_inputs(request) -> dict:
+    """A padded natural-order request (``pad_batch``, what ``align`` takes) as the network
+    reads it: each sequence reversed, float32 features, int32 lengths."""
+    clip_lengths = tf.cast(tf.convert_to_tensor(request["clip_lengths"]), tf.int32)
+    text_lengths = tf.cast(tf.convert_to_tensor(request["text_lengths"]), tf.int32)
+    return {"clip_features": to_natural(tf.convert_to_tensor(request["clip_features"], tf.float32), clip_lengths),
+            "text_features": to_natural(tf.convert_to_tensor(request["text_features"], tf.float32), text_lengths),
+            "clip_lengths": clip_lengths, "text_lengths": text_lengths}
+
+
 def episode_arrays(episode, index: int = 0, fold: int = -1) -> dict:
     actions = alignment_to_actions(episode.clip_to_text, episode.num_texts)
     return {

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfalign.data.batching import padded_requests, to_natural
+from tfalign.data.batching import network_inputs, padded_requests
 
 TEMPERATURES = np.round(np.geomspace(0.1, 10.0, 21), 4)  # 0.1 to 10 (1.0 among them), a ratio of 1.26 a step
 BINS = 10
@@ -41,10 +41,8 @@ def clip_outcomes(model, episodes, decoding: str = "exact", temperatures=(1.0,))
     confidences, right, video = {float(t): [] for t in temperatures}, [], []
     for start, request in padded_requests([e.clip_features for e in episodes], [e.text_features for e in episodes]):
         assignment = align(request)["clip_to_text"]
-        lengths = tf.constant(request["clip_lengths"]), tf.constant(request["text_lengths"])
-        inputs = {"clip_features": to_natural(tf.constant(request["clip_features"]), lengths[0]),
-                  "text_features": to_natural(tf.constant(request["text_features"]), lengths[1]),
-                  "clip_lengths": lengths[0], "text_lengths": lengths[1]}
+        inputs = network_inputs(request)
+        lengths = inputs["clip_lengths"], inputs["text_lengths"]
         scores = model.lattice_scores(model.encode_stacks(inputs, training=False))
         rows = list(enumerate(episodes[start:start + len(request["clip_lengths"])]))
         for row, episode in rows:

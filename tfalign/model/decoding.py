@@ -14,7 +14,7 @@ A cursor indexes the top of a reversed stack (docs/network.md): it starts at
 
 import tensorflow as tf
 
-from tfalign.data.batching import to_natural
+from tfalign.data.batching import network_inputs
 from tfalign.data.decoding_choice import Decoding
 from tfalign.data.oracle import MATCH, NUM_ACTIONS, POP_TEXT, alignment_from_actions
 from tfalign.model import paths
@@ -233,7 +233,7 @@ def align_function(model, decoding="greedy", xla=True, confidence=True):
     (serving/saved_model.py): one align path in process and served.
     """
     options = _decoder_options(model, decoding, xla, confidence)  # the one check of the decoding
-    decoding, xla = options[:2]
+    decoding, whole = options[:2]
     cache = model.__dict__["_align_functions"]
     if options in cache:
         return cache[options]
@@ -243,18 +243,12 @@ def align_function(model, decoding="greedy", xla=True, confidence=True):
         missing = [k for k in INPUT_KEYS if k not in inputs]
         if missing:
             raise ValueError(f"align: the inputs have no {missing[0]!r} (they need {list(INPUT_KEYS)})")
-        clip_lengths = tf.cast(tf.convert_to_tensor(inputs["clip_lengths"]), tf.int32)
-        text_lengths = tf.cast(tf.convert_to_tensor(inputs["text_lengths"]), tf.int32)
-        clips = tf.convert_to_tensor(inputs["clip_features"], tf.float32)
-        texts = tf.convert_to_tensor(inputs["text_features"], tf.float32)
-        # The network reads each sequence last-to-first (reversing is its own inverse).
-        network_inputs = {"clip_features": to_natural(clips, clip_lengths),
-                          "text_features": to_natural(texts, text_lengths),
-                          "clip_lengths": clip_lengths, "text_lengths": text_lengths}
+        reversed_inputs = network_inputs(inputs)  # the network reads each sequence last-to-first
+        clip_lengths = reversed_inputs["clip_lengths"]
         if decoding == "exact":
-            return with_video_confidence(compiled(network_inputs), clip_lengths)
-        return with_video_confidence(_greedy_on_buckets(compiled, xla, network_inputs, tf.shape(clips)[1]),
-                                     clip_lengths)
+            return with_video_confidence(compiled(reversed_inputs), clip_lengths)
+        max_clips = tf.shape(reversed_inputs["clip_features"])[1]
+        return with_video_confidence(_greedy_on_buckets(compiled, whole, reversed_inputs, max_clips), clip_lengths)
 
     cache[options] = align
     return align

@@ -25,11 +25,10 @@ from tfalign.files import atomic_path, remove_leftovers, replace_folder, writing
 from tfalign.data.decoding_choice import Decoding
 from tfalign.serving.warmup import WarmupSize, prediction_logs, warmup_plan, write_warmup_file
 
-# What every alignment signature returns, as AlignerTask.align does.
-OUTPUT_KEYS = ("actions", "num_actions", "clip_to_text", "score", "probabilities")
-# Where there are posteriors (exact decoding; a CRF model's greedy too), each clip's confidence
-# and each video's (their mean).
-CONFIDENCE_OUTPUT_KEYS = (*OUTPUT_KEYS, "clip_confidence", "video_confidence")
+# What the alignment signatures return, as AlignerTask.align does; the confidences (each clip's
+# and each video's) where there are posteriors: exact decoding, a CRF model's greedy too.
+OUTPUT_KEYS = ("actions", "num_actions", "clip_to_text", "score", "probabilities", "clip_confidence",
+               "video_confidence")
 
 
 def _check_request(widths, clip_features, text_features, clip_lengths, text_lengths):
@@ -105,8 +104,7 @@ class AlignmentModule(tf.Module):
         each (on the first request of that shape, or when TF Serving loads the version and
         replays its warm-up requests)."""
         out = self.model.make_align_function(decoding_name, xla=self.xla)(self._checked_inputs(*request))
-        confidence = decoding_name == "exact" or self.model.dtw_start
-        return {key: out[key] for key in (CONFIDENCE_OUTPUT_KEYS if confidence else OUTPUT_KEYS)}
+        return {key: out[key] for key in OUTPUT_KEYS if key in out}  # confidences where align has them
 
 
 def export_saved_model(model, path, decoding="greedy", assets=None, xla=True,
