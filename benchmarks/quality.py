@@ -89,10 +89,10 @@ def reusable(run_dir, identity: dict, refuse_stale: bool, log) -> bool:
     return False
 
 
-def run_one(config, run_dir, log, refuse_stale: bool = False):
+def run_one(config, run_dir, log, refuse_stale: bool = False, make_task=None):
     """Trains (or resumes) one run; returns test figures of its best checkpoint, both decodings.
     A finished or partial run in ``run_dir`` is reused only if its config and the
-    code are this one's (``reusable``)."""
+    code are this one's (``reusable``). ``make_task``: the run's task (``run_experiment``'s)."""
     from tfalign.data.datasets import load_episodes
     from tfalign.evaluation.prediction import evaluate_model
     from tfalign.run import run_experiment
@@ -113,7 +113,7 @@ def run_one(config, run_dir, log, refuse_stale: bool = False):
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(run_dir / IDENTITY_FILE, identity)
     run_experiment(config, run_dir, tf.distribute.get_strategy(), resume=resume, export=False,
-                   log=lambda *_: None)
+                   log=lambda *_: None, make_task=make_task)
     _, model = load_model(run_dir, "clip_accuracy")
     test = load_episodes(config.data, "test")
     state = json.loads((run_dir / "state.json").read_text())

@@ -174,6 +174,14 @@ class TaskConfig:
     # Every epoch holds at least this many optimizer steps (fresh crops are drawn until it does), so
     # that --epochs is a budget of steps whatever the number of training videos; 0: one pass.
     epoch_steps: int = 0
+    # The unlabelled videos in the training set (a CRF, model.dtw_start): each round the teacher (the
+    # model, with its averaged weights) aligns them, the pseudo_label_fraction of their clips it is
+    # surest of are kept, and their partial-label CRF loss (the paths through the kept assignments)
+    # is weighted by unlabelled_weight, ramped up over the pseudo_label_rounds (training/pseudo_labels.py).
+    # 0: the unlabelled videos only shape the closed form that the model starts from.
+    unlabelled_weight: float = 0.0
+    pseudo_label_fraction: float = 0.5
+    pseudo_label_rounds: int = 4
     # For validation, test and export. "auto": checkpoints are selected decoded exactly, then
     # the better of greedy and exact on validation decodes the test split and the export.
     decoding: typing.Literal[Decoding.names(auto=True)] = "greedy"
@@ -184,7 +192,9 @@ class TaskConfig:
             ("max_train_actions", 2, None, False, False), ("crop_min_actions", 1, None, False, False),
             ("whole_video_fraction", 0, 1, False, False), ("contrastive_weight", 0, None, False, False),
             ("contrastive_temperature", 0, None, True, False), ("lattice_weight", 0, None, False, False),
-            ("start_penalty", 0, None, False, False), ("epoch_steps", 0, None, False, False)], "task.")
+            ("start_penalty", 0, None, False, False), ("epoch_steps", 0, None, False, False),
+            ("unlabelled_weight", 0, None, False, False), ("pseudo_label_fraction", 0, 1, True, False),
+            ("pseudo_label_rounds", 1, None, False, False)], "task.")
         if self.crop_min_actions > self.max_train_actions:
             raise UserError(f"task.crop_min_actions: expected <= task.max_train_actions "
                             f"({self.max_train_actions}), got {self.crop_min_actions}")
@@ -279,6 +289,11 @@ class ExperimentConfig:
             raise UserError("data.train_videos: 0 (no labelled video) learns from unlabelled videos alone: needs "
                             "data.unlabelled_videos or data.unlabelled_file, and a model that starts at DTW "
                             "(model.dtw_start, the recipe's)")
+        if task.unlabelled_weight:
+            model.check_learns_from_unlabelled("task.unlabelled_weight")
+            if task.sampling != "crops":
+                raise UserError("task.unlabelled_weight: the pseudo-labels change every round; needs "
+                                "task.sampling='crops' (the paper's cuts are made once)")
         if task.start_penalty and not model.dtw_start:
             raise UserError("task.start_penalty: pulls toward the DTW start; needs model.dtw_start=true")
         first = self.init_from
@@ -406,6 +421,9 @@ def parse_setting(config: ExperimentConfig, setting: str) -> dict:
     options = set(typing.get_args(hint)) or {hint}
     if text.lower() == "none" and type(None) in options:
         return {path: None}
+    words = {w for o in options if typing.get_origin(o) is typing.Literal for w in typing.get_args(o)}
+    if text in words:  # data.unlabelled_videos=all: a number or a word
+        return {path: text}
     try:
         if bool in options:
             if text.lower() not in ("true", "false", "1", "0"):

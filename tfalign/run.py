@@ -53,11 +53,14 @@ def with_data_widths(config: ExperimentConfig, data: StageData) -> ExperimentCon
 
 def run_experiment(config: ExperimentConfig, run_dir, strategy=None, resume=False, log=print,
                    max_steps_per_epoch=None, export=True, runtime: dict | None = None,
-                   data: StageData | None = None, preemption_grace: float = DEFAULT_GRACE_SECONDS) -> dict:
+                   data: StageData | None = None, preemption_grace: float = DEFAULT_GRACE_SECONDS,
+                   make_task=None) -> dict:
     """Trains the stages of ``config`` into ``run_dir`` (a first stage, ``init_from``,
     into ``run_dir/pretraining``), tests both best checkpoints on the test split
     (when there is one), exports the SavedModel. ``data``: the episodes (default:
-    the splits ``config.data`` names); the model takes their feature widths."""
+    the splits ``config.data`` names); the model takes their feature widths.
+    ``make_task(config)``: the last stage's task (default ``AlignmentTask``; a
+    measurement's own, e.g. benchmarks/pseudo_labels.py)."""
     import tensorflow as tf
 
     strategy = strategy or tf.distribute.get_strategy()
@@ -73,7 +76,7 @@ def run_experiment(config: ExperimentConfig, run_dir, strategy=None, resume=Fals
             log(f"loading the data: {describe_data(config.data)}")
             data = load_stage_data(config)
         config = with_data_widths(config, data)
-        trainer = train_stages(config, data, work_dir, final_dir, resume, options)
+        trainer = train_stages(config, data, work_dir, final_dir, resume, options, make_task)
         if config.task.decoding == "auto":
             trainer.load_best("clip_accuracy")
             log(f"choosing the decoding on {len(data.val)} validation videos (exact and greedy)")
@@ -105,7 +108,7 @@ def run_experiment(config: ExperimentConfig, run_dir, strategy=None, resume=Fals
             shutil.rmtree(work_dir, ignore_errors=True)
 
 
-def train_stages(config, data, work_dir, final_dir, resume, options) -> Trainer:
+def train_stages(config, data, work_dir, final_dir, resume, options, make_task=None) -> Trainer:
     """Trains the first stage (``init_from``), if any, then ``config`` from its best
     checkpoint; returns the second stage's trainer."""
     log, initial_weights = options["log"], None
@@ -124,7 +127,8 @@ def train_stages(config, data, work_dir, final_dir, resume, options) -> Trainer:
         initial_weights = pre.model.get_weights()
         log(f"stage 2/2: {config.name}")
     log(f"building the model ({config.name})")
-    trainer = Trainer(config, work_dir, restore_dir=final_dir, **options)
+    trainer = Trainer(config, work_dir, restore_dir=final_dir, task=make_task(config) if make_task else None,
+                      **options)
     if initial_weights is not None and not (resume and (final_dir / "state.json").exists()):
         trainer.model.set_weights(initial_weights)
     trainer.fit(data, config.trainer.epochs, resume=resume)

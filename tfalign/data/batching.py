@@ -43,7 +43,7 @@ def network_inputs(request) -> dict:
             "clip_lengths": clip_lengths, "text_lengths": text_lengths}
 
 
-def episode_arrays(episode, index: int = 0, fold: int = -1) -> dict:
+def episode_arrays(episode, index: int = 0, fold: int = -1, pseudo_weight: float = 1.0) -> dict:
     actions = alignment_to_actions(episode.clip_to_text, episode.num_texts)
     return {
         "clip_features": episode.clip_features[::-1].astype(np.float32),
@@ -53,6 +53,11 @@ def episode_arrays(episode, index: int = 0, fold: int = -1) -> dict:
         "actions": actions.astype(np.int32),
         "action_lengths": np.int32(len(actions)),
         "clip_to_text": episode.clip_to_text.astype(np.int32),
+        # 1: the clip's assignment is the truth; 0: a guess (a pseudo-labelled video's).
+        "known_clips": (np.ones(episode.num_clips, np.int32) if episode.known_clips is None
+                        else episode.known_clips.astype(np.int32)),
+        # The weight of a pseudo-labelled video's loss (its known_clips given); 0: a labelled video.
+        "pseudo_weight": np.float32(pseudo_weight if episode.known_clips is not None else 0.0),
         "index": np.int32(index),
         "fold": np.int32(fold),
     }
@@ -67,6 +72,8 @@ def element_spec(clip_dim: int, text_dim: int) -> dict:
         "actions": tf.TensorSpec([None], tf.int32),
         "action_lengths": tf.TensorSpec([], tf.int32),
         "clip_to_text": tf.TensorSpec([None], tf.int32),
+        "known_clips": tf.TensorSpec([None], tf.int32),
+        "pseudo_weight": tf.TensorSpec([], tf.float32),
         "index": tf.TensorSpec([], tf.int32),
         "fold": tf.TensorSpec([], tf.int32),
     }
@@ -74,7 +81,7 @@ def element_spec(clip_dim: int, text_dim: int) -> dict:
 
 def make_dataset(episodes, batch_size: int, shuffle: bool = False, seed: int = 0, bucket: bool = False,
                  drop_remainder: bool = False, repeat: bool = False, folds=None,
-                 batch_nodes: int = 0, batch_actions: int = 0) -> tf.data.Dataset:
+                 batch_nodes: int = 0, batch_actions: int = 0, pseudo_weight: float = 1.0) -> tf.data.Dataset:
     """Batches of padded, reversed episodes.
 
     ``bucket`` groups episodes of similar action counts (less padding);
@@ -82,13 +89,14 @@ def make_dataset(episodes, batch_size: int, shuffle: bool = False, seed: int = 0
     batch's padded lattice (batch x clips x texts) and its padded sequences
     (batch x (clips + texts)): long videos come in smaller batches (``bucket_plan``);
     ``shuffle`` reshuffles every epoch, deterministically under ``seed``;
-    ``folds``: each episode's cross-fitting fold (default: none, -1).
+    ``folds``: each episode's cross-fitting fold (default: none, -1);
+    ``pseudo_weight``: the loss weight of the pseudo-labelled episodes (``known_clips`` given).
     """
     episodes = list(episodes)
     if not episodes:
         raise ValueError("make_dataset: no episodes")
     folds = [-1] * len(episodes) if folds is None else list(folds)
-    arrays = [episode_arrays(e, i, fold) for i, (e, fold) in enumerate(zip(episodes, folds))]
+    arrays = [episode_arrays(e, i, fold, pseudo_weight) for i, (e, fold) in enumerate(zip(episodes, folds))]
     clip_dim, text_dim = arrays[0]["clip_features"].shape[1], arrays[0]["text_features"].shape[1]
     dataset = element_dataset(arrays, element_spec(clip_dim, text_dim))
     if shuffle:

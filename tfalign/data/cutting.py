@@ -63,6 +63,7 @@ def _slice(episode, clip_start, clip_end, text_start, text_end, index) -> Episod
         text_spans=episode.text_spans[text_start:text_end],
         clip_to_text=np.where(c2t >= 0, c2t - text_start, -1),
         unmatched_spans=np.clip(spans[keep], lo, hi),
+        known_clips=None if episode.known_clips is None else episode.known_clips[clip_start:clip_end],
     )
 
 

@@ -40,6 +40,10 @@ class Episode:
         clip_to_text: [T_v] int, index of the text of each clip, -1 = unmatched,
             never going back to an earlier text; None: unlabelled.
         unmatched_spans: [K, 2] float seconds of video that has no text.
+        known_clips: None (every clip's ``clip_to_text`` is the truth), or [T_v] bool:
+            the clips whose assignment is trusted; the others' are guesses. A
+            pseudo-labelled video (training/pseudo_labels.py): its loss is the
+            CRF's over every path through the trusted assignments.
 
     Example:
     >>> episode = Episode(video_id="v1", clip_features=np.random.rand(5, 512), text_features=np.random.rand(2, 384),
@@ -55,6 +59,7 @@ class Episode:
     text_spans: np.ndarray | None = None
     clip_to_text: np.ndarray = None
     unmatched_spans: np.ndarray | None = None
+    known_clips: np.ndarray | None = None
 
     def __post_init__(self):
         self.video_id = str(self.video_id)
@@ -68,7 +73,7 @@ class Episode:
             self.clip_times = np.stack([np.arange(num_clips), np.arange(num_clips) + 1.0], axis=1)
         self.clip_times = _array(self.video_id, "clip_times", self.clip_times, np.float64)
         if self.clip_to_text is None:  # unlabelled: no ground truth, so no spans of it either
-            for name in ("text_spans", "unmatched_spans"):
+            for name in ("text_spans", "unmatched_spans", "known_clips"):
                 if getattr(self, name) is not None:
                     _fail(self.video_id, name, "given without clip_to_text (an unlabelled episode has no ground "
                                                "truth)")
@@ -88,6 +93,11 @@ class Episode:
             _fail(self.video_id, "unmatched_spans",
                   f"expected [K, 2] spans, got shape {list(self.unmatched_spans.shape)}")
         self.unmatched_spans = self.unmatched_spans.reshape(-1, 2)
+        if self.known_clips is not None:
+            self.known_clips = _array(self.video_id, "known_clips", self.known_clips, bool)
+            if self.known_clips.shape != (num_clips,):
+                _fail(self.video_id, "known_clips", f"expected one flag per clip ({num_clips}), got shape "
+                                                    f"{list(self.known_clips.shape)}")
         validate_episode(self)
 
     @property

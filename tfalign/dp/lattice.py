@@ -41,6 +41,28 @@ def node_mask(clip_lengths, text_lengths, max_clips, max_texts):
     return clips[:, :, None] & texts[:, None, :]
 
 
+def through_known_clips(scores, clip_to_text, known_clips):
+    """``scores`` [B, T_v, T_s, 3] with every move that contradicts a known clip's
+    assignment made unreachable: at row i of a known clip, MATCH only at its own
+    text's column (none if it is unmatched) and POP_CLIP only if it is unmatched
+    (its forced tail too). The log-partition of the result sums over the paths
+    that agree with every known clip (the partial-label CRF, model/objective.py).
+
+    Args:
+        scores: [B, T_v, T_s, 3] the lattice's potentials (natural order).
+        clip_to_text: [B, >= T_v] each clip's text (-1 unmatched), read where known.
+        known_clips: [B, >= T_v] nonzero where a clip's assignment is known.
+    """
+    max_clips, max_texts = tf.shape(scores)[1], tf.shape(scores)[2]
+    text = tf.cast(clip_to_text, tf.int32)[:, :max_clips, None]
+    free = tf.equal(tf.cast(known_clips, tf.int32)[:, :max_clips, None], 0)
+    column = tf.range(max_texts, dtype=tf.int32)[None, None, :]
+    allowed = {POP_CLIP: free | (text < 0), MATCH: free | tf.equal(text, column), POP_TEXT: tf.constant(True)}
+    nodes = tf.shape(scores)[:3]
+    allowed = tf.stack([tf.broadcast_to(allowed[a], nodes) for a in sorted(allowed)], axis=-1)
+    return tf.where(allowed, scores, tf.constant(_NEG, scores.dtype))
+
+
 def best_path(log_probs, clip_lengths, text_lengths):
     """The most probable complete action sequence under per-node log-probabilities.
 

@@ -14,7 +14,7 @@ import keras
 import tensorflow as tf
 
 from tfalign.data.oracle import NUM_ACTIONS
-from tfalign.dp.lattice import log_partition, node_labels, node_mask
+from tfalign.dp.lattice import log_partition, node_labels, node_mask, through_known_clips
 from tfalign.model.paths import path_nodes
 
 
@@ -41,15 +41,16 @@ def alignment_loss(outputs, batch, weights: LossWeights, mean=local_mean):
     the path's term, plus the lattice and contrastive terms where their weights
     are not 0 (they need a decoder without history, and the joint embedding)."""
     loss = mean(*path_term_sum(outputs, batch, weights))
+    known = batch.get("known_clips")  # a pseudo-labelled video's guessed clips take no part
     if weights.lattice_weight:
         loss += weights.lattice_weight * mean(*lattice_cross_entropy_sum(
             outputs["lattice_logits"], batch["clip_to_text"], batch["clip_lengths"], batch["text_lengths"],
-            weights.label_smoothing))
+            weights.label_smoothing, known_clips=known))
     if weights.contrastive_weight:
         for similarity in outputs["similarities"].values():
             loss += weights.contrastive_weight * mean(*contrastive_sum(
                 similarity, batch["clip_to_text"], batch["clip_lengths"], batch["text_lengths"],
-                weights.contrastive_temperature))
+                weights.contrastive_temperature, known_clips=known))
     return loss
 
 
@@ -58,7 +59,8 @@ def path_term_sum(outputs, batch, weights: LossWeights):
     (``logits``) or the CRF's negative log-likelihood (``lattice_scores``)."""
     if weights.path_loss == "crf":
         return crf_negative_log_likelihood_sum(outputs["lattice_scores"], batch["actions"], batch["action_lengths"],
-                                               batch["clip_lengths"], batch["text_lengths"])
+                                               batch["clip_lengths"], batch["text_lengths"], batch["clip_to_text"],
+                                               batch.get("known_clips"), batch.get("pseudo_weight"))
     return masked_cross_entropy_sum(outputs["logits"], batch["actions"], batch["action_lengths"],
                                     weights.label_smoothing)
 
@@ -87,13 +89,18 @@ def masked_cross_entropy(logits, actions, action_lengths, label_smoothing=0.0):
     return total / tf.maximum(count, 1.0)
 
 
-def lattice_cross_entropy_sum(lattice_logits, clip_to_text, clip_lengths, text_lengths, label_smoothing=0.0):
+def lattice_cross_entropy_sum(lattice_logits, clip_to_text, clip_lengths, text_lengths, label_smoothing=0.0,
+                              known_clips=None):
     """Cross-entropy of the oracle's action at *every* lattice node (not only on
     the ground-truth path), summed, and the node count: a decoder that is
-    searched over the whole lattice must also score the states off the path."""
+    searched over the whole lattice must also score the states off the path.
+    ``known_clips`` [B, T_v] (optional): only the rows of the clips whose
+    assignment is known count."""
     max_clips, max_texts = tf.shape(lattice_logits)[1], tf.shape(lattice_logits)[2]
     labels = node_labels(clip_to_text[:, :max_clips], max_texts)
     mask = tf.cast(node_mask(clip_lengths, text_lengths, max_clips, max_texts), lattice_logits.dtype)
+    if known_clips is not None:
+        mask *= tf.cast(tf.not_equal(known_clips[:, :max_clips], 0), mask.dtype)[:, :, None]
     per_node = -tf.reduce_sum(smoothed_targets(labels, label_smoothing) * tf.nn.log_softmax(lattice_logits), axis=-1)
     return tf.reduce_sum(per_node * mask), tf.reduce_sum(mask)
 
@@ -108,7 +115,8 @@ def path_scores(scores, actions, action_lengths, clip_lengths, text_lengths):
     return tf.reduce_sum(tf.where(tf.sequence_mask(action_lengths, tf.shape(actions)[1]), taken, 0.0), axis=1)
 
 
-def crf_negative_log_likelihood_sum(scores, actions, action_lengths, clip_lengths, text_lengths):
+def crf_negative_log_likelihood_sum(scores, actions, action_lengths, clip_lengths, text_lengths,
+                                    clip_to_text=None, known_clips=None, pseudo_weight=None):
     """The lattice CRF's loss: -log p(gold sequence) = log Z - score(gold), the
     partition over every complete action sequence of the lattice ``best_path``
     searches (dp/lattice.py), summed over the batch, and the count of
@@ -116,23 +124,41 @@ def crf_negative_log_likelihood_sum(scores, actions, action_lengths, clip_length
 
     Its gradient by ``scores`` is the posterior marginals minus the gold path's
     indicators: exact decoding (Viterbi over the same scores) is what it trains.
+
+    The rows of pseudo-labelled videos (``pseudo_weight`` [B] > 0; 0: labelled)
+    have the partial-label loss instead, times their weight: -log p(the paths that
+    agree with the ``known_clips``' assignments) = log Z - log Z(through them),
+    the forward algorithm twice (``through_known_clips``).
     """
     log_z = log_partition(scores, clip_lengths, text_lengths)
-    gold = path_scores(scores, actions, action_lengths, clip_lengths, text_lengths)
-    return tf.reduce_sum(log_z - gold), tf.cast(tf.reduce_sum(action_lengths), tf.float32)
+    per_row = log_z - path_scores(scores, actions, action_lengths, clip_lengths, text_lengths)
+    if pseudo_weight is not None:
+        pseudo = pseudo_weight > 0
+
+        def with_partial_labels():
+            through = log_partition(through_known_clips(scores, clip_to_text, known_clips), clip_lengths,
+                                    text_lengths)
+            return tf.where(pseudo, pseudo_weight * (log_z - through), per_row)
+
+        per_row = tf.cond(tf.reduce_any(pseudo), with_partial_labels, lambda: per_row)
+    return tf.reduce_sum(per_row), tf.cast(tf.reduce_sum(action_lengths), tf.float32)
 
 
-def contrastive_sum(similarity, clip_to_text, clip_lengths, text_lengths, temperature=0.1):
+def contrastive_sum(similarity, clip_to_text, clip_lengths, text_lengths, temperature=0.1, known_clips=None):
     """InfoNCE within each video on cosine similarities [B, T_v, T_s], summed,
     and the count of terms.
 
     Clip -> text: each matched clip against all texts of its video. Text ->
     clip: each text with clips against all clips of its video, its own clips
     all counting as positives. Unmatched clips take part only as negatives.
+    ``known_clips`` [B, T_v] (optional): the clips whose assignment is unknown
+    take no part at all.
     """
     max_clips, max_texts = tf.shape(similarity)[1], tf.shape(similarity)[2]
     c2t = tf.cast(clip_to_text[:, :max_clips], tf.int32)
     clip_valid = tf.sequence_mask(clip_lengths, max_clips)
+    if known_clips is not None:
+        clip_valid &= tf.not_equal(known_clips[:, :max_clips], 0)
     text_valid = tf.sequence_mask(text_lengths, max_texts)
     logits = similarity / temperature
     very_negative = tf.constant(-1e9, logits.dtype)

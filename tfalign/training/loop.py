@@ -292,7 +292,10 @@ class Trainer:
 
     def _train_epoch(self, epoch, epochs, videos, watch, callbacks) -> EpochTally:
         """The epoch's steps, from where a run stopped mid-epoch left it."""
-        samples = self.task.epoch_samples(videos, epoch)
+        if self.task.needs_relabelling(epoch, epochs):
+            with self.averaged_weights():  # the teacher: the moving average of the weights
+                self.log(self.task.relabel(self.model, epoch, epochs))
+        samples = self.task.epoch_samples(self.task.training_videos(videos), epoch)
         steps = self._steps(samples)
         partial = self.state.partial if self.state.partial and self.state.partial["epoch"] == epoch else None
         tally = EpochTally(**{k: v for k, v in partial.items() if k != "epoch"}) if partial else EpochTally()

@@ -24,6 +24,7 @@ import tensorflow as tf
 from tfalign.data.batching import count_batches, make_dataset
 from tfalign.data.cutting import cut_at_text_boundaries, random_crops
 from tfalign.model.objective import LossWeights, alignment_loss, path_term_sum
+from tfalign.training.pseudo_labels import kept_accuracy, pseudo_labelled, round_of, round_weight
 
 
 def step_hits(logits, batch):
@@ -43,8 +44,9 @@ def global_mean(total, count):
 @dataclasses.dataclass
 class StageData:
     """A stage's episodes: labelled ``train``, ``val`` (and ``test``) splits, and
-    ``unlabelled`` videos (no ``clip_to_text``) that only the closed form's
-    self-training reads (model.dtw_start)."""
+    ``unlabelled`` videos (no ``clip_to_text``) that the closed form's
+    self-training reads (model.dtw_start), and with ``task.unlabelled_weight`` the
+    CRF's training too (training/pseudo_labels.py)."""
 
     train: list
     val: list
@@ -68,6 +70,15 @@ class AlignmentTask:
                                  contrastive_temperature=config.task.contrastive_temperature)
         self._fixed_samples = None  # the paper's cuts of the training videos, made on first use
         self._video_folds: dict[str, int] = {}  # training video id -> its cross-fitting fold (the model's)
+        self.unlabelled: list = []  # the unlabelled videos the CRF trains on (task.unlabelled_weight)
+        self.pseudo: list = []  # them with the teacher's pseudo-labels of this round
+        self.pseudo_round: int | None = None
+        self.pseudo_weight = 0.0
+        # A measurement's (benchmarks/pseudo_labels.py): the unlabelled videos' true labels {video_id:
+        # clip_to_text}; the log says how right the kept pseudo-labels are, and with ``ceiling`` they
+        # fill the kept clips instead of the teacher's guesses (the method's ceiling). None in training.
+        self.truth: dict | None = None
+        self.ceiling = False
 
     def begin(self, model, data: StageData, fresh: bool = True) -> list:
         """At the start of every training session (a resumed one too): the model's
@@ -79,7 +90,36 @@ class AlignmentTask:
             trains on the unlabelled ones with the closed form's pseudo-labels).
         """
         videos, self._video_folds = model.initialize(data.train, data.val, data.unlabelled or (), set_start=fresh)
+        # Without labelled videos the unlabelled ones already train, with the closed form's labels.
+        self.unlabelled = list(data.unlabelled or ()) if self.config.task.unlabelled_weight and data.train else []
+        self.pseudo, self.pseudo_round = [], None  # a resumed session relabels with the teacher it resumes with
         return videos
+
+    def needs_relabelling(self, epoch: int, epochs: int) -> bool:
+        """Whether an epoch begins a round of pseudo-labels (or the session's first)."""
+        return bool(self.unlabelled) and self.pseudo_round != round_of(epoch, epochs,
+                                                                       self.config.task.pseudo_label_rounds)
+
+    def relabel(self, teacher, epoch: int, epochs: int) -> str:
+        """The unlabelled videos pseudo-labelled by ``teacher`` for the round of ``epoch``
+        (training/pseudo_labels.py); returns a line for the log."""
+        task = self.config.task
+        rounds = min(task.pseudo_label_rounds, epochs)
+        self.pseudo_round = round_of(epoch, epochs, rounds)
+        self.pseudo = pseudo_labelled(teacher, self.unlabelled, task.pseudo_label_fraction,
+                                      truth=self.truth if self.ceiling else None)
+        self.pseudo_weight = round_weight(task.unlabelled_weight, self.pseudo_round, rounds)
+        kept = sum(int(e.known_clips.sum()) for e in self.pseudo)
+        line = (f"round {self.pseudo_round + 1}/{rounds}: {len(self.pseudo)} unlabelled videos pseudo-labelled, "
+                f"{kept} clips kept, weight {self.pseudo_weight:g}")
+        if self.truth is not None:
+            line += ("; the true labels (the ceiling)" if self.ceiling else
+                     f"; {kept_accuracy(self.pseudo, self.truth):.1%} of the kept ones right")
+        return line
+
+    def training_videos(self, videos) -> list:
+        """The labelled videos and this round's pseudo-labelled ones."""
+        return list(videos) + self.pseudo
 
     def sample_folds(self, samples) -> list[int] | None:
         """The cross-fitting fold of each sample's video (crops are named ``<video>#<k>``)."""
@@ -115,7 +155,7 @@ class AlignmentTask:
         trainer = self.config.trainer
         dataset = make_dataset(samples, trainer.batch_size, shuffle=True, seed=trainer.seed * 100003 + epoch,
                                bucket=True, folds=self.sample_folds(samples), batch_nodes=trainer.batch_nodes,
-                               batch_actions=trainer.batch_actions)
+                               batch_actions=trainer.batch_actions, pseudo_weight=self.pseudo_weight)
         return dataset.skip(skip) if skip else dataset
 
     def steps(self, samples) -> int:
