@@ -89,17 +89,30 @@ def test_set_converts_to_the_field_type():
     assert parse_setting(config, "data.difficulty=0.8") == {"data.difficulty": 0.8}
     assert parse_setting(config, "schedule.warmup_start_lr=none") == {"schedule.warmup_start_lr": None}
     assert config.override(parse_setting(config, "data.seed=3")).data.seed == 3
+    assert parse_setting(config, "data.unlabelled_videos=all") == {"data.unlabelled_videos": "all"}  # or a number
+    assert parse_setting(config, "data.unlabelled_videos=12") == {"data.unlabelled_videos": 12}
     assert set(settable_fields(get_experiment("our_pretraining"))) >= {"init_from.trainer.epochs", "model.encoder"}
 
 
 @pytest.mark.parametrize("setting,message", [
     ("nope=1", "unknown field"), ("similarity_units=abc", "expected an integer"),
     ("stack_features=maybe", "true or false"), ("dropout", "FIELD=VALUE"), ("data.nope=1", "unknown field"),
-    ("model.normalization=bn", None)])
+    ("model.normalization=bn", None), ("data.unlabelled_videos=some", "expected an integer"),
+    ("task.pseudo_label_fraction=0", r"task.pseudo_label_fraction: expected a value in \(0, 1\]"),
+    ("task.unlabelled_weight=-1", "task.unlabelled_weight: expected a value >= 0"),
+    ("task.pseudo_label_rounds=0", "task.pseudo_label_rounds: expected a value >= 1")])
 def test_set_errors_name_the_field(setting, message):
     with pytest.raises(UserError, match=message or "normalization"):
         config = get_experiment("tfalign_rp_sbn")
         config.override(parse_setting(config, setting))
+
+
+@pytest.mark.parametrize("experiment, changes, message", [
+    ("rp_lars_sbn", {}, "task.unlabelled_weight: only a model that starts at DTW"),
+    ("tfalign_rp_sbn", {"task.sampling": "paper"}, "task.unlabelled_weight: the pseudo-labels change every round")])
+def test_the_crf_s_unlabelled_training_names_what_it_needs(experiment, changes, message):
+    with pytest.raises(UserError, match=message):
+        get_experiment(experiment).override({"task.unlabelled_weight": 1.0, **changes})
 
 
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))

@@ -27,6 +27,8 @@ def test_valid_episode_passes():
         (lambda e: e.replace(clip_to_text=np.array([-1, 0, 2, 1, -1, 2])), "clip_to_text", "not monotone"),
         (lambda e: e.replace(clip_to_text=np.array([-1, 0, 0, 1, -1, 3])), "clip_to_text", "[0, 3)"),
         (lambda e: e.replace(clip_to_text=np.array([-1, 0, 0])), "clip_to_text", "shape [6]"),
+        (lambda e: e.replace(known_clips=[True, False]), "known_clips", "one flag per clip (6)"),
+        (lambda e: e.without_labels().replace(known_clips=[True] * 6), "known_clips", "without clip_to_text"),
     ],
 )
 def test_bad_episodes_name_the_field(change, field, words):

@@ -14,8 +14,10 @@ from tfalign.data.cutting import cut_at_text_boundaries, random_crops
 @given(alignments(max_texts=12), st.integers(0, 2**31 - 1), st.integers(2, 30))
 def test_crops_cover_every_clip_and_text_once_at_text_boundaries(alignment, seed, max_actions):
     clip_to_text, num_texts = alignment
-    episode = make_episode(clip_to_text, num_texts)
+    known = np.random.default_rng(seed).random(len(clip_to_text)) < 0.5  # a pseudo-labelled video's
+    episode = make_episode(clip_to_text, num_texts).replace(known_clips=known)
     crops = cut_at_text_boundaries(episode, max_actions, rng=np.random.default_rng(seed), min_actions=2)
+    np.testing.assert_array_equal(np.concatenate([c.known_clips for c in crops]), known)
     assert sum(c.num_clips for c in crops) == episode.num_clips
     assert sum(c.num_texts for c in crops) == episode.num_texts
     np.testing.assert_array_equal(np.concatenate([c.clip_features for c in crops]), episode.clip_features)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from strategies import alignments
 from tfalign.data.oracle import MATCH, POP_CLIP, POP_TEXT, alignment_to_actions
 from tfalign.dp.lattice import (best_path, clip_confidence, clip_posteriors, conditional_log_probabilities,
-                                   log_partition, posterior_marginals)
+                                   log_partition, posterior_marginals, through_known_clips)
 from tfalign.model.objective import crf_negative_log_likelihood_sum
 
 
@@ -127,6 +127,48 @@ def test_the_loss_gradient_is_marginals_minus_the_gold_path(alignment):
     assert float(total) == pytest.approx(log_z - gold_score, abs=1e-4)
     assert float(count) == len(actions)
     np.testing.assert_allclose(gradient, marginals - gold, atol=2e-5)
+
+
+def known_labels(rng, scores, clips, texts):
+    """A pseudo-label of each episode (the assignment of one of its complete sequences,
+    padded with -1), a random mask of known clips (0 on padding), and a weight per row."""
+    batch, max_clips = len(clips), scores.shape[1]
+    clip_to_text, known = np.full((batch, max_clips), -1), np.zeros((batch, max_clips), np.int32)
+    for b in range(batch):
+        sequences = complete_sequences(clips[b], texts[b])
+        clip_to_text[b, :clips[b]] = assignment(sequences[rng.integers(len(sequences))], clips[b], texts[b])
+        known[b, :clips[b]] = rng.random(clips[b]) < 0.6
+    return clip_to_text, known, rng.choice([0.0, 0.5, 2.0], batch).astype(np.float32)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**31 - 1))
+def test_the_partial_label_loss_sums_over_the_paths_through_the_known_clips(seed):
+    """log Z of ``through_known_clips`` = the log-sum over the enumerated sequences whose
+    assignment agrees on every known clip; a pseudo-labelled row's loss is its weight times
+    log Z minus that, a labelled row's (weight 0) the gold path's negative log-likelihood."""
+    scores, clips, texts = random_lattices(seed)
+    rng = np.random.default_rng(seed)
+    clip_to_text, known, weights = known_labels(rng, scores, clips, texts)
+    through = log_partition(through_known_clips(tf.constant(scores), clip_to_text, known), clips, texts).numpy()
+    actions = np.full((len(clips), scores.shape[1] + scores.shape[2]), -1)
+    expected_total = 0.0
+    for b in range(len(clips)):
+        sequences = complete_sequences(clips[b], texts[b])
+        totals = np.array([sum(scores[b].astype(np.float64)[n] for n in scored_nodes(s, clips[b], texts[b]))
+                           for s in sequences])
+        agree = [all(assignment(s, clips[b], texts[b])[i] == clip_to_text[b, i] for i in range(clips[b])
+                     if known[b, i]) for s in sequences]
+        assert through[b] == pytest.approx(np.logaddexp.reduce(totals[agree]), abs=1e-4)
+        gold = alignment_to_actions(clip_to_text[b, :clips[b]], texts[b])
+        actions[b, :len(gold)] = gold
+        log_z = np.logaddexp.reduce(totals)
+        gold_score = sum(scores[b][n] for n in scored_nodes(gold, clips[b], texts[b]))
+        expected_total += (weights[b] * (log_z - np.logaddexp.reduce(totals[agree])) if weights[b]
+                           else log_z - gold_score)
+    total, _ = crf_negative_log_likelihood_sum(scores, actions, (actions >= 0).sum(1), clips, texts, clip_to_text,
+                                               known, weights)
+    assert float(total) == pytest.approx(expected_total, abs=1e-3)
 
 
 @settings(max_examples=25, deadline=None)

@@ -79,6 +79,35 @@ def test_contrastive_loss_matches_numpy(seed, temperature):
     assert float(total) == pytest.approx(expected_total, rel=1e-4, abs=1e-3)
 
 
+@settings(max_examples=25)
+@given(st.integers(0, 2**31 - 1))
+def test_a_pseudo_labelled_video_s_open_clips_take_no_part_in_the_node_and_contrastive_terms(seed):
+    """With ``known_clips``, both terms equal their NumPy references on the known clips alone:
+    the lattice rows of the open clips dropped, the open clips removed from the video."""
+    rng = np.random.default_rng(seed)
+    clips, texts, c2t = random_batch(rng)
+    known = (rng.random(c2t.shape) < 0.6).astype(np.int32)
+    logits = rng.normal(size=(len(clips), clips.max(), texts.max(), 3)).astype(np.float32) * 2
+    sim = rng.uniform(-1, 1, size=(len(clips), clips.max(), texts.max())).astype(np.float32)
+    expected = {"lattice": [0.0, 0], "contrastive": [0.0, 0]}
+    for b in range(len(clips)):
+        keep = np.flatnonzero(known[b, :clips[b]])
+        if not len(keep):
+            continue
+        one = (np.array([len(keep)]), texts[b:b + 1], c2t[b:b + 1, keep])
+        for term, value in (("lattice", numpy_lattice(logits[b:b + 1, keep], one[2], *one[:2], 0.1)),
+                            ("contrastive", numpy_contrastive(sim[b:b + 1, keep], one[2], *one[:2], 0.1))):
+            expected[term][0] += value[0]
+            expected[term][1] += value[1]
+    for term, (total, count) in (
+            ("lattice", lattice_cross_entropy_sum(tf.constant(logits), tf.constant(c2t), clips, texts, 0.1,
+                                                  known_clips=known)),
+            ("contrastive", contrastive_sum(tf.constant(sim), tf.constant(c2t), clips, texts, 0.1,
+                                            known_clips=known))):
+        assert float(count) == expected[term][1]
+        assert float(total) == pytest.approx(expected[term][0], rel=1e-4, abs=1e-3)
+
+
 def test_contrastive_loss_is_lower_for_the_true_pairs():
     c2t = np.array([[0, 0, 1, -1, 2]])
     aligned = np.full((1, 5, 3), -0.5, np.float32)
