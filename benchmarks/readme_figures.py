@@ -86,6 +86,15 @@ def rows(results: pathlib.Path) -> list[tuple[str, str, str, str]]:
         out.append(("features in one space: the recipe (`tfalign_rp_sbn`, 40 epochs) by labelled (+ unlabelled) "
                     "training videos", "; ".join(cells),
                     f"`{joint['command']}`", _commit(joint)))
+    pseudo = _load(results, "pseudo_labels")
+    if pseudo:
+        variants = pseudo["variants"]
+        cells = [f"{name}: {spread(variants[name]['clip_accuracy'])} / {spread(variants[name]['sentence_iou'])}"
+                 for name in ("teacher", "ceiling") if name in variants]
+        out.append((f"{pseudo['labelled']} labelled + the other {pseudo['unlabelled']} unlabelled: the CRF trained on "
+                    f"the teacher's pseudo-labels (`task.unlabelled_weight {pseudo['weight']:g}`, "
+                    f"{pseudo['fraction']:.0%} of the clips kept) / its ceiling (the same clips, true labels)",
+                    "; ".join(cells), f"`{pseudo['command']}`", _commit(pseudo)))
     paper = _load(results, "run_test")
     if paper:
         out.append(("the paper's `rp_lars_sbn`, 60 epochs", f"{_pair(paper)}, the all-unmatched level",

@@ -8,8 +8,9 @@ import contextlib
 def averaged_weights(model, optimizer, momentum: float):
     """Inside the block the model holds the optimizer's exponential moving averages
     of its weights, and its own weights again after it; with ``momentum`` 0 (no
-    averaging) nothing changes."""
-    if not momentum:
+    averaging) nothing changes, nor before the first step (Keras's averages are
+    zeros until then: the first step sets them to the weights)."""
+    if not momentum or int(optimizer.iterations.numpy()) == 0:
         yield
         return
     variables = model.trainable_variables
