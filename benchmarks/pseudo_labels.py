@@ -49,7 +49,7 @@ def config_of(args, variant, seed, data_seed):
     weight = 0.0 if variant == "closed-form" else args.weight
     return configure(args.experiment, {
         "epochs": args.epochs, "seed": seed, "data.seed": data_seed, "data.train_videos": args.labelled,
-        "data.unlabelled_videos": "all", "task.unlabelled_weight": weight,
+        "data.unlabelled_videos": "all", "task.unlabelled_weight": weight, "data.features": args.features,
         "task.pseudo_label_fraction": args.fraction, "task.pseudo_label_rounds": args.rounds})
 
 
@@ -66,7 +66,9 @@ def one_run(args, variant, seed, data_seed) -> dict:
     from tfalign.training.task import AlignmentTask
 
     config = config_of(args, variant, seed, data_seed)
-    run_dir = pathlib.Path(args.output_dir) / f"{variant}-v{args.labelled}-d{data_seed}-e{args.epochs}-seed{seed}"
+    features = f"-{args.features}" if args.features else ""
+    run_dir = (pathlib.Path(args.output_dir)
+               / f"{variant}-v{args.labelled}-d{data_seed}{features}-e{args.epochs}-seed{seed}")
     truth, rounds = true_labels(config), []
 
     def make_task(final_config):
@@ -100,7 +102,8 @@ def summary(values) -> dict:
 
 
 def markdown(report) -> str:
-    lines = [f"Test split of `yms-synthetic`; {report['labelled']} labelled training videos, the other "
+    features = f" ({report['features']} features)" if report.get("features") else ""
+    lines = [f"Test split of `yms-synthetic`{features}; {report['labelled']} labelled training videos, the other "
              f"{report['unlabelled']} unlabelled; {report['epochs']} epochs; weight {report['weight']:g}, "
              f"{report['fraction']:.0%} of the clips kept, {report['rounds']} rounds. Mean ± sample standard "
              f"deviation over model seeds {report['seeds']} and data seeds {report['data_seeds']}. Command: "
@@ -122,6 +125,8 @@ def main(argv=None):
     parser.add_argument("--seeds", default="0,1", help="model seeds")
     parser.add_argument("--data-seeds", default="0,1", help="data seeds (each draws another subset)")
     parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--features", help="synthetic features: rp (default: the recipe's), full, lxmert or joint "
+                                           "(one space for both, as a vision-language encoder's)")
     parser.add_argument("--weight", type=float, default=1.0, help="task.unlabelled_weight")
     parser.add_argument("--fraction", type=float, default=0.5, help="task.pseudo_label_fraction")
     parser.add_argument("--rounds", type=int, default=4, help="task.pseudo_label_rounds")
@@ -138,7 +143,7 @@ def main(argv=None):
     seeds, data_seeds = ([int(x) for x in s.split(",")] for s in (args.seeds, args.data_seeds))
     report = {"labelled": args.labelled, "unlabelled": SPLIT_SIZES["train"] - args.labelled, "epochs": args.epochs,
               "weight": args.weight, "fraction": args.fraction, "rounds": args.rounds, "seeds": seeds,
-              "data_seeds": data_seeds, "variants": {}}
+              "data_seeds": data_seeds, "features": args.features, "variants": {}}
     report.update(provenance({"config": config_of(args, "teacher", 0, 0).to_dict(), **report}))
     for variant in variants:
         results = [one_run(args, variant, seed, data_seed) for data_seed in data_seeds for seed in seeds]
