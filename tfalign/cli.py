@@ -131,7 +131,8 @@ def add_data_arguments(parser: argparse.ArgumentParser, defaults: DataConfig | N
     group.add_argument("--unlabelled-videos", type=count_or_all, default=None,
                        help="also give the run N (or all) of the training-split videos outside --train-videos, "
                             "*without* their labels (drawn with the data seed); the recipe's closed form learns "
-                            "from them, and with --train-videos 0 its network too (default: none)")
+                            "from them, with --set task.unlabelled_weight=1 its CRF too, on the pseudo-labels "
+                            "it is surest of, and with --train-videos 0 its network (default: none)")
     group.add_argument("--unlabelled-file", default=None,
                        help="unlabelled video/narration pairs of your own: an episode .npz or a TFRecord folder "
                             "(their labels, if any, are not read) (default: none)")
