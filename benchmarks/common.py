@@ -156,6 +156,13 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def stats(values) -> dict:
+    """Mean, sample standard deviation (n - 1), range and number of ``values``."""
+    values = np.asarray(values, float)
+    return {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+            "min": float(values.min()), "max": float(values.max()), "n": len(values)}
+
+
 def spread(stats: dict) -> str:
     """A table cell of {"mean", "std", "n"[, "min", "max"]}: mean ± sample standard deviation (n) from
     three values on, the range for two. Files written before "min" was recorded hold the population

@@ -42,7 +42,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import provenance, spread as cell  # noqa: E402
+from common import provenance, spread as cell, stats  # noqa: E402
 from quality import run_one  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -79,13 +79,6 @@ def baselines(data, size, unlabelled=()):
         extra = load_unlabelled(dataclasses.replace(data, unlabelled_videos=count))
         out[f"dtw+u{count}"] = figures(self_trained_fit(splits["train"], splits["val"], extra)[0])
     return out
-
-
-def stats(values) -> dict:
-    """Mean, sample standard deviation (n - 1), range and number of ``values``."""
-    values = np.asarray(values, float)
-    return {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-            "min": float(values.min()), "max": float(values.max()), "n": len(values)}
 
 
 def curve(args, recipe, paper, full_size) -> dict:

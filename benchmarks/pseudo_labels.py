@@ -32,10 +32,9 @@ import pathlib
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import provenance, spread  # noqa: E402
+from common import provenance, spread, stats  # noqa: E402
 from quality import run_one  # noqa: E402
 
-import numpy as np  # noqa: E402
 
 from tfalign.files import write_json_atomic  # noqa: E402
 
@@ -69,36 +68,20 @@ def one_run(args, variant, seed, data_seed) -> dict:
     features = f"-{args.features}" if args.features else ""
     run_dir = (pathlib.Path(args.output_dir)
                / f"{variant}-v{args.labelled}-d{data_seed}{features}-e{args.epochs}-seed{seed}")
-    truth, rounds = true_labels(config), []
+    truth, tasks = true_labels(config), []
 
-    def make_task(final_config):
+    def make_task(final_config):  # given the truth, the task scores each round's kept clips (task.rounds)
         task = AlignmentTask(final_config)
         task.truth, task.ceiling = truth, variant == "ceiling"
-        relabel = task.relabel
-
-        def recorded(teacher, epoch, epochs):  # each round's kept clips, and how right they are
-            line = relabel(teacher, epoch, epochs)
-            right = [(e.clip_to_text == truth[e.video_id])[e.known_clips] for e in task.pseudo]
-            rounds.append({"epoch": epoch, "weight": task.pseudo_weight, "kept": int(sum(len(r) for r in right)),
-                           "kept_accuracy": float(np.mean(np.concatenate(right)))})
-            print(f"    {line}", flush=True)
-            return line
-
-        task.relabel = recorded
+        tasks.append(task)
         return task
 
     result = run_one(config, run_dir, print, make_task=make_task)
     record = run_dir / "pseudo_labels.json"
-    if rounds:
-        write_json_atomic(record, {"rounds": rounds})
+    if tasks and tasks[-1].rounds:  # trained now, not reused
+        write_json_atomic(record, {"rounds": tasks[-1].rounds})
     result["rounds"] = json.loads(record.read_text())["rounds"] if record.exists() else []
     return result
-
-
-def summary(values) -> dict:
-    values = np.asarray(values, float)
-    return {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-            "n": int(len(values)), "min": float(values.min()), "max": float(values.max())}
 
 
 def markdown(report) -> str:
@@ -147,11 +130,11 @@ def main(argv=None):
     report.update(provenance({"config": config_of(args, "teacher", 0, 0).to_dict(), **report}))
     for variant in variants:
         results = [one_run(args, variant, seed, data_seed) for data_seed in data_seeds for seed in seeds]
-        row = {m: summary([r["chosen"][m] for r in results]) for m in METRICS}
+        row = {m: stats([r["chosen"][m] for r in results]) for m in METRICS}
         row["runs"] = [{"chosen": r["chosen"], "best_epoch": r["best_epoch"], "rounds": r["rounds"]} for r in results]
         if all(r["rounds"] for r in results) and variant == "teacher":
-            row["kept_accuracy"] = {"first": summary([r["rounds"][0]["kept_accuracy"] for r in results]),
-                                    "last": summary([r["rounds"][-1]["kept_accuracy"] for r in results])}
+            row["kept_accuracy"] = {"first": stats([r["rounds"][0]["kept_accuracy"] for r in results]),
+                                    "last": stats([r["rounds"][-1]["kept_accuracy"] for r in results])}
         report["variants"][variant] = row
     table = markdown(report)
     for folder in filter(None, [pathlib.Path(args.output_dir), args.results and pathlib.Path(args.results)]):

@@ -104,6 +104,8 @@ def test_the_unlabelled_videos_are_pseudo_labelled_each_round_and_train_the_crf(
     assert "the ceiling" in task.relabel(model, 2, 4) and task.pseudo_weight == 2.0
     np.testing.assert_array_equal(np.concatenate([e.known_clips for e in task.pseudo]), kept)
     assert all(np.array_equal(e.clip_to_text, t.clip_to_text) for e, t in zip(task.pseudo, truths))
+    assert [(r["epoch"], r["weight"], r["kept"]) for r in task.rounds] == [(0, 1.0, kept.sum()), (2, 2.0, kept.sum())]
+    assert task.rounds[-1]["kept_accuracy"] == 1.0 and "kept_accuracy" not in task.rounds[0]  # scored given the truth
 
     samples = task.epoch_samples(task.training_videos(train), 2)
     weights = np.concatenate([b["pseudo_weight"].numpy() for b in task.epoch_dataset(samples, 2)])

@@ -74,6 +74,8 @@ class AlignmentTask:
         self.pseudo: list = []  # them with the teacher's pseudo-labels of this round
         self.pseudo_round: int | None = None
         self.pseudo_weight = 0.0
+        self.rounds: list[dict] = []  # this session's relabellings: epoch, weight, kept clips (and, given
+        # the truth, how right they are)
         # A measurement's (benchmarks/pseudo_labels.py): the unlabelled videos' true labels {video_id:
         # clip_to_text}; the log says how right the kept pseudo-labels are, and with ``ceiling`` they
         # fill the kept clips instead of the teacher's guesses (the method's ceiling). None in training.
@@ -110,11 +112,14 @@ class AlignmentTask:
                                       truth=self.truth if self.ceiling else None)
         self.pseudo_weight = round_weight(task.unlabelled_weight, self.pseudo_round, rounds)
         kept = sum(int(e.known_clips.sum()) for e in self.pseudo)
+        record = {"epoch": epoch, "weight": self.pseudo_weight, "kept": kept}
         line = (f"round {self.pseudo_round + 1}/{rounds}: {len(self.pseudo)} unlabelled videos pseudo-labelled, "
                 f"{kept} clips kept, weight {self.pseudo_weight:g}")
         if self.truth is not None:
+            record["kept_accuracy"] = kept_accuracy(self.pseudo, self.truth)
             line += ("; the true labels (the ceiling)" if self.ceiling else
-                     f"; {kept_accuracy(self.pseudo, self.truth):.1%} of the kept ones right")
+                     f"; {record['kept_accuracy']:.1%} of the kept ones right")
+        self.rounds.append(record)
         return line
 
     def training_videos(self, videos) -> list:
