@@ -8,7 +8,8 @@ import tfalign
 PACKAGE = pathlib.Path(tfalign.__file__).parent
 # In the order of the data flow; a module may import its own level and the ones before it.
 LEVELS = [
-    ("helpers", ["tfalign.errors", "tfalign.files", "tfalign.validation", "tfalign.console"]),
+    ("helpers", ["tfalign.errors", "tfalign.files", "tfalign.validation", "tfalign.console",
+                 "tfalign.runtime"]),
     ("data", ["tfalign.data", "tfalign.dp"]),
     ("media", ["tfalign.media"]),
     ("configs", ["tfalign.configs", "tfalign.experiments"]),

@@ -3,7 +3,8 @@
 The data flows one way, and so do the imports (tests/test_import_graph.py
 checks it; lazy imports inside functions count too):
 
-    errors, files, validation, console      shared helpers
+    errors, files, validation, console,     shared helpers; runtime: the training command's process
+    runtime                                 settings (oneDNN, malloc), made before TensorFlow starts
     data, dp                                episodes, the oracle, datasets, feature widths; every
                                             dynamic programme (the baselines' DTW, the lattice)
     media                                   videos and narrations in, subtitles out (the media extra)

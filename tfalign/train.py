@@ -28,7 +28,7 @@ import argparse
 import pathlib
 import sys
 
-from tfalign import cli, console
+from tfalign import cli, console, runtime
 from tfalign.errors import UserError
 from tfalign.experiments import EXPERIMENTS, configure, get_experiment
 
@@ -160,6 +160,7 @@ def resolve_config(args):
 
 
 def main(argv=None) -> int:
+    runtime.lean_training_process()  # before cli.parse starts TensorFlow
     parser = build_parser()
     args = cli.parse(parser, argv)
     if args.list:
