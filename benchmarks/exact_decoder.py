@@ -10,6 +10,13 @@ its SavedModel (exported, reloaded, its ``align_exact`` and ``align_greedy``
 signatures, as TF Serving runs them); the process's peak resident memory.
 ``--parts`` also times each part alone (the stacks, the lattice classifier,
 the DTW potentials, the best path, the backward and the forward tables).
+``--floors`` times what any row-by-row programme in TensorFlow ops pays at a
+size, whatever it computes: a ``tf.while_loop`` of one row per clip that reads
+and adds one row (the loop's own cost a row), ten rows (so the cost of one
+more read and add in a row: the ops a programme's row is made of), one
+cumulative log-sum-exp a row (the least a log-partition pass does), the same
+loop XLA-compiled, and TensorFlow's cumulative log-sum-exp kernel over the
+whole lattice in one call (its arithmetic alone, no loop).
 ``--against REF`` runs the same in a fresh process with git revision REF's
 tfalign, and the digest of the paths decoded from the same log-probabilities
 says whether the two decoders agree. Run from the repository root:
@@ -97,6 +104,34 @@ def part_figures(model, clips, texts, repeats) -> dict:
     return {name: round(warm_seconds(lambda f=tf.function(fn): f().numpy(), repeats), 3) for name, fn in parts.items()}
 
 
+def floor_figures(clips, texts, repeats) -> dict:
+    """What a row loop costs at ``clips`` x ``texts`` before computing anything useful (seconds;
+    ``per_op_per_row_us``: one more op in a row, microseconds)."""
+    rows = tf.constant(np.random.default_rng(0).normal(size=(clips, 1, texts + 1)).astype(np.float32))
+
+    def row_loop(step, jit_compile=False):
+        def run(rows):
+            def body(i, row):
+                return i + 1, step(i, row)
+            return tf.while_loop(lambda i, _: i < clips, body, (0, tf.zeros([1, texts + 1])))[1]
+        function = tf.function(run, jit_compile=jit_compile)
+        return round(warm_seconds(lambda: function(rows).numpy(), repeats), 4)
+
+    def reads_and_adds(count):  # ``count`` rows read and added: what a programme's row does most
+        return lambda i, row: row + sum(rows[(i + k) % clips] for k in range(count))
+
+    def cumulative(i, row):
+        return tf.math.cumulative_logsumexp(row + rows[i], axis=1, reverse=True) - 1.0
+
+    whole = tf.function(lambda x: tf.math.cumulative_logsumexp(x, axis=2, reverse=True))
+    one, ten = row_loop(reads_and_adds(1)), row_loop(reads_and_adds(10))
+    return {"loop_one_read": one, "loop_ten_reads": ten,
+            "per_read_and_add_per_row_us": round((ten - one) / 9 / clips * 1e6, 2),
+            "loop_cumulative_logsumexp": row_loop(cumulative),
+            "loop_cumulative_logsumexp_xla": row_loop(cumulative, jit_compile=True),
+            "whole_lattice_cumulative_logsumexp": round(warm_seconds(lambda: whole(rows).numpy(), repeats), 4)}
+
+
 def measure(args) -> dict:
     import tempfile
 
@@ -110,6 +145,8 @@ def measure(args) -> dict:
         for size in args.sizes.split(","):
             clips, texts = (int(v) for v in size.split("x"))
             row = {"clips": clips, "texts": texts, "best_path": best_path_figures(clips, texts, args.repeats)}
+            if args.floors:
+                row["floors_seconds"] = floor_figures(clips, texts, args.repeats)
             if not args.no_model:
                 row["align_exact_seconds"] = model_figures(model, clips, texts, args.repeats)
                 for name in ("align_exact", "align_greedy"):
@@ -130,6 +167,8 @@ def main(argv=None):
     parser.add_argument("--no-model", action="store_true", help="time best_path alone")
     parser.add_argument("--parts", action="store_true",
                         help="also time each part of the exact alignment alone (this checkout only)")
+    parser.add_argument("--floors", action="store_true",
+                        help="also time what any row loop of TensorFlow ops pays (this checkout only)")
     parser.add_argument("--json", help="write the result here")
     add_against_arguments(parser, "exact decoder")
     args = parser.parse_args(argv)
