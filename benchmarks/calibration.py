@@ -11,7 +11,12 @@ accuracy, the accuracy of the most confident half of the clips, the risk-coverag
 curve (accuracy of the most confident x% of clips), and per-video AUROC of "this
 video is below the median video accuracy" scored by one minus its mean confidence.
 With ``--png``, the reliability diagram of every run's test clips pooled, before
-and after. Run from the repository root:
+and after. With ``--recalibrations``, what else was tried beyond the temperature
+(fitted on the same validation clips, scored on the test clips): histogram
+binning (equal-mass bins, made monotone) and isotonic regression after the
+temperature, and other per-video scores than the mean confidence (median, 10th
+percentile, share of clips above 0.8, mean log confidence). Run from the
+repository root:
 
     python benchmarks/calibration.py --runs 'runs/data-efficiency/recipe-v8-*' \\
         'runs/data-efficiency/recipe+uall-v8-*' 'runs/data-efficiency/recipe-v66-*' \\
@@ -20,6 +25,7 @@ and after. Run from the repository root:
 
 import argparse
 import glob
+import json
 import os
 import sys
 
@@ -28,14 +34,15 @@ from common import report  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from tfalign.evaluation.calibration import (BINS, TEMPERATURES, calibration_figures, clip_outcomes,  # noqa: E402
+from tfalign.evaluation.calibration import (BINS, TEMPERATURES, auroc, calibration_figures, clip_outcomes,  # noqa: E402
                                             expected_calibration_error, fit_confidence_temperature)
 
 
 
-def measure(run_dir) -> tuple[dict, dict]:
+def measure(run_dir, recalibrations: bool = False) -> tuple[dict, dict]:
     """A run's best checkpoint on its validation and test videos, exactly decoded: the temperature
-    fitted on validation, and the test figures before (temperature 1) and after it."""
+    fitted on validation, and the test figures before (temperature 1) and after it (and with
+    ``recalibrations`` what else was tried, ``recalibration_figures``)."""
     from tfalign.data.datasets import load_episodes
     from tfalign.training.checkpoints import load_model
 
@@ -48,7 +55,60 @@ def measure(run_dir) -> tuple[dict, dict]:
            "val_nll": {"before": fit["nll_before"], "after": fit["nll_after"]},
            "test": {name: calibration_figures(confidences[t], right, video)
                     for name, t in (("before", 1.0), ("after", temperature))}}
+    if recalibrations:
+        val_confidences, val_right, _ = clip_outcomes(model, val, "exact", (temperature,))
+        row["recalibrations"] = recalibration_figures((val_confidences[temperature], val_right),
+                                                      (confidences[temperature], right, video))
     return row, {"before": (confidences[1.0], right), "after": (confidences[temperature], right)}
+
+
+VIDEO_SCORES = {"mean": np.mean, "median": np.median, "p10": lambda c: np.quantile(c, 0.1),
+                "share_above_0.8": lambda c: np.mean(c > 0.8),
+                "mean_log": lambda c: np.mean(np.log(np.maximum(c, 1e-6)))}
+
+
+def isotonic(x, y, weight=None):
+    """The least-squares nondecreasing fit of ``y`` on ``x`` (pool adjacent violators): its
+    knots (the blocks' weighted mean x, their fitted y), to interpolate between."""
+    order = np.argsort(x, kind="stable")
+    weight = np.ones(len(x)) if weight is None else np.asarray(weight, float)
+    blocks = []  # [sum w*x, sum w*y, sum w]
+    for i in order:
+        blocks.append([weight[i] * x[i], weight[i] * y[i], weight[i]])
+        while len(blocks) > 1 and blocks[-2][1] / blocks[-2][2] > blocks[-1][1] / blocks[-1][2]:
+            last = blocks.pop()
+            blocks[-1] = [a + b for a, b in zip(blocks[-1], last)]
+    return np.array([b[0] / b[2] for b in blocks]), np.array([b[1] / b[2] for b in blocks])
+
+
+def binned(confidence, right, bins: int = BINS):
+    """Histogram binning's knots: equal-mass bins of the confidences, each bin's mean confidence
+    and accuracy, made nondecreasing."""
+    chunks = np.array_split(np.argsort(confidence, kind="stable"), bins)
+    return isotonic(np.array([confidence[c].mean() for c in chunks]), np.array([right[c].mean() for c in chunks]),
+                    [len(c) for c in chunks])
+
+
+def recalibrated(knots, confidence):
+    """``confidence`` mapped through the knots (piecewise linear, 0 -> 0 and 1 -> 1 at the ends)."""
+    x, y = knots
+    return np.interp(confidence, np.concatenate([[0.0], x, [1.0]]), np.concatenate([[0.0], y, [1.0]]))
+
+
+def recalibration_figures(val, test) -> dict:
+    """Test ECE after the temperature, then binning or isotonic regression fitted on the
+    validation clips; per-video AUROC of each of ``VIDEO_SCORES`` on the test videos."""
+    (val_confidence, val_right), (confidence, right, video) = val, test
+    ece = {"temperature": expected_calibration_error(confidence, right)}
+    for name, knots in (("binning", binned(val_confidence, val_right)),
+                        ("isotonic", isotonic(val_confidence, val_right.astype(float)))):
+        ece[f"temperature+{name}"] = expected_calibration_error(recalibrated(knots, confidence), right)
+    videos = np.unique(video)
+    accuracies = np.array([right[video == v].mean() for v in videos])
+    low = accuracies < np.median(accuracies)
+    aurocs = {name: auroc(-np.array([score(confidence[video == v]) for v in videos]), low)
+              for name, score in VIDEO_SCORES.items()}
+    return {"test_ece": ece, "test_video_auroc": aurocs}
 
 
 def reliability_png(pooled, path):
@@ -80,13 +140,15 @@ def main(argv=None):
     parser.add_argument("--runs", nargs="+", required=True, help="run folders or glob patterns")
     parser.add_argument("--json", help="write the result here")
     parser.add_argument("--png", help="write the reliability diagram here")
+    parser.add_argument("--recalibrations", action="store_true",
+                        help="also try binning and isotonic regression after the temperature, and other video scores")
     args = parser.parse_args(argv)
     folders = sorted({f for pattern in args.runs for f in glob.glob(pattern) if os.path.isdir(f)})
     if not folders:
         raise SystemExit(f"error: --runs: no run folder matches {args.runs}")
     rows, pooled = [], {"before": [], "after": []}
     for index, folder in enumerate(folders, 1):
-        row, clips = measure(folder)
+        row, clips = measure(folder, args.recalibrations)
         rows.append(row)
         for name in pooled:
             pooled[name].append(clips[name])
@@ -96,8 +158,22 @@ def main(argv=None):
               f"{test['before']['risk_coverage']['0.5']:.3f}, video AUROC {test['before']['video_auroc']}", flush=True)
     if args.png:
         reliability_png(pooled, args.png)
-    report({"benchmark": "calibration", "config": {"runs": args.runs, "temperatures": TEMPERATURES.tolist()},
-            "runs": rows}, args.json)
+    summary = recalibration_summary(rows) if args.recalibrations else None
+    if summary:
+        print("recalibrations, mean over the runs:", json.dumps(summary))
+    report({"benchmark": "calibration", "config": {"runs": args.runs, "temperatures": TEMPERATURES.tolist(),
+                                                   "recalibrations": args.recalibrations},
+            "runs": rows, **({"recalibrations": summary} if summary else {})}, args.json)
+
+
+def recalibration_summary(rows) -> dict:
+    """Each recalibration's test ECE and each video score's AUROC: mean and range over the runs."""
+    def spread_of(values):
+        values = [v for v in values if v is not None]
+        return {"mean": round(float(np.mean(values)), 4), "min": round(min(values), 4), "max": round(max(values), 4)}
+    figures = [r["recalibrations"] for r in rows]
+    return {kind: {name: spread_of([f[kind][name] for f in figures]) for name in figures[0][kind]}
+            for kind in ("test_ece", "test_video_auroc")}
 
 
 if __name__ == "__main__":

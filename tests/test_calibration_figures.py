@@ -50,3 +50,42 @@ def test_calibrated_confidence_has_a_small_ece_and_a_shifted_one_does_not():
     assert calibration.expected_calibration_error(confidence ** 3, right) > 0.15  # under-confident
     assert calibration.negative_log_likelihood(confidence, right) < calibration.negative_log_likelihood(
         confidence ** 3, right)
+
+
+def _benchmark():
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "calibration.py"
+    spec = importlib.util.spec_from_file_location("calibration_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 20), st.floats(0, 1), st.integers(1, 4)), min_size=1, max_size=12))
+def test_the_benchmark_s_isotonic_fit_is_the_min_max_formula(points):
+    """The pool-adjacent-violators fit against the closed form of isotonic regression: at the
+    i-th point in x order, max over a <= i of min over b >= i of the weighted mean of a..b."""
+    isotonic = _benchmark().isotonic
+    x = np.array([p[0] for p in points], float) + np.arange(len(points)) * 1e-3  # distinct x: one order
+    y, w = np.array([p[1] for p in points]), np.array([p[2] for p in points], float)
+    order = np.argsort(x)
+    xs, ys, ws = x[order], y[order], w[order]
+    n = len(points)
+    mean = lambda a, b: np.sum(ws[a:b + 1] * ys[a:b + 1]) / np.sum(ws[a:b + 1])  # noqa: E731
+    expected = [max(min(mean(a, b) for b in range(i, n)) for a in range(i + 1)) for i in range(n)]
+    knots_x, knots_y = isotonic(x, y, w)
+    assert np.all(np.diff(knots_y) > -1e-12)
+    # A knot's block is the run of points from where the last one ended whose weighted mean x is
+    # the knot's (one run length: with increasing x the running mean increases strictly).
+    fitted, start = [], 0
+    for knot_x, knot_y in zip(knots_x, knots_y):
+        size = next(k for k in range(1, n - start + 1)
+                    if abs(np.sum(ws[start:start + k] * xs[start:start + k]) / np.sum(ws[start:start + k]) - knot_x)
+                    < 1e-9)
+        fitted += [knot_y] * size
+        start += size
+    assert start == n
+    np.testing.assert_allclose(fitted, expected, atol=1e-9)
