@@ -15,7 +15,11 @@ and after. With ``--recalibrations``, what else was tried beyond the temperature
 (fitted on the same validation clips, scored on the test clips): histogram
 binning (equal-mass bins, made monotone) and isotonic regression after the
 temperature, and other per-video scores than the mean confidence (median, 10th
-percentile, share of clips above 0.8, mean log confidence). Run from the
+percentile, share of clips above 0.8, mean log confidence); and the sampling
+floor of the figures on this test split: the ECE a perfectly calibrated model
+with the same confidences would show (each clip right with its confidence's
+probability, 200 draws: mean and 95th percentile) and the standard error of
+the per-video AUROC at this many videos (Hanley and McNeil). Run from the
 repository root:
 
     python benchmarks/calibration.py --runs 'runs/data-efficiency/recipe-v8-*' \\
@@ -95,9 +99,28 @@ def recalibrated(knots, confidence):
     return np.interp(confidence, np.concatenate([[0.0], x, [1.0]]), np.concatenate([[0.0], y, [1.0]]))
 
 
+def ece_if_calibrated(confidence, draws: int = 200, seed: int = 0) -> dict:
+    """The ECE of a perfectly calibrated model with these confidences on this many clips: each
+    clip right with probability its confidence, independently (clips of one video are not, so
+    the real floor is higher). Mean and 95th percentile over ``draws``."""
+    rng = np.random.default_rng(seed)
+    values = [expected_calibration_error(confidence, rng.random(len(confidence)) < confidence) for _ in range(draws)]
+    return {"mean": float(np.mean(values)), "p95": float(np.quantile(values, 0.95))}
+
+
+def auroc_standard_error(area: float, positives: int, negatives: int) -> float:
+    """Hanley and McNeil (1982): the standard error of an AUROC of ``area`` measured on this many
+    positives and negatives."""
+    q1, q2 = area / (2 - area), 2 * area * area / (1 + area)
+    variance = (area * (1 - area) + (positives - 1) * (q1 - area * area)
+                + (negatives - 1) * (q2 - area * area)) / (positives * negatives)
+    return float(np.sqrt(variance))
+
+
 def recalibration_figures(val, test) -> dict:
     """Test ECE after the temperature, then binning or isotonic regression fitted on the
-    validation clips; per-video AUROC of each of ``VIDEO_SCORES`` on the test videos."""
+    validation clips; per-video AUROC of each of ``VIDEO_SCORES`` on the test videos; the
+    sampling floor of both on this split."""
     (val_confidence, val_right), (confidence, right, video) = val, test
     ece = {"temperature": expected_calibration_error(confidence, right)}
     for name, knots in (("binning", binned(val_confidence, val_right)),
@@ -108,7 +131,9 @@ def recalibration_figures(val, test) -> dict:
     low = accuracies < np.median(accuracies)
     aurocs = {name: auroc(-np.array([score(confidence[video == v]) for v in videos]), low)
               for name, score in VIDEO_SCORES.items()}
-    return {"test_ece": ece, "test_video_auroc": aurocs}
+    floor = {"ece_if_calibrated": ece_if_calibrated(confidence),
+             "auroc_standard_error_at_0.8": auroc_standard_error(0.8, int(low.sum()), int((~low).sum()))}
+    return {"test_ece": ece, "test_video_auroc": aurocs, "sampling_floor": floor}
 
 
 def reliability_png(pooled, path):
@@ -172,8 +197,14 @@ def recalibration_summary(rows) -> dict:
         values = [v for v in values if v is not None]
         return {"mean": round(float(np.mean(values)), 4), "min": round(min(values), 4), "max": round(max(values), 4)}
     figures = [r["recalibrations"] for r in rows]
-    return {kind: {name: spread_of([f[kind][name] for f in figures]) for name in figures[0][kind]}
-            for kind in ("test_ece", "test_video_auroc")}
+    summary = {kind: {name: spread_of([f[kind][name] for f in figures]) for name in figures[0][kind]}
+               for kind in ("test_ece", "test_video_auroc")}
+    floors = [f["sampling_floor"] for f in figures]
+    summary["sampling_floor"] = {
+        "ece_if_calibrated_mean": spread_of([f["ece_if_calibrated"]["mean"] for f in floors]),
+        "ece_if_calibrated_p95": spread_of([f["ece_if_calibrated"]["p95"] for f in floors]),
+        "auroc_standard_error_at_0.8": spread_of([f["auroc_standard_error_at_0.8"] for f in floors])}
+    return summary
 
 
 if __name__ == "__main__":

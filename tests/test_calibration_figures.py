@@ -89,3 +89,22 @@ def test_the_benchmark_s_isotonic_fit_is_the_min_max_formula(points):
         start += size
     assert start == n
     np.testing.assert_allclose(fitted, expected, atol=1e-9)
+
+
+def test_the_benchmark_s_auroc_standard_error_matches_a_simulation():
+    """Hanley and McNeil's standard error against the spread of AUROCs measured on 7 positives and
+    8 negatives drawn from two normal distributions 1.19 apart (a true AUROC of 0.8)."""
+    benchmark = _benchmark()
+    rng = np.random.default_rng(0)
+    areas = [calibration.auroc(np.concatenate([rng.normal(1.19, 1, 7), rng.normal(0, 1, 8)]),
+                               np.arange(15) < 7) for _ in range(3000)]
+    assert abs(np.mean(areas) - 0.8) < 0.01
+    assert abs(benchmark.auroc_standard_error(0.8, 7, 8) - np.std(areas)) < 0.015
+
+
+def test_the_benchmark_s_calibrated_floor_is_the_ece_of_honest_coin_flips():
+    benchmark = _benchmark()
+    confidence = np.random.default_rng(1).uniform(0.3, 1.0, 2000)
+    floor = benchmark.ece_if_calibrated(confidence)
+    assert 0.005 < floor["mean"] < floor["p95"] < 0.04  # sampling noise alone, above zero
+    assert benchmark.ece_if_calibrated(np.ones(500))["p95"] == 0.0  # certain and right: no gap
