@@ -105,7 +105,8 @@ def main(argv=None) -> int:
         git_revision(args.against)  # a bad revision fails now, not after the first run
     print(f"training {args.experiment} for {args.epochs} epochs with this checkout", flush=True)
     # Allocator settings change the figures (README: Benchmarks); the run records them.
-    settings = {k: v for k, v in os.environ.items() if k.startswith(("MALLOC_", "TF_ONEDNN", "ONEDNN_", "LD_PRELOAD"))}
+    settings = {k: v for k, v in os.environ.items()
+                if k.startswith(("MALLOC_", "TF_ONEDNN", "TF_ENABLE_ONEDNN", "ONEDNN_", "LD_PRELOAD"))}
     result = {"experiment": args.experiment, "machine": machine(), "environment": settings,
               "this": measure(args, REPO)}
     if args.against:

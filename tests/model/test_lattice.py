@@ -159,14 +159,18 @@ def test_a_history_decoder_has_no_lattice():
 @settings(max_examples=40)
 @given(st.lists(st.lists(st.integers(-3, 3), min_size=1, max_size=100), min_size=1, max_size=3).filter(
     lambda rows: len({len(r) for r in rows}) == 1))
-def test_running_max_is_the_first_maximum_of_each_prefix(rows):
+def test_running_max_is_the_maximum_of_each_prefix_and_the_entry_column_its_first_place(rows):
+    from tfalign.dp.lattice import _entry_column
+
     values = np.asarray(rows, np.float32) * 0.5  # small integers: many ties
     expected_best = np.maximum.accumulate(values, axis=1)
-    expected_argument = np.asarray([[int(np.argmax(row[: j + 1])) for j in range(len(row))] for row in values])
     unknown = tf.function(running_max, input_signature=[tf.TensorSpec([None, None], tf.float32)])
-    for best, argument in (running_max(tf.constant(values)), unknown(tf.constant(values))):
+    for best in (running_max(tf.constant(values)), unknown(tf.constant(values))):
         np.testing.assert_array_equal(best.numpy(), expected_best)
-        np.testing.assert_array_equal(argument.numpy(), expected_argument)  # numpy's argmax: the first
+    for j in range(values.shape[1]):  # where each prefix's maximum first is: numpy's argmax
+        column = tf.fill([values.shape[0]], j)
+        np.testing.assert_array_equal(_entry_column(tf.constant(values), column).numpy(),
+                                      [int(np.argmax(row[: j + 1])) for row in values])
 
 
 @pytest.mark.parametrize("clips, texts", [(7, 5), (40, 33), (90, 70)])

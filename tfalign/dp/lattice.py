@@ -86,21 +86,21 @@ def best_path(log_probs, clip_lengths, text_lengths):
     Row by row: E[j] is the best score of entering row i at column j (clip i-1
     consumed at text j); within a row a run of POP_TEXTs leads from column k to
     column j, so the row's scores are S[j] = max_{k <= j} E[k] + P[j] - P[k]
-    with P the running sum of the row's POP_TEXT log-probabilities. The
-    maximizing k is kept for the backtrack.
+    with P the running sum of the row's POP_TEXT log-probabilities. The row's
+    E[k] - P[k] are kept: the backtrack finds the maximizing k where the path is.
     """
     clip_lengths, text_lengths = tf.cast(clip_lengths, tf.int32), tf.cast(text_lengths, tf.int32)
-    arguments, end_scores, final_enter = _forward(log_probs, clip_lengths, text_lengths)
+    entries, end_scores, final_enter = _forward(log_probs, clip_lengths, text_lengths)
     # Either the last text is popped in some row r (r clips consumed), or the
     # last clip is consumed at some column j.
     best_row = tf.argmax(end_scores, axis=1, output_type=tf.int32)
     by_text, by_clip = tf.reduce_max(end_scores, axis=1), tf.reduce_max(final_enter, axis=1)
     ends_by_text = by_text >= by_clip
     consumed = tf.where(ends_by_text, best_row, clip_lengths)  # clips that received an action
-    last_column = tf.where(ends_by_text, tf.gather(tf.gather(arguments, tf.maximum(best_row, 0), batch_dims=1),
-                                                   text_lengths, batch_dims=1),
+    last_column = tf.where(ends_by_text,
+                           _entry_column(tf.gather(entries, tf.maximum(best_row, 0), batch_dims=1), text_lengths),
                            tf.argmax(final_enter, axis=1, output_type=tf.int32))
-    clip_column = _backtrack(arguments, consumed, last_column)
+    clip_column = _backtrack(entries, consumed, last_column)
     num_actions = consumed + tf.where(ends_by_text, text_lengths, last_column)
     actions = _actions(log_probs, clip_column, consumed, num_actions)
     clip_to_text = alignment_from_actions(actions, num_actions, clip_lengths, text_lengths, tf.shape(log_probs)[1])
@@ -109,10 +109,11 @@ def best_path(log_probs, clip_lengths, text_lengths):
 
 
 def _forward(log_probs, clip_lengths, text_lengths):
-    """The row-by-row dynamic programme: for every row its best entry column of
-    each column (``arguments`` [B, T_v, T_s + 1]), the best score of ending by
-    popping the last text in that row (``end_scores`` [B, T_v]), and of ending by
-    consuming the last clip at each column (``final_enter`` [B, T_s + 1])."""
+    """The row-by-row dynamic programme: for every row the scores of entering it at
+    each column less the row's running POP_TEXT sum there (``entries`` [B, T_v, T_s + 1]:
+    the best entry column of column j is the first maximum of its first j + 1), the best
+    score of ending by popping the last text in that row (``end_scores`` [B, T_v]), and
+    of ending by consuming the last clip at each column (``final_enter`` [B, T_s + 1])."""
     batch, max_clips, max_texts = tf.shape(log_probs)[0], tf.shape(log_probs)[1], tf.shape(log_probs)[2]
     columns = tf.range(max_texts + 1)
     text_ok = columns[None, :] < text_lengths[:, None]  # [B, T_s + 1]: a node column
@@ -134,22 +135,22 @@ def _forward(log_probs, clip_lengths, text_lengths):
                          exclusive=True)  # [B, T_v, T_s + 1]
     advances = tf.pad(tf.maximum(log_probs[..., MATCH], log_probs[..., POP_CLIP]), pad3)
 
-    def row(i, enter, arguments, end_scores, final_enter):
+    def row(i, enter, entries, end_scores, final_enter):
         prefix = prefixes[:, i]  # P[j], j = 0..T_s
-        best, argument = running_max(enter - prefix)  # max over k <= j of E[k] - P[k], and its k
-        scores = tf.where(text_ok | at_end, prefix + best, _NEG)
+        entry = enter - prefix
+        scores = tf.where(text_ok | at_end, prefix + running_max(entry), _NEG)  # max over k <= j of E[k] - P[k]
         ended = tf.reduce_max(tf.where(at_end, scores, _NEG), axis=1) + clip_tail[:, i]
         end_scores = end_scores.write(i, tf.where(i < clip_lengths, ended, _NEG))
         next_enter = tf.where(text_ok, scores + advances[:, i], _NEG)
         final_enter = tf.where((i == clip_lengths - 1)[:, None], next_enter + text_tail, final_enter)
-        return i + 1, next_enter, arguments.write(i, argument), end_scores, final_enter
+        return i + 1, next_enter, entries.write(i, entry), end_scores, final_enter
 
     start = tf.where(tf.equal(columns, 0), 0.0, _NEG)[None, :] * tf.ones([batch, 1])
-    _, _, arguments, end_scores, final_enter = tf.while_loop(
+    _, _, entries, end_scores, final_enter = tf.while_loop(
         lambda i, *_: i < max_clips, row,
-        (0, start, tf.TensorArray(tf.int32, size=max_clips), tf.TensorArray(tf.float32, size=max_clips),
+        (0, start, tf.TensorArray(tf.float32, size=max_clips), tf.TensorArray(tf.float32, size=max_clips),
          tf.fill([batch, max_texts + 1], _NEG)))
-    return tf.transpose(arguments.stack(), [1, 0, 2]), tf.transpose(end_scores.stack()), final_enter
+    return tf.transpose(entries.stack(), [1, 0, 2]), tf.transpose(end_scores.stack()), final_enter
 
 
 def log_partition_table(scores, clip_lengths, text_lengths):
@@ -394,51 +395,52 @@ def greedy_walk(log_probs, clip_lengths, text_lengths):
 
 
 def running_max(values):
-    """The running maximum along axis 1 and where it is: ``best[:, j] = max_{k <= j}
-    values[:, k]`` and ``argument[:, j]``, the first such k (as tf.argmax picks).
+    """The running maximum along axis 1: ``best[:, j] = max_{k <= j} values[:, k]``.
 
     In blocks of ``RUNNING_MAX_BLOCK`` columns: every column against the earlier
     columns of its block, and every block against the earlier blocks' maxima,
-    O(N * block + (N / block)^2) comparisons in a fixed few ops, where comparing
-    every column with every earlier one is O(N^2) (a film's 800 texts: 26
-    thousand against 640 thousand a row). On a tie the earlier column wins.
-    Values are only compared, never added: ``best`` is exactly one of the inputs.
+    O(N * block + (N / block)^2) comparisons in a fixed few ops (TensorFlow has
+    no cumulative maximum, and comparing every column with every earlier one is
+    O(N^2): a film's 800 texts, 26 thousand against 640 thousand a row). The
+    excluded pairs are masked by adding -inf, the others by adding 0, which is
+    exact: ``best`` is exactly one of the inputs. Where it is, the backtrack
+    finds only on the path (``_entry_column``).
 
     Args:
         values: [B, N] finite floats.
 
     Returns:
-        ``(best, argument)``: [B, N] floats and [B, N] int32.
+        [B, N], the dtype of ``values``.
     """
     block = RUNNING_MAX_BLOCK
     batch, size = tf.shape(values)[0], tf.shape(values)[1]
     blocks = (size + block - 1) // block
     padded = tf.pad(values, [[0, 0], [0, blocks * block - size]], constant_values=float("-inf"))
     padded = tf.reshape(padded, [batch, blocks, block])
-    earlier = tf.range(block)[:, None] >= tf.range(block)[None, :]  # [j, k]: k <= j within a block
-    within = tf.where(earlier, padded[:, :, None, :], float("-inf"))  # [B, blocks, j, k]
-    best_within = tf.reduce_max(within, axis=3)
-    argument_within = tf.argmax(within, axis=3, output_type=tf.int32) + (tf.range(blocks) * block)[None, :, None]
-    # The best of the blocks before each block (-inf before the first).
-    totals, total_arguments = best_within[:, :, -1], argument_within[:, :, -1]
-    before = tf.range(blocks)[:, None] > tf.range(blocks)[None, :]  # [g, h]: h < g
-    previous = tf.where(before, totals[:, None, :], float("-inf"))  # [B, blocks, blocks]
-    best_before = tf.reduce_max(previous, axis=2)
-    argument_before = tf.gather(total_arguments, tf.argmax(previous, axis=2, output_type=tf.int32), batch_dims=1)
-    take = best_before[:, :, None] >= best_within  # the earlier block wins a tie
-    best = tf.where(take, best_before[:, :, None], best_within)
-    argument = tf.where(take, argument_before[:, :, None], argument_within)
-    return (tf.reshape(best, [batch, -1])[:, :size], tf.reshape(argument, [batch, -1])[:, :size])
+    never = tf.constant(float("-inf"), values.dtype)
+    earlier = tf.where(tf.range(block)[:, None] >= tf.range(block)[None, :], tf.zeros([], values.dtype), never)
+    best_within = tf.reduce_max(padded[:, :, None, :] + earlier, axis=3)  # [B, blocks, j]: k <= j in the block
+    before = tf.where(tf.range(blocks)[:, None] > tf.range(blocks)[None, :], tf.zeros([], values.dtype), never)
+    best_before = tf.reduce_max(best_within[:, None, :, -1] + before, axis=2)  # the blocks before (-inf: none)
+    return tf.reshape(tf.maximum(best_within, best_before[:, :, None]), [batch, -1])[:, :size]
 
 
-def _backtrack(arguments, consumed, last_column):
+def _entry_column(entries, column):
+    """[B] the first k <= ``column`` where a row's ``entries`` [B, T_s + 1] are largest: where
+    the run of POP_TEXTs that reaches ``column`` entered the row (as tf.argmax, the earlier
+    column on a tie)."""
+    reach = tf.range(tf.shape(entries)[1])[None, :] <= column[:, None]
+    return tf.argmax(tf.where(reach, entries, float("-inf")), axis=1, output_type=tf.int32)
+
+
+def _backtrack(entries, consumed, last_column):
     """The column [B, T_v] at which each consumed clip was consumed (0 for the others)."""
-    max_clips = tf.shape(arguments)[1]
+    max_clips = tf.shape(entries)[1]
 
     def back(i, column, columns_ta):
         live = i < consumed
         columns_ta = columns_ta.write(i, tf.where(live, column, 0))
-        previous = tf.gather(tf.gather(arguments, i, axis=1), column, batch_dims=1)  # row i's entry column
+        previous = _entry_column(tf.gather(entries, i, axis=1), column)  # row i's entry column
         column = tf.where(live, previous, tf.where(i - 1 < consumed, last_column, column))
         return i - 1, column, columns_ta
 
