@@ -34,7 +34,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import report  # noqa: E402
+from common import report, stats  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -193,9 +193,8 @@ def main(argv=None):
 
 def recalibration_summary(rows) -> dict:
     """Each recalibration's test ECE and each video score's AUROC: mean and range over the runs."""
-    def spread_of(values):
-        values = [v for v in values if v is not None]
-        return {"mean": round(float(np.mean(values)), 4), "min": round(min(values), 4), "max": round(max(values), 4)}
+    def spread_of(values):  # a run's AUROC is None when its videos are all on one side of the median
+        return stats([v for v in values if v is not None])
     figures = [r["recalibrations"] for r in rows]
     summary = {kind: {name: spread_of([f[kind][name] for f in figures]) for name in figures[0][kind]}
                for kind in ("test_ece", "test_video_auroc")}

@@ -106,7 +106,7 @@ def part_figures(model, clips, texts, repeats) -> dict:
 
 def floor_figures(clips, texts, repeats) -> dict:
     """What a row loop costs at ``clips`` x ``texts`` before computing anything useful (seconds;
-    ``per_op_per_row_us``: one more op in a row, microseconds)."""
+    ``per_read_and_add_per_row_us``: one more row read and added in a row, microseconds)."""
     rows = tf.constant(np.random.default_rng(0).normal(size=(clips, 1, texts + 1)).astype(np.float32))
 
     def row_loop(step, jit_compile=False):

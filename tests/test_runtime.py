@@ -2,6 +2,7 @@
 they only act before TensorFlow starts."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -35,8 +36,6 @@ print(json.dumps({{"settings": settings, "kept_mb": kept / 2**20,
 
 
 def probe(setup, env=None):
-    import os
-
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "TF_ENABLE_ONEDNN"))}
     environment.update(env or {})
     out = subprocess.run([sys.executable, "-c", PROBE.format(setup=setup)], capture_output=True, text=True,
